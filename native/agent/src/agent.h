@@ -1,0 +1,57 @@
+/* Process-wide state of the agent. One instance per process; reset in the
+ * child after fork. */
+#ifndef HOOKSCOPE_AGENT_H
+#define HOOKSCOPE_AGENT_H
+
+#include "ring.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HS_AGENT_VERSION "0.1.0"
+#define HS_RING_CAPACITY (8u << 20)
+
+struct hs_agent {
+    /* Hot path: read on every event. */
+    _Atomic int capture;        /* 1 while records are taken */
+    _Atomic int writer_wanted;  /* set after fork: start a writer on the next event */
+    _Atomic uint64_t seq;       /* next sequence number, drops included */
+    _Atomic uint64_t dropped;   /* records lost to a full ring */
+    struct hs_ring ring;
+
+    /* Configuration, fixed at start. */
+    char socket_path[108];
+    uint8_t token[32];
+    uid_t server_uid;
+    uint32_t hello_flags;
+    uint64_t start_mono_ns;
+    uint64_t start_real_ns;
+
+    /* Writer thread life cycle. */
+    _Atomic int stopping;
+    _Atomic int writer_running;
+    pthread_mutex_t done_mu;
+    pthread_cond_t done_cv;
+    int writer_done;
+    int fd;
+};
+
+extern struct hs_agent hs_agent;
+
+static inline uint64_t hs_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* channel.c */
+int hs_channel_start(void);
+void hs_channel_stop(int timeout_ms);
+
+/* hooks.c */
+int hs_hooks_register(void);
+void hs_hooks_after_fork_child(void);
+
+#endif

@@ -1,0 +1,305 @@
+/* The writer thread: connects to the inspector, proves who it is, then
+ * ships the ring in EVENTS frames. It is the only place the agent does I/O
+ * on the socket; the hooked threads never wait for it. When anything goes
+ * wrong (no server, refused, server of another uid, broken pipe) the agent
+ * turns capture off and the target carries on untouched. */
+#define _GNU_SOURCE
+#include "agent.h"
+#include "api.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH_MAX (256u << 10)
+#define WELCOME_TIMEOUT_MS 2000
+#define SEND_TIMEOUT_S 10
+
+static uint8_t *batch; /* frame header + records, BATCH_MAX + header */
+
+static int send_all(int fd, const uint8_t *p, size_t n) {
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int send_frame(int fd, uint8_t type, const uint8_t *payload, uint32_t len) {
+    uint8_t h[HS_FRAME_HEADER_SIZE];
+    hs_frame_header(h, type, len);
+    if (send_all(fd, h, sizeof h) != 0)
+        return -1;
+    return len ? send_all(fd, payload, len) : 0;
+}
+
+static int recv_exact(int fd, uint8_t *p, size_t n, int timeout_ms) {
+    uint64_t deadline = hs_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+    while (n) {
+        uint64_t now = hs_now_ns();
+        if (now >= deadline)
+            return -1;
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int r = poll(&pfd, 1, (int)((deadline - now) / 1000000ULL) + 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        ssize_t got = recv(fd, p, n, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return -1;
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+/* Appends an lstr (u32 length + bytes), bounded by end. */
+static uint8_t *put_lstr(uint8_t *p, uint8_t *end, const void *s, size_t n) {
+    if (p + 4 + n > end)
+        n = end - p > 4 ? (size_t)(end - p - 4) : 0;
+    if (p + 4 > end)
+        return p;
+    hs_put_u32(p, (uint32_t)n);
+    memcpy(p + 4, s, n);
+    return p + 4 + n;
+}
+
+static size_t read_small_file(const char *path, char *buf, size_t cap) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size_t len = 0;
+    while (len < cap) {
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    return len;
+}
+
+static size_t build_hello(uint8_t *buf, size_t cap) {
+    uint8_t *p = buf, *end = buf + cap;
+    hs_put_u32(p, HS_PROTOCOL_VERSION);
+    memcpy(p + 4, hs_agent.token, 32);
+    hs_put_u32(p + 36, (uint32_t)getpid());
+    hs_put_u32(p + 40, (uint32_t)getppid());
+    hs_put_u32(p + 44, (uint32_t)getuid());
+    hs_put_u32(p + 48, hs_agent.hello_flags);
+    hs_put_u64(p + 52, hs_agent.start_mono_ns);
+    hs_put_u64(p + 60, hs_agent.start_real_ns);
+    p += 68;
+
+    char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path);
+    p = put_lstr(p, end, path, n > 0 ? (size_t)n : 0);
+    const char *cwd = getcwd(path, sizeof path);
+    p = put_lstr(p, end, path, cwd ? strlen(path) : 0);
+    const char *version = hs_py.Py_GetVersion ? hs_py.Py_GetVersion() : "";
+    p = put_lstr(p, end, version, strlen(version));
+    p = put_lstr(p, end, HS_AGENT_VERSION, strlen(HS_AGENT_VERSION));
+
+    static char cmdline[32768];
+    size_t len = read_small_file("/proc/self/cmdline", cmdline, sizeof cmdline);
+    uint32_t count = 0;
+    for (size_t i = 0; i < len; i++)
+        if (cmdline[i] == 0)
+            count++;
+    if (len && cmdline[len - 1] != 0)
+        count++; /* cut short: the last argument has no terminator */
+    if (p + 4 > end)
+        return (size_t)(p - buf);
+    hs_put_u32(p, count);
+    p += 4;
+    for (size_t i = 0; i < len;) {
+        size_t j = i;
+        while (j < len && cmdline[j])
+            j++;
+        p = put_lstr(p, end, cmdline + i, j - i);
+        i = j + 1;
+    }
+    return (size_t)(p - buf);
+}
+
+/* Connects and authenticates. Returns the socket, or -1. */
+static int connect_server(void) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, hs_agent.socket_path, sizeof addr.sun_path - 1);
+    int r;
+    do
+        r = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        goto fail;
+    /* A socket at that path owned by anyone but the expected uid could be a
+     * squatter: it must never receive our token or our events. */
+    struct ucred cred;
+    socklen_t cl = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.uid != hs_agent.server_uid)
+        goto fail;
+    struct timeval tv = {SEND_TIMEOUT_S, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    size_t hello_len = build_hello(batch + HS_FRAME_HEADER_SIZE, BATCH_MAX);
+    if (send_frame(fd, HS_FRAME_HELLO, batch + HS_FRAME_HEADER_SIZE, (uint32_t)hello_len) != 0)
+        goto fail;
+    uint8_t welcome[HS_FRAME_HEADER_SIZE + 8];
+    if (recv_exact(fd, welcome, sizeof welcome, WELCOME_TIMEOUT_MS) != 0)
+        goto fail;
+    if (hs_get_u32(welcome) != HS_FRAME_MAGIC || welcome[4] != HS_PROTOCOL_VERSION ||
+        welcome[5] != HS_FRAME_WELCOME || hs_get_u32(welcome + 8) != 8 ||
+        hs_get_u32(welcome + HS_FRAME_HEADER_SIZE) != 0)
+        goto fail;
+    return fd;
+fail:
+    close(fd);
+    return -1;
+}
+
+static void writer_finished(void) {
+    pthread_mutex_lock(&hs_agent.done_mu);
+    hs_agent.writer_done = 1;
+    pthread_cond_broadcast(&hs_agent.done_cv);
+    pthread_mutex_unlock(&hs_agent.done_mu);
+}
+
+static void *writer_main(void *arg) {
+    (void)arg;
+    prctl(PR_SET_NAME, "hookscope-agent", 0, 0, 0);
+    int fd = connect_server();
+    if (fd < 0) {
+        /* Nobody to talk to: stop capturing so the ring stays idle. */
+        atomic_store(&hs_agent.capture, 0);
+        writer_finished();
+        return NULL;
+    }
+    hs_agent.fd = fd;
+    uint64_t sent_drops = 0, records = 0;
+    unsigned idle_us = 200;
+    int ok = 1;
+    for (;;) {
+        int stopping = atomic_load(&hs_agent.stopping);
+        size_t n = hs_ring_drain(&hs_agent.ring, batch + HS_FRAME_HEADER_SIZE, BATCH_MAX);
+        if (n) {
+            hs_frame_header(batch, HS_FRAME_EVENTS, (uint32_t)n);
+            if (send_all(fd, batch, HS_FRAME_HEADER_SIZE + n) != 0) {
+                ok = 0;
+                break;
+            }
+            /* Count records shipped (each starts with its length). */
+            for (size_t off = 0; off < n; off += hs_get_u32(batch + HS_FRAME_HEADER_SIZE + off))
+                records++;
+            idle_us = 200;
+        }
+        uint64_t drops = atomic_load_explicit(&hs_agent.dropped, memory_order_relaxed);
+        if (drops != sent_drops) {
+            uint8_t d[8];
+            hs_put_u64(d, drops);
+            if (send_frame(fd, HS_FRAME_DROPS, d, 8) != 0) {
+                ok = 0;
+                break;
+            }
+            sent_drops = drops;
+        }
+        if (n)
+            continue;
+        if (stopping)
+            break;
+        /* Poll: a wake-up per event would cost the hooked thread a syscall. */
+        struct timespec ts = {0, (long)idle_us * 1000};
+        nanosleep(&ts, NULL);
+        if (idle_us < 5000)
+            idle_us += idle_us / 2;
+    }
+    if (ok) {
+        uint8_t bye[20];
+        hs_put_u64(bye, records);
+        hs_put_u64(bye + 8, atomic_load(&hs_agent.dropped));
+        hs_put_u32(bye + 16, 0);
+        send_frame(fd, HS_FRAME_BYE, bye, sizeof bye);
+    } else {
+        /* The inspector is gone: go pass-through. */
+        atomic_store(&hs_agent.capture, 0);
+    }
+    close(fd);
+    hs_agent.fd = -1;
+    writer_finished();
+    return NULL;
+}
+
+int hs_channel_start(void) {
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&hs_agent.writer_running, &expected, 1))
+        return 0;
+    atomic_store(&hs_agent.writer_wanted, 0);
+    if (!batch) {
+        batch = malloc(HS_FRAME_HEADER_SIZE + BATCH_MAX);
+        if (!batch) {
+            atomic_store(&hs_agent.capture, 0);
+            return -1;
+        }
+    }
+    hs_agent.writer_done = 0;
+    /* The writer must never take the target's signals (SIGINT belongs to
+     * the main thread's Python handler). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    int r = pthread_create(&t, &attr, writer_main, NULL);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r != 0) {
+        atomic_store(&hs_agent.capture, 0);
+        atomic_store(&hs_agent.writer_running, 0);
+        return -1;
+    }
+    return 0;
+}
+
+void hs_channel_stop(int timeout_ms) {
+    if (!atomic_load(&hs_agent.writer_running))
+        return;
+    atomic_store(&hs_agent.stopping, 1);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&hs_agent.done_mu);
+    while (!hs_agent.writer_done)
+        if (pthread_cond_timedwait(&hs_agent.done_cv, &hs_agent.done_mu, &deadline) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&hs_agent.done_mu);
+}

@@ -1,0 +1,73 @@
+/* Wire format shared with main/core/protocol (docs/protocol.md). */
+#ifndef HOOKSCOPE_WIRE_H
+#define HOOKSCOPE_WIRE_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define HS_FRAME_MAGIC 0x314B5348u /* "HSK1" little-endian */
+#define HS_PROTOCOL_VERSION 1
+#define HS_FRAME_HEADER_SIZE 12
+#define HS_MAX_AGENT_PAYLOAD (1u << 20)
+#define HS_MAX_MAIN_PAYLOAD (64u << 10)
+
+enum hs_frame_type {
+    HS_FRAME_HELLO = 1,
+    HS_FRAME_WELCOME = 2,
+    HS_FRAME_EVENTS = 3,
+    HS_FRAME_DROPS = 4,
+    HS_FRAME_BYE = 5,
+};
+
+enum hs_record_kind { HS_RECORD_AUDIT = 1, HS_RECORD_OPEN_CODE = 2 };
+#define HS_RECORD_FLAG_TRUNCATED 1u
+#define HS_RECORD_HEADER_SIZE 28
+#define HS_RECORD_MAX (16u << 10)
+
+enum hs_hello_flag {
+    HS_HELLO_PRE_INIT = 1u << 0,
+    HS_HELLO_INITIALIZED_AT_START = 1u << 1,
+    HS_HELLO_AUDIT_HOOK = 1u << 2,
+    HS_HELLO_OPEN_CODE_HOOK = 1u << 3,
+};
+
+enum hs_value_tag {
+    HS_TAG_NONE = 0,
+    HS_TAG_FALSE = 1,
+    HS_TAG_TRUE = 2,
+    HS_TAG_INT = 3,
+    HS_TAG_BIGINT = 4,
+    HS_TAG_FLOAT = 5,
+    HS_TAG_STR = 6,
+    HS_TAG_STR_FS = 7,
+    HS_TAG_BYTES = 8,
+    HS_TAG_BYTEARRAY = 9,
+    HS_TAG_TUPLE = 10,
+    HS_TAG_LIST = 11,
+    HS_TAG_CODE = 12,
+    HS_TAG_OTHER = 13,
+};
+
+enum hs_intent { HS_INTENT_UNKNOWN = 0, HS_INTENT_PYTHONCODE = 1, HS_INTENT_BYTECODE = 2, HS_INTENT_ZIPIMPORT = 3 };
+
+#define HS_MAX_STR 4096u
+#define HS_MAX_BYTES 256u
+#define HS_MAX_ITEMS 64u
+#define HS_MAX_DEPTH 3
+
+/* x86-64 and aarch64 Linux are little-endian; the wire is too, so these
+ * are plain stores. */
+static inline void hs_put_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static inline void hs_put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void hs_put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static inline uint32_t hs_get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+static inline void hs_frame_header(uint8_t *p, uint8_t type, uint32_t payload_len) {
+    hs_put_u32(p, HS_FRAME_MAGIC);
+    p[4] = HS_PROTOCOL_VERSION;
+    p[5] = type;
+    hs_put_u16(p + 6, 0);
+    hs_put_u32(p + 8, payload_len);
+}
+
+#endif

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+// Tests start real CPython processes and a real socket server; the machine
+// has two cores, so keep parallelism modest and timeouts generous.
+export default defineConfig({
+  test: {
+    include: ['main/**/*.test.ts', 'native/**/*.test.ts', 'bench/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    maxWorkers: 2,
+  },
+});
