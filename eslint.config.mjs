@@ -14,7 +14,16 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     files: ['**/*.cjs'],
-    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', __dirname: 'readonly', process: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        __dirname: 'readonly',
+        process: 'readonly',
+        console: 'readonly',
+      },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
@@ -23,7 +32,11 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { paths: [{ name: 'electron', message: 'Only *-electron.ts adapter files may import electron.' }] },
+        {
+          paths: [
+            { name: 'electron', message: 'Only *-electron.ts adapter files may import electron.' },
+          ],
+        },
       ],
     },
   },
@@ -51,7 +64,12 @@ export default tseslint.config(
             name,
             message: 'The renderer is DOM only.',
           })),
-          patterns: [{ group: ['**/main/*', '!**/main/common/**'], message: 'The renderer may import only main/common.' }],
+          patterns: [
+            {
+              group: ['**/main/*', '!**/main/common/**'],
+              message: 'The renderer may import only main/common.',
+            },
+          ],
         },
       ],
     },

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "agent.h"
 #include "api.h"
+#include "clock.h"
 #include "wire.h"
 
 #include <dlfcn.h>
@@ -114,6 +115,7 @@ __attribute__((constructor)) static void hs_agent_load(void) {
     hs_api_check_layout();
     if (hs_ring_init(&hs_agent.ring, HS_RING_CAPACITY) != 0)
         return;
+    hs_clock_init();
     hs_agent.start_mono_ns = hs_now_ns();
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);

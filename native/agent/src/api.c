@@ -53,6 +53,11 @@ int hs_api_resolve(void) {
     RESOLVE(true_obj, "_Py_TrueStruct");
     RESOLVE(false_obj, "_Py_FalseStruct");
     RESOLVE(float_type, "PyFloat_Type");
+    RESOLVE(unicode_type, "PyUnicode_Type");
+    RESOLVE(long_type, "PyLong_Type");
+    RESOLVE(tuple_type, "PyTuple_Type");
+    RESOLVE(list_type, "PyList_Type");
+    RESOLVE(bytes_type, "PyBytes_Type");
     RESOLVE(bytearray_type, "PyByteArray_Type");
     RESOLVE(code_type, "PyCode_Type");
     RESOLVE(exc_oserror, "PyExc_OSError");
@@ -73,7 +78,8 @@ int hs_api_resolve(void) {
         (void *)hs_py.PyErr_Occurred, (void *)hs_py.PyErr_Clear, (void *)hs_py.PyErr_SetString,
         (void *)hs_py.PyErr_SetFromErrnoWithFilenameObject, (void *)hs_py.PyErr_NoMemory,
         (void *)hs_py.Py_GetVersion, (void *)hs_py.none, (void *)hs_py.true_obj,
-        (void *)hs_py.false_obj, (void *)hs_py.float_type, (void *)hs_py.bytearray_type,
+        (void *)hs_py.false_obj, (void *)hs_py.float_type, (void *)hs_py.unicode_type,
+        (void *)hs_py.long_type, (void *)hs_py.tuple_type, (void *)hs_py.list_type, (void *)hs_py.bytes_type, (void *)hs_py.bytearray_type,
         (void *)hs_py.code_type, (void *)hs_py.exc_oserror, (void *)hs_py.exc_permission_error,
     };
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
@@ -86,7 +92,9 @@ int hs_api_resolve(void) {
  * argument on the hot path, but the header differs between builds (the
  * free-threaded build puts ob_type at 24, the default build at 8). Prove the
  * offsets on static objects (None, True, float) with the API functions
- * first; anything that does not match keeps the slow, always-correct path. */
+ * first; anything that does not match keeps the slow, always-correct path.
+ * Call it once the interpreter is initialised: static types get their
+ * inherited flag bits (bool's int bit) from PyType_Ready during start-up. */
 void hs_api_check_layout(void) {
     PyObject *samples[] = {hs_py.none, hs_py.true_obj, hs_py.false_obj};
     PyObject *types[3];

@@ -66,6 +66,11 @@ struct hs_api {
     PyObject *true_obj;
     PyObject *false_obj;
     PyObject *float_type;
+    PyObject *unicode_type;
+    PyObject *long_type;
+    PyObject *tuple_type;
+    PyObject *list_type;
+    PyObject *bytes_type;
     PyObject *bytearray_type;
     PyObject *code_type;
     PyObject **exc_oserror;

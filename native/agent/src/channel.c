@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "agent.h"
 #include "api.h"
+#include "clock.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -206,14 +207,22 @@ static void *writer_main(void *arg) {
         int stopping = atomic_load(&hs_agent.stopping);
         size_t n = hs_ring_drain(&hs_agent.ring, batch + HS_FRAME_HEADER_SIZE, BATCH_MAX);
         if (n) {
+            /* Records hold raw clock stamps: convert them to CLOCK_MONOTONIC
+             * ns (docs/protocol.md) and count them. */
+            hs_clock_calibrate();
+            for (size_t off = 0; off < n;) {
+                uint8_t *rec = batch + HS_FRAME_HEADER_SIZE + off;
+                uint64_t stamp;
+                memcpy(&stamp, rec + 20, 8);
+                hs_put_u64(rec + 20, hs_clock_to_ns(stamp));
+                off += hs_get_u32(rec);
+                records++;
+            }
             hs_frame_header(batch, HS_FRAME_EVENTS, (uint32_t)n);
             if (send_all(fd, batch, HS_FRAME_HEADER_SIZE + n) != 0) {
                 ok = 0;
                 break;
             }
-            /* Count records shipped (each starts with its length). */
-            for (size_t off = 0; off < n; off += hs_get_u32(batch + HS_FRAME_HEADER_SIZE + off))
-                records++;
             idle_us = 200;
         }
         uint64_t drops = atomic_load_explicit(&hs_agent.dropped, memory_order_relaxed);

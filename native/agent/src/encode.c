@@ -180,6 +180,19 @@ void hs_encode_value(struct hs_out *o, PyObject *obj, int depth) {
         return;
     }
     PyObject *type = hs_type_of(obj);
+    /* Exact built-in types first: no flag lookup for the common case. */
+    if (type == hs_py.unicode_type) {
+        put_str(o, obj);
+        return;
+    }
+    if (type == hs_py.long_type) {
+        put_int(o, obj);
+        return;
+    }
+    if (type == hs_py.tuple_type && depth < HS_MAX_DEPTH) {
+        put_sequence(o, obj, HS_TAG_TUPLE, depth);
+        return;
+    }
     unsigned long flags = hs_type_flags(type);
     if (flags & HS_TPFLAGS_UNICODE_SUBCLASS) {
         put_str(o, obj);

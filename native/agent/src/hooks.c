@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "agent.h"
 #include "api.h"
+#include "clock.h"
 #include "encode.h"
 #include "sha256.h"
 #include "wire.h"
@@ -21,35 +22,56 @@
 #include <unistd.h>
 
 static _Atomic uint32_t fork_generation;
-static __thread uint32_t tls_tid;
-static __thread uint32_t tls_tid_generation;
-static __thread int tls_in_hook;
-static __thread uint8_t tls_record[HS_RECORD_MAX];
+static int layout_checked;
 
-static inline uint32_t current_tid(void) {
+/* Per-thread state. Kept small and initial-exec: one TLS access per event
+ * without a call into the dynamic loader. The record buffer is on the heap
+ * (one per thread that raises events, freed when the thread exits), so a
+ * thread with a small stack is never at risk. */
+struct hs_thread {
+    uint32_t tid;
+    uint32_t tid_generation;
+    int in_hook;
+    uint8_t *record;
+};
+static __thread struct hs_thread tls_thread __attribute__((tls_model("initial-exec")));
+static pthread_key_t record_key;
+static pthread_once_t record_key_once = PTHREAD_ONCE_INIT;
+
+static void free_record(void *p) { free(p); }
+static void make_record_key(void) { pthread_key_create(&record_key, free_record); }
+
+static struct hs_thread *current_thread(void) {
+    struct hs_thread *t = &tls_thread;
     uint32_t gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
     /* The cached id is stale in the child after fork. */
-    if (__builtin_expect(tls_tid == 0 || tls_tid_generation != gen, 0)) {
-        tls_tid = (uint32_t)syscall(SYS_gettid);
-        tls_tid_generation = gen;
+    if (__builtin_expect(t->tid == 0 || t->tid_generation != gen, 0)) {
+        t->tid = (uint32_t)syscall(SYS_gettid);
+        t->tid_generation = gen;
     }
-    return tls_tid;
+    if (__builtin_expect(t->record == NULL, 0)) {
+        pthread_once(&record_key_once, make_record_key);
+        t->record = malloc(HS_RECORD_MAX);
+        if (t->record)
+            pthread_setspecific(record_key, t->record);
+    }
+    return t;
 }
 
-static uint8_t *begin_record(uint8_t kind, const char *event, size_t name_len) {
-    uint8_t *r = tls_record;
+static uint8_t *begin_record(struct hs_thread *t, uint8_t kind, const char *event, size_t name_len) {
+    uint8_t *r = t->record;
     r[4] = kind;
     r[5] = 0;
     hs_put_u16(r + 6, (uint16_t)name_len);
-    hs_put_u32(r + 8, current_tid());
+    hs_put_u32(r + 8, t->tid);
     hs_put_u64(r + 12, atomic_fetch_add_explicit(&hs_agent.seq, 1, memory_order_relaxed));
-    hs_put_u64(r + 20, hs_now_ns());
+    hs_put_u64(r + 20, hs_clock_stamp());
     memcpy(r + HS_RECORD_HEADER_SIZE, event, name_len);
     return r + HS_RECORD_HEADER_SIZE + name_len;
 }
 
-static void finish_record(uint8_t *end, int cut) {
-    uint8_t *r = tls_record;
+static void finish_record(struct hs_thread *t, uint8_t *end, int cut) {
+    uint8_t *r = t->record;
     uint32_t len = (uint32_t)(end - r);
     hs_put_u32(r, len);
     if (cut)
@@ -62,19 +84,29 @@ static int audit_hook(const char *event, PyObject *args, void *user_data) {
     (void)user_data;
     if (!atomic_load_explicit(&hs_agent.capture, memory_order_relaxed))
         return 0;
+    struct hs_thread *t = current_thread();
     /* Events raised by our own encoding are not the program's: skip them
      * rather than recurse. */
-    if (tls_in_hook)
+    if (t->in_hook)
         return 0;
-    tls_in_hook = 1;
+    if (__builtin_expect(t->record == NULL, 0)) {
+        atomic_fetch_add_explicit(&hs_agent.seq, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&hs_agent.dropped, 1, memory_order_relaxed);
+        return 0;
+    }
+    t->in_hook = 1;
+    if (__builtin_expect(!layout_checked, 0) && hs_py.Py_IsInitialized()) {
+        hs_api_check_layout();
+        layout_checked = 1;
+    }
     if (__builtin_expect(atomic_load_explicit(&hs_agent.writer_wanted, memory_order_relaxed), 0))
         hs_channel_start();
     size_t name_len = strnlen(event, 1024);
-    uint8_t *p = begin_record(HS_RECORD_AUDIT, event, name_len);
-    struct hs_out out = {p, tls_record + HS_RECORD_MAX, 0};
+    uint8_t *p = begin_record(t, HS_RECORD_AUDIT, event, name_len);
+    struct hs_out out = {p, t->record + HS_RECORD_MAX, 0};
     hs_encode_value(&out, args, 0);
-    finish_record(out.p, out.cut);
-    tls_in_hook = 0;
+    finish_record(t, out.p, out.cut);
+    t->in_hook = 0;
     return 0;
 }
 
@@ -159,12 +191,17 @@ struct opened_file {
     size_t real_path_len;
 };
 
-static void record_open_code(const struct opened_file *f) {
+static void record_open_code(struct hs_thread *t, const struct opened_file *f) {
     if (!atomic_load_explicit(&hs_agent.capture, memory_order_relaxed))
         return;
+    if (!t->record) {
+        atomic_fetch_add_explicit(&hs_agent.seq, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&hs_agent.dropped, 1, memory_order_relaxed);
+        return;
+    }
     static const char name[] = "io.open_code";
-    uint8_t *p = begin_record(HS_RECORD_OPEN_CODE, name, sizeof name - 1);
-    uint8_t *end = tls_record + HS_RECORD_MAX;
+    uint8_t *p = begin_record(t, HS_RECORD_OPEN_CODE, name, sizeof name - 1);
+    uint8_t *end = t->record + HS_RECORD_MAX;
     p[0] = f->intent;
     p[1] = f->err ? 1 : 0;
     hs_put_u16(p + 2, 0);
@@ -181,7 +218,7 @@ static void record_open_code(const struct opened_file *f) {
     p = out.p;
     hs_put_u32(p, (uint32_t)f->real_path_len);
     memcpy(p + 4, f->real_path, f->real_path_len);
-    finish_record(p + 4 + f->real_path_len, out.cut);
+    finish_record(t, p + 4 + f->real_path_len, out.cut);
 }
 
 static PyObject *io_attr(const char *name) {
@@ -254,12 +291,13 @@ static PyObject *open_code_hook(PyObject *path, void *user_data) {
     (void)user_data;
     if (!atomic_load_explicit(&hs_agent.capture, memory_order_relaxed))
         return default_open_code(path);
-    int was_in_hook = tls_in_hook;
-    tls_in_hook = 1;
+    struct hs_thread *t = current_thread();
+    int was_in_hook = t->in_hook;
+    t->in_hook = 1;
     PyObject *result = NULL;
     PyObject *fs = hs_py.PyUnicode_EncodeFSDefault(path);
     if (!fs) {
-        tls_in_hook = was_in_hook;
+        t->in_hook = was_in_hook;
         return NULL; /* CPython's own error, as the default hook would raise */
     }
     struct opened_file f;
@@ -273,9 +311,9 @@ static PyObject *open_code_hook(PyObject *path, void *user_data) {
         f.err = fd < 0 ? errno : (S_ISDIR(f.st.st_mode) ? EISDIR : errno);
         if (fd >= 0)
             close(fd);
-        record_open_code(&f);
+        record_open_code(t, &f);
         hs_py.Py_DecRef(fs);
-        tls_in_hook = was_in_hook;
+        t->in_hook = was_in_hook;
         return raise_errno(path, f.err);
     }
     char link[64];
@@ -290,9 +328,9 @@ static PyObject *open_code_hook(PyObject *path, void *user_data) {
         close(fd);
         if (!data) {
             f.err = err;
-            record_open_code(&f);
+            record_open_code(t, &f);
             hs_py.Py_DecRef(fs);
-            tls_in_hook = was_in_hook;
+            t->in_hook = was_in_hook;
             return err == ENOMEM ? hs_py.PyErr_NoMemory() : raise_errno(path, err);
         }
         if (len != (size_t)f.st.st_size || !cache_lookup(&f.st, f.digest)) {
@@ -304,7 +342,7 @@ static PyObject *open_code_hook(PyObject *path, void *user_data) {
         f.intent = classify(f.fs_path, f.fs_path_len, data, len);
         PyObject *bytes = hs_py.PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)len);
         free(data);
-        record_open_code(&f);
+        record_open_code(t, &f);
         if (bytes) {
             PyObject *bytes_io = io_attr("BytesIO");
             if (bytes_io) {
@@ -338,15 +376,15 @@ static PyObject *open_code_hook(PyObject *path, void *user_data) {
             if (!f.err)
                 f.err = errno;
             close(fd);
-            record_open_code(&f);
+            record_open_code(t, &f);
             hs_py.Py_DecRef(fs);
-            tls_in_hook = was_in_hook;
+            t->in_hook = was_in_hook;
             return raise_errno(path, f.err);
         }
         hs_sha256_final(&ctx, f.digest);
         f.st.st_size = (off_t)total;
         f.intent = classify(f.fs_path, f.fs_path_len, head, total >= 4 ? 4 : 0);
-        record_open_code(&f);
+        record_open_code(t, &f);
         PyObject *open = io_attr("open");
         if (open) {
             result = hs_py.PyObject_CallFunction(open, "is", fd, "rb");
@@ -356,7 +394,7 @@ static PyObject *open_code_hook(PyObject *path, void *user_data) {
             close(fd);
     }
     hs_py.Py_DecRef(fs);
-    tls_in_hook = was_in_hook;
+    t->in_hook = was_in_hook;
     return result;
 }
 
@@ -377,5 +415,5 @@ int hs_hooks_register(void) {
 
 void hs_hooks_after_fork_child(void) {
     atomic_fetch_add(&fork_generation, 1);
-    tls_in_hook = 0;
+    tls_thread.in_hook = 0;
 }

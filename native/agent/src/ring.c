@@ -51,8 +51,11 @@ int hs_ring_push(struct hs_ring *r, const void *rec, uint32_t len) {
 size_t hs_ring_drain(struct hs_ring *r, uint8_t *out, size_t cap) {
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
     uint64_t start = tail;
+    /* Never look past what producers have reserved: beyond head lie slots
+     * consumed earlier in this same call and not yet zeroed. */
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
     size_t copied = 0;
-    for (;;) {
+    while (tail < head) {
         uint64_t slot = atomic_load_explicit(slot_at(r, tail), memory_order_acquire);
         if (!(slot & SLOT_PUBLISHED))
             break;

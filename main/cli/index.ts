@@ -1,0 +1,63 @@
+// The `hookscope` command line.
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+
+import { HOOKSCOPE_VERSION } from '../core/version.js';
+import { runCommand } from './run.js';
+import { showCommand } from './show.js';
+
+function parsePid(value: string): number {
+  if (!/^[1-9][0-9]{0,9}$/.test(value))
+    throw new InvalidArgumentError('expected a process id (a positive integer)');
+  return Number(value);
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const program = new Command('hookscope')
+    .description('See and control what a Python process does at run time (PEP 578 audit events).')
+    .version(HOOKSCOPE_VERSION)
+    .enablePositionalOptions()
+    .exitOverride()
+    .showHelpAfterError('(run `hookscope --help` for usage)')
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('run')
+    .description(
+      'run a command with the Hookscope agent preloaded and record what its Python processes do',
+    )
+    .usage('[--out FILE] -- CMD [ARGS...]')
+    .option(
+      '-o, --out <file>',
+      'session file to write (default: a new file under ~/.local/share/hookscope/sessions)',
+    )
+    .option('--no-summary', 'do not print the summary when the target exits')
+    .argument('[command...]', 'the command to run, after --')
+    .passThroughOptions()
+    .action(async (command: string[], opts: { out?: string; summary?: boolean }) => {
+      exitCode = await runCommand(command, opts, process.stderr);
+    });
+
+  program
+    .command('show')
+    .description('print the events of a session file')
+    .argument('<file>', 'session file (.hks)')
+    .option('--event <glob>', 'only events whose name matches the glob (e.g. "socket.*")')
+    .option('--pid <pid>', 'only events of this process', parsePid)
+    .option('--json', 'one JSON object per line')
+    .action(async (file: string, opts: { event?: string; pid?: number; json?: boolean }) => {
+      exitCode = await showCommand(file, opts, process.stdout, process.stderr);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with code 0; usage errors with 2.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    throw err;
+  }
+  return exitCode;
+}

@@ -1,0 +1,317 @@
+// `hookscope show FILE`: prints the events of a session file, as readable
+// lines or as JSON lines, streaming (a session may be hundreds of MB).
+
+import picomatch from 'picomatch';
+
+import { categoryOf } from '../common/event-taxonomy.js';
+import {
+  formatValue,
+  textOf,
+  toJsonValue,
+  type AgentRecord,
+  type JsonValue,
+} from '../core/protocol/records.js';
+import { SessionFileError, SessionReader, type ProcessInfo } from '../core/session-file.js';
+import { errnoText, printable, shellQuote } from '../core/summary.js';
+
+export interface ShowOptions {
+  /** Glob over event names, e.g. "socket.*" or "{open,os.*}". */
+  event?: string;
+  /** Only events of processes with this pid. */
+  pid?: number;
+  /** One JSON object per event line instead of text. */
+  json?: boolean;
+}
+
+/** Text mode cuts longer strings and bytes (JSON keeps everything recorded). */
+const TEXT_MAX_STRING = 200;
+const TEXT_MAX_BYTES = 48;
+/** Output is batched into writes of about this size. */
+const WRITE_BATCH = 64 * 1024;
+
+/**
+ * Prints the events of session file `file` to `out`; problems go to `err`.
+ *
+ * Exit codes: 0 when the file was read to its end, including a file with a
+ * torn (truncated or damaged) tail — everything complete is printed, then a
+ * one-line warning on `err` says how many bytes at which offset were cut;
+ * 2 when the file cannot be read (missing, not a session file, newer
+ * format, invalid block) or an option is invalid, with one line on `err`.
+ * If `out` closes early (e.g. piped into `head`), printing stops quietly.
+ *
+ * JSON lines carry `session`, `pid`, `tid`, `seq`, `time_ns` (a string:
+ * CLOCK_MONOTONIC ns exceed 2^53), `rel_ms` (since the process's agent
+ * started), `kind`, `event`, `category` and `args` (see toJsonValue), plus
+ * `args_truncated` when the agent cut the arguments; open-code records add
+ * `path`, `real_path`, `size`, `sha256`, `intent` and, when opening failed,
+ * `error` ({errno, message}). Text mode also prints `#` lines for processes
+ * starting and ending, drops and notices.
+ */
+export async function showCommand(
+  file: string,
+  opts: ShowOptions,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
+  const fail = (message: string): number => {
+    err.write(`hookscope show: ${message}\n`);
+    return 2;
+  };
+  if (opts.pid !== undefined && !(Number.isInteger(opts.pid) && opts.pid >= 0)) {
+    return fail(`--pid must be a process id (a non-negative integer), got ${opts.pid}`);
+  }
+  let matchEvent: ((event: string) => boolean) | null = null;
+  if (opts.event !== undefined) {
+    try {
+      matchEvent = eventMatcher(opts.event);
+    } catch (error) {
+      return fail(
+        `invalid --event glob ${JSON.stringify(opts.event)}: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  let reader: SessionReader;
+  try {
+    reader = await SessionReader.open(file);
+  } catch (error) {
+    if (error instanceof SessionFileError) return fail(error.message);
+    throw error;
+  }
+
+  const sink = new LineSink(out);
+  const sessions = new Map<number, SessionView>();
+  const json = opts.json === true;
+  const pidMatches = (pid: number | undefined): boolean =>
+    opts.pid === undefined || pid === opts.pid;
+
+  try {
+    for await (const block of reader.blocks()) {
+      if (sink.closed) break;
+      switch (block.type) {
+        case 'process': {
+          const view = sessionView(block.process);
+          sessions.set(block.process.session, view);
+          if (!json && pidMatches(view.pid)) {
+            const p = block.process;
+            await sink.line(
+              `# process ${p.pid} started (ppid ${p.ppid}, session ${p.session}, ` +
+                `Python ${p.pythonVersion.split(' ')[0] ?? '?'}): ${p.argv.map(shellQuote).join(' ')}`,
+            );
+          }
+          break;
+        }
+        case 'events': {
+          const view = sessions.get(block.sessionId);
+          if (!pidMatches(view?.pid)) break;
+          for (const record of block.records) {
+            if (matchEvent !== null && !matchEvent(record.event)) continue;
+            await sink.line(
+              json
+                ? JSON.stringify(jsonLine(record, block.sessionId, view))
+                : textLine(record, view),
+            );
+          }
+          break;
+        }
+        case 'drops': {
+          const view = sessions.get(block.sessionId);
+          if (!json && pidMatches(view?.pid)) {
+            await sink.line(
+              `# process ${view?.pid ?? '?'}: ${block.droppedTotal} records dropped so far (agent buffer full)`,
+            );
+          }
+          break;
+        }
+        case 'process-end': {
+          const e = block.processEnd;
+          const view = sessions.get(e.session);
+          if (!json && pidMatches(view?.pid)) {
+            const how =
+              e.reason === 'exited'
+                ? `exited${e.exitCode != null ? ` with code ${e.exitCode}` : ''}`
+                : e.reason === 'killed'
+                  ? `killed${e.signal ? ` by ${e.signal}` : ''}`
+                  : 'disconnected without saying goodbye';
+            await sink.line(`# process ${view?.pid ?? '?'} ${how}`);
+          }
+          break;
+        }
+        case 'notice':
+          if (!json) {
+            await sink.line(`# ${block.notice.level}: ${printable(block.notice.message)}`);
+          }
+          break;
+        case 'run':
+        case 'run-end':
+          break;
+        case 'end':
+          await sink.flush();
+          if (block.truncated) {
+            const t = block.truncated;
+            err.write(
+              `hookscope show: warning: ${file} is truncated: ${t.bytesCut} bytes at offset ${t.offset} ` +
+                `could not be read (${t.reason}); everything before them was shown\n`,
+            );
+          }
+          break;
+      }
+    }
+    await sink.flush();
+  } catch (error) {
+    await sink.flush();
+    if (error instanceof SessionFileError) return fail(error.message);
+    throw error;
+  } finally {
+    await reader.close();
+  }
+  return 0;
+}
+
+/**
+ * Event names are dotted, not paths, but a few real ones contain '/'
+ * (`os.startfile/2`, `ctypes.cdata/buffer`), which picomatch treats as a
+ * separator that `*` cannot cross. Both the glob and the name get '/'
+ * mapped to a private-use character, so `ctypes.*` matches every ctypes
+ * event and `*` never stops anywhere. `dot: true` lets `*` match names
+ * that start with '.'; matching is case-sensitive, like event names.
+ */
+export function eventMatcher(glob: string): (event: string) => boolean {
+  const isMatch = picomatch(glob.replace(/\//g, SLASH_STAND_IN), {
+    dot: true,
+    nocase: false,
+    windows: false,
+  });
+  return (event) => isMatch(event.replace(/\//g, SLASH_STAND_IN));
+}
+
+const SLASH_STAND_IN = '\ue000';
+
+interface SessionView {
+  pid: number;
+  startMonotonicNs: bigint;
+}
+
+function sessionView(p: ProcessInfo): SessionView {
+  return { pid: p.pid, startMonotonicNs: BigInt(p.startMonotonicNs) };
+}
+
+function relativeMs(record: AgentRecord, view: SessionView | undefined): number | null {
+  if (view === undefined) return null;
+  // Microsecond resolution is plenty for display and stays exact in a number.
+  return Number((record.timeNs - view.startMonotonicNs) / 1000n) / 1000;
+}
+
+function jsonLine(
+  record: AgentRecord,
+  session: number,
+  view: SessionView | undefined,
+): Record<string, JsonValue> {
+  const line: Record<string, JsonValue> = {
+    session,
+    pid: view?.pid ?? null,
+    tid: record.tid,
+    seq: record.seq,
+    time_ns: record.timeNs.toString(),
+    rel_ms: relativeMs(record, view),
+    kind: record.kind,
+    event: record.event,
+    category: categoryOf(record.event),
+  };
+  if (record.kind === 'audit') {
+    line.args = toJsonValue(record.args);
+  } else {
+    line.args = [toJsonValue(record.path)];
+    line.path = textOf(record.path);
+    line.real_path = record.realPath;
+    line.size = record.size;
+    line.sha256 = record.sha256;
+    line.intent = record.intent;
+    if (record.status === 'error') {
+      line.error = { errno: record.errno, message: errnoText(record.errno) };
+    }
+  }
+  if (record.argsTruncated) line.args_truncated = true;
+  return line;
+}
+
+function textLine(record: AgentRecord, view: SessionView | undefined): string {
+  const ms = relativeMs(record, view);
+  const time = ms === null ? '?' : `${ms < 0 ? '' : '+'}${ms.toFixed(3)}`;
+  const who = `${view?.pid ?? '?'}/${record.tid}`;
+  const prefix = `${time.padStart(12)} ms  ${who.padEnd(13)} `;
+  const options = { maxStringLength: TEXT_MAX_STRING, maxBytesLength: TEXT_MAX_BYTES };
+  if (record.kind === 'audit') {
+    const args = record.args.items.map((a) => formatValue(a, options));
+    if (record.args.truncated) args.push(`…(${record.args.fullCount} args)`);
+    const cut = record.argsTruncated ? ' [arguments cut short]' : '';
+    return `${prefix}${printable(record.event)}(${args.join(', ')})${cut}`;
+  }
+  const path = formatValue(record.path, options);
+  const real =
+    record.realPath !== '' && record.realPath !== textOf(record.path)
+      ? ` -> ${printable(record.realPath)}`
+      : '';
+  if (record.status === 'error') {
+    return `${prefix}${record.event} ${record.intent} ${path}${real} FAILED (${errnoText(record.errno)})`;
+  }
+  return `${prefix}${record.event} ${record.intent} ${path}${real} sha256=${record.sha256 ?? ''} size=${record.size}`;
+}
+
+/**
+ * Batches lines and writes them respecting backpressure: when `out` asks
+ * to wait, the reader waits too, so memory stays bounded however large the
+ * session. An `out` that errors (EPIPE) or closes marks the sink closed.
+ */
+class LineSink {
+  private parts: string[] = [];
+  private size = 0;
+  closed = false;
+
+  constructor(private readonly out: NodeJS.WritableStream) {
+    out.on('error', () => {
+      this.closed = true;
+    });
+  }
+
+  async line(text: string): Promise<void> {
+    if (this.closed) return;
+    this.parts.push(text, '\n');
+    this.size += text.length + 1;
+    if (this.size >= WRITE_BATCH) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.size === 0 || this.closed) {
+      this.parts = [];
+      this.size = 0;
+      return;
+    }
+    const chunk = this.parts.join('');
+    this.parts = [];
+    this.size = 0;
+    if (!this.out.write(chunk)) await this.drained();
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.out.removeListener('drain', done);
+        this.out.removeListener('error', onError);
+        this.out.removeListener('close', onClose);
+        resolve();
+      };
+      const onError = (): void => {
+        this.closed = true;
+        done();
+      };
+      const onClose = (): void => {
+        this.closed = true;
+        done();
+      };
+      this.out.on('drain', done);
+      this.out.on('error', onError);
+      this.out.on('close', onClose);
+    });
+  }
+}

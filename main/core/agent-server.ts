@@ -1,0 +1,207 @@
+// The socket the injected agents connect to. Every connection must prove
+// itself before a single event is accepted: the kernel's peer credentials
+// (uid, and a pid that belongs to what we launched), then the run's token,
+// compared in constant time. Frames are size-limited and validated before
+// anything reaches the recorder or the UI.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+import {
+  FrameDecoder,
+  FrameType,
+  MAX_AGENT_PAYLOAD,
+  ProtocolError,
+  encodeFrame,
+} from './protocol/frame.js';
+import {
+  encodeWelcome,
+  parseBye,
+  parseDrops,
+  parseHello,
+  type Bye,
+  type Hello,
+} from './protocol/hello.js';
+import { validateEventsPayload } from './protocol/records.js';
+import { getPeerCredentials, type PeerCredentials } from './peer-credentials.js';
+
+/** How long a new connection has to send HELLO. */
+const HELLO_TIMEOUT_MS = 5000;
+
+export interface AgentProcess {
+  sessionId: number;
+  hello: Hello;
+  peer: PeerCredentials;
+}
+
+/** Where accepted traffic goes (the recorder, the UI bridge). */
+export interface AgentSink {
+  processStarted(process: AgentProcess): void;
+  events(sessionId: number, payload: Buffer, recordCount: number): void;
+  drops(sessionId: number, droppedTotal: bigint): void;
+  processEnded(sessionId: number, bye: Bye | null): void;
+  notice(level: 'info' | 'warning' | 'error', message: string): void;
+}
+
+export interface AgentServerOptions {
+  socketDir: string;
+  token: Buffer;
+  /** Whether a peer pid may connect (the launched process and its descendants). */
+  acceptsPid(pid: number): boolean;
+  sink: AgentSink;
+}
+
+export class AgentServer {
+  readonly socketPath: string;
+  private readonly server: net.Server;
+  private readonly connections = new Set<net.Socket>();
+  private nextSessionId = 1;
+  private closedWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: AgentServerOptions) {
+    this.socketPath = path.join(options.socketDir, 'agent.sock');
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  /** Starts listening; the socket is 0600 inside the 0700 directory. */
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.socketPath, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    fs.chmodSync(this.socketPath, 0o600);
+  }
+
+  /** Number of agent connections still open. */
+  get openConnections(): number {
+    return this.connections.size;
+  }
+
+  /** Resolves when no connection is open, or after `timeoutMs`. */
+  async waitForIdle(timeoutMs: number): Promise<boolean> {
+    if (this.connections.size === 0) return true;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.closedWaiters = this.closedWaiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.closedWaiters.push(done);
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.connections) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    fs.rmSync(this.socketPath, { force: true });
+  }
+
+  private refuse(socket: net.Socket, why: string): void {
+    this.options.sink.notice('warning', `refused an agent connection: ${why}`);
+    socket.destroy();
+  }
+
+  private accept(socket: net.Socket): void {
+    this.connections.add(socket);
+    socket.on('close', () => {
+      this.connections.delete(socket);
+      if (this.connections.size === 0) {
+        const waiters = this.closedWaiters;
+        this.closedWaiters = [];
+        for (const w of waiters) w();
+      }
+    });
+    socket.on('error', () => socket.destroy());
+
+    let peer: PeerCredentials;
+    try {
+      // net.Socket has no public fd accessor; the handle's fd is stable on Unix.
+      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      if (typeof fd !== 'number' || fd < 0) throw new Error('no descriptor for the connection');
+      peer = getPeerCredentials(fd);
+    } catch (err) {
+      this.refuse(socket, `peer credentials unavailable (${(err as Error).message})`);
+      return;
+    }
+    const ownUid = process.getuid?.();
+    if (peer.uid !== ownUid) {
+      this.refuse(socket, `peer uid ${peer.uid} is not ours (${ownUid}), pid ${peer.pid}`);
+      return;
+    }
+    if (!this.options.acceptsPid(peer.pid)) {
+      this.refuse(socket, `pid ${peer.pid} was not launched or attached by this run`);
+      return;
+    }
+
+    const decoder = new FrameDecoder(MAX_AGENT_PAYLOAD);
+    let sessionId = 0;
+    let bye: Bye | null = null;
+    const helloTimer = setTimeout(
+      () => this.refuse(socket, `pid ${peer.pid} sent no HELLO in time`),
+      HELLO_TIMEOUT_MS,
+    );
+
+    socket.on('close', () => {
+      clearTimeout(helloTimer);
+      if (sessionId) this.options.sink.processEnded(sessionId, bye);
+    });
+
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const frame of decoder.push(chunk)) {
+          if (!sessionId) {
+            if (frame.type !== FrameType.HELLO)
+              throw new ProtocolError(`expected HELLO, got frame type ${frame.type}`);
+            const hello = parseHello(frame.payload);
+            if (!tokensMatch(hello.token, this.options.token)) {
+              clearTimeout(helloTimer);
+              this.refuse(socket, `wrong token from pid ${peer.pid}`);
+              return;
+            }
+            if (hello.pid !== peer.pid) {
+              clearTimeout(helloTimer);
+              this.refuse(socket, `HELLO claims pid ${hello.pid} but the kernel says ${peer.pid}`);
+              return;
+            }
+            clearTimeout(helloTimer);
+            sessionId = this.nextSessionId++;
+            socket.write(encodeFrame(FrameType.WELCOME, encodeWelcome(0, sessionId)));
+            this.options.sink.processStarted({ sessionId, hello, peer });
+            continue;
+          }
+          switch (frame.type) {
+            case FrameType.EVENTS: {
+              const count = validateEventsPayload(frame.payload);
+              this.options.sink.events(sessionId, frame.payload, count);
+              break;
+            }
+            case FrameType.DROPS:
+              this.options.sink.drops(sessionId, parseDrops(frame.payload));
+              break;
+            case FrameType.BYE:
+              bye = parseBye(frame.payload);
+              break;
+            default:
+              throw new ProtocolError(`unexpected frame type ${frame.type} from an agent`);
+          }
+        }
+      } catch (err) {
+        clearTimeout(helloTimer);
+        const what = err instanceof ProtocolError ? 'protocol error' : 'error';
+        this.refuse(socket, `${what} from pid ${peer.pid}: ${(err as Error).message}`);
+      }
+    });
+  }
+}
+
+/** Constant-time comparison: a wrong token learns nothing from timing. */
+function tokensMatch(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && crypto.timingSafeEqual(a, b);
+}

@@ -1,0 +1,132 @@
+// One recorded run: a private socket, an agent server, a session file, and
+// the command started with the agent preloaded. Shared by `hookscope run`
+// and (later) the desktop app's Launch.
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+
+import { AgentServer } from './agent-server.js';
+import { resolveCommand } from './command-path.js';
+import { isSelfOrDescendant } from './process-tree.js';
+import { SessionRecorder } from './recorder.js';
+import { agentLibraryPath, makePrivateSocketDir } from './runtime-paths.js';
+import { SessionWriter } from './session-file.js';
+
+/** How long to wait after the target exits for its agents' last batches. */
+const DRAIN_GRACE_MS = 3000;
+
+export interface CaptureRunOptions {
+  command: string;
+  args: string[];
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  outPath: string;
+  stdio?: StdioOptions;
+  hookscopeVersion: string;
+  onNotice?: (level: string, message: string) => void;
+}
+
+export interface TargetExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export class CaptureRun {
+  readonly exited: Promise<TargetExit>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly server: AgentServer,
+    readonly recorder: SessionRecorder,
+    readonly writer: SessionWriter,
+    private readonly socketDir: string,
+  ) {
+    this.exited = new Promise<TargetExit>((resolve) => {
+      child.once('exit', (code, signal) => {
+        if (signal && child.pid) recorder.processKilled(child.pid, signal);
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  /**
+   * Validates everything that can be checked before starting (the command,
+   * the output file, the agent library), then starts the target. Throws
+   * CommandError / SessionFileError with a one-line message; nothing is
+   * started or left behind on failure.
+   */
+  static async start(options: CaptureRunOptions): Promise<CaptureRun> {
+    const cwd = options.cwd ?? process.cwd();
+    const baseEnv = options.env ?? process.env;
+    const executable = resolveCommand(options.command, cwd, baseEnv.PATH);
+    const agent = agentLibraryPath();
+    const writer = SessionWriter.create(options.outPath);
+    let socketDir: string | null = null;
+    let server: AgentServer | null = null;
+    try {
+      socketDir = makePrivateSocketDir();
+      const token = crypto.randomBytes(32);
+      let rootPid = -1;
+      const recorder = new SessionRecorder(writer, options.onNotice);
+      server = new AgentServer({
+        socketDir,
+        token,
+        acceptsPid: (pid) => rootPid > 0 && isSelfOrDescendant(pid, rootPid),
+        sink: recorder,
+      });
+      await server.listen();
+      writer.writeRun({
+        hookscopeVersion: options.hookscopeVersion,
+        command: [options.command, ...options.args],
+        cwd,
+        startedAtMs: Date.now(),
+        socketDir,
+      });
+      const env: NodeJS.ProcessEnv = {
+        ...baseEnv,
+        // Prepend: a target's own preloads keep working after ours.
+        LD_PRELOAD: baseEnv.LD_PRELOAD ? `${agent}:${baseEnv.LD_PRELOAD}` : agent,
+        HOOKSCOPE_SOCKET: server.socketPath,
+        HOOKSCOPE_TOKEN: token.toString('hex'),
+        HOOKSCOPE_SERVER_UID: String(process.getuid?.() ?? 0),
+      };
+      const child = spawn(executable, options.args, {
+        cwd,
+        env,
+        stdio: options.stdio ?? 'inherit',
+        argv0: options.command,
+      });
+      // Known synchronously, before any agent can connect.
+      rootPid = child.pid ?? -1;
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+      return new CaptureRun(child, server, recorder, writer, socketDir);
+    } catch (err) {
+      await server?.close().catch(() => {});
+      if (socketDir) fs.rmSync(socketDir, { recursive: true, force: true });
+      writer.close();
+      throw err;
+    }
+  }
+
+  /** Waits for the target, lets the agents flush, closes the file. */
+  async finish(): Promise<TargetExit> {
+    const exit = await this.exited;
+    await this.server.waitForIdle(DRAIN_GRACE_MS);
+    for (const p of this.recorder.processes.values()) {
+      if (!p.ended)
+        this.recorder.notice('warning', `process ${p.pid} was still connected when the run ended`);
+    }
+    await this.server.close();
+    fs.rmSync(this.socketDir, { recursive: true, force: true });
+    try {
+      this.writer.writeRunEnd({ endedAtMs: Date.now(), exitCode: exit.code, signal: exit.signal });
+    } catch {
+      // Reported through recorder.error already when the disk is the problem.
+    }
+    this.writer.close();
+    return exit;
+  }
+}

@@ -1,0 +1,77 @@
+// Where Hookscope's own files live: the agent library, the native addon, the
+// user's session directory and the private socket directory of a run.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/** The repository (development) or app (packaged) root that holds native/ builds. */
+function installRoot(): string {
+  // Compiled code runs from app/dist/main/core; sources (tests) from main/core.
+  const here = __dirname;
+  const marker = `${path.sep}app${path.sep}dist${path.sep}main${path.sep}`;
+  const i = here.lastIndexOf(marker);
+  if (i >= 0) return here.slice(0, i);
+  return path.resolve(here, '..', '..');
+}
+
+/** Packaged builds set HOOKSCOPE_RESOURCES to the unpacked resources folder. */
+function resourcesDir(): string | null {
+  const dir = process.env.HOOKSCOPE_RESOURCES;
+  return dir && path.isAbsolute(dir) ? dir : null;
+}
+
+export function agentLibraryPath(): string {
+  const res = resourcesDir();
+  const candidate = res
+    ? path.join(res, 'native', 'hookscope-agent.so')
+    : path.join(installRoot(), 'native', 'agent', 'build', 'hookscope-agent.so');
+  if (!fs.existsSync(candidate)) {
+    throw new Error(
+      `the Hookscope agent library is missing at ${candidate} (run \`npm run build\`)`,
+    );
+  }
+  return candidate;
+}
+
+export function addonPath(): string {
+  const res = resourcesDir();
+  return res
+    ? path.join(res, 'native', 'hookscope_native.node')
+    : path.join(installRoot(), 'native', 'addon', 'build', 'Release', 'hookscope_native.node');
+}
+
+/** `$XDG_DATA_HOME/hookscope/sessions`, by default under ~/.local/share. */
+export function defaultSessionDir(): string {
+  const base =
+    process.env.XDG_DATA_HOME && path.isAbsolute(process.env.XDG_DATA_HOME)
+      ? process.env.XDG_DATA_HOME
+      : path.join(os.homedir(), '.local', 'share');
+  return path.join(base, 'hookscope', 'sessions');
+}
+
+/**
+ * A fresh private directory for one inspector run's socket: mode 0700,
+ * random name, under $XDG_RUNTIME_DIR when set (a per-user tmpfs nobody
+ * else can write to), else under the system temp directory. The random name
+ * is what keeps other users from squatting the socket path.
+ */
+export function makePrivateSocketDir(): string {
+  const runtime = process.env.XDG_RUNTIME_DIR;
+  let parent = os.tmpdir();
+  let prefix = 'hookscope-';
+  if (runtime && path.isAbsolute(runtime) && fs.existsSync(runtime)) {
+    parent = path.join(runtime, 'hookscope');
+    fs.mkdirSync(parent, { recursive: true, mode: 0o700 });
+    const st = fs.lstatSync(parent);
+    // Refuse a parent someone else owns or can write to.
+    if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) {
+      throw new Error(
+        `refusing to use ${parent}: it must be a directory owned by you and not writable by others`,
+      );
+    }
+    prefix = 'run-';
+  }
+  const dir = fs.mkdtempSync(path.join(parent, prefix));
+  fs.chmodSync(dir, 0o700);
+  return dir;
+}

@@ -1,0 +1,130 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { SAMPLE, writeSampleSession } from '../test-support/sample-session.js';
+import { SessionWriter } from './session-file.js';
+import { formatSummary, socketAddress, summarizeSession } from './summary.js';
+import { v } from '../test-support/wire-encoder.js';
+
+let dir: string;
+let file: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hks-summary-'));
+  file = path.join(dir, 'sample.hks');
+  writeSampleSession(file);
+});
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('summarizeSession', () => {
+  it('summarises processes, categories, code, subprocesses, sockets and drops', async () => {
+    const s = await summarizeSession(file);
+    expect(s.run?.command).toEqual(['python3', 'app.py']);
+    expect(s.runEnd?.exitCode).toBe(0);
+    expect(s.totalEvents).toBe(10);
+    expect(s.processes.map((p) => [p.pid, p.records, p.dropped, p.end?.reason])).toEqual([
+      [SAMPLE.parentPid, 6, 0n, 'exited'],
+      [SAMPLE.childPid, 4, 5n, 'exited'],
+    ]);
+    expect(s.processes[1]?.recordsTotal).toBe(9n);
+    expect(s.processes[0]?.startedAtMs).toBe(1_700_000_000_001);
+    expect(Object.fromEntries(s.byCategory.map((c) => [c.category, c.count]))).toEqual({
+      imports: 3,
+      code: 0,
+      files: 1,
+      processes: 2,
+      network: 3,
+      native: 1,
+      serialization: 0,
+      sys: 0,
+      other: 0,
+    });
+    expect(s.byEvent[0]).toEqual({ event: 'io.open_code', category: 'imports', count: 2 });
+    expect(s.codeLoaded).toEqual([
+      {
+        path: '/usr/lib/python3.12/json/__init__.py',
+        realPath: '/usr/lib/python3.12/json/__init__.py',
+        sha256: SAMPLE.sha256.toString('hex'),
+        size: 12_345,
+        intent: 'pythoncode',
+        errno: null,
+        count: 1,
+        pids: [SAMPLE.parentPid],
+      },
+      {
+        path: '/srv/missing.py',
+        realPath: '',
+        sha256: null,
+        size: 0,
+        intent: 'pythoncode',
+        errno: 2,
+        count: 1,
+        pids: [SAMPLE.childPid],
+      },
+    ]);
+    expect(s.subprocesses.map((p) => [p.event, p.executable, p.commandLine])).toEqual([
+      ['subprocess.Popen', '/bin/ls', "/bin/ls -la 'my dir'"],
+      ['os.system', '/bin/sh', "/bin/sh -c 'echo hi'"],
+    ]);
+    expect(s.sockets.map((x) => [x.operation, x.address, x.pids])).toEqual([
+      ['getaddrinfo', 'example.com:443', [SAMPLE.parentPid]],
+      ['connect', '93.184.216.34:443', [SAMPLE.parentPid]],
+      ['bind', '/tmp/app.sock', [SAMPLE.childPid]],
+    ]);
+    expect(s.droppedTotal).toBe(5n);
+    expect(s.notices).toHaveLength(1);
+    expect(s.truncated).toBeNull();
+  });
+
+  it('renders socket addresses', () => {
+    expect(socketAddress(v.tuple([v.str('::1'), v.int(8080), v.int(0), v.int(0)]))).toBe(
+      '[::1]:8080',
+    );
+    expect(socketAddress(v.bytes(Buffer.from('\0abstract')))).toBe('@abstract');
+    expect(socketAddress(v.tuple([v.str(''), v.int(0)]))).toBe(':0');
+  });
+});
+
+describe('formatSummary', () => {
+  it('prints every section', async () => {
+    const text = formatSummary(await summarizeSession(file));
+    expect(text).toContain(`Session ${file}`);
+    expect(text).toMatch(/command +python3 app\.py/);
+    expect(text).toMatch(/result +exit code 0/);
+    expect(text).toContain('Processes (2)');
+    expect(text).toMatch(/pid 100 +ppid 50 +Python 3\.12\.3 +exited, code 0 +6 records, 0 dropped/);
+    expect(text).toContain('Events (10)');
+    expect(text).toMatch(/Imports +3/);
+    expect(text).toMatch(
+      /pythoncode +\/usr\/lib\/python3\.12\/json\/__init__\.py +sha256 cdcdcdcdcdcdcdcd… +12\.1 KiB/,
+    );
+    expect(text).toMatch(/FAILED \(ENOENT, errno 2\)/);
+    expect(text).toContain("subprocess.Popen  /bin/ls -la 'my dir'");
+    expect(text).toMatch(/connect +93\.184\.216\.34:443/);
+    expect(text).toContain('Dropped records\n  5 records lost');
+    expect(text).toContain('warning: refused a connection from pid 999: wrong token');
+    expect(text).not.toContain('Truncated');
+  });
+
+  it('says none for empty sections and reports a torn tail', async () => {
+    const empty = path.join(dir, 'empty.hks');
+    const w = SessionWriter.create(empty, { overwrite: true });
+    w.writeNotice({ timeMs: 1, level: 'info', message: 'hello' });
+    w.close();
+    fs.appendFileSync(empty, Buffer.from([1, 2, 3]));
+    const text = formatSummary(await summarizeSession(empty));
+    expect(text).toContain('Processes (0)\n  none');
+    expect(text).toContain('Events (0)\n  none');
+    expect(text).toContain('Code loaded (0)\n  none');
+    expect(text).toContain('Subprocesses (0)\n  none');
+    expect(text).toContain('Network (0)\n  none');
+    expect(text).toContain('Dropped records\n  none');
+    const noticeEnd = fs.statSync(empty).size - 3;
+    expect(text).toContain(
+      `Truncated file\n  3 bytes from offset ${noticeEnd} could not be read (block header cut short)`,
+    );
+  });
+});

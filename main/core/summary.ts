@@ -1,0 +1,682 @@
+// A one-pass summary of a session file: who ran, what they did by
+// category, which code files were loaded, which processes were launched and
+// which network addresses were used. Streams over the reader, so memory
+// depends on the number of distinct items, not on the file size; each list
+// is capped for files crafted to have millions of distinct names.
+
+import { constants as osConstants } from 'node:os';
+
+import { EVENT_CATEGORIES, categoryOf, type EventCategory } from '../common/event-taxonomy.js';
+import {
+  formatValue,
+  valueText,
+  type AgentRecord,
+  type OpenCodeIntent,
+  type OpenCodeRecord,
+  type Value,
+} from './protocol/records.js';
+import {
+  SessionReader,
+  type NoticeInfo,
+  type ProcessEndReason,
+  type RunEndInfo,
+  type RunInfo,
+  type TornTail,
+} from './session-file.js';
+
+/** Distinct entries kept per list (event names, code files, …). */
+export const SUMMARY_LIST_LIMIT = 50_000;
+
+export interface ProcessSummary {
+  session: number;
+  pid: number;
+  ppid: number;
+  parentSession: number | null;
+  exe: string;
+  argv: string[];
+  cwd: string;
+  pythonVersion: string;
+  agentVersion: string;
+  /** Wall-clock start (ms since the epoch), from the agent's HELLO. */
+  startedAtMs: number;
+  end: {
+    reason: ProcessEndReason;
+    endTimeMs: number;
+    exitCode: number | null;
+    signal: string | null;
+  } | null;
+  /** Records present in the file for this process. */
+  records: number;
+  /** Records the agent said it produced (BYE), when known. */
+  recordsTotal: bigint | null;
+  /** Records the agent lost because its ring was full (cumulative). */
+  dropped: bigint;
+}
+
+export interface CategoryCount {
+  category: EventCategory;
+  label: string;
+  count: number;
+}
+
+export interface EventCount {
+  event: string;
+  category: EventCategory;
+  count: number;
+}
+
+/** One code file, unique by real path and content hash. */
+export interface CodeLoad {
+  path: string;
+  realPath: string;
+  /** null when the open or read failed. */
+  sha256: string | null;
+  size: number;
+  intent: OpenCodeIntent;
+  /** errno of the failure, when sha256 is null. */
+  errno: number | null;
+  count: number;
+  pids: number[];
+}
+
+export interface SubprocessLaunch {
+  /** subprocess.Popen, os.system, os.exec, os.posix_spawn, os.spawn, pty.spawn. */
+  event: string;
+  executable: string | null;
+  argv: string[];
+  /** Shell-like rendering of executable and argv. */
+  commandLine: string;
+  count: number;
+  pids: number[];
+}
+
+export interface SocketUse {
+  /** connect, bind, sendto or getaddrinfo. */
+  operation: string;
+  address: string;
+  count: number;
+  pids: number[];
+}
+
+export interface SessionSummary {
+  path: string;
+  run: RunInfo | null;
+  runEnd: RunEndInfo | null;
+  processes: ProcessSummary[];
+  totalEvents: number;
+  /** Every category, in display order, including those with no events. */
+  byCategory: CategoryCount[];
+  /** Most frequent first. */
+  byEvent: EventCount[];
+  codeLoaded: CodeLoad[];
+  subprocesses: SubprocessLaunch[];
+  sockets: SocketUse[];
+  droppedTotal: bigint;
+  notices: NoticeInfo[];
+  truncated: TornTail | null;
+  /** Distinct entries not kept because a list hit SUMMARY_LIST_LIMIT. */
+  omitted: { events: number; codeLoaded: number; subprocesses: number; sockets: number };
+}
+
+/** A keyed list of counted entries that stops growing at the limit. */
+class CappedList<T extends { count: number; pids: number[] }> {
+  readonly items = new Map<string, T>();
+  omitted = 0;
+
+  add(key: string, pid: number | null, make: () => T): void {
+    let item = this.items.get(key);
+    if (item === undefined) {
+      if (this.items.size >= SUMMARY_LIST_LIMIT) {
+        this.omitted++;
+        return;
+      }
+      item = make();
+      this.items.set(key, item);
+    }
+    item.count++;
+    if (pid !== null && !item.pids.includes(pid) && item.pids.length < 16) item.pids.push(pid);
+  }
+}
+
+interface SessionState {
+  summary: ProcessSummary | null;
+  records: number;
+  dropped: bigint;
+}
+
+export async function summarizeSession(path: string): Promise<SessionSummary> {
+  const reader = await SessionReader.open(path);
+  let run: RunInfo | null = null;
+  let runEnd: RunEndInfo | null = null;
+  let truncated: TornTail | null = null;
+  const sessions = new Map<number, SessionState>();
+  const processes: ProcessSummary[] = [];
+  const notices: NoticeInfo[] = [];
+  const categoryCounts = new Map<EventCategory, number>();
+  const eventCounts = new Map<string, number>();
+  let eventsOmitted = 0;
+  let totalEvents = 0;
+  const code = new CappedList<CodeLoad>();
+  const launches = new CappedList<SubprocessLaunch>();
+  const sockets = new CappedList<SocketUse>();
+
+  const session = (id: number): SessionState => {
+    let state = sessions.get(id);
+    if (state === undefined) {
+      state = { summary: null, records: 0, dropped: 0n };
+      sessions.set(id, state);
+    }
+    return state;
+  };
+
+  for await (const block of reader.blocks()) {
+    switch (block.type) {
+      case 'run':
+        run = block.run;
+        break;
+      case 'run-end':
+        runEnd = block.runEnd;
+        break;
+      case 'notice':
+        if (notices.length < SUMMARY_LIST_LIMIT) notices.push(block.notice);
+        break;
+      case 'process': {
+        const p = block.process;
+        const state = session(p.session);
+        state.summary = {
+          session: p.session,
+          pid: p.pid,
+          ppid: p.ppid,
+          parentSession: p.parentSession,
+          exe: p.exe,
+          argv: p.argv,
+          cwd: p.cwd,
+          pythonVersion: p.pythonVersion,
+          agentVersion: p.agentVersion,
+          startedAtMs: Number(BigInt(p.startRealtimeNs) / 1_000_000n),
+          end: null,
+          records: 0,
+          recordsTotal: null,
+          dropped: 0n,
+        };
+        processes.push(state.summary);
+        break;
+      }
+      case 'process-end': {
+        const e = block.processEnd;
+        const state = session(e.session);
+        if (e.droppedTotal !== undefined) {
+          state.dropped = maxBig(state.dropped, BigInt(e.droppedTotal));
+        }
+        if (state.summary) {
+          state.summary.end = {
+            reason: e.reason,
+            endTimeMs: e.endTimeMs,
+            exitCode: e.exitCode ?? null,
+            signal: e.signal ?? null,
+          };
+          if (e.recordsTotal !== undefined) state.summary.recordsTotal = BigInt(e.recordsTotal);
+        }
+        break;
+      }
+      case 'drops': {
+        const state = session(block.sessionId);
+        state.dropped = maxBig(state.dropped, block.droppedTotal);
+        break;
+      }
+      case 'events': {
+        const state = session(block.sessionId);
+        state.records += block.records.length;
+        const pid = state.summary?.pid ?? null;
+        for (const record of block.records) {
+          totalEvents++;
+          const category = categoryOf(record.event);
+          categoryCounts.set(category, (categoryCounts.get(category) ?? 0) + 1);
+          const seen = eventCounts.get(record.event);
+          if (seen !== undefined) eventCounts.set(record.event, seen + 1);
+          else if (eventCounts.size < SUMMARY_LIST_LIMIT) eventCounts.set(record.event, 1);
+          else eventsOmitted++;
+          if (record.kind === 'open-code') {
+            addCodeLoad(code, record, pid);
+          } else {
+            addLaunch(launches, record, pid);
+            addSocket(sockets, record, pid);
+          }
+        }
+        break;
+      }
+      case 'end':
+        truncated = block.truncated;
+        break;
+    }
+  }
+
+  let droppedTotal = 0n;
+  for (const state of sessions.values()) {
+    droppedTotal += state.dropped;
+    if (state.summary) {
+      state.summary.records = state.records;
+      state.summary.dropped = state.dropped;
+    }
+  }
+
+  return {
+    path,
+    run,
+    runEnd,
+    processes,
+    totalEvents,
+    byCategory: EVENT_CATEGORIES.map((c) => ({
+      category: c.id,
+      label: c.label,
+      count: categoryCounts.get(c.id) ?? 0,
+    })),
+    byEvent: [...eventCounts]
+      .map(([event, count]) => ({ event, category: categoryOf(event), count }))
+      .sort((a, b) => b.count - a.count || (a.event < b.event ? -1 : 1)),
+    codeLoaded: [...code.items.values()],
+    subprocesses: [...launches.items.values()],
+    sockets: [...sockets.items.values()],
+    droppedTotal,
+    notices,
+    truncated,
+    omitted: {
+      events: eventsOmitted,
+      codeLoaded: code.omitted,
+      subprocesses: launches.omitted,
+      sockets: sockets.omitted,
+    },
+  };
+}
+
+function maxBig(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
+}
+
+function addCodeLoad(list: CappedList<CodeLoad>, record: OpenCodeRecord, pid: number | null): void {
+  const path = valueText(record.path);
+  const key =
+    record.sha256 !== null
+      ? `ok\0${record.realPath}\0${record.sha256}`
+      : `error\0${path}\0${record.errno}`;
+  list.add(key, pid, () => ({
+    path,
+    realPath: record.realPath,
+    sha256: record.sha256,
+    size: record.size,
+    intent: record.intent,
+    errno: record.sha256 === null ? record.errno : null,
+    count: 0,
+    pids: [],
+  }));
+}
+
+// ------------------------------------------------------------ subprocesses
+
+/** Which argument holds the executable and which the argv, per event. */
+const LAUNCH_EVENTS: Readonly<Record<string, { exe: number | null; argv: number | null }>> = {
+  'subprocess.Popen': { exe: 0, argv: 1 },
+  'os.exec': { exe: 0, argv: 1 },
+  'os.posix_spawn': { exe: 0, argv: 1 },
+  'os.spawn': { exe: 1, argv: 2 },
+  'pty.spawn': { exe: null, argv: 0 },
+  'os.system': { exe: null, argv: null },
+};
+
+function addLaunch(
+  list: CappedList<SubprocessLaunch>,
+  record: AgentRecord,
+  pid: number | null,
+): void {
+  if (record.kind !== 'audit') return;
+  const shape = LAUNCH_EVENTS[record.event];
+  if (shape === undefined) return;
+  const args = record.args.items;
+  let executable: string | null = null;
+  let argv: string[];
+  if (record.event === 'os.system') {
+    const command = args[0];
+    executable = '/bin/sh';
+    argv = ['/bin/sh', '-c', command === undefined ? '' : valueText(command)];
+  } else {
+    const exeValue = shape.exe === null ? undefined : args[shape.exe];
+    if (exeValue !== undefined && exeValue.type !== 'none') executable = valueText(exeValue);
+    argv = shape.argv === null ? [] : argvOf(args[shape.argv]);
+  }
+  let commandLine = argv.map(shellQuote).join(' ');
+  if (executable !== null && argv[0] !== executable) {
+    commandLine =
+      argv.length === 0 ? shellQuote(executable) : `${commandLine} (executable ${executable})`;
+  }
+  list.add(`${record.event}\0${commandLine}`, pid, () => ({
+    event: record.event,
+    executable,
+    argv,
+    commandLine,
+    count: 0,
+    pids: [],
+  }));
+}
+
+/** argv from a list / tuple of str or bytes, or a single shell string. */
+function argvOf(value: Value | undefined): string[] {
+  if (value === undefined || value.type === 'none') return [];
+  if (value.type === 'list' || value.type === 'tuple') {
+    const items = value.items.map(valueText);
+    if (value.truncated) items.push(`…(${value.fullCount} items)`);
+    return items;
+  }
+  return [valueText(value)];
+}
+
+const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+/** Text made safe for one terminal line: control characters as escapes. */
+export function printable(text: string): string {
+  return CONTROL.test(text) ? text.replace(CONTROL_ALL, escapeControl) : text;
+}
+
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const CONTROL_ALL = /[\x00-\x1f\x7f]/g;
+
+function escapeControl(ch: string): string {
+  if (ch === '\n') return '\\n';
+  if (ch === '\t') return '\\t';
+  if (ch === '\r') return '\\r';
+  return `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * Quotes an argument the way a POSIX shell would need it, always on one
+ * line: arguments with control characters (a `-c` script with newlines)
+ * use bash's $'…' form with escapes.
+ */
+export function shellQuote(arg: string): string {
+  if (SHELL_SAFE.test(arg)) return arg;
+  if (!CONTROL.test(arg)) return `'${arg.replace(/'/g, `'\\''`)}'`;
+  let out = "$'";
+  for (const ch of arg) {
+    const code = ch.charCodeAt(0);
+    if (ch === '\\' || ch === "'") out += `\\${ch}`;
+    else if (code < 0x20 || code === 0x7f) out += escapeControl(ch);
+    else out += ch;
+  }
+  return `${out}'`;
+}
+
+// ----------------------------------------------------------------- sockets
+
+const SOCKET_EVENTS: Readonly<Record<string, { operation: string; address: number }>> = {
+  'socket.connect': { operation: 'connect', address: 1 },
+  'socket.bind': { operation: 'bind', address: 1 },
+  'socket.sendto': { operation: 'sendto', address: 1 },
+};
+
+function addSocket(list: CappedList<SocketUse>, record: AgentRecord, pid: number | null): void {
+  if (record.kind !== 'audit') return;
+  const args = record.args.items;
+  let operation: string;
+  let address: string;
+  if (record.event === 'socket.getaddrinfo') {
+    operation = 'getaddrinfo';
+    address = hostPort(args[0], args[1]);
+  } else {
+    const shape = SOCKET_EVENTS[record.event];
+    if (shape === undefined) return;
+    operation = shape.operation;
+    address = socketAddress(args[shape.address]);
+  }
+  list.add(`${operation}\0${address}`, pid, () => ({ operation, address, count: 0, pids: [] }));
+}
+
+/** An address as Python's socket module passes it, made readable. */
+export function socketAddress(value: Value | undefined): string {
+  if (value === undefined) return '?';
+  switch (value.type) {
+    case 'tuple':
+    case 'list':
+      // (host, port) for AF_INET, (host, port, flowinfo, scope_id) for AF_INET6.
+      if (value.items.length >= 2) return hostPort(value.items[0], value.items[1]);
+      return formatValue(value);
+    case 'str':
+    case 'str_fs':
+      return valueText(value); // AF_UNIX path
+    case 'bytes':
+    case 'bytearray':
+      // A leading NUL is the Linux abstract socket namespace, shown as '@'.
+      return value.data[0] === 0
+        ? `@${valueText({ ...value, data: value.data.subarray(1) })}`
+        : valueText(value);
+    default:
+      return formatValue(value);
+  }
+}
+
+function hostPort(host: Value | undefined, port: Value | undefined): string {
+  const h = host === undefined || host.type === 'none' ? '*' : valueText(host);
+  const shownHost = h.includes(':') ? `[${h}]` : h;
+  if (port === undefined || port.type === 'none') return shownHost;
+  const p = port.type === 'int' ? port.value.toString() : valueText(port);
+  return `${shownHost}:${p}`;
+}
+
+// --------------------------------------------------------------- formatting
+
+export interface FormatSummaryOptions {
+  /** Entries shown per list before "… and N more" (default 50). */
+  maxItems?: number;
+}
+
+/** The summary as terminal text: one section per item, aligned columns. */
+export function formatSummary(summary: SessionSummary, options: FormatSummaryOptions = {}): string {
+  const maxItems = options.maxItems ?? 50;
+  const out: string[] = [];
+  const section = (title: string): void => {
+    if (out.length > 0) out.push('');
+    out.push(title);
+  };
+  const more = (shown: number, total: number, what: string): void => {
+    if (total > shown) out.push(`  … and ${total - shown} more ${what}`);
+  };
+
+  section(`Session ${summary.path}`);
+  const run = summary.run;
+  const rows: [string, string][] = [];
+  if (run) {
+    rows.push(['command', run.command.map(shellQuote).join(' ')]);
+    rows.push(['cwd', printable(run.cwd)]);
+    rows.push(['started', new Date(run.startedAtMs).toISOString()]);
+  }
+  if (summary.runEnd) {
+    const end = summary.runEnd;
+    if (run) rows.push(['duration', formatDuration(end.endedAtMs - run.startedAtMs)]);
+    rows.push([
+      'result',
+      end.signal !== null
+        ? `killed by ${end.signal}`
+        : end.exitCode !== null
+          ? `exit code ${end.exitCode}`
+          : 'unknown',
+    ]);
+  } else {
+    rows.push(['result', 'no end of run recorded (still running, or the inspector was killed)']);
+  }
+  out.push(...alignColumns(rows, '  '));
+
+  section(`Processes (${summary.processes.length})`);
+  if (summary.processes.length === 0) out.push('  none');
+  const shownProcesses = summary.processes.slice(0, maxItems);
+  const processLines = alignColumns(
+    shownProcesses.map((p) => [
+      `pid ${p.pid}`,
+      `ppid ${p.ppid}`,
+      `Python ${p.pythonVersion.split(' ')[0] ?? '?'}`,
+      describeEnd(p),
+      `${p.records} records, ${p.dropped} dropped`,
+    ]),
+    '  ',
+  );
+  shownProcesses.forEach((p, i) => {
+    out.push(processLines[i] as string);
+    out.push(`      argv  ${p.argv.map(shellQuote).join(' ')}`);
+    out.push(`      exe   ${printable(p.exe)}`);
+  });
+  more(Math.min(maxItems, summary.processes.length), summary.processes.length, 'processes');
+
+  section(`Events (${summary.totalEvents})`);
+  const categories = summary.byCategory.filter((c) => c.count > 0);
+  if (categories.length === 0) out.push('  none');
+  out.push(
+    ...alignColumns(
+      categories.map((c) => [c.label, String(c.count)]),
+      '  ',
+      true,
+    ),
+  );
+
+  section('Most frequent events');
+  if (summary.byEvent.length === 0) out.push('  none');
+  const topEvents = summary.byEvent.slice(0, Math.min(maxItems, 20));
+  out.push(
+    ...alignColumns(
+      topEvents.map((e) => [printable(e.event), String(e.count)]),
+      '  ',
+      true,
+    ),
+  );
+  more(topEvents.length, summary.byEvent.length + summary.omitted.events, 'event names');
+
+  section(`Code loaded (${summary.codeLoaded.length + summary.omitted.codeLoaded})`);
+  if (summary.codeLoaded.length === 0) out.push('  none');
+  const codeRows: string[][] = summary.codeLoaded
+    .slice(0, maxItems)
+    .map((c) => [
+      c.intent,
+      printable(c.path === c.realPath || c.realPath === '' ? c.path : `${c.path} -> ${c.realPath}`),
+      c.sha256 === null
+        ? `FAILED (${errnoText(c.errno ?? 0)})`
+        : `sha256 ${c.sha256.slice(0, 16)}…`,
+      c.sha256 === null ? '' : formatBytes(c.size),
+      c.count > 1 ? `×${c.count}` : '',
+    ]);
+  out.push(...alignColumns(codeRows, '  '));
+  more(codeRows.length, summary.codeLoaded.length + summary.omitted.codeLoaded, 'files');
+
+  section(`Subprocesses (${summary.subprocesses.length + summary.omitted.subprocesses})`);
+  if (summary.subprocesses.length === 0) out.push('  none');
+  out.push(
+    ...alignColumns(
+      summary.subprocesses
+        .slice(0, maxItems)
+        .map((s) => [pidsText(s.pids), s.event, s.commandLine, s.count > 1 ? `×${s.count}` : '']),
+      '  ',
+    ),
+  );
+  more(
+    Math.min(maxItems, summary.subprocesses.length),
+    summary.subprocesses.length + summary.omitted.subprocesses,
+    'launches',
+  );
+
+  section(`Network (${summary.sockets.length + summary.omitted.sockets})`);
+  if (summary.sockets.length === 0) out.push('  none');
+  out.push(
+    ...alignColumns(
+      summary.sockets
+        .slice(0, maxItems)
+        .map((s) => [
+          pidsText(s.pids),
+          s.operation,
+          printable(s.address),
+          s.count > 1 ? `×${s.count}` : '',
+        ]),
+      '  ',
+    ),
+  );
+  more(
+    Math.min(maxItems, summary.sockets.length),
+    summary.sockets.length + summary.omitted.sockets,
+    'addresses',
+  );
+
+  section('Dropped records');
+  out.push(
+    summary.droppedTotal === 0n
+      ? '  none'
+      : `  ${summary.droppedTotal} records lost (the agent's buffer was full); counts above are incomplete`,
+  );
+
+  section(`Notices (${summary.notices.length})`);
+  if (summary.notices.length === 0) out.push('  none');
+  for (const n of summary.notices.slice(0, maxItems)) {
+    out.push(`  ${n.level}: ${printable(n.message)}`);
+  }
+  more(Math.min(maxItems, summary.notices.length), summary.notices.length, 'notices');
+
+  if (summary.truncated) {
+    const t = summary.truncated;
+    section('Truncated file');
+    out.push(
+      `  ${t.bytesCut} bytes from offset ${t.offset} could not be read (${t.reason}); ` +
+        'everything before them is summarised',
+    );
+  }
+  return out.join('\n') + '\n';
+}
+
+function describeEnd(p: ProcessSummary): string {
+  if (p.end === null) return 'no end recorded';
+  switch (p.end.reason) {
+    case 'exited':
+      return p.end.exitCode !== null ? `exited, code ${p.end.exitCode}` : 'exited';
+    case 'killed':
+      return p.end.signal !== null ? `killed by ${p.end.signal}` : 'killed';
+    case 'disconnected':
+      return 'disconnected without goodbye';
+  }
+}
+
+function pidsText(pids: number[]): string {
+  return pids.length === 0 ? 'pid ?' : `pid ${pids.join(',')}`;
+}
+
+/** Pads every column but the last to its widest cell; drops empty trailing cells. */
+function alignColumns(rows: string[][], indent: string, rightAlignLast = false): string[] {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+    });
+  }
+  return rows.map((row) => {
+    const cells = row.map((cell, i) => {
+      const width = widths[i] ?? 0;
+      if (i === row.length - 1) return rightAlignLast ? cell.padStart(width) : cell;
+      return cell.padEnd(width);
+    });
+    return (indent + cells.join('  ')).trimEnd();
+  });
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+function formatDuration(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+const ERRNO_NAMES = new Map<number, string>(
+  Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
+);
+
+/** "ENOENT, errno 2"; errno values are the host's (the agent ran on Linux). */
+export function errnoText(errno: number): string {
+  const name = ERRNO_NAMES.get(errno);
+  return name === undefined ? `errno ${errno}` : `${name}, errno ${errno}`;
+}
