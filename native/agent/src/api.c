@@ -5,7 +5,7 @@
 #include <string.h>
 
 struct hs_api hs_py;
-struct hs_layout hs_layout = {-1, -1, -1};
+struct hs_layout hs_layout = {-1, -1, -1, -1, -1};
 
 #define RESOLVE(field, name) (hs_py.field = (__typeof__(hs_py.field))dlsym(RTLD_DEFAULT, name))
 
@@ -134,4 +134,29 @@ void hs_api_check_layout(void) {
     /* bool subclasses int: a proven offset must show that bit. */
     if (flags_ok && (*(unsigned long *)((char *)bool_type + tp_flags) & HS_TPFLAGS_LONG_SUBCLASS))
         hs_layout.tp_flags = tp_flags;
+}
+
+int hs_api_learn_tuple(PyObject *tuple) {
+    if (hs_layout.ob_type < 0)
+        return 1; /* header not proven: keep the functions */
+    Py_ssize_t n = hs_py.PyTuple_Size(tuple);
+    if (n < 2)
+        return 0; /* not enough to tell the layouts apart: try a later tuple */
+    int size_off = hs_layout.ob_type + 8;
+    if (*(Py_ssize_t *)((char *)tuple + size_off) != n)
+        return 1;
+    const int candidates[] = {size_off + 8, size_off + 16};
+    for (size_t c = 0; c < sizeof candidates / sizeof candidates[0]; c++) {
+        PyObject **items = (PyObject **)((char *)tuple + candidates[c]);
+        int ok = 1;
+        for (Py_ssize_t i = 0; i < n && i < 4; i++)
+            if (items[i] != hs_py.PyTuple_GetItem(tuple, i))
+                ok = 0;
+        if (ok) {
+            hs_layout.tuple_size = size_off;
+            __atomic_store_n(&hs_layout.tuple_items, candidates[c], __ATOMIC_RELEASE);
+            return 1;
+        }
+    }
+    return 1;
 }

@@ -82,6 +82,8 @@ struct hs_layout {
     int ob_type;       /* offset of ob_type in PyObject */
     int tp_name;       /* offset of tp_name in PyTypeObject */
     int tp_flags;      /* offset of tp_flags in PyTypeObject */
+    int tuple_size;    /* offset of ob_size in a tuple */
+    int tuple_items;   /* offset of ob_item[0] in a tuple */
 };
 
 extern struct hs_api hs_py;
@@ -94,6 +96,24 @@ int hs_api_resolve(void);
 /* Verifies the object-header offsets against the API functions; safe before
  * Py_Initialize (it only touches static objects). */
 void hs_api_check_layout(void);
+
+/* Learns the tuple layout from a real tuple of at least two items, checked
+ * against PyTuple_Size / PyTuple_GetItem (3.14 added a cached hash before
+ * the items). Returns 1 once the layout is known or proven unusable. */
+int hs_api_learn_tuple(PyObject *tuple);
+
+static inline Py_ssize_t hs_tuple_size(PyObject *t) {
+    if (hs_layout.tuple_items >= 0)
+        return *(Py_ssize_t *)((char *)t + hs_layout.tuple_size);
+    return hs_py.PyTuple_Size(t);
+}
+
+/* Borrowed reference; i must be in range. */
+static inline PyObject *hs_tuple_item(PyObject *t, Py_ssize_t i) {
+    if (hs_layout.tuple_items >= 0)
+        return ((PyObject **)((char *)t + hs_layout.tuple_items))[i];
+    return hs_py.PyTuple_GetItem(t, i);
+}
 
 static inline PyObject *hs_type_of(PyObject *o) {
     if (hs_layout.ob_type >= 0)

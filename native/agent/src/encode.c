@@ -102,7 +102,7 @@ static void put_int(struct hs_out *o, PyObject *obj) {
 
 static void put_sequence(struct hs_out *o, PyObject *obj, uint8_t tag, int depth) {
     int is_tuple = tag == HS_TAG_TUPLE;
-    Py_ssize_t full = is_tuple ? hs_py.PyTuple_Size(obj) : hs_py.PyList_Size(obj);
+    Py_ssize_t full = is_tuple ? hs_tuple_size(obj) : hs_py.PyList_Size(obj);
     if (full < 0) {
         hs_py.PyErr_Clear();
         full = 0;
@@ -117,7 +117,7 @@ static void put_sequence(struct hs_out *o, PyObject *obj, uint8_t tag, int depth
         }
         /* Borrowed references: the container holds them while the hook
          * runs, and nothing here runs Python code that could mutate it. */
-        PyObject *item = is_tuple ? hs_py.PyTuple_GetItem(obj, i) : hs_py.PyList_GetItem(obj, i);
+        PyObject *item = is_tuple ? hs_tuple_item(obj, i) : hs_py.PyList_GetItem(obj, i);
         if (!item) {
             hs_py.PyErr_Clear();
             break;

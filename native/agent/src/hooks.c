@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 static _Atomic uint32_t fork_generation;
-static int layout_checked;
+static int layout_checked; /* 1: object header proven, 2: tuple layout too */
 
 /* Per-thread state. Kept small and initial-exec: one TLS access per event
  * without a call into the dynamic loader. The record buffer is on the heap
@@ -95,9 +95,14 @@ static int audit_hook(const char *event, PyObject *args, void *user_data) {
         return 0;
     }
     t->in_hook = 1;
-    if (__builtin_expect(!layout_checked, 0) && hs_py.Py_IsInitialized()) {
-        hs_api_check_layout();
-        layout_checked = 1;
+    if (__builtin_expect(layout_checked < 2, 0) && hs_py.Py_IsInitialized()) {
+        if (!layout_checked) {
+            hs_api_check_layout();
+            layout_checked = 1;
+        }
+        /* The argument tuple is always an exact tuple. */
+        if (hs_type_of(args) == hs_py.tuple_type && hs_api_learn_tuple(args))
+            layout_checked = 2;
     }
     if (__builtin_expect(atomic_load_explicit(&hs_agent.writer_wanted, memory_order_relaxed), 0))
         hs_channel_start();
