@@ -119,7 +119,9 @@ async function startupComparison(
   // alternate so both sides see the same machine noise.
   const socketDir = makePrivateSocketDir();
   const token = crypto.randomBytes(32);
-  const writer = SessionWriter.create(path.join(dir, 'startup.hks'));
+  const writer = SessionWriter.create(
+    path.join(dir, `startup-${path.basename(path.dirname(path.dirname(py)))}-${Date.now()}.hks`),
+  );
   const recorder = new SessionRecorder(writer);
   const server = new AgentServer({
     socketDir,

@@ -217,6 +217,46 @@ describe('non-Python processes and old interpreters', () => {
   );
 });
 
+describe('large code files', () => {
+  it('hashes a zip archive over 64 MiB through the descriptor and imports from it', async () => {
+    const py = interpreters[interpreters.length - 1]!;
+    const dir = tempDir();
+    const zipPath = path.join(dir, 'big.zip');
+    execFileSync(py.path, [
+      '-c',
+      [
+        'import sys, zipfile, os',
+        'with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_STORED) as z:',
+        '    z.writestr("padding.bin", os.urandom(65 << 20))',
+        '    z.writestr("hs_big_zipped.py", "ANSWER = 7\\n")',
+      ].join('\n'),
+      zipPath,
+    ]);
+    const out = path.join(dir, 's.hks');
+    const r = await runCli([
+      'run',
+      '--out',
+      out,
+      '--',
+      py.path,
+      '-c',
+      `import sys; sys.path.insert(0, ${JSON.stringify(zipPath)}); import hs_big_zipped; assert hs_big_zipped.ANSWER == 7`,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const zipOpens = (await showJson(out, ['--event', 'io.open_code'])).filter(
+      (e) => e.real_path === zipPath,
+    );
+    expect(zipOpens.length).toBeGreaterThan(0);
+    const digest = crypto.createHash('sha256').update(fs.readFileSync(zipPath)).digest('hex');
+    for (const rec of zipOpens) {
+      expect(rec.sha256).toBe(digest);
+      expect(rec.size).toBe(fs.statSync(zipPath).size);
+      expect(rec.intent).toBe('zipimport');
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe('bad input', () => {
   it('refuses a missing command', async () => {
     const r = await runCli(['run']);
@@ -249,6 +289,16 @@ describe('bad input', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/missing-dir/);
     expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  it('never overwrites an existing session file', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'kept.hks');
+    fs.writeFileSync(out, 'earlier recording');
+    const r = await runCli(['run', '--out', out, '--', '/bin/true']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/already exists/);
+    expect(fs.readFileSync(out, 'utf8')).toBe('earlier recording');
   });
 
   it('says a file is not a session', async () => {

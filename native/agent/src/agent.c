@@ -7,13 +7,12 @@
 #include "wire.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 struct hs_agent hs_agent = {
-    .done_mu = PTHREAD_MUTEX_INITIALIZER,
-    .done_cv = PTHREAD_COND_INITIALIZER,
     .fd = -1,
 };
 
@@ -70,26 +69,113 @@ static int read_config(void) {
     return 0;
 }
 
+/* ---- CPython's memory allocator ----------------------------------------
+ *
+ * PySys_AddAuditHook before Py_Initialize allocates the hook's entry with
+ * the default raw allocator. If CPython then switches to its debug
+ * allocator (dev mode, PYTHONMALLOC=debug, debug builds), it frees that
+ * entry at exit with the debug free and aborts. So predict the allocator
+ * exactly as CPython's pre-initialisation will choose it and, when it is a
+ * debug one, install the debug hooks first. Where the prediction is not
+ * certain, stay inert: a missing recording beats a crashed target. */
+
+enum allocator_choice { ALLOC_DEFAULT, ALLOC_DEBUG, ALLOC_UNKNOWN };
+
+static size_t read_cmdline(char *buf, size_t cap) {
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size_t len = 0;
+    ssize_t n;
+    while (len < cap && (n = read(fd, buf + len, cap - len)) > 0)
+        len += (size_t)n;
+    close(fd);
+    return len;
+}
+
+static enum allocator_choice predict_allocator(void) {
+    static char cmdline[65536];
+    size_t len = read_cmdline(cmdline, sizeof cmdline - 1);
+    if (len == sizeof cmdline - 1)
+        return ALLOC_UNKNOWN;
+    cmdline[len] = 0;
+    int ignore_env = 0, dev_flag = 0, malloc_flag = 0;
+    /* Interpreter options come before the script, -c or -m. */
+    const char *arg = cmdline + strlen(cmdline) + 1; /* skip argv[0] */
+    while (arg < cmdline + len) {
+        size_t n = strlen(arg);
+        if (arg[0] != '-' || n < 2 || strcmp(arg, "-") == 0 || strcmp(arg, "--") == 0)
+            break;
+        if (arg[1] == '-') { /* --help, --version, --check-hash-based-pycs X */
+            if (strcmp(arg, "--check-hash-based-pycs") == 0)
+                arg += n + 1;
+            arg += n + 1;
+            continue;
+        }
+        int ends = 0;
+        for (const char *c = arg + 1; *c; c++) {
+            if (*c == 'E' || *c == 'I')
+                ignore_env = 1;
+            if (*c == 'c' || *c == 'm') {
+                ends = 1;
+                break;
+            }
+            if (*c == 'X' || *c == 'W') {
+                const char *value = c[1] ? c + 1 : arg + n + 1;
+                if (!c[1])
+                    arg += n + 1; /* the value is the next argument */
+                if (*c == 'X' && (strcmp(value, "dev") == 0 || strncmp(value, "dev=", 4) == 0))
+                    dev_flag = 1;
+                if (*c == 'X' && strncmp(value, "tracemalloc", 11) == 0)
+                    malloc_flag = 1; /* tracemalloc wraps the allocators: not predicted */
+                break;
+            }
+        }
+        if (ends)
+            break;
+        arg += strlen(arg) + 1;
+    }
+    if (malloc_flag)
+        return ALLOC_UNKNOWN;
+    /* Debug builds (Py_REF_DEBUG) use the debug allocator by default. */
+    int debug_build = dlsym(RTLD_DEFAULT, "_Py_NegativeRefcount") != NULL;
+    const char *pymalloc = ignore_env ? NULL : getenv("PYTHONMALLOC");
+    if (pymalloc && *pymalloc) {
+        if (strcmp(pymalloc, "debug") == 0 || strcmp(pymalloc, "malloc_debug") == 0 ||
+            strcmp(pymalloc, "pymalloc_debug") == 0 || strcmp(pymalloc, "mimalloc_debug") == 0)
+            return ALLOC_DEBUG;
+        if (strcmp(pymalloc, "default") == 0)
+            return debug_build ? ALLOC_DEBUG : ALLOC_DEFAULT;
+        if (strcmp(pymalloc, "malloc") == 0 || strcmp(pymalloc, "pymalloc") == 0 ||
+            strcmp(pymalloc, "mimalloc") == 0)
+            return ALLOC_DEFAULT;
+        return ALLOC_UNKNOWN;
+    }
+    const char *devmode = ignore_env ? NULL : getenv("PYTHONDEVMODE");
+    if (dev_flag || (devmode && *devmode) || debug_build)
+        return ALLOC_DEBUG;
+    if (!ignore_env && getenv("PYTHONTRACEMALLOC"))
+        return ALLOC_UNKNOWN;
+    return ALLOC_DEFAULT;
+}
+
 static void after_fork_child(void) {
     /* Only async-signal-safe work here: the child of a fork from a threaded
      * process may go straight to exec. The writer thread did not survive
      * the fork; a new one starts (and connects as a new session) on the
      * child's first event. */
-    if (!atomic_load(&hs_agent.writer_running) && !atomic_load(&hs_agent.capture))
-        return;
+    if (!atomic_load(&hs_agent.capture))
+        return; /* the parent went pass-through (refused, offline): so does the child */
     hs_hooks_after_fork_child();
     hs_ring_reset(&hs_agent.ring);
     atomic_store(&hs_agent.seq, 0);
     atomic_store(&hs_agent.dropped, 0);
     atomic_store(&hs_agent.stopping, 0);
-    if (hs_agent.fd >= 0) {
-        close(hs_agent.fd); /* the parent's connection stays the parent's */
-        hs_agent.fd = -1;
-    }
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-    memcpy(&hs_agent.done_mu, &mu, sizeof mu);
-    memcpy(&hs_agent.done_cv, &cv, sizeof cv);
+    int fd = atomic_exchange(&hs_agent.fd, -1);
+    if (fd >= 0)
+        close(fd); /* the parent's connection stays the parent's */
+    /* The parent's writer may have held the mutex at fork time. */
+    hs_channel_init_sync();
     hs_agent.writer_done = 0;
     hs_agent.hello_flags &= ~(uint32_t)HS_HELLO_PRE_INIT;
     hs_agent.hello_flags |= HS_HELLO_INITIALIZED_AT_START;
@@ -112,7 +198,15 @@ __attribute__((constructor)) static void hs_agent_load(void) {
          * here. */
         return;
     }
-    hs_api_check_layout();
+    switch (predict_allocator()) {
+    case ALLOC_UNKNOWN:
+        return;
+    case ALLOC_DEBUG:
+        hs_py.PyMem_SetupDebugHooks();
+        break;
+    case ALLOC_DEFAULT:
+        break;
+    }
     if (hs_ring_init(&hs_agent.ring, HS_RING_CAPACITY) != 0)
         return;
     hs_clock_init();
@@ -126,12 +220,14 @@ __attribute__((constructor)) static void hs_agent_load(void) {
         atomic_store(&hs_agent.capture, 0);
         return;
     }
+    hs_channel_init_sync();
     pthread_atfork(NULL, NULL, after_fork_child);
     hs_channel_start();
 }
 
 __attribute__((destructor)) static void hs_agent_unload(void) {
-    /* exit(): ship what is left, but never hold the exit up for long. */
-    hs_channel_stop(1000);
+    /* exit(): ship what is left. Bounded: 3 s at most, reached only when the
+     * inspector is alive but not reading. */
+    hs_channel_stop(3000);
     atomic_store(&hs_agent.capture, 0);
 }

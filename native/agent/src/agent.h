@@ -32,10 +32,11 @@ struct hs_agent {
     /* Writer thread life cycle. */
     _Atomic int stopping;
     _Atomic int writer_running;
-    pthread_mutex_t done_mu;
-    pthread_cond_t done_cv;
+    pthread_mutex_t done_mu;  /* guards writer_done and stopping hand-off */
+    pthread_cond_t done_cv;   /* writer -> exiting thread: finished */
+    pthread_cond_t wake_cv;   /* exiting thread -> idle writer: stop now */
     int writer_done;
-    int fd;
+    _Atomic int fd; /* the connection, -1 when none */
 };
 
 extern struct hs_agent hs_agent;
@@ -47,6 +48,7 @@ static inline uint64_t hs_now_ns(void) {
 }
 
 /* channel.c */
+void hs_channel_init_sync(void);
 int hs_channel_start(void);
 void hs_channel_stop(int timeout_ms);
 

@@ -49,6 +49,12 @@ int hs_api_resolve(void) {
     RESOLVE(PyErr_SetFromErrnoWithFilenameObject, "PyErr_SetFromErrnoWithFilenameObject");
     RESOLVE(PyErr_NoMemory, "PyErr_NoMemory");
     RESOLVE(PyType_GetName, "PyType_GetName");
+    RESOLVE(PyEval_SaveThread, "PyEval_SaveThread");
+    RESOLVE(PyEval_RestoreThread, "PyEval_RestoreThread");
+    RESOLVE(PyUnicode_Substring, "PyUnicode_Substring");
+    RESOLVE(PyUnicode_GetLength, "PyUnicode_GetLength");
+    RESOLVE(PyMem_SetupDebugHooks, "PyMem_SetupDebugHooks");
+    RESOLVE(exc_value_error, "PyExc_ValueError");
     RESOLVE(none, "_Py_NoneStruct");
     RESOLVE(true_obj, "_Py_TrueStruct");
     RESOLVE(false_obj, "_Py_FalseStruct");
@@ -81,6 +87,9 @@ int hs_api_resolve(void) {
         (void *)hs_py.false_obj, (void *)hs_py.float_type, (void *)hs_py.unicode_type,
         (void *)hs_py.long_type, (void *)hs_py.tuple_type, (void *)hs_py.list_type, (void *)hs_py.bytes_type, (void *)hs_py.bytearray_type,
         (void *)hs_py.code_type, (void *)hs_py.exc_oserror, (void *)hs_py.exc_permission_error,
+        (void *)hs_py.exc_value_error, (void *)hs_py.PyEval_SaveThread, (void *)hs_py.PyEval_RestoreThread,
+        (void *)hs_py.PyUnicode_Substring, (void *)hs_py.PyUnicode_GetLength,
+        (void *)hs_py.PyMem_SetupDebugHooks,
     };
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
         if (!required[i])

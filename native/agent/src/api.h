@@ -60,6 +60,11 @@ struct hs_api {
     PyObject *(*PyErr_SetFromErrnoWithFilenameObject)(PyObject *, PyObject *);
     PyObject *(*PyErr_NoMemory)(void);
     PyObject *(*PyType_GetName)(PyObject *); /* 3.11+, may be NULL */
+    void *(*PyEval_SaveThread)(void);
+    void (*PyEval_RestoreThread)(void *);
+    PyObject *(*PyUnicode_Substring)(PyObject *, Py_ssize_t, Py_ssize_t);
+    Py_ssize_t (*PyUnicode_GetLength)(PyObject *);
+    void (*PyMem_SetupDebugHooks)(void);
 
     /* Data symbols. */
     PyObject *none;
@@ -75,6 +80,7 @@ struct hs_api {
     PyObject *code_type;
     PyObject **exc_oserror;
     PyObject **exc_permission_error;
+    PyObject **exc_value_error;
 };
 
 /* Offsets proven by hs_api_check_layout(); -1 means "use the function". */
@@ -103,14 +109,16 @@ void hs_api_check_layout(void);
 int hs_api_learn_tuple(PyObject *tuple);
 
 static inline Py_ssize_t hs_tuple_size(PyObject *t) {
-    if (hs_layout.tuple_items >= 0)
+    /* Acquire pairs with the release store in hs_api_learn_tuple: a reader
+     * that sees tuple_items also sees tuple_size. */
+    if (__atomic_load_n(&hs_layout.tuple_items, __ATOMIC_ACQUIRE) >= 0)
         return *(Py_ssize_t *)((char *)t + hs_layout.tuple_size);
     return hs_py.PyTuple_Size(t);
 }
 
 /* Borrowed reference; i must be in range. */
 static inline PyObject *hs_tuple_item(PyObject *t, Py_ssize_t i) {
-    if (hs_layout.tuple_items >= 0)
+    if (__atomic_load_n(&hs_layout.tuple_items, __ATOMIC_ACQUIRE) >= 0)
         return ((PyObject **)((char *)t + hs_layout.tuple_items))[i];
     return hs_py.PyTuple_GetItem(t, i);
 }

@@ -9,7 +9,9 @@
 #include "clock.h"
 #include "wire.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,7 +24,7 @@
 #include <unistd.h>
 
 #define BATCH_MAX (256u << 10)
-#define WELCOME_TIMEOUT_MS 2000
+#define WELCOME_TIMEOUT_MS 10000
 #define SEND_TIMEOUT_S 10
 
 static uint8_t *batch; /* frame header + records, BATCH_MAX + header */
@@ -143,11 +145,37 @@ static size_t build_hello(uint8_t *buf, size_t cap) {
     return (size_t)(p - buf);
 }
 
+/* Threads of this process that are still running (not zombies). A leader
+ * thread that has exited stays in the thread count as a zombie, so count
+ * /proc/self/task entries by state. */
+static long live_thread_count(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    long live = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        size_t n = read_small_file(path, buf, sizeof buf - 1);
+        buf[n] = 0;
+        const char *p = strrchr(buf, ')');
+        if (p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X')
+            live++;
+    }
+    closedir(d);
+    return live;
+}
+
 /* Connects and authenticates. Returns the socket, or -1. */
 static int connect_server(void) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
+    /* Published at once: a fork from here on must close it in the child. */
+    atomic_store(&hs_agent.fd, fd);
     struct sockaddr_un addr;
     memset(&addr, 0, sizeof addr);
     addr.sun_family = AF_UNIX;
@@ -178,8 +206,41 @@ static int connect_server(void) {
         goto fail;
     return fd;
 fail:
-    close(fd);
+    if (atomic_exchange(&hs_agent.fd, -1) == fd)
+        close(fd);
     return -1;
+}
+
+void hs_channel_init_sync(void) {
+    pthread_mutex_init(&hs_agent.done_mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&hs_agent.done_cv, &attr);
+    pthread_cond_init(&hs_agent.wake_cv, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+static struct timespec deadline_in(long ns) {
+    struct timespec d;
+    clock_gettime(CLOCK_MONOTONIC, &d);
+    d.tv_sec += ns / 1000000000L;
+    d.tv_nsec += ns % 1000000000L;
+    if (d.tv_nsec >= 1000000000L) {
+        d.tv_sec++;
+        d.tv_nsec -= 1000000000L;
+    }
+    return d;
+}
+
+/* Idle wait that the exiting thread can cut short, so process exit never
+ * waits for a sleeping writer. */
+static void idle_wait(unsigned us) {
+    struct timespec d = deadline_in((long)us * 1000L);
+    pthread_mutex_lock(&hs_agent.done_mu);
+    if (!atomic_load(&hs_agent.stopping))
+        pthread_cond_timedwait(&hs_agent.wake_cv, &hs_agent.done_mu, &d);
+    pthread_mutex_unlock(&hs_agent.done_mu);
 }
 
 static void writer_finished(void) {
@@ -196,12 +257,13 @@ static void *writer_main(void *arg) {
     if (fd < 0) {
         /* Nobody to talk to: stop capturing so the ring stays idle. */
         atomic_store(&hs_agent.capture, 0);
+        atomic_store(&hs_agent.writer_running, 0);
         writer_finished();
         return NULL;
     }
-    hs_agent.fd = fd;
     uint64_t sent_drops = 0, records = 0;
     unsigned idle_us = 200;
+    uint64_t last_thread_check = hs_now_ns();
     int ok = 1;
     for (;;) {
         int stopping = atomic_load(&hs_agent.stopping);
@@ -239,9 +301,17 @@ static void *writer_main(void *arg) {
             continue;
         if (stopping)
             break;
+        /* If every other thread is gone (a forked child whose only thread
+         * returned, or a main thread that called pthread_exit), this thread
+         * alone would keep the process alive: finish instead, and the
+         * process exits as it would have without us. */
+        if (hs_now_ns() - last_thread_check > 100000000ULL) {
+            last_thread_check = hs_now_ns();
+            if (live_thread_count() == 1)
+                break;
+        }
         /* Poll: a wake-up per event would cost the hooked thread a syscall. */
-        struct timespec ts = {0, (long)idle_us * 1000};
-        nanosleep(&ts, NULL);
+        idle_wait(idle_us);
         if (idle_us < 5000)
             idle_us += idle_us / 2;
     }
@@ -255,8 +325,9 @@ static void *writer_main(void *arg) {
         /* The inspector is gone: go pass-through. */
         atomic_store(&hs_agent.capture, 0);
     }
-    close(fd);
-    hs_agent.fd = -1;
+    if (atomic_exchange(&hs_agent.fd, -1) == fd)
+        close(fd);
+    atomic_store(&hs_agent.writer_running, 0);
     writer_finished();
     return NULL;
 }
@@ -297,16 +368,10 @@ int hs_channel_start(void) {
 void hs_channel_stop(int timeout_ms) {
     if (!atomic_load(&hs_agent.writer_running))
         return;
-    atomic_store(&hs_agent.stopping, 1);
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = deadline_in((long)timeout_ms * 1000000L);
     pthread_mutex_lock(&hs_agent.done_mu);
+    atomic_store(&hs_agent.stopping, 1);
+    pthread_cond_signal(&hs_agent.wake_cv);
     while (!hs_agent.writer_done)
         if (pthread_cond_timedwait(&hs_agent.done_cv, &hs_agent.done_mu, &deadline) == ETIMEDOUT)
             break;

@@ -56,23 +56,47 @@ static void put_other(struct hs_out *o, PyObject *obj, PyObject *type) {
 }
 
 static void put_str(struct hs_out *o, PyObject *obj) {
-    Py_ssize_t size = 0;
-    const char *utf8 = hs_py.PyUnicode_AsUTF8AndSize(obj, &size);
-    if (utf8) {
-        put_sized(o, HS_TAG_STR, utf8, (size_t)size, HS_MAX_STR, 1);
-        return;
-    }
-    /* Lone surrogates (undecodable file names): take the filesystem
-     * encoding with surrogateescape, which gives back the original bytes. */
-    hs_py.PyErr_Clear();
-    PyObject *raw = hs_py.PyUnicode_EncodeFSDefault(obj);
-    if (!raw) {
+    /* Only the first HS_MAX_STR characters are kept: encoding the whole of a
+     * long non-ASCII string would make CPython build and cache a full UTF-8
+     * copy inside the target's object. For such strings full_length is the
+     * length in characters (docs/protocol.md). */
+    Py_ssize_t chars = hs_py.PyUnicode_GetLength(obj);
+    if (chars < 0) {
         hs_py.PyErr_Clear();
-        put_other(o, obj, hs_type_of(obj));
-        return;
+        chars = 0;
     }
-    put_sized(o, HS_TAG_STR_FS, hs_py.PyBytes_AsString(raw), (size_t)hs_py.PyBytes_Size(raw), HS_MAX_STR, 0);
-    hs_py.Py_DecRef(raw);
+    PyObject *part = NULL;
+    if (chars > (Py_ssize_t)HS_MAX_STR) {
+        part = hs_py.PyUnicode_Substring(obj, 0, HS_MAX_STR);
+        if (!part)
+            hs_py.PyErr_Clear();
+    }
+    PyObject *src = part ? part : obj;
+    Py_ssize_t size = 0;
+    const char *utf8 = hs_py.PyUnicode_AsUTF8AndSize(src, &size);
+    if (utf8) {
+        size_t full = part ? (size_t)chars : (size_t)size;
+        put_sized(o, HS_TAG_STR, utf8, full, HS_MAX_STR, 1);
+    } else {
+        /* Lone surrogates (undecodable file names): the filesystem encoding
+         * with surrogateescape gives back the original bytes. */
+        hs_py.PyErr_Clear();
+        PyObject *raw = hs_py.PyUnicode_EncodeFSDefault(src);
+        if (raw) {
+            size_t n = (size_t)hs_py.PyBytes_Size(raw);
+            put_sized(o, HS_TAG_STR_FS, hs_py.PyBytes_AsString(raw), part ? (size_t)chars : n, HS_MAX_STR, 0);
+            hs_py.Py_DecRef(raw);
+        } else {
+            /* Not encodable at all (a surrogate outside U+DC80-DCFF): still a
+             * str on the wire, empty and marked as cut, so a reader that
+             * expects text (file names) gets text. */
+            hs_py.PyErr_Clear();
+            put_sized(o, HS_TAG_STR, "", chars > 0 ? (size_t)chars : 0, 0, 1);
+            o->cut = 1;
+        }
+    }
+    if (part)
+        hs_py.Py_DecRef(part);
 }
 
 static void put_f64(struct hs_out *o, uint8_t tag, double v) {

@@ -38,7 +38,12 @@ static __thread struct hs_thread tls_thread __attribute__((tls_model("initial-ex
 static pthread_key_t record_key;
 static pthread_once_t record_key_once = PTHREAD_ONCE_INIT;
 
-static void free_record(void *p) { free(p); }
+static void free_record(void *p) {
+    /* Runs in the exiting thread: a later event on it (from another TLS
+     * destructor) must find no buffer rather than a freed one. */
+    tls_thread.record = NULL;
+    free(p);
+}
 static void make_record_key(void) { pthread_key_create(&record_key, free_record); }
 
 static struct hs_thread *current_thread(void) {
@@ -106,11 +111,14 @@ static int audit_hook(const char *event, PyObject *args, void *user_data) {
     }
     if (__builtin_expect(atomic_load_explicit(&hs_agent.writer_wanted, memory_order_relaxed), 0))
         hs_channel_start();
-    size_t name_len = strnlen(event, 1024);
+    size_t name_len = strnlen(event, 1025);
+    int name_cut = name_len > 1024;
+    if (name_cut)
+        name_len = 1024;
     uint8_t *p = begin_record(t, HS_RECORD_AUDIT, event, name_len);
     struct hs_out out = {p, t->record + HS_RECORD_MAX, 0};
     hs_encode_value(&out, args, 0);
-    finish_record(t, out.p, out.cut);
+    finish_record(t, out.p, out.cut || name_cut);
     t->in_hook = 0;
     return 0;
 }
@@ -119,49 +127,54 @@ static int audit_hook(const char *event, PyObject *args, void *user_data) {
 
 #define HASH_CACHE_SIZE 1024
 #define READ_INTO_MEMORY_MAX (64u << 20)
+#define CHUNK_SIZE (256u << 10)
 
 struct hash_entry {
     uint64_t dev, ino, size;
     int64_t mtime_ns, ctime_ns;
     uint8_t digest[32];
+    uint8_t intent;
     int used;
 };
 
-/* Open-code calls come with the GIL held on default builds; the lock keeps
- * free-threaded builds right. It is never taken on the audit path. */
+/* Taken with the GIL released (open-code does its I/O without the GIL). */
 static pthread_mutex_t hash_cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct hash_entry hash_cache[HASH_CACHE_SIZE];
-static PyObject *io_module;
+
+static int64_t ns_of(struct timespec ts) { return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec; }
 
 static struct hash_entry *cache_slot(const struct stat *st) {
     uint64_t h = (uint64_t)st->st_ino * 0x9E3779B97F4A7C15ULL ^ (uint64_t)st->st_dev;
     return &hash_cache[(h >> 20) % HASH_CACHE_SIZE];
 }
 
-static int cache_lookup(const struct stat *st, uint8_t digest[32]) {
+/* A file whose device, inode, size, mtime and ctime are unchanged has the
+ * content we hashed: writing to it would change mtime and ctime, and ctime
+ * cannot be set from user space. */
+static int cache_lookup(const struct stat *st, uint8_t digest[32], uint8_t *intent) {
     int hit = 0;
     pthread_mutex_lock(&hash_cache_mu);
     struct hash_entry *e = cache_slot(st);
     if (e->used && e->dev == (uint64_t)st->st_dev && e->ino == (uint64_t)st->st_ino &&
-        e->size == (uint64_t)st->st_size &&
-        e->mtime_ns == (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec &&
-        e->ctime_ns == (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec) {
+        e->size == (uint64_t)st->st_size && e->mtime_ns == ns_of(st->st_mtim) && e->ctime_ns == ns_of(st->st_ctim)) {
         memcpy(digest, e->digest, 32);
+        *intent = e->intent;
         hit = 1;
     }
     pthread_mutex_unlock(&hash_cache_mu);
     return hit;
 }
 
-static void cache_store(const struct stat *st, const uint8_t digest[32]) {
+static void cache_store(const struct stat *st, const uint8_t digest[32], uint8_t intent) {
     pthread_mutex_lock(&hash_cache_mu);
     struct hash_entry *e = cache_slot(st);
     e->dev = (uint64_t)st->st_dev;
     e->ino = (uint64_t)st->st_ino;
     e->size = (uint64_t)st->st_size;
-    e->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-    e->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+    e->mtime_ns = ns_of(st->st_mtim);
+    e->ctime_ns = ns_of(st->st_ctim);
     memcpy(e->digest, digest, 32);
+    e->intent = intent;
     e->used = 1;
     pthread_mutex_unlock(&hash_cache_mu);
 }
@@ -184,16 +197,20 @@ static uint8_t classify(const char *path, size_t path_len, const uint8_t *head, 
     return HS_INTENT_UNKNOWN;
 }
 
+/* Everything about one open-code call. On the heap: the hook may run on a
+ * thread with a small stack (threading.stack_size). */
 struct opened_file {
     PyObject *path;
     const char *fs_path;
     size_t fs_path_len;
+    int fd;
     struct stat st;
     int err;
     uint8_t intent;
     uint8_t digest[32];
     char real_path[4096];
     size_t real_path_len;
+    int cached;
 };
 
 static void record_open_code(struct hs_thread *t, const struct opened_file *f) {
@@ -214,7 +231,7 @@ static void record_open_code(struct hs_thread *t, const struct opened_file *f) {
     hs_put_u64(p + 8, f->err ? 0 : (uint64_t)f->st.st_size);
     hs_put_u64(p + 16, f->err ? 0 : (uint64_t)f->st.st_dev);
     hs_put_u64(p + 24, f->err ? 0 : (uint64_t)f->st.st_ino);
-    hs_put_u64(p + 32, f->err ? 0 : (uint64_t)((int64_t)f->st.st_mtim.tv_sec * 1000000000LL + f->st.st_mtim.tv_nsec));
+    hs_put_u64(p + 32, f->err ? 0 : (uint64_t)ns_of(f->st.st_mtim));
     memcpy(p + 40, f->digest, 32);
     p += 72;
     /* The real path is at most 4096 bytes: keep room for it behind the path. */
@@ -226,13 +243,16 @@ static void record_open_code(struct hs_thread *t, const struct opened_file *f) {
     finish_record(t, p + 4 + f->real_path_len, out.cut);
 }
 
+/* _io, imported per call as CPython's own default hook does: a module cached
+ * in a static would be shared by sub-interpreters that each have their own
+ * GIL. Returns a new reference to the attribute. */
 static PyObject *io_attr(const char *name) {
-    if (!io_module) {
-        io_module = hs_py.PyImport_ImportModule("_io");
-        if (!io_module)
-            return NULL;
-    }
-    return hs_py.PyObject_GetAttrString(io_module, name);
+    PyObject *io = hs_py.PyImport_ImportModule("_io");
+    if (!io)
+        return NULL;
+    PyObject *attr = hs_py.PyObject_GetAttrString(io, name);
+    hs_py.Py_DecRef(io);
+    return attr;
 }
 
 /* What CPython does without a hook: _io.open(path, "rb"). Used once the
@@ -246,10 +266,57 @@ static PyObject *default_open_code(PyObject *path) {
     return f;
 }
 
+/* _io.open(fd, "rb"): the file object takes the descriptor over. */
+static PyObject *open_descriptor(int fd) {
+    PyObject *open = io_attr("open");
+    PyObject *f = open ? hs_py.PyObject_CallFunction(open, "is", fd, "rb") : NULL;
+    if (open)
+        hs_py.Py_DecRef(open);
+    /* On failure the descriptor is left open rather than risk closing it
+     * twice (a FileIO that was created and dropped already closed it). */
+    return f;
+}
+
+static PyObject *bytes_io(PyObject *bytes) {
+    PyObject *cls = io_attr("BytesIO");
+    PyObject *f = cls ? hs_py.PyObject_CallFunction(cls, "O", bytes) : NULL;
+    if (cls)
+        hs_py.Py_DecRef(cls);
+    return f;
+}
+
 static PyObject *raise_errno(PyObject *path, int err) {
     errno = err;
     hs_py.PyErr_SetFromErrnoWithFilenameObject(*hs_py.exc_oserror, path);
     return NULL;
+}
+
+/* Reads up to n bytes; returns how many (fewer only at EOF or error). */
+static size_t read_exact(int fd, uint8_t *buf, size_t n, int *err) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            *err = errno;
+            break;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return got;
+}
+
+/* Whether the descriptor has nothing more to read (the file did not grow). */
+static int at_eof(int fd) {
+    uint8_t probe;
+    ssize_t r;
+    do
+        r = read(fd, &probe, 1);
+    while (r < 0 && errno == EINTR);
+    return r == 0;
 }
 
 /* Read everything from fd; returns a malloc'd buffer (the file may change
@@ -289,116 +356,190 @@ static uint8_t *read_all(int fd, size_t hint, size_t *out_len, int *err) {
     return buf;
 }
 
+/* The steps below run with the GIL released: opening a FIFO or a slow
+ * network file must not stop the target's other threads (one of which may
+ * be the FIFO's writer), and neither should hashing a large file. They
+ * touch no Python object except the bytes buffer we own. */
+
+static void open_and_identify(struct opened_file *f) {
+    do
+        f->fd = open(f->fs_path, O_RDONLY | O_CLOEXEC);
+    while (f->fd < 0 && errno == EINTR);
+    if (f->fd < 0) {
+        f->err = errno;
+        return;
+    }
+    if (fstat(f->fd, &f->st) != 0 || S_ISDIR(f->st.st_mode)) {
+        f->err = S_ISDIR(f->st.st_mode) ? EISDIR : errno;
+        close(f->fd);
+        f->fd = -1;
+        return;
+    }
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", f->fd);
+    ssize_t rl = readlink(link, f->real_path, sizeof f->real_path);
+    f->real_path_len = rl > 0 && (size_t)rl < sizeof f->real_path ? (size_t)rl : 0;
+    f->cached = S_ISREG(f->st.st_mode) && cache_lookup(&f->st, f->digest, &f->intent);
+}
+
+/* Fills `buf` (st_size bytes) and hashes it. Returns 0, or 1 when the file
+ * is not the size fstat said (the caller starts over with read_all). */
+static int read_and_hash(struct opened_file *f, uint8_t *buf) {
+    size_t want = (size_t)f->st.st_size;
+    size_t got = read_exact(f->fd, buf, want, &f->err);
+    if (f->err)
+        return 0;
+    if (got != want || !at_eof(f->fd))
+        return 1;
+    hs_sha256(buf, want, f->digest);
+    f->intent = classify(f->fs_path, f->fs_path_len, buf, want);
+    cache_store(&f->st, f->digest, f->intent);
+    return 0;
+}
+
+static void hash_through_descriptor(struct opened_file *f) {
+    uint8_t *chunk = malloc(CHUNK_SIZE);
+    if (!chunk) {
+        f->err = ENOMEM;
+        return;
+    }
+    struct hs_sha256 ctx;
+    hs_sha256_init(&ctx);
+    uint8_t head[4] = {0};
+    size_t total = 0;
+    for (;;) {
+        ssize_t n = read(f->fd, chunk, CHUNK_SIZE);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            f->err = errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        if (total < 4)
+            memcpy(head + total, chunk, (size_t)n < 4 - total ? (size_t)n : 4 - total);
+        hs_sha256_update(&ctx, chunk, (size_t)n);
+        total += (size_t)n;
+    }
+    free(chunk);
+    if (!f->err && lseek(f->fd, 0, SEEK_SET) != 0)
+        f->err = errno;
+    if (f->err)
+        return;
+    hs_sha256_final(&ctx, f->digest);
+    f->st.st_size = (off_t)total;
+    f->intent = classify(f->fs_path, f->fs_path_len, head, total < 4 ? total : 4);
+}
+
 /* Open once, name the file from the descriptor, hash exactly the bytes the
  * interpreter will get, hand those bytes over (io.BytesIO): what was
- * recorded is what runs. */
+ * recorded is what runs. A file already hashed (same identity) is handed
+ * over through its descriptor without reading it twice — zipimport reopens
+ * an archive for every member it loads. */
 static PyObject *open_code_hook(PyObject *path, void *user_data) {
     (void)user_data;
     if (!atomic_load_explicit(&hs_agent.capture, memory_order_relaxed))
         return default_open_code(path);
+    PyObject *fs = hs_py.PyUnicode_EncodeFSDefault(path);
+    if (!fs)
+        return NULL; /* CPython's own error, as the default hook would raise */
+    struct opened_file *f = calloc(1, sizeof *f);
+    if (!f) {
+        hs_py.Py_DecRef(fs);
+        return hs_py.PyErr_NoMemory();
+    }
+    f->path = path;
+    f->fd = -1;
+    f->fs_path = hs_py.PyBytes_AsString(fs);
+    f->fs_path_len = (size_t)hs_py.PyBytes_Size(fs);
+    if (strlen(f->fs_path) != f->fs_path_len) {
+        /* open() would stop at the NUL and open another file. */
+        free(f);
+        hs_py.Py_DecRef(fs);
+        hs_py.PyErr_SetString(*hs_py.exc_value_error, "embedded null byte");
+        return NULL;
+    }
     struct hs_thread *t = current_thread();
     int was_in_hook = t->in_hook;
     t->in_hook = 1;
     PyObject *result = NULL;
-    PyObject *fs = hs_py.PyUnicode_EncodeFSDefault(path);
-    if (!fs) {
-        t->in_hook = was_in_hook;
-        return NULL; /* CPython's own error, as the default hook would raise */
-    }
-    struct opened_file f;
-    memset(&f, 0, sizeof f);
-    f.path = path;
-    f.fs_path = hs_py.PyBytes_AsString(fs);
-    f.fs_path_len = (size_t)hs_py.PyBytes_Size(fs);
+    PyObject *bytes = NULL;
 
-    int fd = open(f.fs_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &f.st) != 0 || S_ISDIR(f.st.st_mode)) {
-        f.err = fd < 0 ? errno : (S_ISDIR(f.st.st_mode) ? EISDIR : errno);
-        if (fd >= 0)
-            close(fd);
-        record_open_code(t, &f);
-        hs_py.Py_DecRef(fs);
-        t->in_hook = was_in_hook;
-        return raise_errno(path, f.err);
-    }
-    char link[64];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t rl = readlink(link, f.real_path, sizeof f.real_path);
-    f.real_path_len = rl > 0 && (size_t)rl < sizeof f.real_path ? (size_t)rl : 0;
+    void *ts = hs_py.PyEval_SaveThread();
+    open_and_identify(f);
+    hs_py.PyEval_RestoreThread(ts);
 
-    if ((uint64_t)f.st.st_size <= READ_INTO_MEMORY_MAX) {
-        size_t len = 0;
-        int err = 0;
-        uint8_t *data = read_all(fd, (size_t)f.st.st_size, &len, &err);
-        close(fd);
-        if (!data) {
-            f.err = err;
-            record_open_code(t, &f);
-            hs_py.Py_DecRef(fs);
-            t->in_hook = was_in_hook;
-            return err == ENOMEM ? hs_py.PyErr_NoMemory() : raise_errno(path, err);
-        }
-        if (len != (size_t)f.st.st_size || !cache_lookup(&f.st, f.digest)) {
-            hs_sha256(data, len, f.digest);
-            if (len == (size_t)f.st.st_size)
-                cache_store(&f.st, f.digest);
-        }
-        f.st.st_size = (off_t)len;
-        f.intent = classify(f.fs_path, f.fs_path_len, data, len);
-        PyObject *bytes = hs_py.PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)len);
-        free(data);
-        record_open_code(t, &f);
-        if (bytes) {
-            PyObject *bytes_io = io_attr("BytesIO");
-            if (bytes_io) {
-                result = hs_py.PyObject_CallFunction(bytes_io, "O", bytes);
-                hs_py.Py_DecRef(bytes_io);
+    if (f->err) {
+        record_open_code(t, f);
+        raise_errno(path, f->err);
+    } else if (f->cached) {
+        record_open_code(t, f);
+        result = open_descriptor(f->fd);
+    } else if ((uint64_t)f->st.st_size <= READ_INTO_MEMORY_MAX) {
+        /* A regular file is read straight into the bytes object the
+         * interpreter will get. A FIFO or device (size unknown), or a file
+         * that changed size under us, is read to EOF into a buffer. */
+        int regular = S_ISREG(f->st.st_mode);
+        if (regular) {
+            bytes = hs_py.PyBytes_FromStringAndSize(NULL, (Py_ssize_t)f->st.st_size);
+            if (!bytes) {
+                f->err = ENOMEM;
+                hs_py.PyErr_Clear();
             }
-            hs_py.Py_DecRef(bytes);
         }
+        if (!f->err) {
+            uint8_t *buf = bytes ? (uint8_t *)hs_py.PyBytes_AsString(bytes) : NULL;
+            ts = hs_py.PyEval_SaveThread();
+            int again = regular ? read_and_hash(f, buf) : 1;
+            uint8_t *heap = NULL;
+            size_t len = 0;
+            if (again && !f->err) {
+                if (regular && lseek(f->fd, 0, SEEK_SET) != 0)
+                    f->err = errno;
+                else if ((heap = read_all(f->fd, (size_t)f->st.st_size, &len, &f->err)) != NULL) {
+                    hs_sha256(heap, len, f->digest);
+                    f->intent = classify(f->fs_path, f->fs_path_len, heap, len);
+                    f->st.st_size = (off_t)len;
+                }
+            }
+            hs_py.PyEval_RestoreThread(ts);
+            if (again) {
+                if (bytes)
+                    hs_py.Py_DecRef(bytes);
+                bytes = heap ? hs_py.PyBytes_FromStringAndSize((const char *)heap, (Py_ssize_t)len) : NULL;
+                free(heap);
+                if (!bytes && !f->err) {
+                    f->err = ENOMEM;
+                    hs_py.PyErr_Clear();
+                }
+            }
+        }
+        close(f->fd);
+        f->fd = -1;
+        record_open_code(t, f);
+        if (f->err)
+            f->err == ENOMEM ? hs_py.PyErr_NoMemory() : raise_errno(path, f->err);
+        else
+            result = bytes_io(bytes);
     } else {
-        /* Too large to hold twice in memory: hash through the descriptor,
-         * then give the interpreter that same descriptor from the start. */
-        struct hs_sha256 ctx;
-        hs_sha256_init(&ctx);
-        uint8_t chunk[65536];
-        uint8_t head[4] = {0};
-        size_t total = 0;
-        ssize_t n;
-        while ((n = read(fd, chunk, sizeof chunk)) != 0) {
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                f.err = errno;
-                break;
-            }
-            if (total == 0 && n >= 4)
-                memcpy(head, chunk, 4);
-            hs_sha256_update(&ctx, chunk, (size_t)n);
-            total += (size_t)n;
+        /* Too large to hold in memory: hash through the descriptor, then
+         * give the interpreter that same descriptor from the start. */
+        ts = hs_py.PyEval_SaveThread();
+        hash_through_descriptor(f);
+        hs_py.PyEval_RestoreThread(ts);
+        record_open_code(t, f);
+        if (f->err) {
+            close(f->fd);
+            raise_errno(path, f->err);
+        } else {
+            result = open_descriptor(f->fd);
         }
-        if (f.err || lseek(fd, 0, SEEK_SET) != 0) {
-            if (!f.err)
-                f.err = errno;
-            close(fd);
-            record_open_code(t, &f);
-            hs_py.Py_DecRef(fs);
-            t->in_hook = was_in_hook;
-            return raise_errno(path, f.err);
-        }
-        hs_sha256_final(&ctx, f.digest);
-        f.st.st_size = (off_t)total;
-        f.intent = classify(f.fs_path, f.fs_path_len, head, total >= 4 ? 4 : 0);
-        record_open_code(t, &f);
-        PyObject *open = io_attr("open");
-        if (open) {
-            result = hs_py.PyObject_CallFunction(open, "is", fd, "rb");
-            hs_py.Py_DecRef(open);
-        }
-        if (!result)
-            close(fd);
     }
+    if (bytes)
+        hs_py.Py_DecRef(bytes);
     hs_py.Py_DecRef(fs);
+    free(f);
     t->in_hook = was_in_hook;
     return result;
 }
@@ -421,4 +562,7 @@ int hs_hooks_register(void) {
 void hs_hooks_after_fork_child(void) {
     atomic_fetch_add(&fork_generation, 1);
     tls_thread.in_hook = 0;
+    /* Another thread may have held the cache lock at fork time. */
+    pthread_mutex_t unlocked = PTHREAD_MUTEX_INITIALIZER;
+    memcpy(&hash_cache_mu, &unlocked, sizeof unlocked);
 }

@@ -4,9 +4,9 @@
 #include <sys/mman.h>
 
 /* Slot tag: the slot's absolute position in the byte stream, plus flags.
- * A consumer at position P accepts only the tag "P, published": tags left
- * over from earlier laps name other positions, so consumed space never has
- * to be cleared. Positions stay below 2^62 for centuries at any rate. */
+ * The consumer zeroes what it consumed, so a reserved but unpublished slot
+ * reads as 0: record bytes from an earlier lap (chosen by the target) can
+ * never pass for a tag. The position in the tag is a second guard. */
 #define TAG_PUBLISHED (1ULL << 63)
 #define TAG_PADDING (1ULL << 62)
 
@@ -24,6 +24,17 @@ int hs_ring_init(struct hs_ring *r, uint64_t capacity) {
 
 static inline _Atomic uint64_t *slot_at(struct hs_ring *r, uint64_t pos) {
     return (_Atomic uint64_t *)(r->buf + (pos & (r->capacity - 1)));
+}
+
+/* Zeroes n bytes of the stream from position pos (n <= capacity). */
+static void clear_range(struct hs_ring *r, uint64_t pos, uint64_t n) {
+    uint64_t from = pos & (r->capacity - 1);
+    if (from + n > r->capacity) {
+        memset(r->buf + from, 0, r->capacity - from);
+        memset(r->buf, 0, n - (r->capacity - from));
+    } else {
+        memset(r->buf + from, 0, n);
+    }
 }
 
 int hs_ring_push(struct hs_ring *r, const void *rec, uint32_t len) {
@@ -68,18 +79,24 @@ size_t hs_ring_drain(struct hs_ring *r, uint8_t *out, size_t cap) {
         memcpy(&len, rec, 4);
         /* A length no producer could have written means this was not a real
          * tag (record bytes from an earlier lap that happen to match): wait. */
-        if (len < 4 || len > r->capacity / 2 || copied + len > cap)
+        uint64_t size = (8 + (uint64_t)len + 7) & ~7ULL;
+        if (len < 4 || tail + size > head || copied + len > cap)
             break;
         memcpy(out + copied, rec, len);
         copied += len;
-        tail += (8 + (uint64_t)len + 7) & ~7ULL;
+        tail += size;
     }
-    if (tail != start)
+    if (tail != start) {
+        clear_range(r, start, tail - start);
         atomic_store_explicit(&r->tail, tail, memory_order_release);
+    }
     return copied;
 }
 
 void hs_ring_reset(struct hs_ring *r) {
-    /* After fork only this thread exists: forget what was pending. */
-    atomic_store(&r->tail, atomic_load(&r->head));
+    /* After fork only this thread exists: forget what was pending, and
+     * clear it so its slots read as unpublished again. */
+    uint64_t tail = atomic_load(&r->tail), head = atomic_load(&r->head);
+    clear_range(r, tail, head - tail < r->capacity ? head - tail : r->capacity);
+    atomic_store(&r->tail, head);
 }

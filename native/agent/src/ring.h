@@ -3,8 +3,8 @@
  * Producers are the hooked Python threads; the consumer is the agent's
  * writer thread. A producer never waits: when the ring is full the record is
  * dropped and counted. Each record sits behind an 8-byte slot tag that
- * the producer publishes last (release): the slot's own stream position, so
- * a stale tag from an earlier lap can never pass for a published one. */
+ * the producer publishes last (release); the consumer zeroes what it has
+ * consumed, so an unpublished slot always reads as 0. */
 #ifndef HOOKSCOPE_RING_H
 #define HOOKSCOPE_RING_H
 

@@ -52,6 +52,7 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t s[
     st1 = _mm_blend_epi16(st1, tmp, 0xF0);
     while (n--) {
         __m128i save0 = st0, save1 = st1, w[4];
+#pragma GCC unroll 16
         for (int i = 0; i < 16; i++) {
             __m128i m;
             if (i < 4) {
