@@ -4,7 +4,7 @@
 // decoder as the wire.
 import type { AgentProcess, AgentSink } from './agent-server.js';
 import type { Bye } from './protocol/hello.js';
-import type { SessionWriter } from './session-file.js';
+import { processInfoFromHello, type SessionWriter } from './session-file.js';
 
 export interface RecordedProcess {
   sessionId: number;
@@ -66,21 +66,7 @@ export class SessionRecorder implements AgentSink {
     });
     this.sessionByPid.set(hello.pid, sessionId);
     this.write(() =>
-      this.writer.writeProcess({
-        session: sessionId,
-        pid: hello.pid,
-        ppid: hello.ppid,
-        parentSession,
-        uid: hello.uid,
-        exe: hello.exe,
-        argv: hello.argv,
-        cwd: hello.cwd,
-        pythonVersion: hello.pythonVersion,
-        agentVersion: hello.agentVersion,
-        startMonotonicNs: hello.startMonotonicNs.toString(),
-        startRealtimeNs: hello.startRealtimeNs.toString(),
-        flags: hello.flags,
-      }),
+      this.writer.writeProcess(processInfoFromHello(sessionId, hello, parentSession)),
     );
   }
 
