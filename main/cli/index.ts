@@ -2,6 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 
 import { HOOKSCOPE_VERSION } from '../core/version.js';
+import { psCommand } from './ps.js';
 import { runCommand } from './run.js';
 import { showCommand } from './show.js';
 
@@ -48,6 +49,20 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'one JSON object per line')
     .action(async (file: string, opts: { event?: string; pid?: number; json?: boolean }) => {
       exitCode = await showCommand(file, opts, process.stdout, process.stderr);
+    });
+
+  program
+    .command('ps')
+    .description('list processes, which run CPython, and whether Hookscope could attach to them')
+    .option('--json', 'print the process information as JSON')
+    .option('--python', 'only processes running CPython')
+    .option(
+      '--pid <pid>',
+      'one process in detail, with every reason attaching is not possible',
+      parsePid,
+    )
+    .action((opts: { json?: boolean; python?: boolean; pid?: number }) => {
+      exitCode = psCommand(opts, process.stdout, process.stderr);
     });
 
   try {
