@@ -124,7 +124,7 @@ class ScanState {
 
 function readPasswd(): Map<number, string> {
   const users = new Map<number, string>();
-  let text = '';
+  let text: string;
   try {
     text = fs.readFileSync('/etc/passwd', 'utf8');
   } catch {
