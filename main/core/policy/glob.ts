@@ -34,11 +34,17 @@ const enum Token {
   LITERAL,
   /** `?`: one code point other than the separator. */
   ONE,
+  /** Inside a DIRS: any code point; a separator may also end it. */
+  DIRS_INSIDE,
+  // The kinds from here on may match nothing (see close()).
   /** `*`: any run of code points without the separator. */
   STAR,
   /** Trailing `**` (or any `*` in a name): any run of code points. */
   ANY,
-  /** `**` followed by a separator: nothing, or any run ending in a separator. */
+  /**
+   * `**` followed by a separator: nothing, or any run ending in a
+   * separator. Its entry position; the next token is its DIRS_INSIDE.
+   */
   DIRS,
 }
 
@@ -119,6 +125,7 @@ export function compileGlob(pattern: string, flavour: GlobFlavour): Glob | GlobP
     }
     if (after === '/') {
       push(Token.DIRS);
+      push(Token.DIRS_INSIDE);
       i += 3;
     } else {
       push(Token.ANY);
@@ -231,6 +238,10 @@ class CompiledGlob implements Glob {
             next[s] = 1;
             break;
           case Token.DIRS:
+            next[s + 1] = 1;
+            if (point === separator) next[s + 2] = 1;
+            break;
+          case Token.DIRS_INSIDE:
             next[s] = 1;
             if (point === separator) next[s + 1] = 1;
             break;
@@ -258,7 +269,11 @@ class CompiledGlob implements Glob {
   private close(set: Uint8Array): void {
     const kinds = this.kinds;
     for (let s = 0; s < kinds.length; s++) {
-      if (set[s] === 1 && (kinds[s] as Token) >= Token.STAR) set[s + 1] = 1;
+      if (set[s] !== 1) continue;
+      const kind = kinds[s] as Token;
+      // DIRS skips itself and its DIRS_INSIDE.
+      if (kind === Token.DIRS) set[s + 2] = 1;
+      else if (kind >= Token.STAR) set[s + 1] = 1;
     }
   }
 }

@@ -308,7 +308,8 @@ class PolicyChecker {
     const compiled = compileGlob(pattern, flavour);
     if ('message' in compiled) {
       this.report(
-        this.charOffset(node, compiled.index),
+        // An empty pattern has no character to point at: point at its quotes.
+        pattern === '' ? node.offset : this.charOffset(node, compiled.index),
         'bad-glob',
         where,
         `bad glob ${JSON.stringify(pattern)}: ${compiled.message}`,
