@@ -2,6 +2,7 @@
 // chroot, and the host's older interpreters, which must be refused clearly.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -98,6 +99,24 @@ describe('remoteExec on interpreters without sys.remote_exec', () => {
       expect(alive(child.pid!)).toBe(true);
     },
   );
+
+  it('a helper that hangs is killed at the timeout', async () => {
+    const target = spawn('/bin/sleep', ['60'], { stdio: 'ignore' });
+    children.push(target);
+    // Stands in for an interpreter that never returns; records its pid so
+    // the test can check it was killed.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hookscope-remote-exec-'));
+    dirs.push(dir);
+    const hang = path.join(dir, 'hang');
+    fs.writeFileSync(hang, `#!/bin/sh\necho $$ > ${dir}/pid\nexec sleep 60\n`, { mode: 0o755 });
+    const e = await failure(
+      remoteExec({ pid: target.pid!, root: '/', exe: hang }, '/x.py', { timeoutMs: 500 }),
+    );
+    expect(e.reason).toBe('timeout');
+    expect(e.message).toMatch(/did not finish within 500 ms/);
+    const helper = Number(fs.readFileSync(path.join(dir, 'pid'), 'utf8'));
+    expect(alive(helper)).toBe(false);
+  });
 
   it('a process that does not exist is reported as gone', async () => {
     const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
