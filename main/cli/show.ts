@@ -132,7 +132,9 @@ export async function showCommand(
                 ? `exited${e.exitCode != null ? ` with code ${e.exitCode}` : ''}`
                 : e.reason === 'killed'
                   ? `killed${e.signal ? ` by ${e.signal}` : ''}`
-                  : 'disconnected without saying goodbye';
+                  : e.reason === 'detached'
+                    ? 'detached (the process goes on, unrecorded)'
+                    : 'disconnected without saying goodbye';
             await sink.line(`# process ${view?.pid ?? '?'} ${how}`);
           }
           break;
@@ -140,6 +142,15 @@ export async function showCommand(
         case 'notice':
           if (!json) {
             await sink.line(`# ${block.notice.level}: ${printable(block.notice.message)}`);
+          }
+          break;
+        case 'attach':
+          if (!json) {
+            const a = block.attach;
+            await sink.line(
+              `# attached to process ${a.pid} via ${a.method}: events before ` +
+                `${new Date(a.hooksActiveAtMs).toISOString()} were not seen`,
+            );
           }
           break;
         case 'run':

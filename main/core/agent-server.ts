@@ -49,6 +49,11 @@ export interface AgentServerOptions {
   token: Buffer;
   /** Whether a peer pid may connect (the launched process and its descendants). */
   acceptsPid(pid: number): boolean;
+  /**
+   * The uid agents must run as: ours by default. Attaching (as root) to
+   * another user's process expects that user.
+   */
+  peerUid?: number;
   sink: AgentSink;
 }
 
@@ -56,6 +61,8 @@ export class AgentServer {
   readonly socketPath: string;
   private readonly server: net.Server;
   private readonly connections = new Set<net.Socket>();
+  /** Accepted (post-HELLO) connections by session id. */
+  private readonly sessions = new Map<number, net.Socket>();
   private nextSessionId = 1;
   private closedWaiters: Array<() => void> = [];
 
@@ -97,6 +104,18 @@ export class AgentServer {
     });
   }
 
+  /**
+   * Asks every connected agent to detach: it stops capturing (hooks stay,
+   * as pass-through), ships what it holds, says BYE and closes. Resolves
+   * when all have closed, or false after `timeoutMs` (the stragglers are
+   * then cut off; their agents see EOF and go pass-through too).
+   */
+  async detachAll(timeoutMs: number): Promise<boolean> {
+    const detach = encodeFrame(FrameType.DETACH, Buffer.alloc(0));
+    for (const socket of this.sessions.values()) socket.write(detach);
+    return this.waitForIdle(timeoutMs);
+  }
+
   async close(): Promise<void> {
     for (const socket of this.connections) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -130,9 +149,12 @@ export class AgentServer {
       this.refuse(socket, `peer credentials unavailable (${(err as Error).message})`);
       return;
     }
-    const ownUid = process.getuid?.();
-    if (peer.uid !== ownUid) {
-      this.refuse(socket, `peer uid ${peer.uid} is not ours (${ownUid}), pid ${peer.pid}`);
+    const expectedUid = this.options.peerUid ?? process.getuid?.();
+    if (peer.uid !== expectedUid) {
+      this.refuse(
+        socket,
+        `peer uid ${peer.uid} is not the expected ${expectedUid}, pid ${peer.pid}`,
+      );
       return;
     }
     if (!this.options.acceptsPid(peer.pid)) {
@@ -150,7 +172,10 @@ export class AgentServer {
 
     socket.on('close', () => {
       clearTimeout(helloTimer);
-      if (sessionId) this.options.sink.processEnded(sessionId, bye);
+      if (sessionId) {
+        this.sessions.delete(sessionId);
+        this.options.sink.processEnded(sessionId, bye);
+      }
     });
 
     socket.on('data', (chunk: Buffer) => {
@@ -172,6 +197,7 @@ export class AgentServer {
             }
             clearTimeout(helloTimer);
             sessionId = this.nextSessionId++;
+            this.sessions.set(sessionId, socket);
             socket.write(encodeFrame(FrameType.WELCOME, encodeWelcome(0, sessionId)));
             this.options.sink.processStarted({ sessionId, hello, peer });
             continue;

@@ -92,7 +92,13 @@ export class SessionRecorder implements AgentSink {
       this.writer.writeProcessEnd({
         session: sessionId,
         endTimeMs: Date.now(),
-        reason: bye ? 'exited' : signal ? 'killed' : 'disconnected',
+        reason: bye
+          ? bye.reason === 'detach'
+            ? 'detached'
+            : 'exited'
+          : signal
+            ? 'killed'
+            : 'disconnected',
         ...(signal && !bye ? { signal } : {}),
         recordsTotal: bye ? Number(bye.recordsTotal) : p.records,
         droppedTotal: Number(p.droppedTotal),

@@ -33,6 +33,7 @@ export enum BlockType {
   PROCESS_END = 5,
   NOTICE = 6,
   RUN_END = 7,
+  ATTACH = 8,
 }
 
 // ------------------------------------------------------------ block data
@@ -44,6 +45,10 @@ export interface RunInfo {
   cwd: string;
   startedAtMs: number;
   socketDir: string;
+  /** How the agent got in: started with it (`run`) or attached to a running process. */
+  mode?: 'launch' | 'attach';
+  /** Attach mode: the process attached to. */
+  targetPid?: number;
 }
 
 export interface ProcessFlags {
@@ -51,6 +56,8 @@ export interface ProcessFlags {
   initializedAtStart: boolean;
   auditHook: boolean;
   openCodeHook: boolean;
+  /** Attach mode (absent in older files): events before the attach were not seen. */
+  attached?: boolean;
 }
 
 /** `process` block: a process joined (its agent said HELLO and was accepted). */
@@ -72,7 +79,7 @@ export interface ProcessInfo {
   flags: ProcessFlags;
 }
 
-export type ProcessEndReason = 'exited' | 'killed' | 'disconnected';
+export type ProcessEndReason = 'exited' | 'killed' | 'disconnected' | 'detached';
 
 export interface ProcessEndInfo {
   session: number;
@@ -92,6 +99,23 @@ export interface NoticeInfo {
   timeMs: number;
   level: NoticeLevel;
   message: string;
+}
+
+/** `attach` block: how an attach went (attach mode only). */
+export interface AttachInfo {
+  pid: number;
+  method: 'gdb' | 'lldb' | 'remote_exec';
+  /** When the inspector started the attach. */
+  requestedAtMs: number;
+  /** When the probe event arrived: events before this moment were not seen. */
+  hooksActiveAtMs: number;
+  /** requestedAtMs → hooksActiveAtMs. */
+  attachWallMs: number;
+  /** Longest time the target was held still by the attach, and how that was measured. */
+  longestPauseMs: number;
+  pauseMeasuredBy: string;
+  /** The agent was already loaded (an earlier attach or launch) and was re-armed. */
+  reattached: boolean;
 }
 
 export interface RunEndInfo {
@@ -119,6 +143,7 @@ export type SessionBlock =
   | { type: 'process-end'; offset: number; processEnd: ProcessEndInfo }
   | { type: 'notice'; offset: number; notice: NoticeInfo }
   | { type: 'run-end'; offset: number; runEnd: RunEndInfo }
+  | { type: 'attach'; offset: number; attach: AttachInfo }
   /** Always the last item: where reading stopped, and why if early. */
   | { type: 'end'; offset: number; truncated: TornTail | null };
 
@@ -287,6 +312,10 @@ export class SessionWriter {
 
   writeNotice(notice: NoticeInfo): void {
     this.writeJson(BlockType.NOTICE, notice);
+  }
+
+  writeAttach(attach: AttachInfo): void {
+    this.writeJson(BlockType.ATTACH, attach);
   }
 
   writeRunEnd(end: RunEndInfo): void {
@@ -589,6 +618,12 @@ export class SessionReader {
           offset,
           runEnd: parseJsonBlock(payload, parseRunEnd, 'run-end', invalid),
         };
+      case BlockType.ATTACH:
+        return {
+          type: 'attach',
+          offset,
+          attach: parseJsonBlock(payload, parseAttach, 'attach', invalid),
+        };
       case BlockType.EVENTS: {
         if (payload.length < 5) throw invalid('events', `only ${payload.length} bytes`);
         let records: AgentRecord[];
@@ -753,6 +788,21 @@ function parseRunInfo(o: JsonObject): RunInfo {
     cwd: str(o, 'cwd'),
     startedAtMs: num(o, 'startedAtMs'),
     socketDir: str(o, 'socketDir'),
+    ...(o['mode'] === undefined ? {} : { mode: oneOf(o, 'mode', ['launch', 'attach'] as const) }),
+    ...(o['targetPid'] === undefined ? {} : { targetPid: int(o, 'targetPid') }),
+  };
+}
+
+function parseAttach(o: JsonObject): AttachInfo {
+  return {
+    pid: int(o, 'pid'),
+    method: oneOf(o, 'method', ['gdb', 'lldb', 'remote_exec'] as const),
+    requestedAtMs: num(o, 'requestedAtMs'),
+    hooksActiveAtMs: num(o, 'hooksActiveAtMs'),
+    attachWallMs: num(o, 'attachWallMs'),
+    longestPauseMs: num(o, 'longestPauseMs'),
+    pauseMeasuredBy: str(o, 'pauseMeasuredBy'),
+    reattached: bool(o, 'reattached'),
   };
 }
 
@@ -780,6 +830,7 @@ function parseProcessInfo(o: JsonObject): ProcessInfo {
       initializedAtStart: bool(f, 'initializedAtStart'),
       auditHook: bool(f, 'auditHook'),
       openCodeHook: bool(f, 'openCodeHook'),
+      ...(f['attached'] === undefined ? {} : { attached: bool(f, 'attached') }),
     },
   };
 }
@@ -788,7 +839,7 @@ function parseProcessEnd(o: JsonObject): ProcessEndInfo {
   const end: ProcessEndInfo = {
     session: int(o, 'session'),
     endTimeMs: num(o, 'endTimeMs'),
-    reason: oneOf(o, 'reason', ['exited', 'killed', 'disconnected'] as const),
+    reason: oneOf(o, 'reason', ['exited', 'killed', 'disconnected', 'detached'] as const),
   };
   const exitCode = optional(o, 'exitCode', (x, k) => nullable(x, k, int));
   if (exitCode !== undefined) end.exitCode = exitCode;

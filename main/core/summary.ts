@@ -17,6 +17,7 @@ import {
 } from './protocol/records.js';
 import {
   SessionReader,
+  type AttachInfo,
   type NoticeInfo,
   type ProcessEndReason,
   type RunEndInfo,
@@ -102,6 +103,8 @@ export interface SessionSummary {
   path: string;
   run: RunInfo | null;
   runEnd: RunEndInfo | null;
+  /** Attach mode: how the attach went (the last one in the file). */
+  attach: AttachInfo | null;
   processes: ProcessSummary[];
   totalEvents: number;
   /** Every category, in display order, including those with no events. */
@@ -148,6 +151,7 @@ export async function summarizeSession(path: string): Promise<SessionSummary> {
   const reader = await SessionReader.open(path);
   let run: RunInfo | null = null;
   let runEnd: RunEndInfo | null = null;
+  let attach: AttachInfo | null = null;
   let truncated: TornTail | null = null;
   const sessions = new Map<number, SessionState>();
   const processes: ProcessSummary[] = [];
@@ -176,6 +180,9 @@ export async function summarizeSession(path: string): Promise<SessionSummary> {
         break;
       case 'run-end':
         runEnd = block.runEnd;
+        break;
+      case 'attach':
+        attach = block.attach;
         break;
       case 'notice':
         if (notices.length < SUMMARY_LIST_LIMIT) notices.push(block.notice);
@@ -264,6 +271,7 @@ export async function summarizeSession(path: string): Promise<SessionSummary> {
     path,
     run,
     runEnd,
+    attach,
     processes,
     totalEvents,
     byCategory: EVENT_CATEGORIES.map((c) => ({
@@ -490,6 +498,19 @@ export function formatSummary(summary: SessionSummary, options: FormatSummaryOpt
     rows.push(['cwd', printable(run.cwd)]);
     rows.push(['started', new Date(run.startedAtMs).toISOString()]);
   }
+  const attach = summary.attach;
+  if (attach) {
+    rows.push([
+      'attached',
+      `pid ${attach.pid} via ${attach.method}${attach.reattached ? ' (agent re-armed)' : ''} in ` +
+        `${formatDuration(attach.attachWallMs)}; longest target pause ` +
+        `${formatDuration(attach.longestPauseMs)} (${attach.pauseMeasuredBy})`,
+    ]);
+    rows.push([
+      'not seen',
+      `everything before ${new Date(attach.hooksActiveAtMs).toISOString()} (hooks became active then)`,
+    ]);
+  }
   if (summary.runEnd) {
     const end = summary.runEnd;
     if (run) rows.push(['duration', formatDuration(end.endedAtMs - run.startedAtMs)]);
@@ -636,6 +657,8 @@ function describeEnd(p: ProcessSummary): string {
       return p.end.signal !== null ? `killed by ${p.end.signal}` : 'killed';
     case 'disconnected':
       return 'disconnected without goodbye';
+    case 'detached':
+      return 'detached (still running)';
   }
 }
 

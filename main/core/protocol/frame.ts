@@ -12,6 +12,8 @@ export enum FrameType {
   EVENTS = 3,
   DROPS = 4,
   BYE = 5,
+  /** main → agent: stop capturing, send BYE, close (attach mode's detach). */
+  DETACH = 6,
 }
 
 /** Largest payload the agent may send to main. */
@@ -58,7 +60,7 @@ export class FrameStreamError extends ProtocolError {
 }
 
 export function isFrameType(value: number): value is FrameType {
-  return value >= FrameType.HELLO && value <= FrameType.BYE && Number.isInteger(value);
+  return value >= FrameType.HELLO && value <= FrameType.DETACH && Number.isInteger(value);
 }
 
 export function frameTypeName(type: number): string {

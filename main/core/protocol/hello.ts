@@ -13,6 +13,8 @@ export interface HelloFlags {
   initializedAtStart: boolean;
   auditHook: boolean;
   openCodeHook: boolean;
+  /** Attach mode: hooks registered in a running process; earlier events were not seen. */
+  attached: boolean;
 }
 
 export interface Hello {
@@ -40,6 +42,7 @@ export const HELLO_FLAG_PRE_INIT = 1 << 0;
 export const HELLO_FLAG_INITIALIZED_AT_START = 1 << 1;
 export const HELLO_FLAG_AUDIT_HOOK = 1 << 2;
 export const HELLO_FLAG_OPEN_CODE_HOOK = 1 << 3;
+export const HELLO_FLAG_ATTACHED = 1 << 4;
 
 /** WELCOME status values; only 0 is defined by protocol version 1. */
 export const WelcomeStatus = { ACCEPTED: 0 } as const;
@@ -132,6 +135,7 @@ export function parseHello(payload: Buffer): Hello {
     initializedAtStart: (rawFlags & HELLO_FLAG_INITIALIZED_AT_START) !== 0,
     auditHook: (rawFlags & HELLO_FLAG_AUDIT_HOOK) !== 0,
     openCodeHook: (rawFlags & HELLO_FLAG_OPEN_CODE_HOOK) !== 0,
+    attached: (rawFlags & HELLO_FLAG_ATTACHED) !== 0,
   };
   const startMonotonicNs = r.u64('agent start (monotonic)');
   const startRealtimeNs = r.u64('agent start (wall clock)');

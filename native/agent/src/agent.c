@@ -48,6 +48,22 @@ static int parse_hex_token(const char *hex, uint8_t out[32]) {
     return 0;
 }
 
+static int parse_uid(const char *s, size_t n, uid_t *out) {
+    if (n == 0 || n > 10)
+        return -1;
+    unsigned long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    if (v > 0xFFFFFFFEul)
+        return -1;
+    *out = (uid_t)v;
+    return 0;
+}
+
+/* Launch mode: the inspector put the configuration in our environment. */
 static int read_config(void) {
     const char *sock = getenv("HOOKSCOPE_SOCKET");
     const char *token = getenv("HOOKSCOPE_TOKEN");
@@ -57,15 +73,55 @@ static int read_config(void) {
     if (parse_hex_token(token, hs_agent.token) != 0)
         return -1;
     strcpy(hs_agent.socket_path, sock);
-    if (uid && *uid) {
-        char *end;
-        unsigned long v = strtoul(uid, &end, 10);
-        if (*end)
-            return -1;
-        hs_agent.server_uid = (uid_t)v;
-    } else {
-        hs_agent.server_uid = getuid();
+    if (uid && *uid)
+        return parse_uid(uid, strlen(uid), &hs_agent.server_uid);
+    hs_agent.server_uid = getuid();
+    return 0;
+}
+
+/* Attach mode: "socket=PATH\ntoken=HEX\nserver_uid=N\n", handed over by
+ * the debugger or the bootstrap script — never through the environment,
+ * which is the target's. Parsed without allocating: this may run on a
+ * thread the debugger interrupted at an arbitrary point. */
+static int parse_attach_config(const char *text) {
+    char sock[sizeof hs_agent.socket_path] = {0};
+    char token[65] = {0};
+    uint8_t token_bytes[32];
+    uid_t uid = 0;
+    int have = 0;
+    size_t total = strnlen(text, 4096);
+    if (total == 4096)
+        return -1;
+    for (const char *line = text; line < text + total;) {
+        const char *nl = memchr(line, '\n', (size_t)(text + total - line));
+        size_t len = nl ? (size_t)(nl - line) : (size_t)(text + total - line);
+        const char *eq = memchr(line, '=', len);
+        if (eq) {
+            size_t klen = (size_t)(eq - line), vlen = len - klen - 1;
+            const char *v = eq + 1;
+            if (klen == 6 && memcmp(line, "socket", 6) == 0) {
+                if (vlen == 0 || vlen >= sizeof sock || v[0] != '/' || memchr(v, 0, vlen))
+                    return -1;
+                memcpy(sock, v, vlen);
+                have |= 1;
+            } else if (klen == 5 && memcmp(line, "token", 5) == 0) {
+                if (vlen != 64)
+                    return -1;
+                memcpy(token, v, 64);
+                have |= 2;
+            } else if (klen == 10 && memcmp(line, "server_uid", 10) == 0) {
+                if (parse_uid(v, vlen, &uid) != 0)
+                    return -1;
+                have |= 4;
+            }
+        }
+        line += len + 1;
     }
+    if (have != 7 || parse_hex_token(token, token_bytes) != 0)
+        return -1;
+    memcpy(hs_agent.socket_path, sock, sizeof sock);
+    memcpy(hs_agent.token, token_bytes, sizeof token_bytes);
+    hs_agent.server_uid = uid;
     return 0;
 }
 
@@ -159,7 +215,7 @@ static enum allocator_choice predict_allocator(void) {
     return ALLOC_DEFAULT;
 }
 
-static void after_fork_child(void) {
+void hs_after_fork_child(void) {
     /* Only async-signal-safe work here: the child of a fork from a threaded
      * process may go straight to exec. The writer thread did not survive
      * the fork; a new one starts (and connects as a new session) on the
@@ -221,8 +277,64 @@ __attribute__((constructor)) static void hs_agent_load(void) {
         return;
     }
     hs_channel_init_sync();
-    pthread_atfork(NULL, NULL, after_fork_child);
+    pthread_atfork(NULL, NULL, hs_after_fork_child);
+    hs_agent.attach_ready = 1;
+    atomic_store(&hs_agent.hooks_registered, 1);
     hs_channel_start();
+}
+
+/* Attach mode's entry point, called by the debugger (gdb: `call`) or by the
+ * bootstrap script (ctypes) after loading the library into a running
+ * interpreter. It only validates, claims the channel and starts the arm
+ * thread; the thread takes the GIL and registers the hooks (or re-arms the
+ * ones a previous attach or launch registered: hooks cannot be removed, and
+ * a second dlopen does not rerun the constructor). Returns at once with an
+ * hs_attach_result; the inspector then waits for the probe event. */
+__attribute__((visibility("default"))) int hookscope_agent_attach(const char *config) {
+    if (!config)
+        return HS_ATTACH_BAD_CONFIG;
+    if (!hs_py.Py_IsInitialized && !hs_api_resolve())
+        return HS_ATTACH_NOT_PYTHON;
+    int (*claim)(void *) = (int (*)(void *))dlsym(RTLD_DEFAULT, "hookscope_agent_claim");
+    if (claim && !claim((void *)&hs_agent)) {
+        /* Another copy owns this process (it was preloaded, or loaded
+         * globally first): hand the request to it, so hooks stay single. */
+        int (*owner)(const char *) =
+            (int (*)(const char *))dlsym(RTLD_DEFAULT, "hookscope_agent_attach");
+        /* Compare libraries, not function addresses: our own reference to
+         * hookscope_agent_attach is interposed by the first copy's. */
+        Dl_info theirs, mine;
+        if (owner && dladdr((void *)owner, &theirs) && dladdr((void *)&hs_agent, &mine) &&
+            theirs.dli_fbase != mine.dli_fbase)
+            return owner(config);
+        return HS_ATTACH_OTHER_COPY;
+    }
+    if (!hs_py.Py_IsInitialized() || (hs_py.is_finalizing && hs_py.is_finalizing()))
+        return HS_ATTACH_NOT_READY;
+    /* The writer slot is the lock: whoever holds a live channel (a launch
+     * inspector or an earlier attach) keeps it. */
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&hs_agent.writer_running, &expected, 1))
+        return HS_ATTACH_BUSY;
+    if (parse_attach_config(config) != 0) {
+        atomic_store(&hs_agent.writer_running, 0);
+        return HS_ATTACH_BAD_CONFIG;
+    }
+    return hs_channel_attach();
+}
+
+/* Arm-thread part of attach that belongs to the agent as a whole: ring,
+ * clock and fork handler, once per process. Returns 0 when ready. */
+int hs_agent_attach_prepare(void) {
+    if (hs_agent.attach_ready)
+        return 0;
+    if (!hs_agent.ring.buf && hs_ring_init(&hs_agent.ring, HS_RING_CAPACITY) != 0)
+        return -1;
+    hs_clock_init();
+    hs_channel_init_sync();
+    pthread_atfork(NULL, NULL, hs_after_fork_child);
+    hs_agent.attach_ready = 1;
+    return 0;
 }
 
 __attribute__((destructor)) static void hs_agent_unload(void) {

@@ -37,6 +37,21 @@ struct hs_agent {
     pthread_cond_t wake_cv;   /* exiting thread -> idle writer: stop now */
     int writer_done;
     _Atomic int fd; /* the connection, -1 when none */
+
+    /* Attach mode. */
+    _Atomic int hooks_registered;
+    int attach_ready; /* ring, clock and fork handler set up (by the arm thread) */
+};
+
+/* Results of hookscope_agent_attach (docs/protocol.md#attach). */
+enum hs_attach_result {
+    HS_ATTACH_STARTED = 0,
+    HS_ATTACH_BUSY = 1,         /* another inspector is connected */
+    HS_ATTACH_BAD_CONFIG = 2,
+    HS_ATTACH_NOT_PYTHON = 3,   /* no CPython 3.8+ API in this process */
+    HS_ATTACH_OTHER_COPY = 4,   /* another copy of the agent owns the process */
+    HS_ATTACH_NO_RESOURCES = 5, /* memory or thread creation failed */
+    HS_ATTACH_NOT_READY = 6,    /* interpreter not initialised, or finalising */
 };
 
 extern struct hs_agent hs_agent;
@@ -51,6 +66,9 @@ static inline uint64_t hs_now_ns(void) {
 void hs_channel_init_sync(void);
 int hs_channel_start(void);
 void hs_channel_stop(int timeout_ms);
+int hs_channel_attach(void);
+int hs_agent_attach_prepare(void);
+void hs_after_fork_child(void);
 
 /* hooks.c */
 int hs_hooks_register(void);

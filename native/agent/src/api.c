@@ -54,6 +54,10 @@ int hs_api_resolve(void) {
     RESOLVE(PyUnicode_Substring, "PyUnicode_Substring");
     RESOLVE(PyUnicode_GetLength, "PyUnicode_GetLength");
     RESOLVE(PyMem_SetupDebugHooks, "PyMem_SetupDebugHooks");
+    RESOLVE(PyGILState_Ensure, "PyGILState_Ensure");
+    RESOLVE(PyGILState_Release, "PyGILState_Release");
+    if (!RESOLVE(is_finalizing, "Py_IsFinalizing"))
+        RESOLVE(is_finalizing, "_Py_IsFinalizing");
     RESOLVE(exc_value_error, "PyExc_ValueError");
     RESOLVE(none, "_Py_NoneStruct");
     RESOLVE(true_obj, "_Py_TrueStruct");
@@ -89,7 +93,8 @@ int hs_api_resolve(void) {
         (void *)hs_py.code_type, (void *)hs_py.exc_oserror, (void *)hs_py.exc_permission_error,
         (void *)hs_py.exc_value_error, (void *)hs_py.PyEval_SaveThread, (void *)hs_py.PyEval_RestoreThread,
         (void *)hs_py.PyUnicode_Substring, (void *)hs_py.PyUnicode_GetLength,
-        (void *)hs_py.PyMem_SetupDebugHooks,
+        (void *)hs_py.PyMem_SetupDebugHooks, (void *)hs_py.PyGILState_Ensure,
+        (void *)hs_py.PyGILState_Release,
     };
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
         if (!required[i])

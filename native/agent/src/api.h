@@ -65,6 +65,10 @@ struct hs_api {
     PyObject *(*PyUnicode_Substring)(PyObject *, Py_ssize_t, Py_ssize_t);
     Py_ssize_t (*PyUnicode_GetLength)(PyObject *);
     void (*PyMem_SetupDebugHooks)(void);
+    /* Attach mode: a thread of ours takes the GIL to register the hooks. */
+    int (*PyGILState_Ensure)(void);
+    void (*PyGILState_Release)(int);
+    int (*is_finalizing)(void); /* Py_IsFinalizing (3.13+) or _Py_IsFinalizing */
 
     /* Data symbols. */
     PyObject *none;

@@ -250,21 +250,31 @@ static void writer_finished(void) {
     pthread_mutex_unlock(&hs_agent.done_mu);
 }
 
-static void *writer_main(void *arg) {
-    (void)arg;
-    prctl(PR_SET_NAME, "hookscope-agent", 0, 0, 0);
-    int fd = connect_server();
-    if (fd < 0) {
-        /* Nobody to talk to: stop capturing so the ring stays idle. */
-        atomic_store(&hs_agent.capture, 0);
-        atomic_store(&hs_agent.writer_running, 0);
-        writer_finished();
-        return NULL;
-    }
+/* A frame from the inspector, checked without waiting. Returns 0 when
+ * there is none, 1 for DETACH, -1 when the inspector is gone (EOF, error)
+ * or sent anything else: either way the agent must stop talking to it. */
+static int check_control(int fd) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    int r = poll(&pfd, 1, 0);
+    if (r <= 0 || !(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+        return 0;
+    uint8_t h[HS_FRAME_HEADER_SIZE];
+    /* The server writes a frame in one piece; a second is ample. */
+    if (recv_exact(fd, h, sizeof h, 1000) != 0)
+        return -1;
+    if (hs_get_u32(h) != HS_FRAME_MAGIC || h[4] != HS_PROTOCOL_VERSION ||
+        h[5] != HS_FRAME_DETACH || hs_get_u32(h + 8) != 0)
+        return -1;
+    return 1;
+}
+
+/* Ships the ring over an authenticated connection until the process
+ * exits, the inspector detaches, or the inspector goes away. */
+static void writer_loop(int fd) {
     uint64_t sent_drops = 0, records = 0;
     unsigned idle_us = 200;
     uint64_t last_thread_check = hs_now_ns();
-    int ok = 1;
+    int ok = 1, detaching = 0;
     for (;;) {
         int stopping = atomic_load(&hs_agent.stopping);
         size_t n = hs_ring_drain(&hs_agent.ring, batch + HS_FRAME_HEADER_SIZE, BATCH_MAX);
@@ -297,9 +307,23 @@ static void *writer_main(void *arg) {
             }
             sent_drops = drops;
         }
+        if (!detaching) {
+            int control = check_control(fd);
+            if (control < 0) {
+                ok = 0;
+                break;
+            }
+            if (control > 0) {
+                /* Hooks cannot be removed: pass-through from here on, one
+                 * branch per event. What is already in the ring still goes. */
+                atomic_store(&hs_agent.capture, 0);
+                detaching = 1;
+                continue;
+            }
+        }
         if (n)
             continue;
-        if (stopping)
+        if (stopping || detaching)
             break;
         /* If every other thread is gone (a forked child whose only thread
          * returned, or a main thread that called pthread_exit), this thread
@@ -319,7 +343,7 @@ static void *writer_main(void *arg) {
         uint8_t bye[20];
         hs_put_u64(bye, records);
         hs_put_u64(bye + 8, atomic_load(&hs_agent.dropped));
-        hs_put_u32(bye + 16, 0);
+        hs_put_u32(bye + 16, detaching ? 1 : 0);
         send_frame(fd, HS_FRAME_BYE, bye, sizeof bye);
     } else {
         /* The inspector is gone: go pass-through. */
@@ -327,9 +351,114 @@ static void *writer_main(void *arg) {
     }
     if (atomic_exchange(&hs_agent.fd, -1) == fd)
         close(fd);
+}
+
+static void writer_end(void) {
     atomic_store(&hs_agent.writer_running, 0);
     writer_finished();
+}
+
+static void *writer_main(void *arg) {
+    (void)arg;
+    prctl(PR_SET_NAME, "hookscope-agent", 0, 0, 0);
+    int fd = connect_server();
+    if (fd < 0) {
+        /* Nobody to talk to: stop capturing so the ring stays idle. */
+        atomic_store(&hs_agent.capture, 0);
+        writer_end();
+        return NULL;
+    }
+    writer_loop(fd);
+    writer_end();
     return NULL;
+}
+
+/* Takes the GIL from this (non-Python) thread, or returns -1 when the
+ * interpreter is finalising: a thread that asks for the GIL then may be
+ * ended inside CPython. */
+static int take_gil(int *state) {
+    if (!hs_py.Py_IsInitialized() || (hs_py.is_finalizing && hs_py.is_finalizing()))
+        return -1;
+    *state = hs_py.PyGILState_Ensure();
+    return 0;
+}
+
+static void drop_gil(int state) {
+    if (hs_py.PyErr_Occurred())
+        hs_py.PyErr_Clear(); /* nothing of ours may leave an error behind */
+    hs_py.PyGILState_Release(state);
+}
+
+/* The attach arm thread: sets the agent up for this attach, registers the
+ * hooks on first use (with the GIL, from our own thread, so a main thread
+ * asleep in time.sleep or blocked in I/O does not delay it), connects,
+ * raises the probe event and then becomes the writer. */
+static void *arm_main(void *arg) {
+    (void)arg;
+    prctl(PR_SET_NAME, "hookscope-agent", 0, 0, 0);
+    int gil;
+    if (!batch && !(batch = malloc(HS_FRAME_HEADER_SIZE + BATCH_MAX)))
+        goto fail;
+    if (hs_agent_attach_prepare() != 0)
+        goto fail;
+    /* Records left from before a detach belong to no session. */
+    while (hs_ring_drain(&hs_agent.ring, batch + HS_FRAME_HEADER_SIZE, BATCH_MAX))
+        ;
+    atomic_store(&hs_agent.seq, 0);
+    atomic_store(&hs_agent.dropped, 0);
+    atomic_store(&hs_agent.stopping, 0);
+    atomic_store(&hs_agent.writer_wanted, 0);
+    hs_agent.start_mono_ns = hs_now_ns();
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    hs_agent.start_real_ns = (uint64_t)rt.tv_sec * 1000000000ULL + (uint64_t)rt.tv_nsec;
+    hs_agent.hello_flags = (hs_agent.hello_flags & (HS_HELLO_AUDIT_HOOK | HS_HELLO_OPEN_CODE_HOOK)) |
+                           HS_HELLO_ATTACHED | HS_HELLO_INITIALIZED_AT_START;
+    if (!atomic_load(&hs_agent.hooks_registered)) {
+        if (take_gil(&gil) != 0)
+            goto fail;
+        hs_hooks_register();
+        atomic_store(&hs_agent.hooks_registered, 1);
+        drop_gil(gil);
+    }
+    int fd = connect_server();
+    if (fd < 0)
+        goto fail;
+    atomic_store(&hs_agent.capture, 1);
+    /* The probe: the inspector counts hooks as active once it has this
+     * event from us (PySys_AddAuditHook reports success even when a hook
+     * already in the target vetoed sys.addaudithook). */
+    if (take_gil(&gil) == 0) {
+        hs_py.PySys_Audit("hookscope.attached", NULL);
+        drop_gil(gil);
+    }
+    writer_loop(fd);
+    writer_end();
+    return NULL;
+fail:
+    atomic_store(&hs_agent.capture, 0);
+    writer_end();
+    return NULL;
+}
+
+/* Starts the arm thread; the caller holds the writer slot. */
+int hs_channel_attach(void) {
+    hs_agent.writer_done = 0;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    int r = pthread_create(&t, &attr, arm_main, NULL);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r != 0) {
+        atomic_store(&hs_agent.writer_running, 0);
+        return HS_ATTACH_NO_RESOURCES;
+    }
+    return HS_ATTACH_STARTED;
 }
 
 int hs_channel_start(void) {

@@ -17,6 +17,7 @@ enum hs_frame_type {
     HS_FRAME_EVENTS = 3,
     HS_FRAME_DROPS = 4,
     HS_FRAME_BYE = 5,
+    HS_FRAME_DETACH = 6, /* main -> agent: stop capturing, send BYE, close */
 };
 
 enum hs_record_kind { HS_RECORD_AUDIT = 1, HS_RECORD_OPEN_CODE = 2 };
@@ -29,6 +30,7 @@ enum hs_hello_flag {
     HS_HELLO_INITIALIZED_AT_START = 1u << 1,
     HS_HELLO_AUDIT_HOOK = 1u << 2,
     HS_HELLO_OPEN_CODE_HOOK = 1u << 3,
+    HS_HELLO_ATTACHED = 1u << 4, /* attach mode: earlier events were not seen */
 };
 
 enum hs_value_tag {
