@@ -24,6 +24,7 @@ export function readAttacherContext(options: AttacherOptions = {}): AttacherCont
     gid: ids('Gid')[0] ?? -1,
     canPtraceAnyone: hasCapability(statusField(status, 'CapEff'), CAP_SYS_PTRACE),
     mountNamespace: readLinkOrNull('/proc/self/ns/mnt'),
+    pidNamespace: readLinkOrNull('/proc/self/ns/pid'),
     ptraceScope: readPtraceScope(options.ptraceScopePath ?? YAMA_PTRACE_SCOPE_PATH),
     debuggers: { gdb: findOnPath('gdb', pathEnv), lldb: findOnPath('lldb', pathEnv) },
   };

@@ -17,6 +17,7 @@ import {
 import { readPythonBuild } from './python-build.js';
 import { agentLibraryPath } from './runtime-paths.js';
 import { tempDir } from '../test-support/cli.js';
+import { childrenOf } from '../test-support/processes.js';
 import { auditCapableInterpreters } from '../test-support/pythons.js';
 
 const interpreters = auditCapableInterpreters();
@@ -348,7 +349,7 @@ describe('our side of the preflight', () => {
     expect(codesOf(info)).toEqual(['no-debugger']);
   });
 
-  it('under Yama scope 1, a descendant may be attached and a reparented process may not', async () => {
+  it('under Yama scope 1, even our own child is refused: the debugger is not its ancestor', async () => {
     const py = interpreters[0]!;
     const dir = tempDir();
     const scopeFile = path.join(dir, 'ptrace_scope');
@@ -358,27 +359,11 @@ describe('our side of the preflight', () => {
       canPtraceAnyone: false,
     };
     expect(yama.ptraceScope).toBe(1);
-
     const { child } = await startUntilReady(py.path, ['-c', SLEEPER]);
-    expect(inspectProcess(child.pid!, { attacher: yama }).attach.ok).toBe(true);
-
-    // A shell that starts the interpreter in the background and exits: the
-    // interpreter is re-parented away from us.
-    const readyFile = path.join(dir, 'ready');
-    const orphan = Number(
-      execFileSync(
-        '/bin/sh',
-        ['-c', '"$0" -c "$1" >"$2" 2>/dev/null </dev/null & echo $!', py.path, SLEEPER, readyFile],
-        { encoding: 'utf8', env: cleanEnv() },
-      ).trim(),
-    );
-    strays.push(orphan);
-    while (!fs.existsSync(readyFile) || !fs.readFileSync(readyFile, 'utf8').includes('ready')) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const info = inspectProcess(orphan, { attacher: yama });
-    expect(info.ppid).not.toBe(process.pid);
-    expect(codesOf(info)).toEqual(['ptrace-scope']);
+    expect(codesOf(inspectProcess(child.pid!, { attacher: yama }))).toEqual(['ptrace-scope']);
+    expect(
+      inspectProcess(child.pid!, { attacher: { ...yama, canPtraceAnyone: true } }).attach.ok,
+    ).toBe(true);
   });
 });
 
@@ -388,13 +373,28 @@ describe('namespaces and chroots', () => {
   const isRoot = process.getuid!() === 0;
 
   it.runIf(unshare !== null && isRoot)(
-    'a process in another mount namespace is refused as a container',
+    'another mount namespace alone is attachable; another pid namespace is a container',
     async () => {
       const py = interpreters[0]!;
       const { child } = await startUntilReady(unshare!, ['--mount', py.path, '-c', SLEEPER]);
       const info = inspectProcess(child.pid!);
       expect(info.python?.major).toBe(3);
-      expect(codesOf(info)).toEqual(['other-mount-namespace']);
+      expect(info.separateMountNamespace).toBe(true);
+      expect(info.attach.ok).toBe(true);
+
+      const { child: boxed } = await startUntilReady(unshare!, [
+        '--pid',
+        '--fork',
+        '--mount-proc',
+        py.path,
+        '-c',
+        SLEEPER,
+      ]);
+      // unshare --fork: the interpreter is unshare's child, in the new pid namespace.
+      const inner = childrenOf(boxed.pid!);
+      strays.push(...inner);
+      expect(inner.length).toBe(1);
+      expect(codesOf(inspectProcess(inner[0]!))).toEqual(['container']);
     },
   );
 
@@ -422,6 +422,6 @@ describe('namespaces and chroots', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(codesOf(info)).toEqual(['not-python']);
-    expect(codesOf(info)).not.toContain('other-mount-namespace');
+    expect(codesOf(info)).not.toContain('container');
   });
 });

@@ -29,7 +29,7 @@ export interface AttachReason {
     | 'ptrace-scope'
     | 'remote-debug-disabled'
     | 'no-debugger'
-    | 'other-mount-namespace'
+    | 'container'
     | 'zombie'
     | 'self'
     | 'kernel-thread';
@@ -58,6 +58,8 @@ export interface ProcessInfo {
   agentLoaded: boolean; // hookscope-agent.so appears in /proc/PID/maps
   /** the target's root as seen from here ("/" normally; differs for a chroot) */
   root: string | null;
+  /** It has a mount namespace of its own (PrivateTmp, a private /proc): its paths are reached through /proc/PID/root. */
+  separateMountNamespace: boolean;
   attach: AttachPlan;
 }
 
@@ -242,6 +244,7 @@ function readProcess(pid: number, attacher: AttacherContext, scan: ScanState): P
   const exeRead = attempt(() => fs.readlinkSync(`${proc}/exe`));
   const root = attempt(() => fs.readlinkSync(`${proc}/root`));
   const mountNamespace = attempt(() => fs.readlinkSync(`${proc}/ns/mnt`));
+  const pidNamespace = attempt(() => fs.readlinkSync(`${proc}/ns/pid`));
   const mapsRead = kernelThread
     ? ({ ok: true, value: '' } as Read<string>)
     : note(attempt(() => fs.readFileSync(`${proc}/maps`, 'latin1')));
@@ -279,6 +282,7 @@ function readProcess(pid: number, attacher: AttacherContext, scan: ScanState): P
     user: scan.userName(uid),
     dumpable,
     mountNamespace: mountNamespace.ok ? mountNamespace.value : null,
+    pidNamespace: pidNamespace.ok ? pidNamespace.value : null,
     python,
     pythonUnknown,
     environ,
@@ -297,6 +301,10 @@ function readProcess(pid: number, attacher: AttacherContext, scan: ScanState): P
     python,
     agentLoaded: maps?.agentLoaded ?? false,
     root: root.ok ? root.value : null,
+    separateMountNamespace:
+      mountNamespace.ok &&
+      attacher.mountNamespace !== null &&
+      mountNamespace.value !== attacher.mountNamespace,
     attach: planAttach(target, attacher),
   };
 }

@@ -34,6 +34,7 @@ function attacher(overrides: Partial<AttacherContext> = {}): AttacherContext {
     gid: 1000,
     canPtraceAnyone: false,
     mountNamespace: 'mnt:[4026531841]',
+    pidNamespace: 'pid:[4026531836]',
     ptraceScope: null,
     debuggers: { gdb: '/usr/bin/gdb', lldb: null },
     ...overrides,
@@ -51,6 +52,7 @@ function target(overrides: Partial<TargetFacts> = {}): TargetFacts {
     user: 'alice',
     dumpable: true,
     mountNamespace: 'mnt:[4026531841]',
+    pidNamespace: 'pid:[4026531836]',
     python: runtime('3.11.2'),
     pythonUnknown: null,
     environ: new Map(),
@@ -168,18 +170,15 @@ describe('planAttach', () => {
       expect(planAttach(target(), attacher({ ptraceScope: null })).ok).toBe(true);
     });
 
-    it('1: only descendants, unless CAP_SYS_PTRACE', () => {
-      const r = onlyReason(target(), attacher({ ptraceScope: 1 }));
+    it('1: refused without CAP_SYS_PTRACE, even for descendants (the tracer is not their ancestor)', () => {
+      const r = onlyReason(target({ isDescendant: () => true }), attacher({ ptraceScope: 1 }));
       expect(r.code).toBe('ptrace-scope');
       expect(r.message).toBe(
-        'kernel.yama.ptrace_scope is 1: a process may only be attached by its ancestors, and process 4242 was not started by Hookscope.',
+        'kernel.yama.ptrace_scope is 1: a process may only be attached by its own ancestors, and the debugger Hookscope starts is not an ancestor of process 4242.',
       );
       expect(r.fix).toBe(
-        'Start the program with `hookscope run`, run Hookscope as root (with CAP_SYS_PTRACE), or allow attaching with `sudo sysctl kernel.yama.ptrace_scope=0`.',
+        'Record the program from its start with `hookscope run`, run Hookscope as root (with CAP_SYS_PTRACE), or allow attaching with `sudo sysctl kernel.yama.ptrace_scope=0`.',
       );
-      expect(
-        planAttach(target({ isDescendant: () => true }), attacher({ ptraceScope: 1 })).ok,
-      ).toBe(true);
       expect(planAttach(target(), attacher({ ptraceScope: 1, canPtraceAnyone: true })).ok).toBe(
         true,
       );
@@ -286,11 +285,12 @@ describe('planAttach', () => {
     );
   });
 
-  it('refuses another mount namespace (a container)', () => {
-    const r = onlyReason(target({ mountNamespace: 'mnt:[4026532999]' }), attacher());
-    expect(r.code).toBe('other-mount-namespace');
+  it('refuses another pid namespace (a container), not a mount namespace alone', () => {
+    expect(planAttach(target({ mountNamespace: 'mnt:[4026532999]' }), attacher()).ok).toBe(true);
+    const r = onlyReason(target({ pidNamespace: 'pid:[4026532998]' }), attacher());
+    expect(r.code).toBe('container');
     expect(r.message).toBe(
-      'Process 4242 runs in another mount namespace (a container); attaching into containers is not supported.',
+      'Process 4242 runs in another PID namespace (a container); attaching into containers is not supported.',
     );
     expect(r.fix).toBe('Run Hookscope inside the container, next to the program.');
   });
@@ -312,11 +312,11 @@ describe('planAttach', () => {
     const t = target({
       uids: [65534, 65534, 65534],
       user: 'nobody',
-      mountNamespace: 'mnt:[4026532999]',
+      pidNamespace: 'pid:[4026532999]',
     });
     const a = attacher({ ptraceScope: 2, debuggers: { gdb: null, lldb: null } });
     expect(codes(planAttach(t, a).reasons)).toEqual([
-      'other-mount-namespace',
+      'container',
       'permission',
       'ptrace-scope',
       'no-debugger',

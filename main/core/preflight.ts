@@ -14,6 +14,8 @@ export interface AttacherContext {
   canPtraceAnyone: boolean;
   /** `readlink /proc/self/ns/mnt`, e.g. "mnt:[4026531841]"; null if unreadable. */
   mountNamespace: string | null;
+  /** `readlink /proc/self/ns/pid`; null if unreadable. */
+  pidNamespace: string | null;
   /** Yama's kernel.yama.ptrace_scope (0–3), or null when Yama is absent. */
   ptraceScope: number | null;
   /** Absolute paths of the debuggers found on PATH. */
@@ -35,6 +37,7 @@ export interface TargetFacts {
   /** False for a process that made itself undumpable (or changed credentials): only CAP_SYS_PTRACE attaches. */
   dumpable: boolean | null;
   mountNamespace: string | null;
+  pidNamespace: string | null;
   python: PythonRuntime | null;
   /** Why `python` is null although the process may be CPython (memory maps or executable unreadable). */
   pythonUnknown: string | null;
@@ -109,14 +112,18 @@ export function planAttach(target: TargetFacts, attacher: AttacherContext): Atta
     });
   }
 
+  // Another mount namespace alone (a systemd service with PrivateTmp, a
+  // chroot helper) is fine: attach reaches the target's files through
+  // /proc/PID/root. Another pid namespace is a container: the agent's own
+  // pid would not match what the kernel tells us, so the peer checks fail.
   if (
-    target.mountNamespace !== null &&
-    attacher.mountNamespace !== null &&
-    target.mountNamespace !== attacher.mountNamespace
+    target.pidNamespace !== null &&
+    attacher.pidNamespace !== null &&
+    target.pidNamespace !== attacher.pidNamespace
   ) {
     reasons.push({
-      code: 'other-mount-namespace',
-      message: `Process ${pid} runs in another mount namespace (a container); attaching into containers is not supported.`,
+      code: 'container',
+      message: `Process ${pid} runs in another PID namespace (a container); attaching into containers is not supported.`,
       fix: 'Run Hookscope inside the container, next to the program.',
     });
   }
@@ -210,11 +217,15 @@ function yamaReason(target: TargetFacts, attacher: AttacherContext): AttachReaso
     case 0:
       return null;
     case 1:
-      if (attacher.canPtraceAnyone || target.isDescendant()) return null;
+      // The kernel wants the tracer itself to be an ancestor of the
+      // target. Hookscope's tracer (gdb, or the interpreter calling
+      // sys.remote_exec) is its own child, so it is never one — not even
+      // for a process Hookscope started.
+      if (attacher.canPtraceAnyone) return null;
       return {
         code: 'ptrace-scope',
-        message: `${setting}: a process may only be attached by its ancestors, and process ${pid} was not started by Hookscope.`,
-        fix: 'Start the program with `hookscope run`, run Hookscope as root (with CAP_SYS_PTRACE), or allow attaching with `sudo sysctl kernel.yama.ptrace_scope=0`.',
+        message: `${setting}: a process may only be attached by its own ancestors, and the debugger Hookscope starts is not an ancestor of process ${pid}.`,
+        fix: 'Record the program from its start with `hookscope run`, run Hookscope as root (with CAP_SYS_PTRACE), or allow attaching with `sudo sysctl kernel.yama.ptrace_scope=0`.',
       };
     case 2:
       if (attacher.canPtraceAnyone) return null;
