@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 
 import { HOOKSCOPE_VERSION } from '../core/version.js';
 import { psCommand } from './ps.js';
+import { attachCommand } from './attach.js';
 import { runCommand } from './run.js';
 import { showCommand } from './show.js';
 
@@ -10,6 +11,13 @@ function parsePid(value: string): number {
   if (!/^[1-9][0-9]{0,9}$/.test(value))
     throw new InvalidArgumentError('expected a process id (a positive integer)');
   return Number(value);
+}
+
+function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !(n > 0) || n > 7 * 24 * 3600)
+    throw new InvalidArgumentError('expected a number of seconds (greater than 0, at most a week)');
+  return n;
 }
 
 /** Runs the CLI; resolves to the process exit code. */
@@ -63,6 +71,22 @@ export async function main(argv: string[]): Promise<number> {
     )
     .action((opts: { json?: boolean; python?: boolean; pid?: number }) => {
       exitCode = psCommand(opts, process.stdout, process.stderr);
+    });
+
+  program
+    .command('attach')
+    .description(
+      'attach to a running CPython 3.8+ process and record what it does until Ctrl-C, --duration or its exit',
+    )
+    .argument('<pid>', 'process id (see `hookscope ps --python`)', parsePid)
+    .option(
+      '-o, --out <file>',
+      'session file to write (default: a new file under ~/.local/share/hookscope/sessions)',
+    )
+    .option('--duration <seconds>', 'detach after this many seconds', parseSeconds)
+    .option('--no-summary', 'do not print the summary at the end')
+    .action(async (pid: number, opts: { out?: string; duration?: number; summary?: boolean }) => {
+      exitCode = await attachCommand(pid, opts, process.stderr);
     });
 
   try {

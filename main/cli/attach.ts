@@ -1,0 +1,127 @@
+// `hookscope attach PID [--out FILE] [--duration SECONDS] [--no-summary]`
+import fs from 'node:fs';
+import path from 'node:path';
+
+import {
+  AttachFailedError,
+  AttachRefusedError,
+  AttachRun,
+  type AttachEnd,
+} from '../core/attach-run.js';
+import { defaultSessionDir } from '../core/runtime-paths.js';
+import { SessionFileError } from '../core/session-file.js';
+import { formatSummary, summarizeSession } from '../core/summary.js';
+import { HOOKSCOPE_VERSION } from '../core/version.js';
+
+export interface AttachCommandOptions {
+  out?: string;
+  duration?: number;
+  summary?: boolean;
+}
+
+function defaultOutPath(pid: number): string {
+  const dir = defaultSessionDir();
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  return path.join(dir, `${stamp}-attach-${pid}-${process.pid}.hks`);
+}
+
+function ms(value: number): string {
+  return value < 1000 ? `${Math.round(value)} ms` : `${(value / 1000).toFixed(2)} s`;
+}
+
+/**
+ * Exit codes: 0 recorded (then detached, or the target exited); 1 the attach
+ * was tried and failed (the process runs on, untouched but for a loaded
+ * library); 2 bad input or refused by the preflight (nothing was done).
+ */
+export async function attachCommand(
+  pid: number,
+  options: AttachCommandOptions,
+  err: NodeJS.WritableStream,
+): Promise<number> {
+  let outPath: string;
+  try {
+    outPath = path.resolve(options.out ?? defaultOutPath(pid));
+  } catch (e) {
+    err.write(`hookscope attach: cannot create the session directory: ${(e as Error).message}\n`);
+    return 2;
+  }
+  err.write(`hookscope: attaching to process ${pid}…\n`);
+  let run: AttachRun;
+  try {
+    run = await AttachRun.start({
+      pid,
+      outPath,
+      hookscopeVersion: HOOKSCOPE_VERSION,
+      onNotice: (level, message) => err.write(`hookscope: ${level}: ${message}\n`),
+    });
+  } catch (e) {
+    if (e instanceof AttachRefusedError) {
+      err.write(`hookscope attach: cannot attach to process ${pid}:\n`);
+      for (const r of e.reasons) err.write(`  - ${r.message}\n    fix: ${r.fix}\n`);
+      return 2;
+    }
+    if (e instanceof SessionFileError) {
+      err.write(`hookscope attach: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof AttachFailedError) {
+      err.write(`hookscope attach: ${e.message}\n`);
+      return 1;
+    }
+    // inspectProcess: the pid does not exist or vanished.
+    err.write(`hookscope attach: ${(e as Error).message}\n`);
+    return 2;
+  }
+
+  const a = run.attach;
+  const version = run.target.python?.version ?? '?';
+  err.write(
+    `hookscope: attached to process ${pid} (CPython ${version}) via ${a.method}` +
+      `${a.reattached ? ', re-arming the agent already loaded' : ''} in ${ms(a.attachWallMs)}; ` +
+      `longest pause of the target ${ms(a.longestPauseMs)}.\n` +
+      `hookscope: recording${options.duration ? ` for ${options.duration} s` : ''}; ` +
+      'press Ctrl-C to detach (the process keeps running).\n',
+  );
+
+  // Ctrl-C, SIGTERM, SIGHUP and --duration all detach; the target's exit ends it too.
+  const stop = new Promise<'stop'>((resolve) => {
+    const onSignal = (): void => resolve('stop');
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    process.once('SIGHUP', onSignal);
+    if (options.duration) setTimeout(onSignal, options.duration * 1000).unref();
+    void run.ended.finally(() => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGHUP', onSignal);
+    });
+  });
+  const first = await Promise.race([stop, run.ended]);
+  let end: AttachEnd;
+  if (first === 'stop') {
+    const clean = await run.detach();
+    if (!clean) err.write('hookscope: warning: the agent did not confirm the detach in time\n');
+    end = await Promise.race([
+      run.ended,
+      new Promise<AttachEnd>((r) => setTimeout(() => r('detached'), 100)),
+    ]);
+  } else {
+    end = first;
+  }
+  await run.finish(end);
+
+  if (run.recorder.error) {
+    err.write(`hookscope attach: the session file is incomplete: ${run.recorder.error.message}\n`);
+  }
+  if (options.summary !== false) {
+    try {
+      err.write(`\n${formatSummary(await summarizeSession(outPath))}\n`);
+    } catch (e) {
+      err.write(`hookscope attach: could not summarise ${outPath}: ${(e as Error).message}\n`);
+    }
+  }
+  err.write(`hookscope: session written to ${outPath}\n`);
+  return 0;
+}
