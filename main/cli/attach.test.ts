@@ -125,6 +125,42 @@ describe.each(serverPythons)('attach to http.server on $path ($version)', (py) =
   });
 });
 
+describe('attach with lldb', () => {
+  it.runIf(fs.existsSync('/usr/bin/lldb'))(
+    'attaches with --debugger lldb and records',
+    async () => {
+      const py = all[0]!;
+      const dir = tempDir();
+      const target = track(
+        startPython(
+          py.path,
+          'import time\nprint("up")\nwhile True:\n    open("/dev/null").close(); time.sleep(0.02)',
+        ),
+      );
+      await target.waitFor(/up/);
+      const out = path.join(dir, 's.hks');
+      const cli = track(
+        startCli([
+          'attach',
+          String(target.pid),
+          '--out',
+          out,
+          '--debugger',
+          'lldb',
+          '--no-summary',
+        ]),
+      );
+      await cli.waitFor(/recording/);
+      expect(cli.stderr).toMatch(/via lldb/);
+      await new Promise((r) => setTimeout(r, 200));
+      await detach(cli);
+      expect(
+        (await showJson(out)).some((e) => e.event === 'open' && e.args[0] === '/dev/null'),
+      ).toBe(true);
+    },
+  );
+});
+
 describe.each(all)('attach while the main thread sleeps, $path ($version)', (py) => {
   it('registers at once, not when the sleep ends', async () => {
     const dir = tempDir();

@@ -15,6 +15,7 @@ import { HOOKSCOPE_VERSION } from '../core/version.js';
 
 export interface AttachCommandOptions {
   out?: string;
+  debugger?: 'gdb' | 'lldb';
   duration?: number;
   summary?: boolean;
 }
@@ -54,6 +55,7 @@ export async function attachCommand(
       pid,
       outPath,
       hookscopeVersion: HOOKSCOPE_VERSION,
+      ...(options.debugger ? { debugger: options.debugger } : {}),
       onNotice: (level, message) => err.write(`hookscope: ${level}: ${message}\n`),
     });
   } catch (e) {

@@ -1,5 +1,5 @@
 // The `hookscope` command line.
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
 import { HOOKSCOPE_VERSION } from '../core/version.js';
 import { psCommand } from './ps.js';
@@ -84,10 +84,21 @@ export async function main(argv: string[]): Promise<number> {
       'session file to write (default: a new file under ~/.local/share/hookscope/sessions)',
     )
     .option('--duration <seconds>', 'detach after this many seconds', parseSeconds)
+    .addOption(
+      new Option(
+        '--debugger <name>',
+        'inject with this debugger (default: sys.remote_exec on 3.14+, else gdb, else lldb)',
+      ).choices(['gdb', 'lldb']),
+    )
     .option('--no-summary', 'do not print the summary at the end')
-    .action(async (pid: number, opts: { out?: string; duration?: number; summary?: boolean }) => {
-      exitCode = await attachCommand(pid, opts, process.stderr);
-    });
+    .action(
+      async (
+        pid: number,
+        opts: { out?: string; duration?: number; summary?: boolean; debugger?: 'gdb' | 'lldb' },
+      ) => {
+        exitCode = await attachCommand(pid, opts, process.stderr);
+      },
+    );
 
   try {
     await program.parseAsync(argv, { from: 'user' });

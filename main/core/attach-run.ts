@@ -11,7 +11,13 @@ import path from 'node:path';
 
 import { AgentServer, type AgentProcess, type AgentSink } from './agent-server.js';
 import { inspectProcess, type AttachReason, type ProcessInfo } from './discovery.js';
-import { ATTACH_RESULTS, InjectError, injectWithGdb } from './gdb-inject.js';
+import { findOnPath } from './attacher-context.js';
+import {
+  ATTACH_RESULTS,
+  InjectError,
+  injectWithDebugger,
+  type DebuggerKind,
+} from './debugger-inject.js';
 import { isSelfOrDescendant } from './process-tree.js';
 import { decodeRecords } from './protocol/records.js';
 import type { Bye } from './protocol/hello.js';
@@ -53,6 +59,8 @@ export interface AttachOptions {
   pid: number;
   outPath: string;
   hookscopeVersion: string;
+  /** Inject with this debugger instead of the method the preflight chose. */
+  debugger?: DebuggerKind;
   onNotice?: (level: string, message: string) => void;
 }
 
@@ -240,16 +248,22 @@ export class AttachRun {
   static async start(options: AttachOptions): Promise<AttachRun> {
     const target = inspectProcess(options.pid);
     if (!target.attach.ok) throw new AttachRefusedError(target.pid, target.attach.reasons);
-    const method = target.attach.method;
-    if (method === 'lldb' || method === null) {
-      throw new AttachRefusedError(target.pid, [
-        {
-          code: 'no-debugger',
-          message: 'Hookscope attaches to CPython before 3.14 with gdb, which was not found',
-          fix: 'install gdb (Debian: apt-get install gdb)',
-        },
-      ]);
+    let method = target.attach.method;
+    let debuggerPath = target.attach.debugger;
+    if (options.debugger) {
+      debuggerPath = findOnPath(options.debugger, process.env.PATH ?? '');
+      if (!debuggerPath) {
+        throw new AttachRefusedError(target.pid, [
+          {
+            code: 'no-debugger',
+            message: `${options.debugger} was asked for but is not on PATH.`,
+            fix: `Install ${options.debugger} (for example \`apt-get install ${options.debugger}\`), or leave out --debugger.`,
+          },
+        ]);
+      }
+      method = options.debugger;
     }
+    if (method === null) throw new AttachRefusedError(target.pid, target.attach.reasons);
     const agent = agentLibraryPath();
     const writer = SessionWriter.create(options.outPath);
     let dir: PrivateDir | null = null;
@@ -300,12 +314,12 @@ export class AttachRun {
       let longestPauseMs: number;
       let pauseMeasuredBy: string;
       let code: number;
-      if (method === 'gdb') {
-        const debuggerPath = target.attach.debugger;
+      if (method === 'gdb' || method === 'lldb') {
         if (!debuggerPath) throw new AttachFailedError('no debugger path from the preflight');
         try {
-          const result = await injectWithGdb({
+          const result = await injectWithDebugger({
             pid: target.pid,
+            kind: method,
             debugger: debuggerPath,
             agentPathInTarget: agentInTarget,
             config,
@@ -313,7 +327,7 @@ export class AttachRun {
           });
           code = result.code;
           longestPauseMs = result.longestPauseMs;
-          pauseMeasuredBy = 'process state sampled every 2 ms while gdb held it';
+          pauseMeasuredBy = `process state sampled every 2 ms while ${method} held it`;
         } catch (err) {
           if (err instanceof InjectError) throw new AttachFailedError(err.message);
           throw err;

@@ -1,25 +1,30 @@
-// Attach for CPython 3.8–3.13: gdb stops the target just long enough to
-// call dlopen (load the agent) and the agent's attach entry point, which
+// Attach for CPython 3.8–3.13: a debugger (gdb, or lldb where gdb is
+// absent) stops the target just long enough to call dlopen (load the
+// agent) and the agent's attach entry point, which
 // only validates and starts the agent's arm thread; the arm thread then
 // registers the hooks with the GIL on its own, so a main thread asleep in
 // time.sleep or blocked in I/O does not delay it (AGENT-NOTES: a pending
 // call waited for the sleep to end).
 //
-// The configuration (socket path, token, server uid) goes into a 0600 gdb
-// command file in the private attach directory: it never appears in a
+// The configuration (socket path, token, server uid) goes into a 0600
+// debugger command file in the private attach directory: it never appears in a
 // command line (readable by every user in /proc) or in the target's
 // environment.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Longest a gdb run may take; beyond it gdb is killed (the target resumes). */
-const GDB_TIMEOUT_MS = 30_000;
+/** Longest a debugger run may take; beyond it the debugger is killed (the target resumes). */
+const DEBUGGER_TIMEOUT_MS = 30_000;
 /** How often the target's state is sampled to measure how long it was stopped. */
 const PAUSE_SAMPLE_MS = 2;
 
+export type DebuggerKind = 'gdb' | 'lldb';
+
 export interface InjectRequest {
   pid: number;
+  kind: DebuggerKind;
+  /** Absolute path of the debugger. */
   debugger: string;
   /** The agent library as the target sees it (differs from ours in a chroot). */
   agentPathInTarget: string;
@@ -34,7 +39,7 @@ export interface InjectResult {
   code: number;
   /** Longest time the target was seen stopped by the debugger, in ms. */
   longestPauseMs: number;
-  /** gdb's whole run, start to exit, in ms. */
+  /** The debugger's whole run, start to exit, in ms. */
   debuggerMs: number;
 }
 
@@ -63,7 +68,10 @@ export function gdbStringLiteral(text: string): string {
   return out + '"';
 }
 
-function commandFile(request: InjectRequest): string {
+/** A C string literal for lldb's expression parser (clang): same escapes. */
+const lldbStringLiteral = gdbStringLiteral;
+
+function gdbCommandFile(request: InjectRequest): string {
   // RTLD_NOW | RTLD_GLOBAL (2 | 0x100): global, so a later copy of the
   // agent finds this one through dlsym(RTLD_DEFAULT) and defers to it.
   // Every call is cast: the target has no debug information for libc.
@@ -83,6 +91,72 @@ function commandFile(request: InjectRequest): string {
   ].join('\n');
 }
 
+// lldb has no conditionals in command files: the calls are guarded inside
+// the expressions, and -1 / -2 stand for "dlopen failed" / "no entry point".
+function lldbCommandFile(request: InjectRequest): string {
+  return [
+    `expr -- (void *) dlopen(${lldbStringLiteral(request.agentPathInTarget)}, 258)`,
+    'expr -- (const char *) dlerror()',
+    'expr -- void *$hs_entry = $0 ? (void *) dlsym($0, "hookscope_agent_attach") : (void *) 0',
+    `expr -- (int) ($0 == 0 ? -1 : $hs_entry == 0 ? -2 : ((int (*)(const char *)) $hs_entry)(${lldbStringLiteral(request.config)}))`,
+    'process detach',
+    '',
+  ].join('\n');
+}
+
+function debuggerArgs(request: InjectRequest, scriptPath: string): string[] {
+  if (request.kind === 'lldb') {
+    return ['--batch', '--no-lldbinit', '-p', String(request.pid), '-s', scriptPath];
+  }
+  return [
+    '--batch',
+    '-nx',
+    '-iex',
+    'set auto-load off',
+    '-iex',
+    'set debuginfod enabled off',
+    // Symbols of the shared libraries are not needed (dlopen and dlsym
+    // resolve through the executable's own references), and reading them
+    // is most of gdb's time with the target stopped.
+    '-iex',
+    'set auto-solib-add off',
+    '-p',
+    String(request.pid),
+    '-x',
+    scriptPath,
+  ];
+}
+
+/** The entry point's result, or an InjectError saying what went wrong. */
+function parseOutput(request: InjectRequest, stdout: string): number | InjectError {
+  if (request.kind === 'lldb') {
+    const results = [...stdout.matchAll(/^\(int\) \$\d+ = (-?\d+)$/gm)];
+    const last = results[results.length - 1];
+    if (!last) return new InjectError('lldb ran the attach without reporting a result');
+    const code = Number(last[1]);
+    if (code === -1) {
+      const why = /^\(const char \*\) \$\d+ = 0x[0-9a-f]+ "(.*)"$/m.exec(stdout);
+      return new InjectError(
+        `the process could not load the agent: ${why?.[1] ?? 'dlopen failed'}`,
+      );
+    }
+    if (code === -2) {
+      return new InjectError('the loaded agent has no attach entry point (an older agent build?)');
+    }
+    return code;
+  }
+  const result = /^HOOKSCOPE-RESULT (-?\d+)$/m.exec(stdout);
+  if (result) return Number(result[1]);
+  const dlopenFailed = /^HOOKSCOPE-DLOPEN-FAILED (.*)$/m.exec(stdout);
+  if (dlopenFailed) {
+    return new InjectError(`the process could not load the agent: ${dlopenFailed[1]}`);
+  }
+  if (/^HOOKSCOPE-NO-ENTRY$/m.test(stdout)) {
+    return new InjectError('the loaded agent has no attach entry point (an older agent build?)');
+  }
+  return new InjectError('gdb ran the attach without reporting a result');
+}
+
 /** Process state letter from /proc/PID/stat ('t' = stopped by a tracer), or null. */
 function processState(pid: number): string | null {
   try {
@@ -93,9 +167,10 @@ function processState(pid: number): string | null {
   }
 }
 
-export async function injectWithGdb(request: InjectRequest): Promise<InjectResult> {
-  const scriptPath = path.join(request.workDir, 'attach.gdb');
-  fs.writeFileSync(scriptPath, commandFile(request), { mode: 0o600, flag: 'wx' });
+export async function injectWithDebugger(request: InjectRequest): Promise<InjectResult> {
+  const scriptPath = path.join(request.workDir, `attach.${request.kind}`);
+  const commands = request.kind === 'lldb' ? lldbCommandFile(request) : gdbCommandFile(request);
+  fs.writeFileSync(scriptPath, commands, { mode: 0o600, flag: 'wx' });
   const started = performance.now();
   let stoppedSince: number | null = null;
   let longestPauseMs = 0;
@@ -116,44 +191,24 @@ export async function injectWithGdb(request: InjectRequest): Promise<InjectResul
       code: number | null;
       timedOut: boolean;
     }>((resolve, reject) => {
-      const gdb = spawn(
-        request.debugger,
-        [
-          '--batch',
-          '-nx',
-          '-iex',
-          'set auto-load off',
-          '-iex',
-          'set debuginfod enabled off',
-          // Symbols of the shared libraries are not needed (dlopen and
-          // dlsym resolve through the executable's own references), and
-          // reading them is most of gdb's time with the target stopped.
-          '-iex',
-          'set auto-solib-add off',
-          '-p',
-          String(request.pid),
-          '-x',
-          scriptPath,
-        ],
-        {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', HOME: '/nonexistent' },
-        },
-      );
+      const child = spawn(request.debugger, debuggerArgs(request, scriptPath), {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', HOME: '/nonexistent' },
+      });
       let stdout = '';
       let stderr = '';
       let timedOut = false;
-      gdb.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-      gdb.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+      child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
       const timer = setTimeout(() => {
         timedOut = true;
-        gdb.kill('SIGKILL'); // the kernel detaches a dead tracer's tracees
-      }, GDB_TIMEOUT_MS);
-      gdb.once('error', (err) => {
+        child.kill('SIGKILL'); // the kernel detaches a dead tracer's tracees
+      }, DEBUGGER_TIMEOUT_MS);
+      child.once('error', (err) => {
         clearTimeout(timer);
         reject(new InjectError(`could not start ${request.debugger}: ${err.message}`));
       });
-      gdb.once('close', (code) => {
+      child.once('close', (code) => {
         clearTimeout(timer);
         resolve({ stdout, stderr, code, timedOut });
       });
@@ -162,19 +217,13 @@ export async function injectWithGdb(request: InjectRequest): Promise<InjectResul
     const debuggerMs = performance.now() - started;
     if (timedOut) {
       throw new InjectError(
-        `${request.debugger} did not finish within ${GDB_TIMEOUT_MS / 1000} s and was stopped; ` +
+        `${request.debugger} did not finish within ${DEBUGGER_TIMEOUT_MS / 1000} s and was stopped; ` +
           'the process may be stuck in the loader or the allocator',
       );
     }
-    const result = /^HOOKSCOPE-RESULT (-?\d+)$/m.exec(stdout);
-    if (result) return { code: Number(result[1]), longestPauseMs, debuggerMs };
-    const dlopenFailed = /^HOOKSCOPE-DLOPEN-FAILED (.*)$/m.exec(stdout);
-    if (dlopenFailed) {
-      throw new InjectError(`the process could not load the agent: ${dlopenFailed[1]}`);
-    }
-    if (/^HOOKSCOPE-NO-ENTRY$/m.test(stdout)) {
-      throw new InjectError('the loaded agent has no attach entry point (an older agent build?)');
-    }
+    const parsed = parseOutput(request, stdout);
+    if (typeof parsed === 'number') return { code: parsed, longestPauseMs, debuggerMs };
+    if (code === 0) throw parsed;
     throw new InjectError(
       `${request.debugger} exited with code ${code} without attaching: ${lastLines(stderr || stdout)}`,
     );
