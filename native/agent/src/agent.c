@@ -4,6 +4,7 @@
 #include "agent.h"
 #include "api.h"
 #include "clock.h"
+#include "policy.h"
 #include "wire.h"
 
 #include <dlfcn.h>
@@ -220,6 +221,8 @@ void hs_after_fork_child(void) {
      * process may go straight to exec. The writer thread did not survive
      * the fork; a new one starts (and connects as a new session) on the
      * child's first event. */
+    if (atomic_load(&hs_agent.enforce))
+        hs_policy_after_fork(); /* rules on pid see the child's pid */
     if (!atomic_load(&hs_agent.capture))
         return; /* the parent went pass-through (refused, offline): so does the child */
     hs_hooks_after_fork_child();
@@ -271,6 +274,14 @@ __attribute__((constructor)) static void hs_agent_load(void) {
     clock_gettime(CLOCK_REALTIME, &rt);
     hs_agent.start_real_ns = (uint64_t)rt.tv_sec * 1000000000ULL + (uint64_t)rt.tv_nsec;
     hs_agent.hello_flags = HS_HELLO_PRE_INIT;
+    /* A policy to enforce: loaded before any hook can run. If it cannot be
+     * read, the agent records without it and HELLO says so; the inspector
+     * then reports the process as unenforced. */
+    const char *policy_file = getenv("HOOKSCOPE_POLICY");
+    if (policy_file && *policy_file && hs_policy_load_file(policy_file) == 0) {
+        atomic_store(&hs_agent.enforce, 1);
+        hs_agent.hello_flags |= HS_HELLO_POLICY;
+    }
     atomic_store(&hs_agent.capture, 1);
     if (!hs_hooks_register()) {
         atomic_store(&hs_agent.capture, 0);

@@ -16,6 +16,7 @@
 struct hs_agent {
     /* Hot path: read on every event. */
     _Atomic int capture;        /* 1 while records are taken */
+    _Atomic int enforce;        /* 1 while a loaded policy is enforced */
     _Atomic int writer_wanted;  /* set after fork: start a writer on the next event */
     _Atomic uint64_t seq;       /* next sequence number, drops included */
     _Atomic uint64_t dropped;   /* records lost to a full ring */

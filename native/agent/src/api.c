@@ -1,4 +1,6 @@
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "api.h"
 
 #include <dlfcn.h>
@@ -46,6 +48,7 @@ int hs_api_resolve(void) {
     RESOLVE(PyErr_Occurred, "PyErr_Occurred");
     RESOLVE(PyErr_Clear, "PyErr_Clear");
     RESOLVE(PyErr_SetString, "PyErr_SetString");
+    RESOLVE(PyErr_SetObject, "PyErr_SetObject");
     RESOLVE(PyErr_SetFromErrnoWithFilenameObject, "PyErr_SetFromErrnoWithFilenameObject");
     RESOLVE(PyErr_NoMemory, "PyErr_NoMemory");
     RESOLVE(PyType_GetName, "PyType_GetName");
@@ -86,6 +89,7 @@ int hs_api_resolve(void) {
         (void *)hs_py.PyObject_GetAttrString, (void *)hs_py.PyObject_CallFunction,
         (void *)hs_py.PyImport_ImportModule, (void *)hs_py.Py_IncRef, (void *)hs_py.Py_DecRef,
         (void *)hs_py.PyErr_Occurred, (void *)hs_py.PyErr_Clear, (void *)hs_py.PyErr_SetString,
+        (void *)hs_py.PyErr_SetObject,
         (void *)hs_py.PyErr_SetFromErrnoWithFilenameObject, (void *)hs_py.PyErr_NoMemory,
         (void *)hs_py.Py_GetVersion, (void *)hs_py.none, (void *)hs_py.true_obj,
         (void *)hs_py.false_obj, (void *)hs_py.float_type, (void *)hs_py.unicode_type,

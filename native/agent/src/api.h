@@ -57,6 +57,7 @@ struct hs_api {
     PyObject *(*PyErr_Occurred)(void);
     void (*PyErr_Clear)(void);
     void (*PyErr_SetString)(PyObject *, const char *);
+    void (*PyErr_SetObject)(PyObject *, PyObject *);
     PyObject *(*PyErr_SetFromErrnoWithFilenameObject)(PyObject *, PyObject *);
     PyObject *(*PyErr_NoMemory)(void);
     PyObject *(*PyType_GetName)(PyObject *); /* 3.11+, may be NULL */

@@ -317,6 +317,7 @@ static void writer_loop(int fd) {
                 /* Hooks cannot be removed: pass-through from here on, one
                  * branch per event. What is already in the ring still goes. */
                 atomic_store(&hs_agent.capture, 0);
+                atomic_store(&hs_agent.enforce, 0);
                 detaching = 1;
                 continue;
             }
@@ -413,7 +414,8 @@ static void *arm_main(void *arg) {
     clock_gettime(CLOCK_REALTIME, &rt);
     hs_agent.start_real_ns = (uint64_t)rt.tv_sec * 1000000000ULL + (uint64_t)rt.tv_nsec;
     hs_agent.hello_flags = (hs_agent.hello_flags & (HS_HELLO_AUDIT_HOOK | HS_HELLO_OPEN_CODE_HOOK)) |
-                           HS_HELLO_ATTACHED | HS_HELLO_INITIALIZED_AT_START;
+                           HS_HELLO_ATTACHED | HS_HELLO_INITIALIZED_AT_START |
+                           (atomic_load(&hs_agent.enforce) ? HS_HELLO_POLICY : 0);
     if (!atomic_load(&hs_agent.hooks_registered)) {
         if (take_gil(&gil) != 0)
             goto fail;

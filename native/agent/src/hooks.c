@@ -8,6 +8,7 @@
 #include "api.h"
 #include "clock.h"
 #include "encode.h"
+#include "policy.h"
 #include "sha256.h"
 #include "wire.h"
 
@@ -33,6 +34,7 @@ struct hs_thread {
     uint32_t tid_generation;
     int in_hook;
     uint8_t *record;
+    uint64_t last_seq; /* sequence number of this thread's last event record */
 };
 static __thread struct hs_thread tls_thread __attribute__((tls_model("initial-exec")));
 static pthread_key_t record_key;
@@ -85,19 +87,50 @@ static void finish_record(struct hs_thread *t, uint8_t *end, int cut) {
         atomic_fetch_add_explicit(&hs_agent.dropped, 1, memory_order_relaxed);
 }
 
+/* A kind-3 record: what the policy decided about the record `event_seq`. */
+static void record_decision(struct hs_thread *t, const char *event, size_t name_len,
+                            uint64_t event_seq, const struct hs_verdict *v, uint64_t waited_ns) {
+    if (!atomic_load_explicit(&hs_agent.capture, memory_order_relaxed))
+        return;
+    if (!t->record) {
+        atomic_fetch_add_explicit(&hs_agent.seq, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&hs_agent.dropped, 1, memory_order_relaxed);
+        return;
+    }
+    uint8_t *p = begin_record(t, HS_RECORD_DECISION, event, name_len);
+    hs_put_u64(p, event_seq);
+    p[8] = v->deny ? 1 : 0;
+    p[9] = v->action;
+    p[10] = v->by;
+    p[11] = 0;
+    hs_put_u32(p + 12, v->rule);
+    hs_put_u64(p + 16, waited_ns);
+    finish_record(t, p + 24, 0);
+}
+
+/* Policy decisions only while the interpreter runs normally: an error
+ * raised during initialisation or finalisation could abort the process. */
+static int interpreter_running(void) {
+    return hs_py.Py_IsInitialized() && !(hs_py.is_finalizing && hs_py.is_finalizing());
+}
+
 static int audit_hook(const char *event, PyObject *args, void *user_data) {
     (void)user_data;
-    if (!atomic_load_explicit(&hs_agent.capture, memory_order_relaxed))
+    int capture = atomic_load_explicit(&hs_agent.capture, memory_order_relaxed);
+    int enforce = atomic_load_explicit(&hs_agent.enforce, memory_order_relaxed);
+    if (!capture && !enforce)
         return 0;
     struct hs_thread *t = current_thread();
     /* Events raised by our own encoding are not the program's: skip them
      * rather than recurse. */
     if (t->in_hook)
         return 0;
+    if (!capture)
+        goto judge;
     if (__builtin_expect(t->record == NULL, 0)) {
         atomic_fetch_add_explicit(&hs_agent.seq, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&hs_agent.dropped, 1, memory_order_relaxed);
-        return 0;
+        goto judge;
     }
     t->in_hook = 1;
     if (__builtin_expect(layout_checked < 2, 0) && hs_py.Py_IsInitialized()) {
@@ -116,11 +149,32 @@ static int audit_hook(const char *event, PyObject *args, void *user_data) {
     if (name_cut)
         name_len = 1024;
     uint8_t *p = begin_record(t, HS_RECORD_AUDIT, event, name_len);
+    memcpy(&t->last_seq, t->record + 12, 8);
     struct hs_out out = {p, t->record + HS_RECORD_MAX, 0};
     hs_encode_value(&out, args, 0);
     finish_record(t, out.p, out.cut || name_cut);
     t->in_hook = 0;
-    return 0;
+judge:
+    if (!enforce || !interpreter_running())
+        return 0;
+    t->in_hook = 1;
+    struct hs_verdict v;
+    hs_policy_judge_event(event, args, &v);
+    if (v.record) {
+        size_t n = strnlen(event, 1024);
+        record_decision(t, event, n, capture ? t->last_seq : UINT64_MAX, &v, 0);
+    }
+    t->in_hook = 0;
+    if (!v.deny)
+        return 0;
+    char message[1200];
+    if (v.rule == HS_NO_RULE)
+        snprintf(message, sizeof message, "%.1024s denied by the Hookscope policy (default)", event);
+    else
+        snprintf(message, sizeof message, "%.1024s denied by the Hookscope policy (rule %u)", event,
+                 v.rule);
+    hs_py.PyErr_SetString(*hs_py.exc_permission_error, message);
+    return -1;
 }
 
 /* ---- open-code ---------------------------------------------------------- */
@@ -214,6 +268,7 @@ struct opened_file {
 };
 
 static void record_open_code(struct hs_thread *t, const struct opened_file *f) {
+    t->last_seq = UINT64_MAX;
     if (!atomic_load_explicit(&hs_agent.capture, memory_order_relaxed))
         return;
     if (!t->record) {
@@ -223,6 +278,7 @@ static void record_open_code(struct hs_thread *t, const struct opened_file *f) {
     }
     static const char name[] = "io.open_code";
     uint8_t *p = begin_record(t, HS_RECORD_OPEN_CODE, name, sizeof name - 1);
+    memcpy(&t->last_seq, t->record + 12, 8);
     uint8_t *end = t->record + HS_RECORD_MAX;
     p[0] = f->intent;
     p[1] = f->err ? 1 : 0;
@@ -241,6 +297,51 @@ static void record_open_code(struct hs_thread *t, const struct opened_file *f) {
     hs_put_u32(p, (uint32_t)f->real_path_len);
     memcpy(p + 4, f->real_path, f->real_path_len);
     finish_record(t, p + 4 + f->real_path_len, out.cut);
+}
+
+/* Policy bit of each wire intent (docs/protocol.md). */
+static unsigned intent_class_bit(uint8_t intent) {
+    switch (intent) {
+    case HS_INTENT_PYTHONCODE:
+        return 0;
+    case HS_INTENT_BYTECODE:
+        return 1;
+    case HS_INTENT_ZIPIMPORT:
+        return 2;
+    default:
+        return 5;
+    }
+}
+
+/* Judges code about to run; 1 when the policy refuses it, with
+ * PermissionError(EACCES, reason, path) set. A refused .pyc makes importlib
+ * fall back to the source (it treats OSError as "no cache"), which is then
+ * judged on its own bytes. */
+static int refuse_code(struct hs_thread *t, const struct opened_file *f) {
+    if (!atomic_load_explicit(&hs_agent.enforce, memory_order_relaxed) || !interpreter_running())
+        return 0;
+    struct hs_intent_subject s = {
+        intent_class_bit(f->intent), f->fs_path, f->fs_path_len, f->real_path, f->real_path_len,
+        f->digest,
+    };
+    struct hs_verdict v;
+    hs_policy_judge_intent(&s, &v);
+    if (v.record)
+        record_decision(t, "io.open_code", 12, t->last_seq, &v, 0);
+    if (!v.deny)
+        return 0;
+    char reason[96];
+    if (v.rule == HS_NO_RULE)
+        snprintf(reason, sizeof reason, "denied by the Hookscope policy (default)");
+    else
+        snprintf(reason, sizeof reason, "denied by the Hookscope policy (rule %u)", v.rule);
+    PyObject *exc = hs_py.PyObject_CallFunction(*hs_py.exc_permission_error, "isO", EACCES, reason,
+                                                f->path);
+    if (exc) {
+        hs_py.PyErr_SetObject(*hs_py.exc_permission_error, exc);
+        hs_py.Py_DecRef(exc);
+    } /* else the failed call left its own error set: still a refusal */
+    return 1;
 }
 
 /* _io, imported per call as CPython's own default hook does: a module cached
@@ -439,7 +540,8 @@ static void hash_through_descriptor(struct opened_file *f) {
  * an archive for every member it loads. */
 static PyObject *open_code_hook(PyObject *path, void *user_data) {
     (void)user_data;
-    if (!atomic_load_explicit(&hs_agent.capture, memory_order_relaxed))
+    if (!atomic_load_explicit(&hs_agent.capture, memory_order_relaxed) &&
+        !atomic_load_explicit(&hs_agent.enforce, memory_order_relaxed))
         return default_open_code(path);
     PyObject *fs = hs_py.PyUnicode_EncodeFSDefault(path);
     if (!fs)
@@ -475,7 +577,10 @@ static PyObject *open_code_hook(PyObject *path, void *user_data) {
         raise_errno(path, f->err);
     } else if (f->cached) {
         record_open_code(t, f);
-        result = open_descriptor(f->fd);
+        if (refuse_code(t, f))
+            close(f->fd);
+        else
+            result = open_descriptor(f->fd);
     } else if ((uint64_t)f->st.st_size <= READ_INTO_MEMORY_MAX) {
         /* A regular file is read straight into the bytes object the
          * interpreter will get. A FIFO or device (size unknown), or a file
@@ -520,7 +625,7 @@ static PyObject *open_code_hook(PyObject *path, void *user_data) {
         record_open_code(t, f);
         if (f->err)
             f->err == ENOMEM ? hs_py.PyErr_NoMemory() : raise_errno(path, f->err);
-        else
+        else if (!refuse_code(t, f))
             result = bytes_io(bytes);
     } else {
         /* Too large to hold in memory: hash through the descriptor, then
@@ -532,6 +637,8 @@ static PyObject *open_code_hook(PyObject *path, void *user_data) {
         if (f->err) {
             close(f->fd);
             raise_errno(path, f->err);
+        } else if (refuse_code(t, f)) {
+            close(f->fd);
         } else {
             result = open_descriptor(f->fd);
         }

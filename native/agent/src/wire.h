@@ -20,7 +20,7 @@ enum hs_frame_type {
     HS_FRAME_DETACH = 6, /* main -> agent: stop capturing, send BYE, close */
 };
 
-enum hs_record_kind { HS_RECORD_AUDIT = 1, HS_RECORD_OPEN_CODE = 2 };
+enum hs_record_kind { HS_RECORD_AUDIT = 1, HS_RECORD_OPEN_CODE = 2, HS_RECORD_DECISION = 3 };
 #define HS_RECORD_FLAG_TRUNCATED 1u
 #define HS_RECORD_HEADER_SIZE 28
 #define HS_RECORD_MAX (16u << 10)
@@ -31,6 +31,7 @@ enum hs_hello_flag {
     HS_HELLO_AUDIT_HOOK = 1u << 2,
     HS_HELLO_OPEN_CODE_HOOK = 1u << 3,
     HS_HELLO_ATTACHED = 1u << 4, /* attach mode: earlier events were not seen */
+    HS_HELLO_POLICY = 1u << 5,   /* a policy is loaded and enforced */
 };
 
 enum hs_value_tag {

@@ -1,0 +1,657 @@
+/* The compiled policy: parser and matcher. Parsing happens once, before
+ * the interpreter starts (launch mode), and allocates; judging an event
+ * allocates nothing on the usual path and runs no Python code. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_POLICY_BYTES (1u << 20)
+#define SMALL_GLOB_STATES 256
+
+enum glob_token { TOK_LITERAL = 0, TOK_ONE = 1, TOK_DIRS_INSIDE = 2, TOK_STAR = 3, TOK_ANY = 4, TOK_DIRS = 5 };
+
+struct hs_glob {
+    uint32_t separator; /* '/' or 0 (none) */
+    uint16_t n;
+    uint8_t *kinds;
+    uint32_t *points;
+    /* Fast paths, as in main/core/policy/glob.ts. */
+    char *literal;       /* UTF-8 of a wildcard-free pattern */
+    size_t literal_len;
+    int prefix_kind;     /* -1, or TOK_ANY / TOK_STAR: one trailing wildcard */
+};
+
+enum arg_op { OP_EXACT_STR = 0, OP_GLOB = 1, OP_PREFIX = 2, OP_INT = 3, OP_FLOAT = 4, OP_TRUE = 5, OP_FALSE = 6, OP_NONE = 7 };
+
+struct arg_matcher {
+    uint8_t depth, i0, i1, op;
+    const char *str; /* exact / prefix, UTF-8 (points into the policy bytes) */
+    uint32_t len;
+    struct hs_glob glob;
+    int64_t i;
+    double f;
+};
+
+enum field_bit {
+    F_PATH_GLOB = 1,
+    F_PATH_PREFIX = 2,
+    F_REAL_GLOB = 4,
+    F_REAL_PREFIX = 8,
+    F_SHA = 16,
+    F_EXE_GLOB = 32,
+    F_PIDS = 64,
+    F_ORIGIN = 128,
+};
+
+struct rule {
+    uint8_t action, scope;
+    uint16_t intents; /* 0: an event rule */
+    uint32_t index;
+    uint16_t n_events;
+    struct hs_glob *events;
+    uint16_t n_args;
+    struct arg_matcher *args;
+    uint8_t fields;
+    struct hs_glob path, real, exe;
+    const char *path_prefix, *real_prefix;
+    uint32_t path_prefix_len, real_prefix_len;
+    uint8_t sha[32];
+    uint16_t n_pids;
+    uint32_t *pids;
+    int process_match; /* executable / pid / origin fields, for this process */
+};
+
+static struct {
+    int loaded;
+    uint8_t *bytes;
+    uint8_t default_action, offline, timeout_answer, ask_answer;
+    uint32_t timeout_ms;
+    uint32_t n_rules;
+    struct rule *rules;
+} policy;
+
+/* ---- parsing ------------------------------------------------------------ */
+
+struct reader {
+    const uint8_t *p, *end;
+    int bad;
+};
+
+static int need(struct reader *r, size_t n) {
+    if (r->bad || (size_t)(r->end - r->p) < n) {
+        r->bad = 1;
+        return 0;
+    }
+    return 1;
+}
+static uint8_t u8(struct reader *r) { return need(r, 1) ? *r->p++ : 0; }
+static uint16_t u16(struct reader *r) {
+    uint16_t v = 0;
+    if (need(r, 2)) { memcpy(&v, r->p, 2); r->p += 2; }
+    return v;
+}
+static uint32_t u32(struct reader *r) {
+    uint32_t v = 0;
+    if (need(r, 4)) { memcpy(&v, r->p, 4); r->p += 4; }
+    return v;
+}
+static uint64_t u64(struct reader *r) {
+    uint64_t v = 0;
+    if (need(r, 8)) { memcpy(&v, r->p, 8); r->p += 8; }
+    return v;
+}
+static const char *lstr(struct reader *r, uint32_t *len) {
+    *len = u32(r);
+    if (!need(r, *len))
+        return NULL;
+    const char *s = (const char *)r->p;
+    r->p += *len;
+    return s;
+}
+
+static size_t utf8_put(char *out, uint32_t cp) {
+    if (cp < 0x80) { out[0] = (char)cp; return 1; }
+    if (cp < 0x800) { out[0] = (char)(0xC0 | (cp >> 6)); out[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+static int read_glob(struct reader *r, struct hs_glob *g) {
+    uint8_t sep = u8(r);
+    g->separator = sep ? '/' : 0;
+    g->n = u16(r);
+    g->prefix_kind = -1;
+    if (r->bad || sep > 1 || !need(r, (size_t)g->n * 5))
+        return (r->bad = 1, -1);
+    g->kinds = malloc(g->n ? g->n : 1);
+    g->points = malloc(sizeof(uint32_t) * (g->n ? g->n : 1));
+    g->literal = malloc((size_t)g->n * 4 + 1);
+    if (!g->kinds || !g->points || !g->literal)
+        return (r->bad = 1, -1);
+    unsigned wildcards = 0;
+    for (uint16_t i = 0; i < g->n; i++) {
+        g->kinds[i] = u8(r);
+        g->points[i] = u32(r);
+        if (g->kinds[i] > TOK_DIRS || (g->kinds[i] == TOK_LITERAL && g->points[i] > 0x10FFFF))
+            return (r->bad = 1, -1);
+        if (g->kinds[i] != TOK_LITERAL)
+            wildcards++;
+    }
+    /* A DIRS token is always followed by its DIRS_INSIDE. */
+    for (uint16_t i = 0; i < g->n; i++)
+        if (g->kinds[i] == TOK_DIRS && (i + 1 >= g->n || g->kinds[i + 1] != TOK_DIRS_INSIDE))
+            return (r->bad = 1, -1);
+    size_t len = 0;
+    uint16_t literal_count = g->n;
+    if (wildcards == 1 && g->n && (g->kinds[g->n - 1] == TOK_ANY || g->kinds[g->n - 1] == TOK_STAR)) {
+        g->prefix_kind = g->kinds[g->n - 1];
+        literal_count = g->n - 1;
+    }
+    if (wildcards == 0 || g->prefix_kind >= 0) {
+        for (uint16_t i = 0; i < literal_count; i++)
+            len += utf8_put(g->literal + len, g->points[i]);
+    }
+    g->literal[len] = 0;
+    g->literal_len = len;
+    if (wildcards != 0 && g->prefix_kind < 0) {
+        free(g->literal);
+        g->literal = NULL;
+    }
+    return 0;
+}
+
+static int read_rule(struct reader *r, struct rule *rule) {
+    rule->action = u8(r);
+    rule->scope = u8(r);
+    rule->intents = u16(r);
+    rule->index = u32(r);
+    if (rule->action > HS_ACT_ASK || rule->scope > 3)
+        return (r->bad = 1, -1);
+    rule->n_events = u16(r);
+    if (r->bad)
+        return -1;
+    if (rule->n_events) {
+        rule->events = calloc(rule->n_events, sizeof *rule->events);
+        if (!rule->events)
+            return (r->bad = 1, -1);
+        for (uint16_t i = 0; i < rule->n_events; i++)
+            if (read_glob(r, &rule->events[i]) != 0)
+                return -1;
+    }
+    rule->n_args = u16(r);
+    if (r->bad)
+        return -1;
+    if (rule->n_args) {
+        rule->args = calloc(rule->n_args, sizeof *rule->args);
+        if (!rule->args)
+            return (r->bad = 1, -1);
+        for (uint16_t i = 0; i < rule->n_args; i++) {
+            struct arg_matcher *m = &rule->args[i];
+            m->depth = u8(r);
+            m->i0 = u8(r);
+            m->i1 = u8(r);
+            m->op = u8(r);
+            if (m->depth < 1 || m->depth > 2)
+                return (r->bad = 1, -1);
+            switch (m->op) {
+            case OP_EXACT_STR:
+            case OP_PREFIX:
+                m->str = lstr(r, &m->len);
+                break;
+            case OP_GLOB:
+                if (read_glob(r, &m->glob) != 0)
+                    return -1;
+                break;
+            case OP_INT:
+                m->i = (int64_t)u64(r);
+                break;
+            case OP_FLOAT: {
+                uint64_t bits = u64(r);
+                memcpy(&m->f, &bits, 8);
+                break;
+            }
+            case OP_TRUE:
+            case OP_FALSE:
+            case OP_NONE:
+                break;
+            default:
+                return (r->bad = 1, -1);
+            }
+        }
+    }
+    rule->fields = u8(r);
+    if ((rule->fields & F_PATH_GLOB) && read_glob(r, &rule->path) != 0)
+        return -1;
+    if (rule->fields & F_PATH_PREFIX)
+        rule->path_prefix = lstr(r, &rule->path_prefix_len);
+    if ((rule->fields & F_REAL_GLOB) && read_glob(r, &rule->real) != 0)
+        return -1;
+    if (rule->fields & F_REAL_PREFIX)
+        rule->real_prefix = lstr(r, &rule->real_prefix_len);
+    if ((rule->fields & F_SHA) && need(r, 32)) {
+        memcpy(rule->sha, r->p, 32);
+        r->p += 32;
+    }
+    if ((rule->fields & F_EXE_GLOB) && read_glob(r, &rule->exe) != 0)
+        return -1;
+    if (rule->fields & F_PIDS) {
+        rule->n_pids = u16(r);
+        if (!need(r, (size_t)rule->n_pids * 4))
+            return -1;
+        rule->pids = malloc(sizeof(uint32_t) * (rule->n_pids ? rule->n_pids : 1));
+        if (!rule->pids)
+            return (r->bad = 1, -1);
+        for (uint16_t i = 0; i < rule->n_pids; i++)
+            rule->pids[i] = u32(r);
+    }
+    return r->bad ? -1 : 0;
+}
+
+static void match_process(struct rule *rule);
+
+static void free_glob(struct hs_glob *g) {
+    free(g->kinds);
+    free(g->points);
+    free(g->literal);
+    memset(g, 0, sizeof *g);
+}
+
+void hs_policy_reset(void) {
+    for (uint32_t i = 0; policy.rules && i < policy.n_rules; i++) {
+        struct rule *rule = &policy.rules[i];
+        for (uint16_t e = 0; rule->events && e < rule->n_events; e++)
+            free_glob(&rule->events[e]);
+        free(rule->events);
+        for (uint16_t a = 0; rule->args && a < rule->n_args; a++)
+            free_glob(&rule->args[a].glob);
+        free(rule->args);
+        free_glob(&rule->path);
+        free_glob(&rule->real);
+        free_glob(&rule->exe);
+        free(rule->pids);
+    }
+    free(policy.rules);
+    free(policy.bytes);
+    memset(&policy, 0, sizeof policy);
+}
+
+/* Parses a compiled policy held in `bytes` (taken over on success). */
+static int parse_policy(uint8_t *bytes, size_t size) {
+    struct reader r = {bytes, bytes + size, 0};
+    if (!need(&r, 4) || memcmp(r.p, "HSP1", 4) != 0)
+        return -1;
+    r.p += 4;
+    policy.default_action = u8(&r);
+    policy.offline = u8(&r);
+    policy.timeout_answer = u8(&r);
+    policy.ask_answer = u8(&r);
+    policy.timeout_ms = u32(&r);
+    policy.n_rules = u32(&r);
+    if (r.bad || policy.default_action > HS_ACT_ASK || policy.offline > 1 ||
+        policy.timeout_answer > 1 || policy.ask_answer > 1 ||
+        policy.n_rules > (size_t)(r.end - r.p) / 8)
+        return -1;
+    policy.rules = calloc(policy.n_rules ? policy.n_rules : 1, sizeof *policy.rules);
+    if (!policy.rules)
+        return -1;
+    for (uint32_t i = 0; i < policy.n_rules; i++) {
+        /* Counted as it is read, so a reset frees exactly what exists. */
+        if (read_rule(&r, &policy.rules[i]) != 0)
+            return -1;
+    }
+    if (r.p != r.end)
+        return -1;
+    for (uint32_t i = 0; i < policy.n_rules; i++)
+        match_process(&policy.rules[i]);
+    policy.bytes = bytes;
+    policy.loaded = 1;
+    return 0;
+}
+
+int hs_policy_load_bytes(const uint8_t *data, size_t size) {
+    hs_policy_reset();
+    uint8_t *copy = malloc(size ? size : 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, data, size);
+    if (parse_policy(copy, size) != 0) {
+        hs_policy_reset();
+        free(copy);
+        return -1;
+    }
+    return 0;
+}
+
+int hs_policy_load_file(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 16 ||
+        (uint64_t)st.st_size > MAX_POLICY_BYTES) {
+        close(fd);
+        return -1;
+    }
+    uint8_t *bytes = malloc((size_t)st.st_size);
+    size_t got = 0;
+    while (bytes && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, bytes + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!bytes || got != (size_t)st.st_size) {
+        free(bytes);
+        return -1;
+    }
+    int r = hs_policy_load_bytes(bytes, got);
+    free(bytes);
+    return r;
+}
+
+int hs_policy_loaded(void) { return policy.loaded; }
+
+/* ---- matching ----------------------------------------------------------- */
+
+/* Next code point of UTF-8 text; an invalid byte reads as U+FFFD, as the
+ * inspector's lossy decoding does. */
+static uint32_t next_point(const unsigned char **p, const unsigned char *end) {
+    const unsigned char *s = *p;
+    unsigned c = s[0];
+    if (c < 0x80) {
+        *p = s + 1;
+        return c;
+    }
+    int n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : -1;
+    if (n < 0 || c > 0xF4 || end - s <= n) {
+        *p = s + 1;
+        return 0xFFFD;
+    }
+    uint32_t cp = c & (0x3F >> n);
+    for (int i = 1; i <= n; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            *p = s + 1;
+            return 0xFFFD;
+        }
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    *p = s + n + 1;
+    return cp;
+}
+
+/* Adds the positions reachable without consuming a code point. */
+static void close_states(const struct hs_glob *g, uint8_t *set) {
+    for (int s = 0; s < g->n; s++) {
+        if (!set[s])
+            continue;
+        switch (g->kinds[s]) {
+        case TOK_STAR:
+        case TOK_ANY:
+            set[s + 1] = 1;
+            break;
+        case TOK_DIRS:
+            set[s + 2] = 1; /* "**" + "/" may match nothing at all */
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static int simulate(const struct hs_glob *g, const char *text, size_t len, uint8_t *cur, uint8_t *nxt) {
+    int m = g->n;
+    memset(cur, 0, (size_t)m + 1);
+    cur[0] = 1;
+    close_states(g, cur);
+    const unsigned char *p = (const unsigned char *)text, *end = p + len;
+    while (p < end) {
+        uint32_t point = next_point(&p, end);
+        memset(nxt, 0, (size_t)m + 1);
+        int alive = 0;
+        for (int s = 0; s < m; s++) {
+            if (!cur[s])
+                continue;
+            switch (g->kinds[s]) {
+            case TOK_LITERAL:
+                if (point == g->points[s])
+                    nxt[s + 1] = 1;
+                break;
+            case TOK_ONE:
+                if (point != g->separator)
+                    nxt[s + 1] = 1;
+                break;
+            case TOK_STAR:
+                if (point != g->separator)
+                    nxt[s] = 1;
+                break;
+            case TOK_ANY:
+                nxt[s] = 1;
+                break;
+            case TOK_DIRS:
+                nxt[s + 1] = 1;
+                if (point == g->separator)
+                    nxt[s + 2] = 1;
+                break;
+            case TOK_DIRS_INSIDE:
+                nxt[s] = 1;
+                if (point == g->separator)
+                    nxt[s + 1] = 1;
+                break;
+            }
+        }
+        close_states(g, nxt);
+        for (int s = 0; s <= m && !alive; s++)
+            alive = nxt[s];
+        if (!alive)
+            return 0;
+        uint8_t *swap = cur;
+        cur = nxt;
+        nxt = swap;
+    }
+    return cur[m];
+}
+
+int hs_glob_match(const struct hs_glob *g, const char *text, size_t len) {
+    if (g->literal) {
+        if (g->prefix_kind < 0)
+            return len == g->literal_len && memcmp(text, g->literal, len) == 0;
+        if (len < g->literal_len || memcmp(text, g->literal, g->literal_len) != 0)
+            return 0;
+        return g->prefix_kind == TOK_ANY || !memchr(text + g->literal_len, '/', len - g->literal_len);
+    }
+    if (g->n < SMALL_GLOB_STATES) {
+        uint8_t cur[SMALL_GLOB_STATES], nxt[SMALL_GLOB_STATES];
+        return simulate(g, text, len, cur, nxt);
+    }
+    uint8_t *buf = malloc(2 * ((size_t)g->n + 1));
+    if (!buf)
+        return 0;
+    int r = simulate(g, text, len, buf, buf + g->n + 1);
+    free(buf);
+    return r;
+}
+
+static void match_process(struct rule *rule) {
+    rule->process_match = 1;
+    if (rule->fields & F_ORIGIN) {
+        rule->process_match = 0; /* the raising module is not known to the agent */
+        return;
+    }
+    if (rule->fields & F_EXE_GLOB) {
+        char exe[4096];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe);
+        if (n <= 0 || !hs_glob_match(&rule->exe, exe, (size_t)n))
+            rule->process_match = 0;
+    }
+    if (rule->fields & F_PIDS) {
+        uint32_t pid = (uint32_t)getpid();
+        int found = 0;
+        for (uint16_t i = 0; i < rule->n_pids && !found; i++)
+            found = rule->pids[i] == pid;
+        if (!found)
+            rule->process_match = 0;
+    }
+}
+
+void hs_policy_after_fork(void) {
+    for (uint32_t i = 0; i < policy.n_rules; i++)
+        match_process(&policy.rules[i]);
+}
+
+/* Three-valued: an argument that cannot be compared (a string with lone
+ * surrogates) "might" match: deny and ask rules then apply, allow rules do
+ * not, so no argument shape slips past a deny. */
+enum tri { NO = 0, YES = 1, MAYBE = 2 };
+
+static enum tri match_arg(const struct arg_matcher *m, PyObject *args) {
+    if (hs_type_of(args) != hs_py.tuple_type)
+        return NO;
+    Py_ssize_t n = hs_tuple_size(args);
+    if (m->i0 >= n)
+        return NO;
+    PyObject *v = hs_tuple_item(args, m->i0);
+    if (m->depth == 2) {
+        unsigned long flags = hs_type_flags(hs_type_of(v));
+        if (flags & HS_TPFLAGS_TUPLE_SUBCLASS) {
+            if (m->i1 >= hs_tuple_size(v))
+                return NO;
+            v = hs_tuple_item(v, m->i1);
+        } else if (flags & HS_TPFLAGS_LIST_SUBCLASS) {
+            if (m->i1 >= hs_py.PyList_Size(v))
+                return NO;
+            v = hs_py.PyList_GetItem(v, m->i1);
+            if (!v) {
+                hs_py.PyErr_Clear();
+                return NO;
+            }
+        } else {
+            return NO;
+        }
+    }
+    switch (m->op) {
+    case OP_TRUE:
+        return v == hs_py.true_obj ? YES : NO;
+    case OP_FALSE:
+        return v == hs_py.false_obj ? YES : NO;
+    case OP_NONE:
+        return v == hs_py.none ? YES : NO;
+    case OP_FLOAT:
+        return hs_type_of(v) == hs_py.float_type && hs_py.PyFloat_AsDouble(v) == m->f ? YES : NO;
+    case OP_INT: {
+        if (v == hs_py.true_obj || v == hs_py.false_obj ||
+            !(hs_type_flags(hs_type_of(v)) & HS_TPFLAGS_LONG_SUBCLASS))
+            return NO;
+        int overflow = 0;
+        long long x = hs_py.PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (hs_py.PyErr_Occurred()) {
+            hs_py.PyErr_Clear();
+            return NO;
+        }
+        return !overflow && x == m->i ? YES : NO;
+    }
+    default:
+        break;
+    }
+    if (!(hs_type_flags(hs_type_of(v)) & HS_TPFLAGS_UNICODE_SUBCLASS))
+        return NO;
+    Py_ssize_t len = 0;
+    const char *s = hs_py.PyUnicode_AsUTF8AndSize(v, &len);
+    if (!s) {
+        hs_py.PyErr_Clear();
+        return MAYBE;
+    }
+    switch (m->op) {
+    case OP_EXACT_STR:
+        return (size_t)len == m->len && memcmp(s, m->str, m->len) == 0 ? YES : NO;
+    case OP_PREFIX:
+        return (size_t)len >= m->len && memcmp(s, m->str, m->len) == 0 ? YES : NO;
+    case OP_GLOB:
+        return hs_glob_match(&m->glob, s, (size_t)len) ? YES : NO;
+    }
+    return NO;
+}
+
+static void decide(const struct rule *rule, struct hs_verdict *out) {
+    out->action = rule ? rule->action : policy.default_action;
+    out->rule = rule ? rule->index : HS_NO_RULE;
+    out->by = rule ? HS_BY_RULE : HS_BY_DEFAULT;
+    out->deny = out->action == HS_ACT_DENY;
+    out->record = out->action != HS_ACT_ALLOW;
+    if (out->action == HS_ACT_ASK) {
+        /* Headless: the run's --ask answer. */
+        out->by = HS_BY_HEADLESS;
+        out->deny = policy.ask_answer == HS_ACT_DENY;
+    }
+}
+
+void hs_policy_judge_event(const char *event, PyObject *args, struct hs_verdict *out) {
+    size_t name_len = strlen(event);
+    for (uint32_t i = 0; i < policy.n_rules; i++) {
+        const struct rule *rule = &policy.rules[i];
+        if (rule->intents || !rule->process_match)
+            continue;
+        int named = 0;
+        for (uint16_t e = 0; e < rule->n_events && !named; e++)
+            named = hs_glob_match(&rule->events[e], event, name_len);
+        if (!named)
+            continue;
+        enum tri all = YES;
+        for (uint16_t a = 0; a < rule->n_args && all != NO; a++) {
+            enum tri t = match_arg(&rule->args[a], args);
+            if (t == NO || (t == MAYBE && all == YES))
+                all = t;
+        }
+        if (all == YES || (all == MAYBE && rule->action != HS_ACT_ALLOW)) {
+            decide(rule, out);
+            return;
+        }
+    }
+    decide(NULL, out);
+}
+
+void hs_policy_judge_intent(const struct hs_intent_subject *s, struct hs_verdict *out) {
+    for (uint32_t i = 0; i < policy.n_rules; i++) {
+        const struct rule *rule = &policy.rules[i];
+        if (!(rule->intents & (1u << s->intent_class)) || !rule->process_match)
+            continue;
+        if ((rule->fields & F_PATH_GLOB) && !hs_glob_match(&rule->path, s->path, s->path_len))
+            continue;
+        if ((rule->fields & F_PATH_PREFIX) &&
+            (s->path_len < rule->path_prefix_len ||
+             memcmp(s->path, rule->path_prefix, rule->path_prefix_len) != 0))
+            continue;
+        if ((rule->fields & F_REAL_GLOB) && !hs_glob_match(&rule->real, s->real_path, s->real_path_len))
+            continue;
+        if ((rule->fields & F_REAL_PREFIX) &&
+            (s->real_path_len < rule->real_prefix_len ||
+             memcmp(s->real_path, rule->real_prefix, rule->real_prefix_len) != 0))
+            continue;
+        if ((rule->fields & F_SHA) && memcmp(rule->sha, s->sha256, 32) != 0)
+            continue;
+        decide(rule, out);
+        return;
+    }
+    decide(NULL, out);
+}
+
+__attribute__((visibility("default"))) int hookscope_agent_policy_version(void) { return 1; }
