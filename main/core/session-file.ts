@@ -58,6 +58,8 @@ export interface ProcessFlags {
   openCodeHook: boolean;
   /** Attach mode (absent in older files): events before the attach were not seen. */
   attached?: boolean;
+  /** The agent enforced the run's policy (absent in older files). */
+  policy?: boolean;
 }
 
 /** `process` block: a process joined (its agent said HELLO and was accepted). */
@@ -831,6 +833,7 @@ function parseProcessInfo(o: JsonObject): ProcessInfo {
       auditHook: bool(f, 'auditHook'),
       openCodeHook: bool(f, 'openCodeHook'),
       ...(f['attached'] === undefined ? {} : { attached: bool(f, 'attached') }),
+      ...(f['policy'] === undefined ? {} : { policy: bool(f, 'policy') }),
     },
   };
 }

@@ -40,6 +40,7 @@ describe('parseHello', () => {
         auditHook: true,
         openCodeHook: false,
         attached: false,
+        policy: false,
       },
       startMonotonicNs: 123_456_789_012_345n,
       startRealtimeNs: 1_700_000_000_123_456_789n,

@@ -15,6 +15,8 @@ export interface HelloFlags {
   openCodeHook: boolean;
   /** Attach mode: hooks registered in a running process; earlier events were not seen. */
   attached: boolean;
+  /** A compiled policy is loaded and enforced by the agent. */
+  policy: boolean;
 }
 
 export interface Hello {
@@ -43,6 +45,7 @@ export const HELLO_FLAG_INITIALIZED_AT_START = 1 << 1;
 export const HELLO_FLAG_AUDIT_HOOK = 1 << 2;
 export const HELLO_FLAG_OPEN_CODE_HOOK = 1 << 3;
 export const HELLO_FLAG_ATTACHED = 1 << 4;
+export const HELLO_FLAG_POLICY = 1 << 5;
 
 /** WELCOME status values; only 0 is defined by protocol version 1. */
 export const WelcomeStatus = { ACCEPTED: 0 } as const;
@@ -136,6 +139,7 @@ export function parseHello(payload: Buffer): Hello {
     auditHook: (rawFlags & HELLO_FLAG_AUDIT_HOOK) !== 0,
     openCodeHook: (rawFlags & HELLO_FLAG_OPEN_CODE_HOOK) !== 0,
     attached: (rawFlags & HELLO_FLAG_ATTACHED) !== 0,
+    policy: (rawFlags & HELLO_FLAG_POLICY) !== 0,
   };
   const startMonotonicNs = r.u64('agent start (monotonic)');
   const startRealtimeNs = r.u64('agent start (wall clock)');
