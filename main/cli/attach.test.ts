@@ -293,10 +293,149 @@ describe('attach ends and refusals', () => {
     await target.waitFor(/up/);
     const out = path.join(dir, 's.hks');
     const cli = await attach(target.pid, out);
+    // What the target can reach is ours and not writable by it: the agent
+    // library in a root-owned 0711 directory; the socket is abstract.
+    const maps = fs.readFileSync(`/proc/${target.pid}/maps`, 'utf8');
+    const agentPath = /\s(\/tmp\/hookscope-attach-[0-9a-f]+\/hookscope-agent\.so)$/m.exec(
+      maps,
+    )?.[1];
+    expect(agentPath).toBeDefined();
+    const dirStat = fs.lstatSync(path.dirname(agentPath!));
+    expect([dirStat.uid, dirStat.mode & 0o777]).toEqual([0, 0o711]);
+    const fileStat = fs.lstatSync(agentPath!);
+    expect([fileStat.uid, fileStat.mode & 0o777]).toEqual([0, 0o755]);
     await new Promise((r) => setTimeout(r, 300));
     await detach(cli);
     const events = await showJson(out);
     expect(events.some((e) => e.event === 'open' && e.args[0] === '/dev/null')).toBe(true);
+    // A second attach loads the same library again, not another copy.
+    const again = await attach(target.pid, path.join(dir, 't.hks'));
+    await detach(again);
+    const copies = new Set(
+      [
+        ...fs.readFileSync(`/proc/${target.pid}/maps`, 'utf8').matchAll(/\S*hookscope-agent\.so/g),
+      ].map((m) => m[0]),
+    );
+    expect(copies.size).toBe(1);
+  });
+
+  it('leaves a child forked while the agent was arming free, and attachable', async () => {
+    const dir = tempDir();
+    const pidFile = path.join(dir, 'child');
+    // The main thread holds the GIL in a C call for 3 s, so the agent's arm
+    // thread waits; then the process forks.
+    const target = track(
+      startPython(
+        py.path,
+        [
+          'import ctypes, os, time',
+          'print("up")',
+          'time.sleep(0.5)',
+          'ctypes.PyDLL(None).sleep(3)',
+          'pid = os.fork()',
+          'if pid == 0:',
+          '    while True:',
+          '        open("/dev/null").close(); time.sleep(0.02)',
+          `open(${JSON.stringify(pidFile)}, "w").write(str(pid))`,
+          'while True:',
+          '    time.sleep(0.05)',
+        ].join('\n'),
+      ),
+    );
+    await target.waitFor(/up/);
+    const parentRun = track(
+      startCli(['attach', String(target.pid), '--out', path.join(dir, 'p.hks'), '--no-summary']),
+    );
+    await until(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8') !== '', 20_000);
+    const child = Number(fs.readFileSync(pidFile, 'utf8'));
+    try {
+      await parentRun.waitFor(/recording/);
+      // Forked after the hooks were armed, the child is recorded by the
+      // parent's inspector as its own session; forked while arming, it is
+      // free. Either way, once the parent's inspector lets go, the child
+      // must be attachable (a slot held over from the fork would refuse it
+      // as "busy" forever).
+      await detach(parentRun);
+      const out = path.join(dir, 'c.hks');
+      const attachChild = await attach(child, out);
+      await detach(attachChild);
+      expect((await showJson(out)).some((e) => e.event === 'open')).toBe(true);
+    } finally {
+      process.kill(child, 'SIGKILL');
+    }
+  });
+
+  it('survives signals that arrive while the debugger holds it', async () => {
+    const dir = tempDir();
+    const target = track(
+      startPython(
+        py.path,
+        [
+          'import signal, time',
+          'hits = 0',
+          'def on_usr1(signum, frame):',
+          '    global hits',
+          '    hits += 1',
+          'signal.signal(signal.SIGUSR1, on_usr1)',
+          'signal.signal(signal.SIGTERM, on_usr1)',
+          'print("up")',
+          'while True:',
+          '    time.sleep(0.01)',
+        ].join('\n'),
+      ),
+    );
+    await target.waitFor(/up/);
+    const pelt = setInterval(() => {
+      try {
+        process.kill(target.pid, 'SIGUSR1');
+        process.kill(target.pid, 'SIGTERM');
+      } catch {
+        // gone: the assertions below say so
+      }
+    }, 2);
+    try {
+      const cli = await attach(target.pid, path.join(dir, 's.hks'));
+      await detach(cli);
+    } finally {
+      clearInterval(pelt);
+    }
+    expect(target.child.exitCode).toBeNull();
+    expect(target.child.signalCode).toBeNull();
+  });
+
+  it('re-arms the agent of a `hookscope run` whose inspector was killed', async () => {
+    const dir = tempDir();
+    const run = track(
+      startCli([
+        'run',
+        '--out',
+        path.join(dir, 'run.hks'),
+        '--no-summary',
+        '--',
+        py.path,
+        '-u',
+        '-c',
+        'import time\nprint("up", flush=True)\nwhile True:\n    open("/dev/null").close(); time.sleep(0.02)',
+      ]),
+    );
+    await run.waitFor(/up/);
+    const [pythonPid] = childrenOf(run.pid);
+    expect(pythonPid).toBeDefined();
+    // 'exit', not 'close': the orphaned target still holds the pipes.
+    const gone = new Promise((r) => run.child.once('exit', r));
+    run.kill('SIGKILL');
+    await gone;
+    try {
+      await until(() => agentThreads(pythonPid!) === 0, 10_000, 'the agent to notice');
+      const out = path.join(dir, 'a.hks');
+      const cli = await attach(pythonPid!, out);
+      expect(cli.stderr).toMatch(/re-arming the agent already loaded/);
+      await new Promise((r) => setTimeout(r, 200));
+      await detach(cli);
+      expect((await showJson(out)).some((e) => e.event === 'open')).toBe(true);
+    } finally {
+      process.kill(pythonPid!, 'SIGKILL');
+    }
   });
 
   it('refuses what it cannot attach to, saying why and how to fix it', async () => {

@@ -45,7 +45,15 @@ export interface AgentSink {
 }
 
 export interface AgentServerOptions {
+  /** Directory for `agent.sock`; ignored when `abstractName` is given. */
   socketDir: string;
+  /**
+   * Listen in the abstract namespace instead (no file): for attaching to a
+   * process in another root or mount namespace, which shares no directory
+   * with us. Anyone on the machine may connect to such a socket, so the
+   * peer-credential and token checks below are what keep it private.
+   */
+  abstractName?: string;
   token: Buffer;
   /** Whether a peer pid may connect (the launched process and its descendants). */
   acceptsPid(pid: number): boolean;
@@ -67,7 +75,9 @@ export class AgentServer {
   private closedWaiters: Array<() => void> = [];
 
   constructor(private readonly options: AgentServerOptions) {
-    this.socketPath = path.join(options.socketDir, 'agent.sock');
+    this.socketPath = options.abstractName
+      ? `\0${options.abstractName}`
+      : path.join(options.socketDir, 'agent.sock');
     this.server = net.createServer((socket) => this.accept(socket));
   }
 
@@ -80,7 +90,12 @@ export class AgentServer {
         resolve();
       });
     });
-    fs.chmodSync(this.socketPath, 0o600);
+    if (!this.options.abstractName) fs.chmodSync(this.socketPath, 0o600);
+  }
+
+  /** The socket as the agent's configuration names it: a path, or "@name". */
+  get agentAddress(): string {
+    return this.options.abstractName ? `@${this.options.abstractName}` : this.socketPath;
   }
 
   /** Number of agent connections still open. */
@@ -119,7 +134,7 @@ export class AgentServer {
   async close(): Promise<void> {
     for (const socket of this.connections) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    fs.rmSync(this.socketPath, { force: true });
+    if (!this.options.abstractName) fs.rmSync(this.socketPath, { force: true });
   }
 
   private refuse(socket: net.Socket, why: string): void {

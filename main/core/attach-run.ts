@@ -6,7 +6,6 @@
 // app's Attach.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import { AgentServer, type AgentProcess, type AgentSink } from './agent-server.js';
@@ -25,6 +24,7 @@ import { SessionRecorder } from './recorder.js';
 import { describeTarget, remoteExec } from './remote-exec.js';
 import { agentLibraryPath, makePrivateSocketDir } from './runtime-paths.js';
 import { SessionWriter, type AttachInfo } from './session-file.js';
+import { TargetDir } from './target-files.js';
 
 /** The agent raises this audit event once its hooks are in place. */
 export const PROBE_EVENT = 'hookscope.attached';
@@ -66,37 +66,104 @@ export interface AttachOptions {
 
 export type AttachEnd = 'detached' | 'target-exited' | 'agent-gone';
 
-/** Where the attach's private files live, from our side and from the target's. */
-interface PrivateDir {
-  /** Path we use (through /proc/PID/root for a chrooted target). */
-  host: string;
-  /** The same directory as the target sees it. */
-  target: string;
+const AGENT_FILE = 'hookscope-agent.so';
+
+/** The agent library already mapped in the target, if its file is still there (re-attach). */
+function mappedAgentPath(target: ProcessInfo): string | null {
+  let maps: string;
+  try {
+    maps = fs.readFileSync(`/proc/${target.pid}/maps`, 'utf8');
+  } catch {
+    return null;
+  }
+  const root = target.root ?? '/';
+  for (const line of maps.split('\n')) {
+    const m = /^\S+ \S+ \S+ \S+ (\d+)\s+(\/.*\/hookscope-agent\.so)$/.exec(line);
+    if (!m) continue;
+    // The kernel writes paths as we see them; the target sees them below its root.
+    let p = m[2]!;
+    if (root !== '/' && p.startsWith(`${root}/`)) p = p.slice(root.length);
+    if (TargetDir.sameFile(target.pid, p, Number(m[1]))) return p;
+  }
+  return null;
 }
 
 /**
- * A private 0700 directory both sides can reach. Same user, same root: the
- * usual per-user socket directory. Another user (we are root): a fresh
- * directory in /tmp handed to that user, so the target can connect and
- * read its bootstrap, and nobody else can. A chrooted target: the directory
- * is made inside its root, reached from here through /proc/PID/root.
+ * Where this attach's files live. `control` is our own private 0700
+ * directory (the debugger's command file; the socket, when the target can
+ * share it). When the target is another user's process, or lives in another
+ * root or mount namespace, nothing the target can write is ever trusted:
+ * the socket moves to the abstract namespace (no file), and what the target
+ * must read goes in a TargetDir we create through openat2(RESOLVE_IN_ROOT).
  */
-function makePrivateDir(target: ProcessInfo): PrivateDir {
-  const root = target.root ?? '/';
-  const sameUser = target.uid === process.getuid?.();
-  const ownView = root !== '/' || target.separateMountNamespace;
-  if (!ownView && sameUser) {
-    const dir = makePrivateSocketDir();
-    return { host: dir, target: dir };
+class Placement {
+  private constructor(
+    readonly control: string,
+    readonly remote: TargetDir | null,
+    readonly abstractName: string | null,
+  ) {}
+
+  static create(target: ProcessInfo): Placement {
+    const control = makePrivateSocketDir();
+    const shared =
+      target.uid === process.getuid?.() &&
+      (target.root ?? '/') === '/' &&
+      !target.separateMountNamespace;
+    if (shared) return new Placement(control, null, null);
+    try {
+      return new Placement(
+        control,
+        TargetDir.create(target.pid, target.uid),
+        `hookscope-${crypto.randomBytes(12).toString('hex')}`,
+      );
+    } catch (err) {
+      fs.rmSync(control, { recursive: true, force: true });
+      throw new AttachFailedError(
+        `cannot prepare the attach inside process ${target.pid}'s /tmp: ${(err as Error).message}`,
+      );
+    }
   }
-  // /proc/PID/root is the target's own view of its files: its chroot, its
-  // private /tmp. What we make there is where the target will look.
-  const procRoot = `/proc/${target.pid}/root`;
-  const base = ownView ? path.join(procRoot, 'tmp') : os.tmpdir();
-  const dir = fs.mkdtempSync(path.join(base, 'hookscope-attach-'));
-  fs.chmodSync(dir, 0o700);
-  if (!sameUser) fs.chownSync(dir, target.uid, -1);
-  return { host: dir, target: ownView ? dir.slice(procRoot.length) : dir };
+
+  /** The agent library by a path the target can open. */
+  agentPath(target: ProcessInfo, agent: string): string {
+    if (!this.remote) return agent;
+    // Re-attach: the library the target already has, not another copy.
+    const mapped = mappedAgentPath(target);
+    if (mapped) return mapped;
+    return this.remote.writeFile(AGENT_FILE, fs.readFileSync(agent), 0o755);
+  }
+
+  /** Writes the 3.14 bootstrap; returns its path and where its result will appear. */
+  bootstrap(make: (resultPath: string) => string): {
+    script: string;
+    readResult: () => string | null;
+  } {
+    if (!this.remote) {
+      const result = path.join(this.control, 'result');
+      const script = path.join(this.control, 'bootstrap.py');
+      fs.writeFileSync(script, make(result), { mode: 0o600, flag: 'wx' });
+      return { script, readResult: () => readIfPresent(result) };
+    }
+    const out = this.remote.makeTargetOwnedDir('out');
+    const script = this.remote.writeFile('bootstrap.py', make(`${out}/result`), 0o600, true);
+    const remote = this.remote;
+    return { script, readResult: () => remote.readRegularFile('out/result') };
+  }
+
+  cleanup(): void {
+    fs.rmSync(this.control, { recursive: true, force: true });
+    // The agent library stays: the target has it mapped, and a later
+    // attach loads the same file instead of another copy.
+    this.remote?.remove([AGENT_FILE], { out: ['result', 'result.part'] });
+  }
+}
+
+function readIfPresent(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
 }
 
 /** `socket=…\ntoken=…\nserver_uid=…\n`, the agent's attach configuration. */
@@ -151,15 +218,13 @@ function bootstrapScript(agentPath: string, config: string, resultPath: string):
   ].join('\n');
 }
 
-async function waitForFile(file: string, timeoutMs: number): Promise<string | null> {
+async function waitForResult(read: () => string | null, timeoutMs: number): Promise<string | null> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    try {
-      return fs.readFileSync(file, 'utf8');
-    } catch {
-      if (Date.now() >= deadline) return null;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const text = read();
+    if (text !== null) return text;
+    if (Date.now() >= deadline) return null;
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
@@ -225,7 +290,7 @@ export class AttachRun {
     readonly recorder: SessionRecorder,
     private readonly server: AgentServer,
     private readonly writer: SessionWriter,
-    private readonly dir: PrivateDir,
+    private readonly placement: Placement,
     sink: AttachSink,
   ) {
     this.ended = sink.targetEnded.then((bye) =>
@@ -266,24 +331,17 @@ export class AttachRun {
     if (method === null) throw new AttachRefusedError(target.pid, target.attach.reasons);
     const agent = agentLibraryPath();
     const writer = SessionWriter.create(options.outPath);
-    let dir: PrivateDir | null = null;
+    let placement: Placement | null = null;
     let server: AgentServer | null = null;
     try {
-      dir = makePrivateDir(target);
-      const sameUser = target.uid === process.getuid?.();
-      // The target loads the agent by a path it can see and read.
-      let agentInTarget = agent;
-      if (dir.host !== dir.target || !sameUser) {
-        const copy = path.join(dir.host, 'hookscope-agent.so');
-        fs.copyFileSync(agent, copy);
-        fs.chmodSync(copy, 0o755);
-        agentInTarget = path.join(dir.target, 'hookscope-agent.so');
-      }
+      placement = Placement.create(target);
+      const agentInTarget = placement.agentPath(target, agent);
       const token = crypto.randomBytes(32);
       const recorder = new SessionRecorder(writer, options.onNotice);
       const sink = new AttachSink(recorder, target.pid);
       server = new AgentServer({
-        socketDir: dir.host,
+        socketDir: placement.control,
+        ...(placement.abstractName ? { abstractName: placement.abstractName } : {}),
         token,
         // The target and the children it forks later (each a session).
         acceptsPid: (pid) => isSelfOrDescendant(pid, target.pid),
@@ -291,9 +349,7 @@ export class AttachRun {
         sink,
       });
       await server.listen();
-      if (!sameUser) fs.chownSync(server.socketPath, target.uid, -1);
-      const socketInTarget = path.join(dir.target, path.basename(server.socketPath));
-      const config = attachConfig(socketInTarget, token);
+      const config = attachConfig(server.agentAddress, token);
       let cwd = '';
       try {
         cwd = fs.readlinkSync(`/proc/${target.pid}/cwd`);
@@ -305,7 +361,7 @@ export class AttachRun {
         command: target.cmdline,
         cwd,
         startedAtMs: Date.now(),
-        socketDir: dir.host,
+        socketDir: placement.control,
         mode: 'attach',
         targetPid: target.pid,
       });
@@ -323,7 +379,7 @@ export class AttachRun {
             debugger: debuggerPath,
             agentPathInTarget: agentInTarget,
             config,
-            workDir: dir.host,
+            workDir: placement.control,
           });
           code = result.code;
           longestPauseMs = result.longestPauseMs;
@@ -333,20 +389,15 @@ export class AttachRun {
           throw err;
         }
       } else {
-        const scriptHost = path.join(dir.host, 'bootstrap.py');
-        const resultHost = path.join(dir.host, 'result');
-        const resultTarget = path.join(dir.target, 'result');
-        fs.writeFileSync(scriptHost, bootstrapScript(agentInTarget, config, resultTarget), {
-          mode: 0o600,
-          flag: 'wx',
-        });
-        if (!sameUser) fs.chownSync(scriptHost, target.uid, -1);
+        const boot = placement.bootstrap((resultPath) =>
+          bootstrapScript(agentInTarget, config, resultPath),
+        );
         try {
-          await remoteExec(describeTarget(target.pid), path.join(dir.target, 'bootstrap.py'));
+          await remoteExec(describeTarget(target.pid), boot.script);
         } catch (err) {
           throw new AttachFailedError((err as Error).message);
         }
-        const result = await waitForFile(resultHost, PROBE_TIMEOUT_MS);
+        const result = await waitForResult(boot.readResult, PROBE_TIMEOUT_MS);
         if (result === null) {
           throw new AttachFailedError(
             `process ${target.pid} accepted the request but its main thread has not run Python ` +
@@ -387,11 +438,11 @@ export class AttachRun {
         reattached: target.agentLoaded,
       };
       writer.writeAttach(attach);
-      return new AttachRun(target, attach, recorder, server, writer, dir, sink);
+      return new AttachRun(target, attach, recorder, server, writer, placement, sink);
     } catch (err) {
       // Whatever was connected goes pass-through when the socket closes.
       await server?.close().catch(() => {});
-      if (dir) fs.rmSync(dir.host, { recursive: true, force: true });
+      placement?.cleanup();
       writer.close();
       throw err;
     }
@@ -416,7 +467,7 @@ export class AttachRun {
         );
     }
     await this.server.close();
-    fs.rmSync(this.dir.host, { recursive: true, force: true });
+    this.placement.cleanup();
     this.recorder.notice(
       'info',
       end === 'detached'

@@ -14,8 +14,15 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Longest a debugger run may take; beyond it the debugger is killed (the target resumes). */
+/**
+ * Longest a debugger run may take. Beyond it the debugger gets SIGINT, which
+ * interrupts a call stuck in the target (a lock held by the thread it
+ * stopped) and unwinds it; SIGKILL only if it does not exit after that.
+ */
 const DEBUGGER_TIMEOUT_MS = 30_000;
+const DEBUGGER_KILL_GRACE_MS = 5_000;
+/** lldb's own limit for one expression, in µs. */
+const CALL_TIMEOUT_US = 20_000_000;
 /** How often the target's state is sampled to measure how long it was stopped. */
 const PAUSE_SAMPLE_MS = 2;
 
@@ -76,6 +83,12 @@ function gdbCommandFile(request: InjectRequest): string {
   // agent finds this one through dlsym(RTLD_DEFAULT) and defers to it.
   // Every call is cast: the target has no debug information for libc.
   return [
+    // A signal that reaches the target while our call runs (servers use
+    // SIGTERM, SIGHUP, SIGUSR1/2) goes straight to it; a fatal one unwinds
+    // the call instead of leaving the thread in gdb's dummy frame, which
+    // would kill the process once gdb detaches.
+    'handle SIGUSR1 SIGUSR2 SIGTERM SIGHUP SIGALRM SIGCHLD SIGPIPE SIGWINCH SIGIO SIGURG nostop noprint pass',
+    'set unwindonsignal on',
     `set $hs_lib = (void *) dlopen(${gdbStringLiteral(request.agentPathInTarget)}, 258)`,
     'if $hs_lib == 0',
     '  printf "HOOKSCOPE-DLOPEN-FAILED %s\\n", (char *) dlerror()',
@@ -94,11 +107,15 @@ function gdbCommandFile(request: InjectRequest): string {
 // lldb has no conditionals in command files: the calls are guarded inside
 // the expressions, and -1 / -2 stand for "dlopen failed" / "no entry point".
 function lldbCommandFile(request: InjectRequest): string {
+  // As for gdb: signals pass straight to the target, and an expression
+  // that faults or runs too long is unwound rather than left half-done.
+  const expr = `expr --unwind-on-error true --ignore-breakpoints true --timeout ${CALL_TIMEOUT_US} --`;
   return [
-    `expr -- (void *) dlopen(${lldbStringLiteral(request.agentPathInTarget)}, 258)`,
-    'expr -- (const char *) dlerror()',
-    'expr -- void *$hs_entry = $0 ? (void *) dlsym($0, "hookscope_agent_attach") : (void *) 0',
-    `expr -- (int) ($0 == 0 ? -1 : $hs_entry == 0 ? -2 : ((int (*)(const char *)) $hs_entry)(${lldbStringLiteral(request.config)}))`,
+    'process handle --pass true --stop false --notify false SIGUSR1 SIGUSR2 SIGTERM SIGHUP SIGALRM SIGCHLD SIGPIPE SIGWINCH SIGIO SIGURG',
+    `${expr} (void *) dlopen(${lldbStringLiteral(request.agentPathInTarget)}, 258)`,
+    `${expr} (const char *) dlerror()`,
+    `${expr} void *$hs_entry = $0 ? (void *) dlsym($0, "hookscope_agent_attach") : (void *) 0`,
+    `${expr} (int) ($0 == 0 ? -1 : $hs_entry == 0 ? -2 : ((int (*)(const char *)) $hs_entry)(${lldbStringLiteral(request.config)}))`,
     'process detach',
     '',
   ].join('\n');
@@ -200,9 +217,11 @@ export async function injectWithDebugger(request: InjectRequest): Promise<Inject
       let timedOut = false;
       child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
       child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+      let killTimer: NodeJS.Timeout | undefined;
       const timer = setTimeout(() => {
         timedOut = true;
-        child.kill('SIGKILL'); // the kernel detaches a dead tracer's tracees
+        child.kill('SIGINT');
+        killTimer = setTimeout(() => child.kill('SIGKILL'), DEBUGGER_KILL_GRACE_MS);
       }, DEBUGGER_TIMEOUT_MS);
       child.once('error', (err) => {
         clearTimeout(timer);
@@ -210,6 +229,7 @@ export async function injectWithDebugger(request: InjectRequest): Promise<Inject
       });
       child.once('close', (code) => {
         clearTimeout(timer);
+        clearTimeout(killTimer);
         resolve({ stdout, stderr, code, timedOut });
       });
     });

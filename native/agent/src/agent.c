@@ -17,16 +17,34 @@ struct hs_agent hs_agent = {
     .fd = -1,
 };
 
+static int attach_impl(const char *config);
+
 /* Two copies of the agent in one process (say, a packaged and a development
- * build both preloaded) must not both register hooks: the first copy to
- * start claims the process. Every copy exports this function; dlsym with
- * RTLD_DEFAULT finds the first one loaded, and all copies ask it. */
-__attribute__((visibility("default"))) int hookscope_agent_claim(void *who) {
+ * build, or a copy per attach of another user's process) must not both
+ * register hooks: the first copy to start claims the process. Every copy
+ * exports this function; dlsym(RTLD_DEFAULT) finds the first one loaded
+ * globally, and all copies ask it. It answers with the owner's attach entry
+ * point (its static, non-interposable one), so a later copy can hand an
+ * attach to the owner; NULL when the owner has not published it yet. */
+__attribute__((visibility("default"))) void *hookscope_agent_owner(void *who, void *entry) {
     static void *_Atomic owner;
+    static void *_Atomic owner_entry;
     void *expected = NULL;
-    if (atomic_compare_exchange_strong(&owner, &expected, who))
-        return 1;
-    return expected == who;
+    if (atomic_compare_exchange_strong(&owner, &expected, who)) {
+        atomic_store(&owner_entry, entry);
+        return entry;
+    }
+    return expected == who ? entry : atomic_load(&owner_entry);
+}
+
+/* 1 when this copy owns the process (or nobody else answers). */
+static int owns_process(void **owner_entry) {
+    void *(*ask)(void *, void *) =
+        (void *(*)(void *, void *))dlsym(RTLD_DEFAULT, "hookscope_agent_owner");
+    void *entry = ask ? ask((void *)&hs_agent, (void *)attach_impl) : (void *)attach_impl;
+    if (owner_entry)
+        *owner_entry = entry;
+    return entry == (void *)attach_impl;
 }
 
 static int parse_hex_token(const char *hex, uint8_t out[32]) {
@@ -101,7 +119,10 @@ static int parse_attach_config(const char *text) {
             size_t klen = (size_t)(eq - line), vlen = len - klen - 1;
             const char *v = eq + 1;
             if (klen == 6 && memcmp(line, "socket", 6) == 0) {
-                if (vlen == 0 || vlen >= sizeof sock || v[0] != '/' || memchr(v, 0, vlen))
+                /* A path, or "@name" for the abstract namespace (targets in
+                 * another root or mount namespace share no directory). */
+                if (vlen < 2 || vlen >= sizeof sock || (v[0] != '/' && v[0] != '@') ||
+                    memchr(v, 0, vlen))
                     return -1;
                 memcpy(sock, v, vlen);
                 have |= 1;
@@ -218,29 +239,41 @@ static enum allocator_choice predict_allocator(void) {
 
 void hs_after_fork_child(void) {
     /* Only async-signal-safe work here: the child of a fork from a threaded
-     * process may go straight to exec. The writer thread did not survive
-     * the fork; a new one starts (and connects as a new session) on the
-     * child's first event. */
+     * process may go straight to exec. The parent's threads did not survive
+     * the fork, so whatever they held is reset first, whatever the state:
+     * the connection (the parent's, never the child's), the writer slot (an
+     * attach may have been arming), the locks. */
+    int fd = atomic_exchange(&hs_agent.fd, -1);
+    if (fd >= 0)
+        close(fd);
+    hs_channel_init_sync();
+    hs_agent.writer_done = 0;
+    atomic_store(&hs_agent.stopping, 0);
+    atomic_store(&hs_agent.writer_wanted, 0);
+    atomic_store(&hs_agent.arming, 0);
+    atomic_store(&hs_agent.writer_running, 0);
+    hs_hooks_after_fork_child();
     if (atomic_load(&hs_agent.enforce))
         hs_policy_after_fork(); /* rules on pid see the child's pid */
     if (!atomic_load(&hs_agent.capture))
-        return; /* the parent went pass-through (refused, offline): so does the child */
-    hs_hooks_after_fork_child();
+        return; /* the parent was not recording: neither is the child */
+    /* A new writer starts (and connects as a new session) on the child's
+     * first event. */
     hs_ring_reset(&hs_agent.ring);
     atomic_store(&hs_agent.seq, 0);
     atomic_store(&hs_agent.dropped, 0);
-    atomic_store(&hs_agent.stopping, 0);
-    int fd = atomic_exchange(&hs_agent.fd, -1);
-    if (fd >= 0)
-        close(fd); /* the parent's connection stays the parent's */
-    /* The parent's writer may have held the mutex at fork time. */
-    hs_channel_init_sync();
-    hs_agent.writer_done = 0;
     hs_agent.hello_flags &= ~(uint32_t)HS_HELLO_PRE_INIT;
     hs_agent.hello_flags |= HS_HELLO_INITIALIZED_AT_START;
-    atomic_store(&hs_agent.writer_running, 0);
-    atomic_store(&hs_agent.capture, 1);
     atomic_store(&hs_agent.writer_wanted, 1);
+}
+
+/* Once per process: the child of a fork must reset what the parent's
+ * threads held (see hs_after_fork_child). */
+static void ensure_fork_handler(void) {
+    static _Atomic int registered;
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&registered, &expected, 1))
+        pthread_atfork(NULL, NULL, hs_after_fork_child);
 }
 
 __attribute__((constructor)) static void hs_agent_load(void) {
@@ -248,8 +281,7 @@ __attribute__((constructor)) static void hs_agent_load(void) {
         return; /* not launched by Hookscope: stay inert */
     if (!hs_api_resolve())
         return; /* not CPython 3.8+: stay inert (bash, coreutils, ...) */
-    int (*claim)(void *) = (int (*)(void *))dlsym(RTLD_DEFAULT, "hookscope_agent_claim");
-    if (claim && !claim((void *)&hs_agent))
+    if (!owns_process(NULL))
         return; /* another copy of the agent owns this process */
     if (hs_py.Py_IsInitialized()) {
         /* Loaded into a running interpreter: registration then needs the
@@ -288,7 +320,7 @@ __attribute__((constructor)) static void hs_agent_load(void) {
         return;
     }
     hs_channel_init_sync();
-    pthread_atfork(NULL, NULL, hs_after_fork_child);
+    ensure_fork_handler();
     hs_agent.attach_ready = 1;
     atomic_store(&hs_agent.hooks_registered, 1);
     hs_channel_start();
@@ -302,26 +334,30 @@ __attribute__((constructor)) static void hs_agent_load(void) {
  * a second dlopen does not rerun the constructor). Returns at once with an
  * hs_attach_result; the inspector then waits for the probe event. */
 __attribute__((visibility("default"))) int hookscope_agent_attach(const char *config) {
+    return attach_impl(config);
+}
+
+static int attach_impl(const char *config) {
     if (!config)
         return HS_ATTACH_BAD_CONFIG;
-    if (!hs_py.Py_IsInitialized && !hs_api_resolve())
+    if (!hs_py.PySys_AddAuditHook && !hs_api_resolve()) {
+        hs_py.PySys_AddAuditHook = NULL; /* a partial resolve is retried, never used */
         return HS_ATTACH_NOT_PYTHON;
-    int (*claim)(void *) = (int (*)(void *))dlsym(RTLD_DEFAULT, "hookscope_agent_claim");
-    if (claim && !claim((void *)&hs_agent)) {
-        /* Another copy owns this process (it was preloaded, or loaded
-         * globally first): hand the request to it, so hooks stay single. */
-        int (*owner)(const char *) =
-            (int (*)(const char *))dlsym(RTLD_DEFAULT, "hookscope_agent_attach");
-        /* Compare libraries, not function addresses: our own reference to
-         * hookscope_agent_attach is interposed by the first copy's. */
-        Dl_info theirs, mine;
-        if (owner && dladdr((void *)owner, &theirs) && dladdr((void *)&hs_agent, &mine) &&
-            theirs.dli_fbase != mine.dli_fbase)
-            return owner(config);
+    }
+    void *owner = NULL;
+    if (!owns_process(&owner)) {
+        /* Another copy owns this process (it was preloaded, or attached
+         * first): hand the request to it, so hooks stay single. */
+        if (owner)
+            return ((int (*)(const char *))owner)(config);
         return HS_ATTACH_OTHER_COPY;
     }
     if (!hs_py.Py_IsInitialized() || (hs_py.is_finalizing && hs_py.is_finalizing()))
         return HS_ATTACH_NOT_READY;
+    /* Before the writer slot is taken: a fork right after this call (the
+     * debugger's interruption can end a sleep early) must find the handler
+     * that frees the slot in the child. */
+    ensure_fork_handler();
     /* The writer slot is the lock: whoever holds a live channel (a launch
      * inspector or an earlier attach) keeps it. */
     int expected = 0;
@@ -343,7 +379,6 @@ int hs_agent_attach_prepare(void) {
         return -1;
     hs_clock_init();
     hs_channel_init_sync();
-    pthread_atfork(NULL, NULL, hs_after_fork_child);
     hs_agent.attach_ready = 1;
     return 0;
 }

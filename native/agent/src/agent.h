@@ -41,6 +41,7 @@ struct hs_agent {
 
     /* Attach mode. */
     _Atomic int hooks_registered;
+    _Atomic int arming; /* the arm thread has not connected yet (it may wait for the GIL) */
     int attach_ready; /* ring, clock and fork handler set up (by the arm thread) */
 };
 

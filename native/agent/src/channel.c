@@ -180,6 +180,10 @@ static int connect_server(void) {
     memset(&addr, 0, sizeof addr);
     addr.sun_family = AF_UNIX;
     memcpy(addr.sun_path, hs_agent.socket_path, sizeof addr.sun_path - 1);
+    /* "@name": the abstract namespace, padded with NULs to the full length,
+     * as the inspector (libuv) binds it. */
+    if (addr.sun_path[0] == '@')
+        addr.sun_path[0] = 0;
     int r;
     do
         r = connect(fd, (struct sockaddr *)&addr, sizeof addr);
@@ -419,11 +423,15 @@ static void *arm_main(void *arg) {
     if (!atomic_load(&hs_agent.hooks_registered)) {
         if (take_gil(&gil) != 0)
             goto fail;
-        hs_hooks_register();
-        atomic_store(&hs_agent.hooks_registered, 1);
+        /* Retried by a later attach if CPython refused it outright. */
+        if (hs_hooks_register())
+            atomic_store(&hs_agent.hooks_registered, 1);
         drop_gil(gil);
+        if (!atomic_load(&hs_agent.hooks_registered))
+            goto fail;
     }
     int fd = connect_server();
+    atomic_store(&hs_agent.arming, 0);
     if (fd < 0)
         goto fail;
     atomic_store(&hs_agent.capture, 1);
@@ -438,6 +446,7 @@ static void *arm_main(void *arg) {
     writer_end();
     return NULL;
 fail:
+    atomic_store(&hs_agent.arming, 0);
     atomic_store(&hs_agent.capture, 0);
     writer_end();
     return NULL;
@@ -446,6 +455,7 @@ fail:
 /* Starts the arm thread; the caller holds the writer slot. */
 int hs_channel_attach(void) {
     hs_agent.writer_done = 0;
+    atomic_store(&hs_agent.arming, 1);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -497,7 +507,9 @@ int hs_channel_start(void) {
 }
 
 void hs_channel_stop(int timeout_ms) {
-    if (!atomic_load(&hs_agent.writer_running))
+    /* An arm thread that never connected has nothing to flush; it may be
+     * waiting for a GIL that exit will never hand over. */
+    if (!atomic_load(&hs_agent.writer_running) || atomic_load(&hs_agent.arming))
         return;
     struct timespec deadline = deadline_in((long)timeout_ms * 1000000L);
     pthread_mutex_lock(&hs_agent.done_mu);
