@@ -66,7 +66,9 @@ export default tseslint.config(
           })),
           patterns: [
             {
-              group: ['**/main/*', '!**/main/common/**'],
+              // A regex, not a gitignore group: a group cannot re-include
+              // main/common once main/* is excluded.
+              regex: '(^|/)main/(?!common/)',
               message: 'The renderer may import only main/common.',
             },
           ],
