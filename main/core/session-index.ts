@@ -13,9 +13,15 @@ import fs from 'node:fs';
 import { categoryOf } from '../common/event-taxonomy.js';
 import type { EventFilter, EventRow } from '../common/ipc-contract.js';
 import { eventMatcher } from './event-glob.js';
-import { formatValue, textOf, toJsonValue, type AgentRecord } from './protocol/records.js';
-import { SESSION_HEADER_SIZE, SessionReader } from './session-file.js';
-import { errnoText } from './summary.js';
+import {
+  formatValue,
+  textOf,
+  toJsonValue,
+  type AgentRecord,
+  type Value,
+} from './protocol/records.js';
+import { SESSION_HEADER_SIZE, SessionReader, type SessionBlock } from './session-file.js';
+import { errnoText, summarizeSession, type SessionSummary } from './summary.js';
 
 /** Characters of one value kept in the summary line. */
 const SUMMARY_VALUE_CHARS = 120;
@@ -76,31 +82,58 @@ export class SessionIndex {
     return this.refreshing;
   }
 
+  /**
+   * A new index and the session summary from one read of the file (a
+   * large session is decoded once, not twice).
+   */
+  static async openWithSummary(path: string): Promise<{
+    index: SessionIndex;
+    summary: SessionSummary;
+  }> {
+    const index = new SessionIndex(path);
+    const size = (await fs.promises.stat(path)).size;
+    const reader = await SessionReader.open(path);
+    const summary = await summarizeSession(path, index.indexing(reader.blocks()));
+    index.seenSize = size;
+    return { index, summary };
+  }
+
+  private async *indexing(
+    blocks: AsyncIterable<SessionBlock>,
+  ): AsyncGenerator<SessionBlock, void, undefined> {
+    for await (const block of blocks) {
+      this.take(block);
+      yield block;
+    }
+  }
+
   private async readNewBlocks(): Promise<void> {
     const size = (await fs.promises.stat(this.path)).size;
     if (size === this.seenSize) return;
     const reader = await SessionReader.open(this.path, { startOffset: this.nextOffset });
-    for await (const block of reader.blocks()) {
-      switch (block.type) {
-        case 'process':
-          this.processes.set(block.process.session, {
-            pid: block.process.pid,
-            startMonotonicNs: BigInt(block.process.startMonotonicNs),
-          });
-          break;
-        case 'events':
-          this.addEvents(block.offset, block.sessionId, block.records);
-          break;
-        case 'end':
-          // A torn tail of a growing file is the block being written now:
-          // the next pass starts there again.
-          this.nextOffset = block.truncated ? block.truncated.offset : block.offset;
-          break;
-        default:
-          break;
-      }
-    }
+    for await (const block of reader.blocks()) this.take(block);
     this.seenSize = size;
+  }
+
+  private take(block: SessionBlock): void {
+    switch (block.type) {
+      case 'process':
+        this.processes.set(block.process.session, {
+          pid: block.process.pid,
+          startMonotonicNs: BigInt(block.process.startMonotonicNs),
+        });
+        break;
+      case 'events':
+        this.addEvents(block.offset, block.sessionId, block.records);
+        break;
+      case 'end':
+        // A torn tail of a growing file is the block being written now:
+        // the next pass starts there again.
+        this.nextOffset = block.truncated ? block.truncated.offset : block.offset;
+        break;
+      default:
+        break;
+    }
   }
 
   private addEvents(offset: number, sessionId: number, records: AgentRecord[]): void {
@@ -268,12 +301,11 @@ function toJsonArgs(record: Extract<AgentRecord, { kind: 'audit' }>): EventRow['
   return Array.isArray(json) ? json : [json];
 }
 
-/** One line for the table: the arguments as Python would print them, cut short. */
+/** One line for the table: the arguments much as Python would print them, cut short. */
 export function argsSummary(record: AgentRecord): string {
-  const options = { maxStringLength: SUMMARY_VALUE_CHARS, maxBytesLength: 32 };
   let line: string;
   if (record.kind === 'audit') {
-    const parts = record.args.items.map((a) => formatValue(a, options));
+    const parts = record.args.items.map(shortValue);
     if (record.args.truncated) parts.push(`…(${record.args.fullCount} args)`);
     line = parts.join(', ');
   } else {
@@ -286,4 +318,36 @@ export function argsSummary(record: AgentRecord): string {
       (record.status === 'error' ? ` FAILED (${errnoText(record.errno)})` : '');
   }
   return line.length > SUMMARY_CHARS ? `${line.slice(0, SUMMARY_CHARS)}…` : line;
+}
+
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const CONTROL = /[\x00-\x1f\x7f]/g;
+
+/**
+ * A value for the summary line. Strings, by far the most common, skip
+ * formatValue's character-by-character repr (too slow for a million
+ * events): quoted, cut, control characters as `\xNN`.
+ */
+function shortValue(value: Value): string {
+  switch (value.type) {
+    case 'str':
+    case 'str_fs': {
+      const text = textOf(value);
+      const cut =
+        text.length > SUMMARY_VALUE_CHARS ? `${text.slice(0, SUMMARY_VALUE_CHARS)}…` : text;
+      return `'${cut.replace(CONTROL, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`;
+    }
+    case 'int':
+      return value.value.toString();
+    case 'none':
+      return 'None';
+    case 'tuple':
+    case 'list': {
+      const inner = value.items.map(shortValue);
+      if (value.truncated) inner.push(`…(${value.fullCount} items)`);
+      return value.type === 'list' ? `[${inner.join(', ')}]` : `(${inner.join(', ')})`;
+    }
+    default:
+      return formatValue(value, { maxStringLength: SUMMARY_VALUE_CHARS, maxBytesLength: 32 });
+  }
 }

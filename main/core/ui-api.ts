@@ -24,7 +24,7 @@ import { listProcesses, type ProcessInfo } from './discovery.js';
 import { defaultSessionDir, newSessionFilePath } from './runtime-paths.js';
 import { SessionFileError } from './session-file.js';
 import { SessionIndex } from './session-index.js';
-import { summarizeSession, type SessionSummary } from './summary.js';
+import type { SessionSummary } from './summary.js';
 import { HOOKSCOPE_VERSION } from './version.js';
 
 export interface UiApiOptions {
@@ -87,10 +87,14 @@ export class UiApi {
     }),
     'session.open': async ({ path: file }) => {
       const resolved = this.sessionFile(file);
-      // A fresh index on every open: the file may have been replaced.
-      this.indexes.delete(resolved);
-      const [summary] = await Promise.all([summarizeSession(resolved), this.index(resolved)]);
-      return overview(summary);
+      // A fresh index on every open (the file may have been replaced),
+      // built in the same read as the summary.
+      const opened = SessionIndex.openWithSummary(resolved);
+      this.remember(
+        resolved,
+        opened.then((o) => o.index),
+      );
+      return overview((await opened).summary);
     },
     'session.events': async ({ path: file, offset, limit, filter }) => {
       const index = await this.index(this.sessionFile(file));
@@ -169,14 +173,16 @@ export class UiApi {
   }
 
   private index(file: string): Promise<SessionIndex> {
-    let index = this.indexes.get(file);
-    if (index === undefined) {
-      index = SessionIndex.open(file);
-      index.catch(() => this.indexes.delete(file));
-    } else {
-      this.indexes.delete(file);
-    }
+    return this.remember(file, this.indexes.get(file) ?? SessionIndex.open(file));
+  }
+
+  /** Keeps `index` as the most recently used one for `file`. */
+  private remember(file: string, index: Promise<SessionIndex>): Promise<SessionIndex> {
+    this.indexes.delete(file);
     this.indexes.set(file, index);
+    index.catch(() => {
+      if (this.indexes.get(file) === index) this.indexes.delete(file);
+    });
     while (this.indexes.size > OPEN_INDEXES) {
       this.indexes.delete(this.indexes.keys().next().value as string);
     }
