@@ -76,4 +76,23 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Renderer tests run in Node against the real core: they may start it
+    // (Node built-ins, main/test-support) but still import no other main/ code.
+    files: ['renderer/**/*.test.{ts,tsx}'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'electron', message: 'The renderer never imports electron.' }],
+          patterns: [
+            {
+              regex: '(^|/)main/(?!common/|test-support/)',
+              message: 'Renderer tests may import only main/common and main/test-support.',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -7,8 +7,9 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { CLI, REPO_ROOT, runCli, tempDir } from '../main/test-support/cli.js';
+import { REPO_ROOT, runCli, tempDir } from '../main/test-support/cli.js';
 import { auditCapableInterpreters } from '../main/test-support/pythons.js';
+import { startServe, type ServedInspector } from '../main/test-support/serve.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.join(REPO_ROOT, 'artifacts', 'screenshots');
@@ -16,32 +17,12 @@ const python = auditCapableInterpreters()[0]!;
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
-let serve: ChildProcess;
+let serve: ServedInspector;
 let sleeper: ChildProcess;
 let context: BrowserContext;
 let page: Page;
 let url: string;
 const pageErrors: string[] = [];
-
-/** Starts `hookscope serve` and resolves to the URL it prints. */
-function startServe(): Promise<string> {
-  serve = spawn(process.execPath, [CLI, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`serve printed no URL: ${out}${err}`)), 30_000);
-    serve.stderr?.on('data', (b: Buffer) => (err += b.toString()));
-    serve.stdout?.on('data', (b: Buffer) => {
-      out += b.toString();
-      const m = /(http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{64})/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1] as string);
-      }
-    });
-    serve.on('exit', (code) => reject(new Error(`serve exited (${code}): ${err}`)));
-  });
-}
 
 async function shot(name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: false });
@@ -71,7 +52,8 @@ beforeAll(async () => {
   sleeper = spawn(python.path, ['-c', 'import time; time.sleep(600)', 'hookscope-e2e-sleeper'], {
     stdio: 'ignore',
   });
-  url = await startServe();
+  serve = await startServe(env);
+  url = serve.url;
   context = await chromium.launchPersistentContext(path.join(dir, 'chromium-profile'), {
     executablePath: CHROMIUM,
     headless: true,
@@ -96,8 +78,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close();
   sleeper?.kill('SIGKILL');
-  serve?.kill('SIGTERM');
-  if (serve && serve.exitCode === null) await new Promise((r) => serve.once('exit', r));
+  await serve?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
