@@ -110,6 +110,16 @@ describe('the inspector in Chromium', () => {
     await expect
       .poll(() => page.getByTestId('session-state').textContent(), { timeout: 30_000 })
       .toBe('ended with code 0');
+    // Virtualised: the DOM holds the rows in view, not the whole session.
+    const total = Number(
+      ((await page.getByTestId('event-count').textContent()) ?? '').replace(/[^0-9]/g, ''),
+    );
+    expect(total).toBeGreaterThan(500);
+    expect(await page.locator('.ev-row[data-event]').count()).toBeLessThan(100);
+    await page.locator('.ev-scroll').evaluate((el) => el.scrollTo({ top: el.scrollHeight }));
+    await expect
+      .poll(() => page.locator('.ev-row[data-event]').last().getAttribute('aria-rowindex'))
+      .toBe(String(total));
     // The process tree shows the process and its state; the late import is there.
     expect(await page.locator('.proc-tree').textContent()).toMatch(/exited/);
     await page.getByLabel('Text in arguments').fill("'csv'");

@@ -148,6 +148,7 @@ function EventLine({
       className={selected ? 'ev-row ev-selected' : 'ev-row'}
       style={{ top: position * ROW_HEIGHT_PX }}
       role="row"
+      aria-rowindex={position + 1}
       aria-selected={selected}
       data-event={row.event}
       onClick={onSelect}
