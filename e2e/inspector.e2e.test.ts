@@ -143,6 +143,11 @@ describe('the inspector in Chromium', () => {
     await identity.waitFor();
     expect(await identity.textContent()).toMatch(/SHA-256[0-9a-f]{64}/);
     await shot('event-detail');
+    // The keyboard moves through the rows and the detail follows.
+    await page.keyboard.press('ArrowDown');
+    await expect
+      .poll(() => page.locator('.ev-row[aria-selected="true"]').getAttribute('aria-rowindex'))
+      .toBe('2');
   });
 
   it('opens a saved session from the sessions list', async () => {

@@ -1,4 +1,5 @@
 import { useApp } from '../store/store-context.js';
+import { ErrorBoundary } from './error-boundary.js';
 import { ProcessPicker } from './process-picker.js';
 import { SessionView } from './session-view.js';
 import { SessionsList } from './sessions-list.js';
@@ -35,9 +36,11 @@ export function App() {
         </nav>
       </header>
       <main className="app-main">
-        {screen === 'processes' && <ProcessPicker />}
-        {screen === 'sessions' && <SessionsList />}
-        {screen === 'session' && <SessionView />}
+        <ErrorBoundary resetKey={screen}>
+          {screen === 'processes' && <ProcessPicker />}
+          {screen === 'sessions' && <SessionsList />}
+          {screen === 'session' && <SessionView />}
+        </ErrorBoundary>
       </main>
     </div>
   );

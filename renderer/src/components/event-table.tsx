@@ -1,7 +1,7 @@
 // The event table: only the rows in view (plus a few) are in the DOM, so a
 // session of a million events scrolls like one of a hundred. Rows come in
 // pages from the core as they scroll into view.
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 
 import type { EventRow } from '../../../main/common/ipc-contract.js';
 import { EVENT_PAGE_SIZE } from '../store/session-view-slice.js';
@@ -19,6 +19,8 @@ export function EventTable() {
   const ensureRows = useApp((s) => s.ensureRows);
   const selected = useApp((s) => s.selectedEvent);
   const select = useApp((s) => s.selectEvent);
+  const selectedPosition = useApp((s) => s.selectedPosition);
+  const moveSelection = useApp((s) => s.moveSelection);
   const filter = useApp((s) => s.filter);
   const setFilter = useApp((s) => s.setFilter);
 
@@ -40,6 +42,37 @@ export function EventTable() {
     scroller.current?.scrollTo({ top: 0 });
     setScrollTop(0);
   }, [filter]);
+
+  // Keep the keyboard-selected row in view.
+  useEffect(() => {
+    const el = scroller.current;
+    if (el === null || selectedPosition === null) return;
+    const top = selectedPosition * ROW_HEIGHT_PX;
+    if (top < el.scrollTop) el.scrollTop = top;
+    else if (top + ROW_HEIGHT_PX > el.scrollTop + el.clientHeight) {
+      el.scrollTop = top + ROW_HEIGHT_PX - el.clientHeight;
+    }
+  }, [selectedPosition]);
+
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    const page = Math.max(1, Math.floor(viewHeight / ROW_HEIGHT_PX) - 1);
+    const moves: Record<string, number> = {
+      ArrowDown: 1,
+      ArrowUp: -1,
+      PageDown: page,
+      PageUp: -page,
+      Home: -Infinity,
+      End: Infinity,
+    };
+    const delta = moves[e.key];
+    if (delta === undefined) {
+      if (e.key === 'Escape') select(null);
+      return;
+    }
+    e.preventDefault();
+    const count = matching ?? 0;
+    void moveSelection(delta === Infinity ? count : delta === -Infinity ? -count : delta);
+  };
 
   const count = matching ?? 0;
   const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT_PX) - OVERSCAN_ROWS);
@@ -77,7 +110,7 @@ export function EventTable() {
           position={i}
           row={row}
           selected={selected?.index === row.index}
-          onSelect={() => select(row)}
+          onSelect={() => select(row, i)}
         />
       ),
     );
@@ -114,7 +147,9 @@ export function EventTable() {
         className="ev-scroll"
         ref={scroller}
         onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
+        onKeyDown={onKeyDown}
         tabIndex={0}
+        aria-label="Event rows: arrow keys, Page Up/Down, Home and End move the selection"
       >
         {count === 0 ? (
           <Empty title="No events match">

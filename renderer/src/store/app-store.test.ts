@@ -84,8 +84,18 @@ describe('sessions and session view slices', () => {
     s = store.getState();
     expect(s.pages[0]?.map((r) => r.event)).toContain('import');
     expect(s.pages[0]?.every((r) => r.event === 'import')).toBe(true);
-    s.selectEvent(s.pages[0]?.[0] ?? null);
+    s.selectEvent(s.pages[0]?.[0] ?? null, 0);
     expect(store.getState().selectedEvent?.event).toBe('import');
+    // The keyboard moves the selection through the filtered list.
+    await store.getState().setFilter({});
+    await store.getState().moveSelection(1);
+    expect(store.getState().selectedPosition).toBe(0);
+    await store.getState().moveSelection(Infinity);
+    const last = (store.getState().matchingEvents ?? 0) - 1;
+    expect(store.getState().selectedPosition).toBe(last);
+    expect(store.getState().selectedEvent?.index).toBe(last);
+    await store.getState().moveSelection(-1);
+    expect(store.getState().selectedPosition).toBe(last - 1);
     // Rows far past the end ask for nothing and break nothing.
     await store.getState().ensureRows(10_000, 10_100);
     expect(store.getState().eventsError).toBeNull();

@@ -34,13 +34,17 @@ export interface SessionViewSlice {
   eventsGeneration: number;
 
   selectedEvent: EventRow | null;
+  /** Position of the selected event in the filtered list. */
+  selectedPosition: number | null;
 
   openSession: (path: string, run?: RunStatus) => Promise<void>;
   closeSession: () => void;
   setFilter: (filter: EventFilter) => Promise<void>;
   /** Makes sure rows first..last (filtered positions) are loaded. */
   ensureRows: (first: number, last: number) => Promise<void>;
-  selectEvent: (row: EventRow | null) => void;
+  selectEvent: (row: EventRow | null, position?: number) => void;
+  /** Selects the event `delta` rows from the selected one (keyboard). */
+  moveSelection: (delta: number) => Promise<void>;
   /** One live refresh: run status, overview and the loaded pages. */
   pollLive: () => Promise<void>;
 }
@@ -102,6 +106,7 @@ export const createSessionViewSlice =
       eventsError: null,
       eventsGeneration: 0,
       selectedEvent: null,
+      selectedPosition: null,
 
       openSession: async (path, run) => {
         const generation = get().eventsGeneration + 1;
@@ -119,6 +124,7 @@ export const createSessionViewSlice =
           eventsError: null,
           eventsGeneration: generation,
           selectedEvent: null,
+          selectedPosition: null,
         });
         await loadOverview(path);
         if (get().overviewStatus === 'ready') await loadPage(0, generation);
@@ -133,6 +139,7 @@ export const createSessionViewSlice =
           pages: {},
           matchingEvents: null,
           selectedEvent: null,
+          selectedPosition: null,
           eventsGeneration: get().eventsGeneration + 1,
         }),
 
@@ -144,6 +151,9 @@ export const createSessionViewSlice =
           matchingEvents: null,
           eventsError: null,
           eventsGeneration: generation,
+          // The selected event stays in the detail pane; its place in the
+          // new list is unknown until it is selected again.
+          selectedPosition: null,
         });
         await loadPage(0, generation);
       },
@@ -159,7 +169,20 @@ export const createSessionViewSlice =
         await Promise.all(missing);
       },
 
-      selectEvent: (selectedEvent) => set({ selectedEvent }),
+      selectEvent: (selectedEvent, position) =>
+        set({
+          selectedEvent,
+          selectedPosition: selectedEvent === null ? null : (position ?? null),
+        }),
+
+      moveSelection: async (delta) => {
+        const { selectedPosition, matchingEvents } = get();
+        if (matchingEvents === null || matchingEvents === 0) return;
+        const target = Math.min(matchingEvents - 1, Math.max(0, (selectedPosition ?? -1) + delta));
+        await get().ensureRows(target, target);
+        const row = get().pages[Math.floor(target / EVENT_PAGE_SIZE)]?.[target % EVENT_PAGE_SIZE];
+        if (row !== undefined) set({ selectedEvent: row, selectedPosition: target });
+      },
 
       pollLive: async () => {
         const { run, sessionPath, eventsGeneration } = get();
