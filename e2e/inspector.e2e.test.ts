@@ -110,10 +110,12 @@ describe('the inspector in Chromium', () => {
     await expect
       .poll(() => page.getByTestId('session-state').textContent(), { timeout: 30_000 })
       .toBe('ended with code 0');
-    // Virtualised: the DOM holds the rows in view, not the whole session.
-    const total = Number(
-      ((await page.getByTestId('event-count').textContent()) ?? '').replace(/[^0-9]/g, ''),
-    );
+    // Virtualised: the DOM holds the rows in view, not the whole session
+    // (counted once the table has caught up with the finished run).
+    const digits = async (selector: string): Promise<number> =>
+      Number(((await page.locator(selector).first().textContent()) ?? '').replace(/[^0-9]/g, ''));
+    const total = await digits('.stats span');
+    await expect.poll(() => digits('[data-testid="event-count"]')).toBe(total);
     expect(total).toBeGreaterThan(500);
     expect(await page.locator('.ev-row[data-event]').count()).toBeLessThan(100);
     await page.locator('.ev-scroll').evaluate((el) => el.scrollTo({ top: el.scrollHeight }));

@@ -4,7 +4,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import {
+  act,
+  cleanup,
+  configure,
+  fireEvent,
+  render,
+  screen,
+  waitFor,
+  within,
+} from '@testing-library/react';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import type { HookscopeApi } from '../../../main/common/ipc-contract.js';
@@ -17,6 +26,8 @@ import { StoreContext } from '../store/store-context.js';
 import { App } from './app.js';
 
 const python = auditCapableInterpreters()[0]!;
+// Listing /proc and reading sessions take longer while other suites run.
+configure({ asyncUtilTimeout: 15_000 });
 let dir: string;
 let served: ServedInspector;
 let sleeper: ChildProcess;
