@@ -42,6 +42,10 @@ export function addonPath(): string {
 
 /** The built renderer bundle (index.html and assets/), served by the web host and the desktop app. */
 export function rendererBundleDir(): string {
+  // Compiled code (app/dist/main/core, or dist/main/core inside a packaged
+  // app's asar) has the bundle beside it; sources (tests) use app/dist.
+  const marker = `${path.sep}dist${path.sep}main${path.sep}`;
+  if (__dirname.includes(marker)) return path.resolve(__dirname, '..', '..', 'renderer');
   return path.join(installRoot(), 'app', 'dist', 'renderer');
 }
 
