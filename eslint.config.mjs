@@ -66,8 +66,29 @@ export default tseslint.config(
           })),
           patterns: [
             {
-              group: ['**/main/*', '!**/main/common/**'],
+              // A regex, not a gitignore group: a group cannot re-include
+              // main/common once main/* is excluded.
+              regex: '(^|/)main/(?!common/)',
               message: 'The renderer may import only main/common.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Renderer tests run in Node against the real core: they may start it
+    // (Node built-ins, main/test-support) but still import no other main/ code.
+    files: ['renderer/**/*.test.{ts,tsx}'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'electron', message: 'The renderer never imports electron.' }],
+          patterns: [
+            {
+              regex: '(^|/)main/(?!common/|test-support/)',
+              message: 'Renderer tests may import only main/common and main/test-support.',
             },
           ],
         },

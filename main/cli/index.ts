@@ -5,6 +5,7 @@ import { HOOKSCOPE_VERSION } from '../core/version.js';
 import { psCommand } from './ps.js';
 import { attachCommand } from './attach.js';
 import { runCommand } from './run.js';
+import { parsePort, serveCommand } from './serve.js';
 import { showCommand } from './show.js';
 
 function parsePid(value: string): number {
@@ -99,6 +100,14 @@ export async function main(argv: string[]): Promise<number> {
         exitCode = await attachCommand(pid, opts, process.stderr);
       },
     );
+
+  program
+    .command('serve')
+    .description('serve the inspector UI to a browser on this machine (127.0.0.1, with a token)')
+    .option('--port <port>', 'port to listen on (default: any free port)', parsePort)
+    .action(async (opts: { port?: number }) => {
+      exitCode = await serveCommand(opts, process.stdout, process.stderr);
+    });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

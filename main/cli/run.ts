@@ -7,7 +7,7 @@ import { CaptureRun } from '../core/capture-run.js';
 import { CommandError } from '../core/command-path.js';
 import { SessionFileError } from '../core/session-file.js';
 import { formatSummary, summarizeSession } from '../core/summary.js';
-import { defaultSessionDir } from '../core/runtime-paths.js';
+import { defaultSessionDir, newSessionFilePath } from '../core/runtime-paths.js';
 import { HOOKSCOPE_VERSION } from '../core/version.js';
 
 export interface RunOptions {
@@ -18,13 +18,7 @@ export interface RunOptions {
 function defaultOutPath(command: string): string {
   const dir = defaultSessionDir();
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
-  const name =
-    path
-      .basename(command)
-      .replace(/[^A-Za-z0-9._-]/g, '_')
-      .slice(0, 40) || 'run';
-  return path.join(dir, `${stamp}-${name}-${process.pid}.hks`);
+  return newSessionFilePath(dir, command);
 }
 
 /** Shell convention for a process that died of a signal. */

@@ -1,8 +1,6 @@
 // `hookscope show FILE`: prints the events of a session file, as readable
 // lines or as JSON lines, streaming (a session may be hundreds of MB).
 
-import picomatch from 'picomatch';
-
 import { categoryOf } from '../common/event-taxonomy.js';
 import {
   formatValue,
@@ -11,8 +9,11 @@ import {
   type AgentRecord,
   type JsonValue,
 } from '../core/protocol/records.js';
+import { eventMatcher } from '../core/event-glob.js';
 import { SessionFileError, SessionReader, type ProcessInfo } from '../core/session-file.js';
 import { errnoText, printable, shellQuote } from '../core/summary.js';
+
+export { eventMatcher };
 
 export interface ShowOptions {
   /** Glob over event names, e.g. "socket.*" or "{open,os.*}". */
@@ -178,25 +179,6 @@ export async function showCommand(
   }
   return 0;
 }
-
-/**
- * Event names are dotted, not paths, but a few real ones contain '/'
- * (`os.startfile/2`, `ctypes.cdata/buffer`), which picomatch treats as a
- * separator that `*` cannot cross. Both the glob and the name get '/'
- * mapped to a private-use character, so `ctypes.*` matches every ctypes
- * event and `*` never stops anywhere. `dot: true` lets `*` match names
- * that start with '.'; matching is case-sensitive, like event names.
- */
-export function eventMatcher(glob: string): (event: string) => boolean {
-  const isMatch = picomatch(glob.replace(/\//g, SLASH_STAND_IN), {
-    dot: true,
-    nocase: false,
-    windows: false,
-  });
-  return (event) => isMatch(event.replace(/\//g, SLASH_STAND_IN));
-}
-
-const SLASH_STAND_IN = '\ue000';
 
 interface SessionView {
   pid: number;

@@ -40,6 +40,15 @@ export function addonPath(): string {
     : path.join(installRoot(), 'native', 'addon', 'build', 'Release', 'hookscope_native.node');
 }
 
+/** The built renderer bundle (index.html and assets/), served by the web host and the desktop app. */
+export function rendererBundleDir(): string {
+  // Compiled code (app/dist/main/core, or dist/main/core inside a packaged
+  // app's asar) has the bundle beside it; sources (tests) use app/dist.
+  const marker = `${path.sep}dist${path.sep}main${path.sep}`;
+  if (__dirname.includes(marker)) return path.resolve(__dirname, '..', '..', 'renderer');
+  return path.join(installRoot(), 'app', 'dist', 'renderer');
+}
+
 /** `$XDG_DATA_HOME/hookscope/sessions`, by default under ~/.local/share. */
 export function defaultSessionDir(): string {
   const base =
@@ -47,6 +56,21 @@ export function defaultSessionDir(): string {
       ? process.env.XDG_DATA_HOME
       : path.join(os.homedir(), '.local', 'share');
   return path.join(base, 'hookscope', 'sessions');
+}
+
+/**
+ * A new session file name in `dir` for a run of `command`:
+ * `20260102-030405-python3-PID.hks` (PID: ours, so two inspectors started
+ * in the same second do not collide; `n` tells runs of one inspector apart).
+ */
+export function newSessionFilePath(dir: string, command: string, n = 0): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  const name =
+    path
+      .basename(command)
+      .replace(/[^A-Za-z0-9._-]/g, '_')
+      .slice(0, 40) || 'run';
+  return path.join(dir, `${stamp}-${name}-${process.pid}${n > 0 ? `-${n}` : ''}.hks`);
 }
 
 /**

@@ -167,6 +167,19 @@ describe('SessionWriter and SessionReader', () => {
     expect(first?.type === 'events' && first.records[299]?.seq).toBe(299);
   });
 
+  it('starts at a given block offset, and refuses one inside the file header', async () => {
+    const { file, offsets } = writeSession((w) =>
+      w.writeNotice({ timeMs: 1, level: 'info', message: 'last' }),
+    );
+    const reader = await SessionReader.open(file, { startOffset: offsets[2] });
+    const types: string[] = [];
+    for await (const block of reader.blocks()) types.push(block.type);
+    expect(types).toEqual(['events', 'notice', 'end']);
+    await expect(SessionReader.open(file, { startOffset: 3 })).rejects.toThrow(
+      /invalid start offset 3/,
+    );
+  });
+
   it('skips unknown block types', async () => {
     const { file } = writeSession((w) => w.writeNotice({ timeMs: 1, level: 'info', message: 'x' }));
     const payload = Buffer.from('from the future');

@@ -416,6 +416,12 @@ function checkU32(value: number, what: string): void {
 export interface SessionReaderOptions {
   /** Read size; blocks larger than this are read whole regardless. */
   chunkSize?: number;
+  /**
+   * File offset of the first block to read (default: just after the file
+   * header). A viewer that indexed a growing file resumes at the offset
+   * where its last pass stopped, or reads one block it indexed earlier.
+   */
+  startOffset?: number;
 }
 
 const DEFAULT_CHUNK_SIZE = 1024 * 1024;
@@ -449,11 +455,18 @@ export class SessionReader {
   private fileOffset = SESSION_HEADER_SIZE;
   private eof = false;
 
-  private constructor(path: string, handle: FileHandle, version: number, chunkSize: number) {
+  private constructor(
+    path: string,
+    handle: FileHandle,
+    version: number,
+    chunkSize: number,
+    startOffset: number,
+  ) {
     this.path = path;
     this.handle = handle;
     this.formatVersion = version;
     this.chunkSize = chunkSize;
+    this.fileOffset = startOffset;
   }
 
   static async open(path: string, options: SessionReaderOptions = {}): Promise<SessionReader> {
@@ -473,7 +486,11 @@ export class SessionReader {
       }
       const version = checkFileHeader(path, header, got);
       const chunkSize = Math.max(4096, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
-      return new SessionReader(path, handle, version, chunkSize);
+      const startOffset = options.startOffset ?? SESSION_HEADER_SIZE;
+      if (!Number.isSafeInteger(startOffset) || startOffset < SESSION_HEADER_SIZE) {
+        throw new SessionFileError(path, `${path}: invalid start offset ${startOffset}`);
+      }
+      return new SessionReader(path, handle, version, chunkSize, startOffset);
     } catch (error) {
       await handle.close().catch(() => undefined);
       if (error instanceof SessionFileError) throw error;

@@ -22,6 +22,7 @@ import {
   type ProcessEndReason,
   type RunEndInfo,
   type RunInfo,
+  type SessionBlock,
   type TornTail,
 } from './session-file.js';
 
@@ -147,8 +148,16 @@ interface SessionState {
   dropped: bigint;
 }
 
-export async function summarizeSession(path: string): Promise<SessionSummary> {
-  const reader = await SessionReader.open(path);
+/**
+ * Summarises the session file at `path`. `blocks`, when given, are that
+ * file's blocks already being read by someone else (the UI's event index
+ * reads the file once for both).
+ */
+export async function summarizeSession(
+  path: string,
+  blocks?: AsyncIterable<SessionBlock>,
+): Promise<SessionSummary> {
+  const source = blocks ?? (await SessionReader.open(path)).blocks();
   let run: RunInfo | null = null;
   let runEnd: RunEndInfo | null = null;
   let attach: AttachInfo | null = null;
@@ -173,7 +182,7 @@ export async function summarizeSession(path: string): Promise<SessionSummary> {
     return state;
   };
 
-  for await (const block of reader.blocks()) {
+  for await (const block of source) {
     switch (block.type) {
       case 'run':
         run = block.run;

@@ -4,7 +4,13 @@ import { defineConfig } from 'vitest/config';
 // has two cores, so keep parallelism modest and timeouts generous.
 export default defineConfig({
   test: {
-    include: ['main/**/*.test.ts', 'native/**/*.test.ts', 'bench/**/*.test.ts'],
+    include: [
+      'main/**/*.test.ts',
+      'native/**/*.test.ts',
+      'bench/**/*.test.ts',
+      'renderer/**/*.test.{ts,tsx}',
+      'e2e/**/*.test.ts',
+    ],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',

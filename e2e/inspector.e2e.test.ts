@@ -1,0 +1,174 @@
+// End to end, in Debian's Chromium: `hookscope serve` as a user starts it,
+// the page at the URL it prints, real CPython processes, the real agent.
+// Screenshots of each main screen go to artifacts/screenshots/ (git-ignored).
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { REPO_ROOT, runCli, tempDir } from '../main/test-support/cli.js';
+import { auditCapableInterpreters } from '../main/test-support/pythons.js';
+import { startServe, type ServedInspector } from '../main/test-support/serve.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = path.join(REPO_ROOT, 'artifacts', 'screenshots');
+const python = auditCapableInterpreters()[0]!;
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let serve: ServedInspector;
+let sleeper: ChildProcess;
+let context: BrowserContext;
+let page: Page;
+let url: string;
+const pageErrors: string[] = [];
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: false });
+}
+
+beforeAll(async () => {
+  expect(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true);
+  fs.mkdirSync(SHOTS, { recursive: true });
+  dir = tempDir('hookscope-e2e-');
+  env = { ...process.env, XDG_DATA_HOME: dir };
+  const sessions = path.join(dir, 'hookscope', 'sessions');
+  fs.mkdirSync(sessions, { recursive: true });
+  const saved = await runCli(
+    [
+      'run',
+      '--out',
+      path.join(sessions, 'saved-session.hks'),
+      '--no-summary',
+      '--',
+      python.path,
+      '-c',
+      "import json, base64; open('/etc/hostname').close()",
+    ],
+    { env },
+  );
+  expect(saved.code, saved.stderr).toBe(0);
+  sleeper = spawn(python.path, ['-c', 'import time; time.sleep(600)', 'hookscope-e2e-sleeper'], {
+    stdio: 'ignore',
+  });
+  serve = await startServe(env);
+  url = serve.url;
+  context = await chromium.launchPersistentContext(path.join(dir, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+    viewport: { width: 1400, height: 860 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text());
+  });
+});
+
+afterAll(async () => {
+  await context?.close();
+  sleeper?.kill('SIGKILL');
+  await serve?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the inspector in Chromium', () => {
+  it('lists a real Python process with its version and attachability', async () => {
+    await page.goto(url);
+    // The token leaves the address bar once the page has it.
+    await expect.poll(() => page.url()).not.toContain('token=');
+    const row = page.locator(`tr[data-pid="${sleeper.pid}"]`);
+    await row.waitFor({ timeout: 20_000 });
+    expect(await row.textContent()).toContain(python.version.split('.').slice(0, 2).join('.'));
+    expect(await row.textContent()).toMatch(/yes, via|Fix:/);
+    await page.getByLabel('Search processes').fill('hookscope-e2e-sleeper');
+    await expect.poll(() => page.locator('table[aria-label="Processes"] tbody tr').count()).toBe(1);
+    await shot('processes');
+  });
+
+  it('launches a real run from the Launch form and shows its events live', async () => {
+    await page.getByLabel('Search processes').fill('');
+    await page.locator('input[name="command"]').fill(python.path);
+    await page
+      .locator('textarea[name="args"]')
+      .fill("-c\nimport json, time; time.sleep(3); import csv; open('/etc/hostname').close()");
+    await page.getByRole('button', { name: 'Launch and record' }).click();
+    await page.locator('.ev-row[data-event]').first().waitFor({ timeout: 20_000 });
+    // Events show while the target still runs (it sleeps for 3 s).
+    expect(await page.getByTestId('session-state').textContent()).toBe('live');
+    await shot('session-live');
+    await expect
+      .poll(() => page.getByTestId('session-state').textContent(), { timeout: 30_000 })
+      .toBe('ended with code 0');
+    // Virtualised: the DOM holds the rows in view, not the whole session
+    // (counted once the table has caught up with the finished run).
+    const digits = async (selector: string): Promise<number> =>
+      Number(((await page.locator(selector).first().textContent()) ?? '').replace(/[^0-9]/g, ''));
+    const total = await digits('.stats span');
+    await expect.poll(() => digits('[data-testid="event-count"]')).toBe(total);
+    expect(total).toBeGreaterThan(500);
+    expect(await page.locator('.ev-row[data-event]').count()).toBeLessThan(100);
+    await page.locator('.ev-scroll').evaluate((el) => el.scrollTo({ top: el.scrollHeight }));
+    await expect
+      .poll(() => page.locator('.ev-row[data-event]').last().getAttribute('aria-rowindex'))
+      .toBe(String(total));
+    // The process tree shows the process and its state; the late import is there.
+    expect(await page.locator('.proc-tree').textContent()).toMatch(/exited/);
+    await page.getByLabel('Text in arguments').fill("'csv'");
+    await page.getByRole('button', { name: 'Filter', exact: true }).click();
+    await page.locator('.ev-row[data-event="import"]').first().waitFor();
+    await page.getByRole('button', { name: 'Clear' }).click();
+  });
+
+  it('filters the events by an event glob and shows an event in detail', async () => {
+    await page.getByLabel('Event glob').fill('io.open_*');
+    await page.getByRole('button', { name: 'Filter', exact: true }).click();
+    await expect.poll(() => page.getByTestId('event-count').textContent()).toMatch(/ of /);
+    const names = await page
+      .locator('.ev-row[data-event]')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-event')));
+    expect(names.length).toBeGreaterThan(0);
+    expect(new Set(names)).toEqual(new Set(['io.open_code']));
+    await shot('session-filtered');
+    await page.locator('.ev-row[data-event="io.open_code"]').first().click();
+    const identity = page.getByTestId('file-identity');
+    await identity.waitFor();
+    expect(await identity.textContent()).toMatch(/SHA-256[0-9a-f]{64}/);
+    await shot('event-detail');
+    // The keyboard moves through the rows and the detail follows.
+    await page.keyboard.press('ArrowDown');
+    await expect
+      .poll(() => page.locator('.ev-row[aria-selected="true"]').getAttribute('aria-rowindex'))
+      .toBe('2');
+  });
+
+  it('opens a saved session from the sessions list', async () => {
+    await page.getByRole('tab', { name: 'Sessions' }).click();
+    const row = page.locator('tr', { hasText: 'saved-session.hks' });
+    await row.waitFor();
+    await shot('sessions');
+    await row.getByRole('button', { name: 'Open' }).click();
+    await expect
+      .poll(() => page.getByTestId('session-state').textContent())
+      .toBe('ended with code 0');
+    await page.getByLabel('Text in arguments').fill('/etc/hostname');
+    await page.getByRole('button', { name: 'Filter', exact: true }).click();
+    await page.locator('.ev-row[data-event="open"]').first().click();
+    expect(await page.locator('.detail').textContent()).toContain('/etc/hostname');
+    await shot('saved-session');
+  });
+
+  it('ran with no page errors (CSP violations included)', () => {
+    expect(pageErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,302 @@
+// The UI's API (main/common/ipc-contract.ts) implemented against the real
+// core: discovery, session files, the session index and capture runs.
+// Plain Node; the web host and the Electron adapter both call `call()`,
+// the one entry point that validates every request before it runs.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import {
+  ApiError,
+  validateRequest,
+  type ApiMethod,
+  type ApiReply,
+  type ApiRequest,
+  type ApiResponse,
+  type ProcessRow,
+  type RunStatus,
+  type SessionOverview,
+} from '../common/ipc-contract.js';
+import { CaptureRun } from './capture-run.js';
+import { CommandError } from './command-path.js';
+import { listProcesses, type ProcessInfo } from './discovery.js';
+import { defaultSessionDir, newSessionFilePath } from './runtime-paths.js';
+import { SessionFileError } from './session-file.js';
+import { SessionIndex } from './session-index.js';
+import type { SessionSummary } from './summary.js';
+import { HOOKSCOPE_VERSION } from './version.js';
+
+export interface UiApiOptions {
+  /** Where sessions are listed, opened from and recorded to. */
+  sessionDir?: string;
+  /** Where refusals and failures are logged (one line each). */
+  log?: (line: string) => void;
+}
+
+type Handlers = { [M in ApiMethod]: (request: ApiRequest<M>) => Promise<ApiResponse<M>> };
+
+interface Run {
+  status: RunStatus;
+  capture: CaptureRun | null;
+  finished: Promise<void>;
+}
+
+/** Session indexes kept open; the least recently used is dropped beyond this. */
+const OPEN_INDEXES = 4;
+
+export class UiApi {
+  readonly sessionDir: string;
+  private readonly log: (line: string) => void;
+  private readonly indexes = new Map<string, Promise<SessionIndex>>();
+  private readonly runs = new Map<string, Run>();
+  private runCount = 0;
+
+  constructor(options: UiApiOptions = {}) {
+    this.sessionDir = path.resolve(options.sessionDir ?? defaultSessionDir());
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+  }
+
+  /**
+   * The one handler wrapper: checks the method against the allowlist and
+   * the payload against its validator, logs why it refused, runs the
+   * handler, and turns every failure into a reply (never a throw), so a
+   * transport only has to carry the reply. `from` names the caller in logs.
+   */
+  async call(method: string, payload: unknown, from: string): Promise<ApiReply<unknown>> {
+    const checked = validateRequest(method, payload);
+    if (!checked.ok) {
+      this.log(`hookscope: refused ${JSON.stringify(method)} from ${from}: ${checked.message}`);
+      return { ok: false, error: { code: 'bad-request', message: checked.message } };
+    }
+    try {
+      const handler = this.handlers[checked.method] as (request: unknown) => Promise<unknown>;
+      return { ok: true, result: await handler(checked.request) };
+    } catch (error) {
+      const reply = errorReply(error);
+      this.log(`hookscope: ${method} from ${from} failed: ${reply.error.message}`);
+      return reply;
+    }
+  }
+
+  private readonly handlers: Handlers = {
+    'processes.list': async () => ({ processes: listProcesses().map(processRow) }),
+    'sessions.list': async () => ({
+      directory: this.sessionDir,
+      sessions: this.listSessionFiles(),
+    }),
+    'session.open': async ({ path: file }) => {
+      const resolved = this.sessionFile(file);
+      // A fresh index on every open (the file may have been replaced),
+      // built in the same read as the summary.
+      const opened = SessionIndex.openWithSummary(resolved);
+      this.remember(
+        resolved,
+        opened.then((o) => o.index),
+      );
+      return overview((await opened).summary);
+    },
+    'session.events': async ({ path: file, offset, limit, filter }) => {
+      const index = await this.index(this.sessionFile(file));
+      await index.refresh();
+      let page;
+      try {
+        page = await index.page(filter ?? {}, offset, limit);
+      } catch (error) {
+        throw new ApiError('bad-request', `invalid filter: ${(error as Error).message}`);
+      }
+      return { totalEvents: index.totalEvents, offset, ...page };
+    },
+    'run.start': async (request) => this.startRun(request),
+    'run.status': async ({ runId }) => {
+      const run = this.runs.get(runId);
+      if (run === undefined) throw new ApiError('not-found', `no run with id ${runId}`);
+      return { ...run.status };
+    },
+  };
+
+  /** Stops the runs this API started and waits for their files to close. */
+  async close(): Promise<void> {
+    for (const run of this.runs.values()) {
+      if (run.status.state === 'running') run.capture?.child.kill('SIGTERM');
+    }
+    await Promise.all([...this.runs.values()].map((run) => run.finished));
+  }
+
+  private listSessionFiles(): ApiResponse<'sessions.list'>['sessions'] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.sessionDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    const rows = [];
+    for (const name of names) {
+      if (!name.endsWith('.hks')) continue;
+      const file = path.join(this.sessionDir, name);
+      try {
+        const st = fs.statSync(file);
+        if (st.isFile())
+          rows.push({ name, path: file, sizeBytes: st.size, modifiedAtMs: st.mtimeMs });
+      } catch {
+        // Deleted while listing.
+      }
+    }
+    return rows.sort((a, b) => b.modifiedAtMs - a.modifiedAtMs || (a.name < b.name ? -1 : 1));
+  }
+
+  /**
+   * Only session files directly inside the sessions directory can be read
+   * through the API, checked on the real path: a caller cannot use it to
+   * read other files, through `..` or a symbolic link.
+   */
+  private sessionFile(file: string): string {
+    if (!file.endsWith('.hks')) {
+      throw new ApiError('refused', `${file} is not a session file (.hks)`);
+    }
+    let real: string;
+    let realDir: string;
+    try {
+      real = fs.realpathSync(file);
+      realDir = fs.realpathSync(this.sessionDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new ApiError('not-found', `no session file at ${file}`);
+      }
+      throw error;
+    }
+    if (path.dirname(real) !== realDir) {
+      throw new ApiError('refused', `${file} is not in the sessions directory ${this.sessionDir}`);
+    }
+    return real;
+  }
+
+  private index(file: string): Promise<SessionIndex> {
+    return this.remember(file, this.indexes.get(file) ?? SessionIndex.open(file));
+  }
+
+  /** Keeps `index` as the most recently used one for `file`. */
+  private remember(file: string, index: Promise<SessionIndex>): Promise<SessionIndex> {
+    this.indexes.delete(file);
+    this.indexes.set(file, index);
+    index.catch(() => {
+      if (this.indexes.get(file) === index) this.indexes.delete(file);
+    });
+    while (this.indexes.size > OPEN_INDEXES) {
+      this.indexes.delete(this.indexes.keys().next().value as string);
+    }
+    return index;
+  }
+
+  private async startRun(request: ApiRequest<'run.start'>): Promise<RunStatus> {
+    if (request.cwd !== undefined && !isDirectory(request.cwd)) {
+      throw new ApiError('bad-request', `the working directory ${request.cwd} does not exist`);
+    }
+    fs.mkdirSync(this.sessionDir, { recursive: true, mode: 0o700 });
+    const outPath = newSessionFilePath(this.sessionDir, request.command, ++this.runCount);
+    const capture = await CaptureRun.start({
+      command: request.command,
+      args: request.args,
+      ...(request.cwd !== undefined ? { cwd: request.cwd } : {}),
+      outPath,
+      // The UI shows what the agent records, not the target's terminal output.
+      stdio: 'ignore',
+      hookscopeVersion: HOOKSCOPE_VERSION,
+    });
+    const runId = crypto.randomBytes(8).toString('hex');
+    const status: RunStatus = {
+      runId,
+      sessionPath: outPath,
+      pid: capture.child.pid ?? null,
+      command: [request.command, ...request.args],
+      state: 'running',
+      exitCode: null,
+      signal: null,
+      error: null,
+    };
+    const finished = capture.finish().then(
+      (exit) => {
+        status.state = 'exited';
+        status.exitCode = exit.code;
+        status.signal = exit.signal;
+        if (capture.recorder.error) status.error = capture.recorder.error.message;
+      },
+      (error: unknown) => {
+        status.state = 'failed';
+        status.error = (error as Error).message;
+      },
+    );
+    this.runs.set(runId, { status, capture, finished });
+    return { ...status };
+  }
+}
+
+function isDirectory(dir: string): boolean {
+  try {
+    return fs.statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function errorReply(error: unknown): Extract<ApiReply<unknown>, { ok: false }> {
+  if (error instanceof ApiError) {
+    return { ok: false, error: { code: error.code, message: error.message } };
+  }
+  if (error instanceof CommandError || error instanceof SessionFileError) {
+    return { ok: false, error: { code: 'bad-request', message: error.message } };
+  }
+  return { ok: false, error: { code: 'failed', message: (error as Error).message } };
+}
+
+function processRow(p: ProcessInfo): ProcessRow {
+  return {
+    pid: p.pid,
+    ppid: p.ppid,
+    uid: p.uid,
+    user: p.user,
+    exe: p.exe,
+    cmdline: p.cmdline,
+    startTime: p.startTime,
+    python: p.python ? { version: p.python.version, freeThreaded: p.python.freeThreaded } : null,
+    agentLoaded: p.agentLoaded,
+    attach: {
+      ok: p.attach.ok,
+      method: p.attach.method,
+      reasons: p.attach.reasons.map((r) => ({ code: r.code, message: r.message, fix: r.fix })),
+    },
+  };
+}
+
+function overview(s: SessionSummary): SessionOverview {
+  return {
+    path: s.path,
+    command: s.run?.command ?? null,
+    cwd: s.run?.cwd ?? null,
+    startedAtMs: s.run?.startedAtMs ?? null,
+    endedAtMs: s.runEnd?.endedAtMs ?? null,
+    exitCode: s.runEnd?.exitCode ?? null,
+    signal: s.runEnd?.signal ?? null,
+    processes: s.processes.map((p) => ({
+      session: p.session,
+      pid: p.pid,
+      ppid: p.ppid,
+      parentSession: p.parentSession,
+      exe: p.exe,
+      argv: p.argv,
+      cwd: p.cwd,
+      pythonVersion: p.pythonVersion,
+      startedAtMs: p.startedAtMs,
+      end: p.end,
+      events: p.records,
+      dropped: p.dropped.toString(),
+    })),
+    totalEvents: s.totalEvents,
+    byCategory: s.byCategory,
+    topEvents: s.byEvent.slice(0, 200),
+    droppedTotal: s.droppedTotal.toString(),
+    notices: s.notices.slice(0, 200),
+    truncated: s.truncated,
+  };
+}

@@ -1,0 +1,98 @@
+// The Electron main process: a thin adapter. Everything it decides is in
+// desktop-policy.ts (plain Node, tested); this file only wires Electron to
+// it. One instance, one window, the renderer bundle from app://hookscope/.
+import path from 'node:path';
+
+import { app, BrowserWindow, ipcMain, protocol, session } from 'electron';
+
+import { rendererBundleDir } from '../core/runtime-paths.js';
+import { UiApi } from '../core/ui-api.js';
+import {
+  APP_SCHEME,
+  APP_START_URL,
+  bundleResponse,
+  isAppUrl,
+  registerApiHandlers,
+} from './desktop-policy.js';
+
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+// Before `ready`: app:// behaves like https (secure, standard origin), so
+// the CSP's 'self' means the bundle and nothing else.
+protocol.registerSchemesAsPrivileged([
+  { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } },
+]);
+
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  let window: BrowserWindow | null = null;
+  const api = new UiApi({ log });
+
+  app.on('second-instance', () => {
+    if (window) {
+      if (window.isMinimized()) window.restore();
+      window.focus();
+    }
+  });
+
+  app.on('web-contents-created', (_event, contents) => {
+    // No new windows, no navigation away from the bundle, no webviews.
+    contents.setWindowOpenHandler(({ url }) => {
+      log(`hookscope: refused to open a window for ${url}`);
+      return { action: 'deny' };
+    });
+    contents.on('will-navigate', (event, url) => {
+      if (!isAppUrl(url)) {
+        log(`hookscope: refused navigation to ${url}`);
+        event.preventDefault();
+      }
+    });
+    contents.on('will-redirect', (event, url) => {
+      if (!isAppUrl(url)) event.preventDefault();
+    });
+    contents.on('will-attach-webview', (event) => event.preventDefault());
+  });
+
+  app.on('window-all-closed', () => {
+    void api.close().finally(() => app.quit());
+  });
+
+  void app.whenReady().then(() => {
+    const rendererDir = rendererBundleDir();
+    protocol.handle(APP_SCHEME, async (request) => {
+      const answer = await bundleResponse(request.url, rendererDir);
+      return new Response(new Uint8Array(answer.body), {
+        status: answer.status,
+        headers: answer.headers,
+      });
+    });
+    // Camera, notifications, geolocation…: the inspector asks for none.
+    session.defaultSession.setPermissionRequestHandler((_contents, permission, callback) => {
+      log(`hookscope: denied permission request ${permission}`);
+      callback(false);
+    });
+    session.defaultSession.setPermissionCheckHandler(() => false);
+    registerApiHandlers(ipcMain, api, log);
+
+    window = new BrowserWindow({
+      width: 1400,
+      height: 900,
+      title: 'Hookscope',
+      show: false,
+      webPreferences: {
+        preload: path.join(__dirname, 'preload-electron.js'),
+        contextIsolation: true,
+        sandbox: true,
+        nodeIntegration: false,
+        webSecurity: true,
+        webviewTag: false,
+        spellcheck: false,
+      },
+    });
+    window.once('ready-to-show', () => window?.show());
+    void window.loadURL(APP_START_URL);
+  });
+}

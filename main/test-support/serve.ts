@@ -1,0 +1,50 @@
+// Starts `hookscope serve` as a user would and reads the URL it prints.
+import { spawn, type ChildProcess } from 'node:child_process';
+
+import { CLI } from './cli.js';
+
+export interface ServedInspector {
+  url: string;
+  /** http://127.0.0.1:PORT */
+  origin: string;
+  token: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export function startServe(env: NodeJS.ProcessEnv): Promise<ServedInspector> {
+  const child = spawn(process.execPath, [CLI, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`hookscope serve printed no URL: ${out}${err}`));
+    }, 30_000);
+    child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
+    child.stdout?.on('data', (b: Buffer) => {
+      out += b.toString();
+      const m = /(http:\/\/127\.0\.0\.1:\d+)\/\?token=([0-9a-f]{64})/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({
+          url: m[0],
+          origin: m[1] as string,
+          token: m[2] as string,
+          process: child,
+          stop,
+        });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`hookscope serve exited (${code}): ${err}`));
+    });
+  });
+}

@@ -1,0 +1,201 @@
+// The event table: only the rows in view (plus a few) are in the DOM, so a
+// session of a million events scrolls like one of a hundred. Rows come in
+// pages from the core as they scroll into view.
+import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
+
+import type { EventRow } from '../../../main/common/ipc-contract.js';
+import { EVENT_PAGE_SIZE } from '../store/session-view-slice.js';
+import { useApp } from '../store/store-context.js';
+import { Empty, ErrorState, Loading } from './states.js';
+
+export const ROW_HEIGHT_PX = 24;
+/** Rows rendered above and below the visible ones. */
+const OVERSCAN_ROWS = 10;
+
+export function EventTable() {
+  const matching = useApp((s) => s.matchingEvents);
+  const pages = useApp((s) => s.pages);
+  const error = useApp((s) => s.eventsError);
+  const ensureRows = useApp((s) => s.ensureRows);
+  const selected = useApp((s) => s.selectedEvent);
+  const select = useApp((s) => s.selectEvent);
+  const selectedPosition = useApp((s) => s.selectedPosition);
+  const moveSelection = useApp((s) => s.moveSelection);
+  const filter = useApp((s) => s.filter);
+  const setFilter = useApp((s) => s.setFilter);
+
+  const scroller = useRef<HTMLDivElement>(null);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [viewHeight, setViewHeight] = useState(600);
+
+  useEffect(() => {
+    const el = scroller.current;
+    if (el === null) return;
+    const observer = new ResizeObserver(() => setViewHeight(el.clientHeight));
+    observer.observe(el);
+    setViewHeight(el.clientHeight);
+    return () => observer.disconnect();
+  }, [matching === null]);
+
+  // A new filter starts at the top.
+  useEffect(() => {
+    scroller.current?.scrollTo({ top: 0 });
+    setScrollTop(0);
+  }, [filter]);
+
+  // Keep the keyboard-selected row in view.
+  useEffect(() => {
+    const el = scroller.current;
+    if (el === null || selectedPosition === null) return;
+    const top = selectedPosition * ROW_HEIGHT_PX;
+    if (top < el.scrollTop) el.scrollTop = top;
+    else if (top + ROW_HEIGHT_PX > el.scrollTop + el.clientHeight) {
+      el.scrollTop = top + ROW_HEIGHT_PX - el.clientHeight;
+    }
+  }, [selectedPosition]);
+
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    const page = Math.max(1, Math.floor(viewHeight / ROW_HEIGHT_PX) - 1);
+    const moves: Record<string, number> = {
+      ArrowDown: 1,
+      ArrowUp: -1,
+      PageDown: page,
+      PageUp: -page,
+      Home: -Infinity,
+      End: Infinity,
+    };
+    const delta = moves[e.key];
+    if (delta === undefined) {
+      if (e.key === 'Escape') select(null);
+      return;
+    }
+    e.preventDefault();
+    const count = matching ?? 0;
+    void moveSelection(delta === Infinity ? count : delta === -Infinity ? -count : delta);
+  };
+
+  const count = matching ?? 0;
+  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT_PX) - OVERSCAN_ROWS);
+  const last = Math.min(
+    count - 1,
+    Math.ceil((scrollTop + viewHeight) / ROW_HEIGHT_PX) + OVERSCAN_ROWS,
+  );
+
+  useEffect(() => {
+    if (count > 0) void ensureRows(first, last);
+  }, [first, last, count, pages, ensureRows]);
+
+  if (error !== null && matching === null) {
+    return (
+      <ErrorState
+        title="Could not read events"
+        message={error}
+        onRetry={() => void setFilter(filter)}
+      />
+    );
+  }
+  if (matching === null) return <Loading what="events" />;
+
+  const rows = [];
+  for (let i = first; i <= last; i++) {
+    const row = pages[Math.floor(i / EVENT_PAGE_SIZE)]?.[i % EVENT_PAGE_SIZE];
+    rows.push(
+      row === undefined ? (
+        <div key={i} className="ev-row ev-pending" style={{ top: i * ROW_HEIGHT_PX }} role="row">
+          <span className="ev-cell">…</span>
+        </div>
+      ) : (
+        <EventLine
+          key={i}
+          position={i}
+          row={row}
+          selected={selected?.index === row.index}
+          onSelect={() => select(row, i)}
+        />
+      ),
+    );
+  }
+
+  return (
+    <div className="event-table" role="grid" aria-label="Events" aria-rowcount={count}>
+      <div className="ev-row ev-header" role="row">
+        <span className="ev-cell ev-time" role="columnheader">
+          Time (ms)
+        </span>
+        <span className="ev-cell ev-pid" role="columnheader">
+          PID
+        </span>
+        <span className="ev-cell ev-tid" role="columnheader">
+          TID
+        </span>
+        <span className="ev-cell ev-name" role="columnheader">
+          Event
+        </span>
+        <span className="ev-cell ev-cat" role="columnheader">
+          Category
+        </span>
+        <span className="ev-cell ev-args" role="columnheader">
+          Arguments
+        </span>
+      </div>
+      {error !== null && (
+        <div className="inline-error" role="alert">
+          {error}
+        </div>
+      )}
+      <div
+        className="ev-scroll"
+        ref={scroller}
+        onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
+        onKeyDown={onKeyDown}
+        tabIndex={0}
+        aria-label="Event rows: arrow keys, Page Up/Down, Home and End move the selection"
+      >
+        {count === 0 ? (
+          <Empty title="No events match">
+            {filter.event || filter.pid !== undefined || filter.text
+              ? 'Change or clear the filter.'
+              : 'Nothing was recorded yet.'}
+          </Empty>
+        ) : (
+          <div className="ev-space" style={{ height: count * ROW_HEIGHT_PX }}>
+            {rows}
+          </div>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function EventLine({
+  row,
+  position,
+  selected,
+  onSelect,
+}: {
+  row: EventRow;
+  position: number;
+  selected: boolean;
+  onSelect: () => void;
+}) {
+  return (
+    <div
+      className={selected ? 'ev-row ev-selected' : 'ev-row'}
+      style={{ top: position * ROW_HEIGHT_PX }}
+      role="row"
+      aria-rowindex={position + 1}
+      aria-selected={selected}
+      data-event={row.event}
+      onClick={onSelect}
+    >
+      <span className="ev-cell ev-time num">{row.sinceStartMs.toFixed(3)}</span>
+      <span className="ev-cell ev-pid num">{row.pid}</span>
+      <span className="ev-cell ev-tid num">{row.tid}</span>
+      <span className="ev-cell ev-name">{row.event}</span>
+      <span className={`ev-cell ev-cat cat-${row.category}`}>{row.category}</span>
+      <span className="ev-cell ev-args" title={row.argsSummary}>
+        {row.argsSummary}
+      </span>
+    </div>
+  );
+}

@@ -1,0 +1,236 @@
+// One session: its processes as a tree, the filter bar, the virtualised
+// event table and the detail of the selected event. A session being
+// recorded by a run started here is followed live.
+import { useEffect, useState, type FormEvent } from 'react';
+
+import type { SessionOverview, SessionProcessRow } from '../../../main/common/ipc-contract.js';
+import { LIVE_POLL_MS } from '../store/session-view-slice.js';
+import { useApp } from '../store/store-context.js';
+import { EventDetail } from './event-detail.js';
+import { EventTable } from './event-table.js';
+import { Empty, ErrorState, Loading } from './states.js';
+
+export function SessionView() {
+  const path = useApp((s) => s.sessionPath);
+  const overview = useApp((s) => s.overview);
+  const status = useApp((s) => s.overviewStatus);
+  const error = useApp((s) => s.overviewError);
+  const open = useApp((s) => s.openSession);
+  const run = useApp((s) => s.run);
+  const pollLive = useApp((s) => s.pollLive);
+  const live = run !== null && run.state === 'running';
+
+  useEffect(() => {
+    if (!live) return;
+    const timer = window.setInterval(() => void pollLive(), LIVE_POLL_MS);
+    return () => window.clearInterval(timer);
+  }, [live, pollLive]);
+
+  if (path === null) {
+    return <Empty title="No session open">Open a saved session or launch a command.</Empty>;
+  }
+  if (status === 'error' && error !== null) {
+    return (
+      <ErrorState
+        title={`Could not open ${path}`}
+        message={error}
+        onRetry={() => void open(path)}
+      />
+    );
+  }
+  if (overview === null) return <Loading what="the session" />;
+  return (
+    <div className="session">
+      <SessionHeader overview={overview} />
+      <div className="session-body">
+        <ProcessTree processes={overview.processes} />
+        <div className="session-events">
+          <FilterBar />
+          <EventTable />
+        </div>
+        <EventDetail />
+      </div>
+    </div>
+  );
+}
+
+function SessionHeader({ overview }: { overview: SessionOverview }) {
+  const run = useApp((s) => s.run);
+  const state =
+    run?.state === 'running'
+      ? 'live'
+      : overview.endedAtMs !== null
+        ? overview.signal
+          ? `ended by ${overview.signal}`
+          : `ended with code ${overview.exitCode ?? '?'}`
+        : run?.state === 'failed'
+          ? `failed: ${run.error ?? ''}`
+          : 'incomplete';
+  return (
+    <div className="session-head">
+      <div>
+        <span
+          className={`badge ${state === 'live' ? 'badge-live' : ''}`}
+          data-testid="session-state"
+        >
+          {state}
+        </span>{' '}
+        <code className="cmd">{overview.command ? overview.command.join(' ') : overview.path}</code>
+      </div>
+      <div className="stats">
+        <span>{overview.totalEvents.toLocaleString()} events</span>
+        <span>{overview.processes.length} processes</span>
+        {overview.droppedTotal !== '0' && (
+          <span className="warn">{overview.droppedTotal} dropped (agent buffer full)</span>
+        )}
+        {overview.truncated && run?.state !== 'running' && (
+          <span className="warn" title={overview.truncated.reason}>
+            damaged tail: {overview.truncated.bytesCut} bytes not readable
+          </span>
+        )}
+      </div>
+    </div>
+  );
+}
+
+interface TreeNode {
+  process: SessionProcessRow;
+  children: TreeNode[];
+}
+
+function buildTree(processes: SessionProcessRow[]): TreeNode[] {
+  const nodes = new Map(
+    processes.map((p) => [p.session, { process: p, children: [] as TreeNode[] }]),
+  );
+  const roots: TreeNode[] = [];
+  for (const node of nodes.values()) {
+    const parent =
+      node.process.parentSession === null ? undefined : nodes.get(node.process.parentSession);
+    (parent ? parent.children : roots).push(node);
+  }
+  return roots;
+}
+
+function processState(p: SessionProcessRow): string {
+  if (p.end === null) return 'running';
+  if (p.end.reason === 'killed') return `killed${p.end.signal ? ` (${p.end.signal})` : ''}`;
+  if (p.end.reason === 'disconnected') return 'disconnected';
+  return `exited ${p.end.exitCode ?? ''}`.trim();
+}
+
+function ProcessTree({ processes }: { processes: SessionProcessRow[] }) {
+  const filter = useApp((s) => s.filter);
+  const setFilter = useApp((s) => s.setFilter);
+  const roots = buildTree(processes);
+  const renderNode = (node: TreeNode) => {
+    const p = node.process;
+    const selected = filter.pid === p.pid;
+    return (
+      <li key={p.session}>
+        <button
+          type="button"
+          className={selected ? 'proc proc-selected' : 'proc'}
+          title={`${p.argv.join(' ')}\n${p.pythonVersion}`}
+          onClick={() => void setFilter({ ...filter, pid: selected ? undefined : p.pid })}
+        >
+          <span className="num">{p.pid}</span> <span className="cmd">{p.argv.join(' ')}</span>
+          <span className="proc-meta">
+            {processState(p)} · {p.events.toLocaleString()} events
+            {p.dropped !== '0' ? ` · ${p.dropped} dropped` : ''}
+          </span>
+        </button>
+        {node.children.length > 0 && <ul>{node.children.map(renderNode)}</ul>}
+      </li>
+    );
+  };
+  return (
+    <aside className="panel proc-tree" aria-label="Processes of this session">
+      <h3>Processes</h3>
+      {processes.length === 0 ? (
+        <Empty title="No Python process joined yet" />
+      ) : (
+        <ul>{roots.map(renderNode)}</ul>
+      )}
+    </aside>
+  );
+}
+
+function FilterBar() {
+  const filter = useApp((s) => s.filter);
+  const setFilter = useApp((s) => s.setFilter);
+  const matching = useApp((s) => s.matchingEvents);
+  const total = useApp((s) => s.totalEvents);
+  const [event, setEvent] = useState(filter.event ?? '');
+  const [pid, setPid] = useState(filter.pid === undefined ? '' : String(filter.pid));
+  const [text, setText] = useState(filter.text ?? '');
+  const [problem, setProblem] = useState<string | null>(null);
+
+  // Keep the inputs in step when the filter changes elsewhere (process tree).
+  useEffect(() => {
+    setPid(filter.pid === undefined ? '' : String(filter.pid));
+  }, [filter.pid]);
+
+  const apply = (e?: FormEvent) => {
+    e?.preventDefault();
+    const pidText = pid.trim();
+    if (pidText !== '' && !/^[0-9]{1,9}$/.test(pidText)) {
+      setProblem('PID must be a number');
+      return;
+    }
+    setProblem(null);
+    void setFilter({
+      ...(event.trim() ? { event: event.trim() } : {}),
+      ...(pidText ? { pid: Number(pidText) } : {}),
+      ...(text.trim() ? { text: text.trim() } : {}),
+    });
+  };
+  const clear = () => {
+    setEvent('');
+    setPid('');
+    setText('');
+    setProblem(null);
+    void setFilter({});
+  };
+  const active =
+    filter.event !== undefined || filter.pid !== undefined || filter.text !== undefined;
+  return (
+    <form className="filter-bar" onSubmit={apply} aria-label="Filter events">
+      <input
+        name="event"
+        aria-label="Event glob"
+        placeholder="event glob, e.g. socket.* or {open,os.*}"
+        value={event}
+        onChange={(e) => setEvent(e.target.value)}
+      />
+      <input
+        name="pid"
+        aria-label="PID"
+        placeholder="pid"
+        className="narrow"
+        value={pid}
+        onChange={(e) => setPid(e.target.value)}
+      />
+      <input
+        name="text"
+        aria-label="Text in arguments"
+        placeholder="text in arguments"
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+      />
+      <button type="submit" className="primary">
+        Filter
+      </button>
+      <button type="button" onClick={clear} disabled={!active && !event && !pid && !text}>
+        Clear
+      </button>
+      <span className="count" data-testid="event-count">
+        {matching === null
+          ? '…'
+          : active
+            ? `${matching.toLocaleString()} of ${total.toLocaleString()} events`
+            : `${total.toLocaleString()} events`}
+      </span>
+      {problem && <span className="inline-error">{problem}</span>}
+    </form>
+  );
+}
