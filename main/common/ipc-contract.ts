@@ -48,7 +48,7 @@ export interface SessionFileRow {
   modifiedAtMs: number;
 }
 
-export type ProcessEndReasonRow = 'exited' | 'killed' | 'disconnected';
+export type ProcessEndReasonRow = 'exited' | 'killed' | 'disconnected' | 'detached';
 
 /** One traced process of a session. */
 export interface SessionProcessRow {

@@ -115,6 +115,7 @@ function processState(p: SessionProcessRow): string {
   if (p.end === null) return 'running';
   if (p.end.reason === 'killed') return `killed${p.end.signal ? ` (${p.end.signal})` : ''}`;
   if (p.end.reason === 'disconnected') return 'disconnected';
+  if (p.end.reason === 'detached') return 'detached (still running)';
   return `exited ${p.end.exitCode ?? ''}`.trim();
 }
 
