@@ -50,8 +50,13 @@ export async function learnPolicy(
         // Anyone may raise any name, even an empty one, which no rule can
         // name: the default (deny) covers it.
         if (record.event !== '') events.add(record.event);
-      } else if (record.status === 'ok' && record.sha256 !== null && pinnable(record.realPath)) {
-        // A failed open ran nothing.
+      } else if (
+        record.kind === 'open-code' &&
+        record.status === 'ok' &&
+        record.sha256 !== null &&
+        pinnable(record.realPath)
+      ) {
+        // A failed open ran nothing; decisions are about records seen already.
         const key = `${record.intent}\0${record.realPath}\0${record.sha256}`;
         files.set(key, { intent: record.intent, realpath: record.realPath, sha256: record.sha256 });
       }
