@@ -18,7 +18,7 @@ export {
   type GlobTokens,
 } from './glob.js';
 export { learnPolicy, type LearnOptions } from './learn.js';
-export { loadPolicy, parsePolicy } from './load-policy.js';
+export { loadPolicy, parsePolicy, readPolicyFile, type PolicyFile } from './load-policy.js';
 export {
   answerKey,
   evaluate,
