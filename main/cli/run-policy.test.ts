@@ -1,6 +1,7 @@
 // `hookscope run --policy / --ask / --learn`: real CLI runs of real CPython.
 // The enforcement tests at the end need an agent that enforces policies
 // (it exports hookscope_agent_policy_version); they are skipped until then.
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -364,20 +365,7 @@ describe.skipIf(!agentEnforces())('enforcement by the agent', () => {
         const denied = 'VALUE = "denied version"\n';
         fs.writeFileSync(module, denied);
         // A .pyc of the denied source, as an earlier unguarded run leaves it.
-        const compile = await runCli(
-          [
-            'run',
-            '--out',
-            path.join(dir, 'c.hks'),
-            '--no-summary',
-            '--',
-            py.path,
-            '-c',
-            'import sys; sys.path.insert(0, "."); import hs_gate_mod',
-          ],
-          { cwd: dir },
-        );
-        expect(compile.code, compile.stderr).toBe(0);
+        execFileSync(py.path, ['-m', 'py_compile', module], { cwd: dir });
         const cache = path.join(dir, '__pycache__');
         expect(fs.readdirSync(cache).some((f) => f.startsWith('hs_gate_mod.'))).toBe(true);
 
@@ -451,6 +439,10 @@ describe.skipIf(!agentEnforces())('enforcement by the agent', () => {
         const dir = tempDir();
         fs.writeFileSync(path.join(dir, 'hs_known.py'), 'A = 1\n');
         fs.writeFileSync(path.join(dir, 'hs_new.py'), 'B = 2\n');
+        // A .pyc beside the known module, as the standard library has: without
+        // one, each run's import first tries to open a missing .pyc, a failed
+        // open that a learned policy (default deny) has no rule for.
+        execFileSync(py.path, ['-m', 'py_compile', path.join(dir, 'hs_known.py')]);
         const learned = path.join(dir, 'learned.json');
         const same = 'import sys; sys.path.insert(0, "."); import hs_known, json; print("ok")';
         // -B everywhere: a .pyc written by the first run would be new code in the second.
