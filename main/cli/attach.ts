@@ -48,6 +48,31 @@ export async function attachCommand(
     err.write(`hookscope attach: cannot create the session directory: ${(e as Error).message}\n`);
     return 2;
   }
+  // Ctrl-C, SIGTERM, SIGHUP and --duration all mean "detach". The handlers
+  // go in before anything is printed: a signal that follows "recording" at
+  // once must find them (and one during the attach detaches right after).
+  let stopNow: () => void = () => {};
+  const stop = new Promise<'stop'>((resolve) => (stopNow = () => resolve('stop')));
+  const onSignal = (): void => stopNow();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  try {
+    return await attachAndRecord(pid, outPath, options, err, stop);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+  }
+}
+
+async function attachAndRecord(
+  pid: number,
+  outPath: string,
+  options: AttachCommandOptions,
+  err: NodeJS.WritableStream,
+  stop: Promise<'stop'>,
+): Promise<number> {
   err.write(`hookscope: attaching to process ${pid}…\n`);
   let run: AttachRun;
   try {
@@ -87,20 +112,13 @@ export async function attachCommand(
       'press Ctrl-C to detach (the process keeps running).\n',
   );
 
-  // Ctrl-C, SIGTERM, SIGHUP and --duration all detach; the target's exit ends it too.
-  const stop = new Promise<'stop'>((resolve) => {
-    const onSignal = (): void => resolve('stop');
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    process.once('SIGHUP', onSignal);
-    if (options.duration) setTimeout(onSignal, options.duration * 1000).unref();
-    void run.ended.finally(() => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      process.off('SIGHUP', onSignal);
-    });
-  });
-  const first = await Promise.race([stop, run.ended]);
+  // The target's exit ends it too.
+  const timer = options.duration
+    ? new Promise<'stop'>((resolve) =>
+        setTimeout(() => resolve('stop'), options.duration! * 1000).unref(),
+      )
+    : null;
+  const first = await Promise.race([stop, run.ended, ...(timer ? [timer] : [])]);
   let end: AttachEnd;
   if (first === 'stop') {
     const clean = await run.detach();

@@ -4,7 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { HOOKSCOPE_VERSION } from '../core/version.js';
 import { psCommand } from './ps.js';
 import { attachCommand } from './attach.js';
-import { runCommand } from './run.js';
+import { runCommand, type RunOptions } from './run.js';
 import { parsePort, serveCommand } from './serve.js';
 import { showCommand } from './show.js';
 
@@ -37,15 +37,29 @@ export async function main(argv: string[]): Promise<number> {
     .description(
       'run a command with the Hookscope agent preloaded and record what its Python processes do',
     )
-    .usage('[--out FILE] -- CMD [ARGS...]')
+    .usage('[--out FILE] [--policy FILE [--ask allow|deny]] [--learn OUT] -- CMD [ARGS...]')
     .option(
       '-o, --out <file>',
       'session file to write (default: a new file under ~/.local/share/hookscope/sessions)',
     )
+    .option(
+      '--policy <file>',
+      'enforce this policy (docs/policy.md); exit code 3 when the target exits 0 but something was denied',
+    )
+    .addOption(
+      new Option('--ask <answer>', 'what ask rules become without a UI (default: deny)').choices([
+        'allow',
+        'deny',
+      ]),
+    )
+    .option(
+      '--learn <out>',
+      'after the run, write a policy that allows exactly what it did (refuses an existing file)',
+    )
     .option('--no-summary', 'do not print the summary when the target exits')
     .argument('[command...]', 'the command to run, after --')
     .passThroughOptions()
-    .action(async (command: string[], opts: { out?: string; summary?: boolean }) => {
+    .action(async (command: string[], opts: RunOptions) => {
       exitCode = await runCommand(command, opts, process.stderr);
     });
 

@@ -5,8 +5,12 @@ import { PassThrough, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { SessionWriter } from '../core/session-file.js';
-import { SAMPLE, writeSampleSession } from '../test-support/sample-session.js';
-import { encodeAuditRecord, v } from '../test-support/wire-encoder.js';
+import {
+  SAMPLE,
+  writeEnforcedSampleSession,
+  writeSampleSession,
+} from '../test-support/sample-session.js';
+import { encodeAuditRecord, encodeDecisionRecord, v } from '../test-support/wire-encoder.js';
 import { eventMatcher, showCommand, type ShowOptions } from './show.js';
 
 let dir: string;
@@ -270,5 +274,109 @@ describe('show on large sessions', () => {
     const code = await showCommand(big, {}, closing, err);
     expect(code).toBe(0);
     expect(received).toBeLessThan(1_000_000);
+  });
+});
+
+describe('show with decisions', () => {
+  let enforced: string;
+  beforeAll(() => {
+    enforced = path.join(dir, 'enforced.hks');
+    writeEnforcedSampleSession(enforced);
+  });
+
+  it('prints a decision line right after the record it decides', async () => {
+    const { code, out } = await show(enforced, {});
+    expect(code).toBe(0);
+    const lines = out.split('\n');
+    expect(lines[0]).toBe(
+      `# policy /srv/policy.json (sha256 ${'ef'.repeat(32)}, ask rules answered deny)`,
+    );
+    const after = (needle: string): string | undefined =>
+      lines[lines.findIndex((l) => l.includes(needle)) + 1];
+    expect(after('io.open_code bytecode')).toBe('# denied by rule 0');
+    expect(after('subprocess.Popen(')).toBe(
+      '# denied by rule 1 (no subprocesses); waited 2.500 ms',
+    );
+    expect(after('socket.connect(')).toBe('# denied by the headless --ask answer, asked by rule 2');
+    // An allowed event gets no decision line.
+    expect(after(' open(')).toContain('subprocess.Popen(');
+    // The event filter keeps a decision with its event.
+    const popen = (await show(enforced, { event: 'subprocess.*' })).out.split('\n');
+    expect(
+      popen.filter((l) => l !== '' && !l.startsWith('# process') && !l.startsWith('# policy')),
+    ).toEqual([
+      expect.stringContaining('subprocess.Popen('),
+      '# denied by rule 1 (no subprocesses); waited 2.500 ms',
+    ]);
+  });
+
+  it('merges decisions into the decided events in --json', async () => {
+    const lines = jsonLines((await show(enforced, { json: true })).out);
+    expect(lines.map((l) => l.event)).toEqual([
+      'io.open_code',
+      'open',
+      'subprocess.Popen',
+      'socket.connect',
+    ]);
+    expect(lines[0]?.decision).toEqual({
+      outcome: 'denied',
+      action: 'deny',
+      by: 'rule',
+      rule: 0,
+      waited_ns: '0',
+      seq: 1,
+    });
+    expect(lines[1]).not.toHaveProperty('decision');
+    expect(lines[2]?.decision).toEqual({
+      outcome: 'denied',
+      action: 'deny',
+      by: 'rule',
+      rule: 1,
+      comment: 'no subprocesses',
+      waited_ns: '2500000',
+      seq: 4,
+    });
+    expect(lines[3]?.decision).toMatchObject({ action: 'ask', by: 'headless', rule: 2 });
+  });
+
+  it('says which record a decision is about when it does not follow it', async () => {
+    const far = path.join(dir, 'far.hks');
+    const w = SessionWriter.create(far, { overwrite: true });
+    w.writeEvents(
+      1,
+      Buffer.concat([
+        ...Array.from({ length: 300 }, (_, i) =>
+          encodeAuditRecord({ seq: i, event: 'open', args: v.tuple([]) }),
+        ),
+        encodeDecisionRecord({
+          seq: 300,
+          event: 'open',
+          eventSeq: 3,
+          ruleIndex: null,
+          by: 'default',
+        }),
+        encodeDecisionRecord({
+          seq: 301,
+          event: 'open',
+          eventSeq: 299,
+          ruleIndex: null,
+          by: 'default',
+        }),
+      ]),
+    );
+    w.close();
+    const text = (await show(far, {})).out.split('\n');
+    expect(text[300]).toBe('# denied by the default [decides ?/1000 seq 3]');
+    expect(text[301]).toBe('# denied by the default');
+    const lines = jsonLines((await show(far, { json: true })).out);
+    // seq 3 had been printed already: the decision is a line of its own, in order.
+    expect(lines).toHaveLength(301);
+    expect(lines[299]).toMatchObject({ seq: 299, decision: { by: 'default', rule: null } });
+    expect(lines[300]).toMatchObject({
+      kind: 'decision',
+      seq: 300,
+      event_seq: '3',
+      decision: { outcome: 'denied', by: 'default', rule: null },
+    });
   });
 });

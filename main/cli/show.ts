@@ -2,12 +2,16 @@
 // lines or as JSON lines, streaming (a session may be hundreds of MB).
 
 import { categoryOf } from '../common/event-taxonomy.js';
+import { describeDecision, ruleCommentsOf, type RuleComments } from '../core/decision-text.js';
 import {
   formatValue,
   textOf,
   toJsonValue,
   type AgentRecord,
+  type AuditRecord,
+  type DecisionRecord,
   type JsonValue,
+  type OpenCodeRecord,
 } from '../core/protocol/records.js';
 import { eventMatcher } from '../core/event-glob.js';
 import { SessionFileError, SessionReader, type ProcessInfo } from '../core/session-file.js';
@@ -45,8 +49,18 @@ const WRITE_BATCH = 64 * 1024;
  * started), `kind`, `event`, `category` and `args` (see toJsonValue), plus
  * `args_truncated` when the agent cut the arguments; open-code records add
  * `path`, `real_path`, `size`, `sha256`, `intent` and, when opening failed,
- * `error` ({errno, message}). Text mode also prints `#` lines for processes
- * starting and ending, drops and notices.
+ * `error` ({errno, message}). An event the policy decided on (a denial, or
+ * any `ask`) carries `decision`: {outcome, action, by, rule (index, or null
+ * for the default), comment (the rule's, when the session holds the policy
+ * and the rule has one), waited_ns (a string), seq (of the decision record)}.
+ * A decision whose event is no longer held (more than DECISION_WINDOW event
+ * lines apart; an agent bug) is printed as its own line with `kind`
+ * "decision", `event_seq` and `decision`.
+ *
+ * Text mode also prints `#` lines for processes starting and ending, drops,
+ * notices, and decisions (`# denied by rule 2 (no shells)`, right after the
+ * record decided; with `[decides pid/tid seq N]` when another record came
+ * between them).
  */
 export async function showCommand(
   file: string,
@@ -83,6 +97,10 @@ export async function showCommand(
   const sink = new LineSink(out);
   const sessions = new Map<number, SessionView>();
   const json = opts.json === true;
+  const pending = new PendingJsonLines(sink);
+  let comments: RuleComments = [];
+  /** The last event line printed in text mode, for the decision line after it. */
+  let lastPrinted: { session: number; seq: number } | null = null;
   const pidMatches = (pid: number | undefined): boolean =>
     opts.pid === undefined || pid === opts.pid;
 
@@ -106,15 +124,46 @@ export async function showCommand(
           const view = sessions.get(block.sessionId);
           if (!pidMatches(view?.pid)) break;
           for (const record of block.records) {
+            // A decision carries the name of what it decides, so the same
+            // filter keeps a decision exactly when it keeps its event.
             if (matchEvent !== null && !matchEvent(record.event)) continue;
-            await sink.line(
-              json
-                ? JSON.stringify(jsonLine(record, block.sessionId, view))
-                : textLine(record, view),
-            );
+            if (record.kind === 'decision') {
+              if (json) {
+                await pending.decision(record, block.sessionId, view, comments);
+              } else {
+                const decided =
+                  lastPrinted !== null &&
+                  lastPrinted.session === block.sessionId &&
+                  BigInt(lastPrinted.seq) === record.eventSeq;
+                const where = decided
+                  ? ''
+                  : ` [decides ${view?.pid ?? '?'}/${record.tid} seq ${record.eventSeq}]`;
+                await sink.line(`# ${printable(describeDecision(record, comments))}${where}`);
+              }
+              continue;
+            }
+            if (json) {
+              await pending.event(
+                jsonLine(record, block.sessionId, view),
+                block.sessionId,
+                record.seq,
+              );
+            } else {
+              await sink.line(textLine(record, view));
+              lastPrinted = { session: block.sessionId, seq: record.seq };
+            }
           }
           break;
         }
+        case 'policy':
+          comments = ruleCommentsOf(block.policy);
+          if (!json) {
+            await sink.line(
+              `# policy ${printable(block.policy.file)} (sha256 ${block.policy.sha256}, ` +
+                `ask rules answered ${block.policy.askAnswer})`,
+            );
+          }
+          break;
         case 'drops': {
           const view = sessions.get(block.sessionId);
           if (!json && pidMatches(view?.pid)) {
@@ -158,6 +207,7 @@ export async function showCommand(
         case 'run-end':
           break;
         case 'end':
+          await pending.flush();
           await sink.flush();
           if (block.truncated) {
             const t = block.truncated;
@@ -169,8 +219,10 @@ export async function showCommand(
           break;
       }
     }
+    await pending.flush();
     await sink.flush();
   } catch (error) {
+    await pending.flush();
     await sink.flush();
     if (error instanceof SessionFileError) return fail(error.message);
     throw error;
@@ -196,7 +248,7 @@ function relativeMs(record: AgentRecord, view: SessionView | undefined): number 
 }
 
 function jsonLine(
-  record: AgentRecord,
+  record: AuditRecord | OpenCodeRecord,
   session: number,
   view: SessionView | undefined,
 ): Record<string, JsonValue> {
@@ -228,7 +280,7 @@ function jsonLine(
   return line;
 }
 
-function textLine(record: AgentRecord, view: SessionView | undefined): string {
+function textLine(record: AuditRecord | OpenCodeRecord, view: SessionView | undefined): string {
   const ms = relativeMs(record, view);
   const time = ms === null ? '?' : `${ms < 0 ? '' : '+'}${ms.toFixed(3)}`;
   const who = `${view?.pid ?? '?'}/${record.tid}`;
@@ -249,6 +301,76 @@ function textLine(record: AgentRecord, view: SessionView | undefined): string {
     return `${prefix}${record.event} ${record.intent} ${path}${real} FAILED (${errnoText(record.errno)})`;
   }
   return `${prefix}${record.event} ${record.intent} ${path}${real} sha256=${record.sha256 ?? ''} size=${record.size}`;
+}
+
+/**
+ * JSON event lines wait here a little before printing, so that the
+ * decision record that follows an event (same thread, next record) can be
+ * merged into it. Order is kept; at most DECISION_WINDOW lines are held.
+ */
+const DECISION_WINDOW = 256;
+
+class PendingJsonLines {
+  private readonly queue: { key: string; line: Record<string, JsonValue> }[] = [];
+  private readonly byKey = new Map<string, Record<string, JsonValue>>();
+
+  constructor(private readonly sink: LineSink) {}
+
+  async event(line: Record<string, JsonValue>, session: number, seq: number): Promise<void> {
+    const key = `${session}:${seq}`;
+    this.queue.push({ key, line });
+    this.byKey.set(key, line);
+    if (this.queue.length > DECISION_WINDOW) await this.printOldest();
+  }
+
+  async decision(
+    record: DecisionRecord,
+    session: number,
+    view: SessionView | undefined,
+    comments: RuleComments,
+  ): Promise<void> {
+    const decision: Record<string, JsonValue> = {
+      outcome: record.outcome,
+      action: record.action,
+      by: record.by,
+      rule: record.ruleIndex,
+    };
+    const comment = record.ruleIndex === null ? undefined : comments[record.ruleIndex];
+    if (comment !== undefined) decision.comment = comment;
+    decision.waited_ns = record.waitedNs.toString();
+    decision.seq = record.seq;
+    const line = this.byKey.get(`${session}:${record.eventSeq}`);
+    if (line !== undefined) {
+      line.decision = decision;
+      return;
+    }
+    // Through the queue, behind the lines still held, to keep the order.
+    const standalone: Record<string, JsonValue> = {
+      session,
+      pid: view?.pid ?? null,
+      tid: record.tid,
+      seq: record.seq,
+      time_ns: record.timeNs.toString(),
+      rel_ms: relativeMs(record, view),
+      kind: record.kind,
+      event: record.event,
+      event_seq: record.eventSeq.toString(),
+      decision,
+    };
+    this.queue.push({ key: `decision:${session}:${record.seq}`, line: standalone });
+    if (this.queue.length > DECISION_WINDOW) await this.printOldest();
+  }
+
+  async flush(): Promise<void> {
+    while (this.queue.length > 0) await this.printOldest();
+  }
+
+  private async printOldest(): Promise<void> {
+    const oldest = this.queue.shift();
+    if (oldest === undefined) return;
+    this.byKey.delete(oldest.key);
+    await this.sink.line(JSON.stringify(oldest.line));
+  }
 }
 
 /**

@@ -257,7 +257,7 @@ class AttachSink implements AgentSink {
     // Decoding stops as soon as the probe is found: it is the first
     // record the arm thread produces.
     if (!this.probeSeen && sessionId === this.targetSession) {
-      if (decodeRecords(payload).some((r) => r.event === PROBE_EVENT)) {
+      if (decodeRecords(payload).some((r) => r.kind === 'audit' && r.event === PROBE_EVENT)) {
         this.probeSeen = true;
         this.resolveProbe(Date.now());
       }

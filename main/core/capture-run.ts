@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 
 import { AgentServer } from './agent-server.js';
 import { resolveCommand } from './command-path.js';
@@ -14,6 +15,22 @@ import { SessionWriter } from './session-file.js';
 
 /** How long to wait after the target exits for its agents' last batches. */
 const DRAIN_GRACE_MS = 3000;
+/** The compiled policy's file name in the private directory (docs/protocol.md). */
+export const COMPILED_POLICY_FILE = 'policy.bin';
+
+/** A policy the agent enforces in the target, from its first event. */
+export interface RunPolicy {
+  /** The policy file as given, for the session's record. */
+  file: string;
+  /** compilePolicy's output: what the agent reads. */
+  compiled: Buffer;
+  /** The file's text. */
+  text: string;
+  /** SHA-256 (hex) of the file's bytes; of `text` as UTF-8 when not given. */
+  sha256?: string;
+  /** What `ask` rules became (already inside `compiled`; recorded for people). */
+  askAnswer: 'allow' | 'deny';
+}
 
 export interface CaptureRunOptions {
   command: string;
@@ -24,6 +41,8 @@ export interface CaptureRunOptions {
   stdio?: StdioOptions;
   hookscopeVersion: string;
   onNotice?: (level: string, message: string) => void;
+  /** Enforce this policy (headless): the agent judges every event and intent. */
+  policy?: RunPolicy;
 }
 
 export interface TargetExit {
@@ -82,6 +101,21 @@ export class CaptureRun {
         startedAtMs: Date.now(),
         socketDir,
       });
+      let policyPath: string | null = null;
+      if (options.policy) {
+        // Beside the socket, in the 0700 directory nobody else can enter;
+        // exclusive create, so nothing placed there first is ever read.
+        policyPath = path.join(socketDir, COMPILED_POLICY_FILE);
+        fs.writeFileSync(policyPath, options.policy.compiled, { mode: 0o600, flag: 'wx' });
+        writer.writePolicy({
+          file: options.policy.file,
+          sha256:
+            options.policy.sha256 ??
+            crypto.createHash('sha256').update(options.policy.text, 'utf8').digest('hex'),
+          text: options.policy.text,
+          askAnswer: options.policy.askAnswer,
+        });
+      }
       const env: NodeJS.ProcessEnv = {
         ...baseEnv,
         // Prepend: a target's own preloads keep working after ours.
@@ -90,6 +124,10 @@ export class CaptureRun {
         HOOKSCOPE_TOKEN: token.toString('hex'),
         HOOKSCOPE_SERVER_UID: String(process.getuid?.() ?? 0),
       };
+      // Only the policy of this run: one inherited from an outer run must
+      // not be enforced under a recording that did not ask for it.
+      if (policyPath !== null) env.HOOKSCOPE_POLICY = policyPath;
+      else delete env.HOOKSCOPE_POLICY;
       const child = spawn(executable, options.args, {
         cwd,
         env,

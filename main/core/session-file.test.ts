@@ -5,7 +5,12 @@ import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { writeSampleSession } from '../test-support/sample-session.js';
-import { encodeAuditRecord, encodeHelloPayload, v } from '../test-support/wire-encoder.js';
+import {
+  encodeAuditRecord,
+  encodeDecisionRecord,
+  encodeHelloPayload,
+  v,
+} from '../test-support/wire-encoder.js';
 import { parseHello } from './protocol/hello.js';
 import {
   BLOCK_HEADER_SIZE,
@@ -177,6 +182,67 @@ describe('SessionWriter and SessionReader', () => {
     expect(types).toEqual(['events', 'notice', 'end']);
     await expect(SessionReader.open(file, { startOffset: 3 })).rejects.toThrow(
       /invalid start offset 3/,
+    );
+  });
+
+  it('round-trips the policy block and decision records', async () => {
+    const file = tmp();
+    const w = SessionWriter.create(file, { overwrite: false });
+    const text = '{ "version": 1, "default": "deny" }\n';
+    const policy = {
+      file: '/srv/ci/policy.json',
+      sha256: 'ab'.repeat(32),
+      text,
+      askAnswer: 'deny' as const,
+    };
+    w.writePolicy(policy);
+    w.writeEvents(
+      1,
+      Buffer.concat([
+        encodeAuditRecord({ seq: 0, event: 'subprocess.Popen', args: v.tuple([]) }),
+        encodeDecisionRecord({
+          seq: 1,
+          event: 'subprocess.Popen',
+          eventSeq: 0,
+          ruleIndex: null,
+          by: 'default',
+        }),
+      ]),
+    );
+    w.close();
+    const { blocks } = await readAll(file);
+    expect(blocks[0]).toEqual({ type: 'policy', offset: SESSION_HEADER_SIZE, policy });
+    const events = blocks[1];
+    expect(events?.type === 'events' && events.records[1]).toMatchObject({
+      kind: 'decision',
+      eventSeq: 0n,
+      outcome: 'denied',
+      by: 'default',
+      ruleIndex: null,
+    });
+    // The block is JSON with exactly the documented keys.
+    const raw = fs.readFileSync(file);
+    const length = raw.readUInt32LE(SESSION_HEADER_SIZE);
+    expect(raw[SESSION_HEADER_SIZE + 4]).toBe(9);
+    const start = SESSION_HEADER_SIZE + BLOCK_HEADER_SIZE;
+    expect(Object.keys(JSON.parse(raw.subarray(start, start + length).toString()))).toEqual([
+      'file',
+      'sha256',
+      'text',
+      'askAnswer',
+    ]);
+  });
+
+  it('refuses a policy block of the wrong shape', async () => {
+    const file = tmp();
+    const w = SessionWriter.create(file, { overwrite: false });
+    w.writePolicy({ file: '/p.json', sha256: 'AB', text: '', askAnswer: 'deny' });
+    w.close();
+    const reading = async (): Promise<void> => {
+      for await (const block of readSessionBlocks(file)) void block;
+    };
+    await expect(reading()).rejects.toThrow(
+      /policy block at offset 16 is invalid: "sha256" must be 64 lowercase hex digits/,
     );
   });
 

@@ -34,6 +34,7 @@ export enum BlockType {
   NOTICE = 6,
   RUN_END = 7,
   ATTACH = 8,
+  POLICY = 9,
 }
 
 // ------------------------------------------------------------ block data
@@ -120,6 +121,18 @@ export interface AttachInfo {
   reattached: boolean;
 }
 
+/** `policy` block: the policy a run enforced, written at its start. */
+export interface PolicyInfo {
+  /** The policy file as given (absolute path). */
+  file: string;
+  /** Lowercase hex SHA-256 of the file's bytes. */
+  sha256: string;
+  /** The file's text: rule indexes in decision records point into it. */
+  text: string;
+  /** What `ask` rules became in this headless run. */
+  askAnswer: 'allow' | 'deny';
+}
+
 export interface RunEndInfo {
   endedAtMs: number;
   exitCode: number | null;
@@ -146,6 +159,7 @@ export type SessionBlock =
   | { type: 'notice'; offset: number; notice: NoticeInfo }
   | { type: 'run-end'; offset: number; runEnd: RunEndInfo }
   | { type: 'attach'; offset: number; attach: AttachInfo }
+  | { type: 'policy'; offset: number; policy: PolicyInfo }
   /** Always the last item: where reading stopped, and why if early. */
   | { type: 'end'; offset: number; truncated: TornTail | null };
 
@@ -318,6 +332,10 @@ export class SessionWriter {
 
   writeAttach(attach: AttachInfo): void {
     this.writeJson(BlockType.ATTACH, attach);
+  }
+
+  writePolicy(policy: PolicyInfo): void {
+    this.writeJson(BlockType.POLICY, policy);
   }
 
   writeRunEnd(end: RunEndInfo): void {
@@ -643,6 +661,12 @@ export class SessionReader {
           offset,
           attach: parseJsonBlock(payload, parseAttach, 'attach', invalid),
         };
+      case BlockType.POLICY:
+        return {
+          type: 'policy',
+          offset,
+          policy: parseJsonBlock(payload, parsePolicyInfo, 'policy', invalid),
+        };
       case BlockType.EVENTS: {
         if (payload.length < 5) throw invalid('events', `only ${payload.length} bytes`);
         let records: AgentRecord[];
@@ -877,6 +901,19 @@ function parseNotice(o: JsonObject): NoticeInfo {
     timeMs: num(o, 'timeMs'),
     level: oneOf(o, 'level', ['info', 'warning', 'error'] as const),
     message: str(o, 'message'),
+  };
+}
+
+function parsePolicyInfo(o: JsonObject): PolicyInfo {
+  const sha256 = str(o, 'sha256');
+  if (!/^[0-9a-f]{64}$/.test(sha256)) {
+    throw new ShapeError('"sha256" must be 64 lowercase hex digits');
+  }
+  return {
+    file: str(o, 'file'),
+    sha256,
+    text: str(o, 'text'),
+    askAnswer: oneOf(o, 'askAnswer', ['allow', 'deny'] as const),
   };
 }
 

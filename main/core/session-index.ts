@@ -143,6 +143,8 @@ export class SessionIndex {
     this.trimCache();
     for (let i = 0; i < records.length; i++) {
       const record = records[i] as AgentRecord;
+      // Decisions are about events, not events: the table lists events only.
+      if (record.kind === 'decision') continue;
       let nameId = this.nameIds.get(record.event);
       if (nameId === undefined) {
         nameId = this.names.length;
@@ -229,7 +231,7 @@ export class SessionIndex {
   private async row(index: number): Promise<EventRow> {
     const block = this.blockOf[index] as number;
     const records = await this.blockRecords(block);
-    const record = records[this.recordOf[index] as number] as AgentRecord;
+    const record = records[this.recordOf[index] as number] as EventRecord;
     const session = this.sessionOf[index] as number;
     const process = this.processes.get(session);
     const sinceStartMs =
@@ -296,13 +298,16 @@ export class SessionIndex {
   }
 }
 
+/** The records the table lists (decisions are left out). */
+type EventRecord = Exclude<AgentRecord, { kind: 'decision' }>;
+
 function toJsonArgs(record: Extract<AgentRecord, { kind: 'audit' }>): EventRow['args'] {
   const json = toJsonValue(record.args);
   return Array.isArray(json) ? json : [json];
 }
 
 /** One line for the table: the arguments much as Python would print them, cut short. */
-export function argsSummary(record: AgentRecord): string {
+export function argsSummary(record: EventRecord): string {
   let line: string;
   if (record.kind === 'audit') {
     const parts = record.args.items.map(shortValue);

@@ -3,7 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { SAMPLE, writeSampleSession } from '../test-support/sample-session.js';
+import {
+  SAMPLE,
+  writeEnforcedSampleSession,
+  writeSampleSession,
+} from '../test-support/sample-session.js';
 import { SessionWriter } from './session-file.js';
 import { formatSummary, socketAddress, summarizeSession } from './summary.js';
 import { v } from '../test-support/wire-encoder.js';
@@ -126,5 +130,72 @@ describe('formatSummary', () => {
     expect(text).toContain(
       `Truncated file\n  3 bytes from offset ${noticeEnd} could not be read (block header cut short)`,
     );
+  });
+});
+
+describe('a run under a policy', () => {
+  it('lists each denial and does not count decisions as events', async () => {
+    const enforced = path.join(dir, 'enforced.hks');
+    writeEnforcedSampleSession(enforced);
+    const s = await summarizeSession(enforced);
+    expect(s.policy?.file).toBe('/srv/policy.json');
+    expect(s.totalEvents).toBe(4);
+    expect(s.byEvent.map((e) => e.event).sort()).toEqual([
+      'io.open_code',
+      'open',
+      'socket.connect',
+      'subprocess.Popen',
+    ]);
+    expect(s.processes[0]?.records).toBe(7);
+    expect(s.deniedTotal).toBe(3);
+    expect(s.denials).toEqual([
+      {
+        event: 'io.open_code',
+        intent: 'bytecode',
+        realPath: '/srv/__pycache__/mod.cpython-312.pyc',
+        ruleIndex: 0,
+        by: 'rule',
+        decidedBy: 'rule 0',
+        count: 1,
+        pids: [SAMPLE.parentPid],
+      },
+      {
+        event: 'subprocess.Popen',
+        intent: null,
+        realPath: null,
+        ruleIndex: 1,
+        by: 'rule',
+        decidedBy: 'rule 1 (no subprocesses)',
+        count: 1,
+        pids: [SAMPLE.parentPid],
+      },
+      {
+        event: 'socket.connect',
+        intent: null,
+        realPath: null,
+        ruleIndex: 2,
+        by: 'headless',
+        decidedBy: 'the headless --ask answer, asked by rule 2',
+        count: 1,
+        pids: [SAMPLE.parentPid],
+      },
+    ]);
+    const text = formatSummary(s);
+    expect(text).toContain(
+      'policy    /srv/policy.json (sha256 efefefefefefefef…, ask rules answered deny)',
+    );
+    expect(text).toContain(
+      [
+        'Denied (3)',
+        '  pid 100  bytecode /srv/__pycache__/mod.cpython-312.pyc  by rule 0',
+        '  pid 100  subprocess.Popen                               by rule 1 (no subprocesses)',
+        '  pid 100  socket.connect                                 by the headless --ask answer, asked by rule 2',
+      ].join('\n'),
+    );
+    expect(text).toContain('Events (4)');
+  });
+
+  it('has no Denied section without a policy', async () => {
+    expect(formatSummary(await summarizeSession(file))).not.toContain('Denied');
   });
 });

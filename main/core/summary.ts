@@ -7,10 +7,14 @@
 import { constants as osConstants } from 'node:os';
 
 import { EVENT_CATEGORIES, categoryOf, type EventCategory } from '../common/event-taxonomy.js';
+import { decidedByText, ruleCommentsOf } from './decision-text.js';
 import {
+  OPEN_CODE_EVENT,
   formatValue,
   valueText,
   type AgentRecord,
+  type DecidedBy,
+  type DecisionRecord,
   type OpenCodeIntent,
   type OpenCodeRecord,
   type Value,
@@ -19,6 +23,7 @@ import {
   SessionReader,
   type AttachInfo,
   type NoticeInfo,
+  type PolicyInfo,
   type ProcessEndReason,
   type RunEndInfo,
   type RunInfo,
@@ -100,13 +105,32 @@ export interface SocketUse {
   pids: number[];
 }
 
+/** Denials of one kind: same process set, subject and deciding rule. */
+export interface Denial {
+  /** The event name, or `io.open_code` for code that was not let run. */
+  event: string;
+  /** For code: its intent class and real path (null when the record was not seen). */
+  intent: OpenCodeIntent | null;
+  realPath: string | null;
+  /** Index of the deciding rule in the policy file; null for the default. */
+  ruleIndex: number | null;
+  by: DecidedBy;
+  /** "rule 2 (no shells)", "the default", "the headless --ask answer, asked by rule 3". */
+  decidedBy: string;
+  count: number;
+  pids: number[];
+}
+
 export interface SessionSummary {
   path: string;
   run: RunInfo | null;
+  /** The policy the run enforced, if any. */
+  policy: PolicyInfo | null;
   runEnd: RunEndInfo | null;
   /** Attach mode: how the attach went (the last one in the file). */
   attach: AttachInfo | null;
   processes: ProcessSummary[];
+  /** Audit and open-code records; decision records are not events and are not counted. */
   totalEvents: number;
   /** Every category, in display order, including those with no events. */
   byCategory: CategoryCount[];
@@ -115,11 +139,20 @@ export interface SessionSummary {
   codeLoaded: CodeLoad[];
   subprocesses: SubprocessLaunch[];
   sockets: SocketUse[];
+  /** Every denial recorded (events and code), grouped. */
+  denials: Denial[];
+  deniedTotal: number;
   droppedTotal: bigint;
   notices: NoticeInfo[];
   truncated: TornTail | null;
   /** Distinct entries not kept because a list hit SUMMARY_LIST_LIMIT. */
-  omitted: { events: number; codeLoaded: number; subprocesses: number; sockets: number };
+  omitted: {
+    events: number;
+    codeLoaded: number;
+    subprocesses: number;
+    sockets: number;
+    denials: number;
+  };
 }
 
 /** A keyed list of counted entries that stops growing at the limit. */
@@ -146,7 +179,16 @@ interface SessionState {
   summary: ProcessSummary | null;
   records: number;
   dropped: bigint;
+  /**
+   * Recent open-code records by seq, for the decision that follows each one
+   * (same thread, next record). Bounded: a decision far from its record
+   * would be an agent bug, and is then shown without the file.
+   */
+  recentCode: Map<number, OpenCodeRecord>;
 }
+
+/** Open-code records remembered per process for their decisions. */
+const RECENT_CODE_LIMIT = 256;
 
 /**
  * Summarises the session file at `path`. `blocks`, when given, are that
@@ -159,6 +201,8 @@ export async function summarizeSession(
 ): Promise<SessionSummary> {
   const source = blocks ?? (await SessionReader.open(path)).blocks();
   let run: RunInfo | null = null;
+  let policy: PolicyInfo | null = null;
+  let comments = ruleCommentsOf(null);
   let runEnd: RunEndInfo | null = null;
   let attach: AttachInfo | null = null;
   let truncated: TornTail | null = null;
@@ -172,11 +216,13 @@ export async function summarizeSession(
   const code = new CappedList<CodeLoad>();
   const launches = new CappedList<SubprocessLaunch>();
   const sockets = new CappedList<SocketUse>();
+  const denials = new CappedList<Denial>();
+  let deniedTotal = 0;
 
   const session = (id: number): SessionState => {
     let state = sessions.get(id);
     if (state === undefined) {
-      state = { summary: null, records: 0, dropped: 0n };
+      state = { summary: null, records: 0, dropped: 0n, recentCode: new Map() };
       sessions.set(id, state);
     }
     return state;
@@ -186,6 +232,10 @@ export async function summarizeSession(
     switch (block.type) {
       case 'run':
         run = block.run;
+        break;
+      case 'policy':
+        policy = block.policy;
+        comments = ruleCommentsOf(policy);
         break;
       case 'run-end':
         runEnd = block.runEnd;
@@ -245,6 +295,17 @@ export async function summarizeSession(
         state.records += block.records.length;
         const pid = state.summary?.pid ?? null;
         for (const record of block.records) {
+          if (record.kind === 'decision') {
+            if (record.outcome === 'denied') {
+              deniedTotal++;
+              const code =
+                record.event === OPEN_CODE_EVENT
+                  ? state.recentCode.get(Number(record.eventSeq))
+                  : undefined;
+              addDenial(denials, record, code, pid, decidedByText(record, comments));
+            }
+            continue;
+          }
           totalEvents++;
           const category = categoryOf(record.event);
           categoryCounts.set(category, (categoryCounts.get(category) ?? 0) + 1);
@@ -254,6 +315,11 @@ export async function summarizeSession(
           else eventsOmitted++;
           if (record.kind === 'open-code') {
             addCodeLoad(code, record, pid);
+            state.recentCode.set(record.seq, record);
+            if (state.recentCode.size > RECENT_CODE_LIMIT) {
+              // Maps iterate in insertion order: the first key is the oldest.
+              state.recentCode.delete(state.recentCode.keys().next().value as number);
+            }
           } else {
             addLaunch(launches, record, pid);
             addSocket(sockets, record, pid);
@@ -279,6 +345,7 @@ export async function summarizeSession(
   return {
     path,
     run,
+    policy,
     runEnd,
     attach,
     processes,
@@ -294,6 +361,8 @@ export async function summarizeSession(
     codeLoaded: [...code.items.values()],
     subprocesses: [...launches.items.values()],
     sockets: [...sockets.items.values()],
+    denials: [...denials.items.values()],
+    deniedTotal,
     droppedTotal,
     notices,
     truncated,
@@ -302,8 +371,31 @@ export async function summarizeSession(
       codeLoaded: code.omitted,
       subprocesses: launches.omitted,
       sockets: sockets.omitted,
+      denials: denials.omitted,
     },
   };
+}
+
+function addDenial(
+  list: CappedList<Denial>,
+  decision: DecisionRecord,
+  code: OpenCodeRecord | undefined,
+  pid: number | null,
+  decidedBy: string,
+): void {
+  const intent = code?.intent ?? null;
+  const realPath = code === undefined ? null : code.realPath || valueText(code.path);
+  const key = `${decision.event}\0${intent}\0${realPath}\0${decision.ruleIndex}\0${decision.by}`;
+  list.add(key, pid, () => ({
+    event: decision.event,
+    intent,
+    realPath,
+    ruleIndex: decision.ruleIndex,
+    by: decision.by,
+    decidedBy,
+    count: 0,
+    pids: [],
+  }));
 }
 
 function maxBig(a: bigint, b: bigint): bigint {
@@ -520,6 +612,13 @@ export function formatSummary(summary: SessionSummary, options: FormatSummaryOpt
       `everything before ${new Date(attach.hooksActiveAtMs).toISOString()} (hooks became active then)`,
     ]);
   }
+  if (summary.policy) {
+    const p = summary.policy;
+    rows.push([
+      'policy',
+      `${printable(p.file)} (sha256 ${p.sha256.slice(0, 16)}…, ask rules answered ${p.askAnswer})`,
+    ]);
+  }
   if (summary.runEnd) {
     const end = summary.runEnd;
     if (run) rows.push(['duration', formatDuration(end.endedAtMs - run.startedAtMs)]);
@@ -631,6 +730,35 @@ export function formatSummary(summary: SessionSummary, options: FormatSummaryOpt
     summary.sockets.length + summary.omitted.sockets,
     'addresses',
   );
+
+  if (summary.policy !== null || summary.deniedTotal > 0) {
+    section(`Denied (${summary.deniedTotal})`);
+    if (summary.denials.length === 0) out.push('  none');
+    out.push(
+      ...alignColumns(
+        summary.denials
+          .slice(0, maxItems)
+          .map((d) => [
+            pidsText(d.pids),
+            printable(
+              d.event === OPEN_CODE_EVENT
+                ? d.intent === null
+                  ? `${d.event} (file not in the recording)`
+                  : `${d.intent} ${d.realPath ?? ''}`
+                : d.event,
+            ),
+            `by ${printable(d.decidedBy)}`,
+            d.count > 1 ? `×${d.count}` : '',
+          ]),
+        '  ',
+      ),
+    );
+    more(
+      Math.min(maxItems, summary.denials.length),
+      summary.denials.length + summary.omitted.denials,
+      'denials',
+    );
+  }
 
   section('Dropped records');
   out.push(

@@ -4,7 +4,12 @@
 // drops, a notice and a clean end.
 
 import { SessionWriter } from '../core/session-file.js';
-import { encodeAuditRecord, encodeOpenCodeRecord, v } from './wire-encoder.js';
+import {
+  encodeAuditRecord,
+  encodeDecisionRecord,
+  encodeOpenCodeRecord,
+  v,
+} from './wire-encoder.js';
 
 export const SAMPLE = {
   parentPid: 100,
@@ -166,6 +171,132 @@ export function writeSampleSession(path: string): void {
     reason: 'exited',
     exitCode: 0,
     recordsTotal: 6,
+    droppedTotal: 0,
+  });
+  w.writeRunEnd({ endedAtMs: 1_700_000_003_100, exitCode: 0, signal: null });
+  w.close();
+}
+
+/** The policy text of the enforced sample: rule 1 has a comment, rule 0 none. */
+export const ENFORCED_POLICY_TEXT = `${JSON.stringify(
+  {
+    version: 1,
+    default: 'allow',
+    rules: [
+      { action: 'deny', intent: 'bytecode', realpathPrefix: '/srv/' },
+      { action: 'deny', event: 'subprocess.Popen', comment: 'no subprocesses' },
+      { action: 'ask', event: 'socket.connect' },
+    ],
+  },
+  null,
+  2,
+)}\n`;
+
+/**
+ * A run under a policy: one process whose subprocess.Popen was denied by
+ * rule 1, a stale .pyc denied by rule 0, a socket.connect asked and
+ * answered headless, and an `open` that was simply allowed (no decision).
+ */
+export function writeEnforcedSampleSession(path: string): void {
+  const w = SessionWriter.create(path, { overwrite: true });
+  w.writeRun({
+    hookscopeVersion: '0.1.0',
+    command: ['python3', 'app.py'],
+    cwd: '/srv',
+    startedAtMs: 1_700_000_000_000,
+    socketDir: '/run/user/1000/hookscope/abc',
+  });
+  w.writePolicy({
+    file: '/srv/policy.json',
+    sha256: 'ef'.repeat(32),
+    text: ENFORCED_POLICY_TEXT,
+    askAnswer: 'deny',
+  });
+  w.writeProcess({
+    session: 1,
+    pid: SAMPLE.parentPid,
+    ppid: 50,
+    parentSession: null,
+    uid: 1000,
+    exe: '/usr/bin/python3.12',
+    argv: ['python3', 'app.py'],
+    cwd: '/srv',
+    pythonVersion: '3.12.3 (main)',
+    agentVersion: '0.1.0',
+    startMonotonicNs: SAMPLE.startMonotonicNs.toString(),
+    startRealtimeNs: '1700000000001000000',
+    flags: { preInit: true, initializedAtStart: false, auditHook: true, openCodeHook: true },
+  });
+  const t = (ms: number): bigint => SAMPLE.startMonotonicNs + BigInt(ms * 1_000_000);
+  w.writeEvents(
+    1,
+    Buffer.concat([
+      encodeOpenCodeRecord({
+        seq: 0,
+        tid: 100,
+        timeNs: t(1),
+        intent: 'bytecode',
+        size: 10,
+        sha256: SAMPLE.sha256,
+        path: v.str('/srv/__pycache__/mod.cpython-312.pyc'),
+        realPath: '/srv/__pycache__/mod.cpython-312.pyc',
+      }),
+      encodeDecisionRecord({
+        seq: 1,
+        tid: 100,
+        timeNs: t(1),
+        event: 'io.open_code',
+        eventSeq: 0,
+        ruleIndex: 0,
+      }),
+      encodeAuditRecord({
+        seq: 2,
+        tid: 100,
+        timeNs: t(2),
+        event: 'open',
+        args: v.tuple([v.str('/etc/hosts')]),
+      }),
+      encodeAuditRecord({
+        seq: 3,
+        tid: 100,
+        timeNs: t(3),
+        event: 'subprocess.Popen',
+        args: v.tuple([v.str('/bin/ls'), v.list([v.str('ls')]), v.none(), v.none()]),
+      }),
+      encodeDecisionRecord({
+        seq: 4,
+        tid: 100,
+        timeNs: t(3),
+        event: 'subprocess.Popen',
+        eventSeq: 3,
+        ruleIndex: 1,
+        waitedNs: 2_500_000n,
+      }),
+      encodeAuditRecord({
+        seq: 5,
+        tid: 100,
+        timeNs: t(4),
+        event: 'socket.connect',
+        args: v.tuple([v.other('socket', 1n), v.tuple([v.str('10.0.0.1'), v.int(80)])]),
+      }),
+      encodeDecisionRecord({
+        seq: 6,
+        tid: 100,
+        timeNs: t(4),
+        event: 'socket.connect',
+        eventSeq: 5,
+        action: 'ask',
+        by: 'headless',
+        ruleIndex: 2,
+      }),
+    ]),
+  );
+  w.writeProcessEnd({
+    session: 1,
+    endTimeMs: 1_700_000_003_000,
+    reason: 'exited',
+    exitCode: 0,
+    recordsTotal: 7,
     droppedTotal: 0,
   });
   w.writeRunEnd({ endedAtMs: 1_700_000_003_100, exitCode: 0, signal: null });

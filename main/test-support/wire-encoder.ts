@@ -202,6 +202,40 @@ export function encodeOpenCodeRecord(spec: OpenCodeRecordSpec): Buffer {
   return Buffer.concat([recordHeader(2, event, body.length, spec), body]);
 }
 
+const DECISION_CODES = {
+  outcome: { allowed: 0, denied: 1 },
+  action: { allow: 0, deny: 1, ask: 2 },
+  by: { rule: 0, default: 1, user: 2, timeout: 3, offline: 4, headless: 5 },
+} as const;
+
+export interface DecisionRecordSpec extends RecordHeaderSpec {
+  /** The event or intent decided on; `io.open_code` for code about to run. */
+  event: string;
+  eventSeq: number | bigint;
+  outcome?: keyof typeof DECISION_CODES.outcome;
+  action?: keyof typeof DECISION_CODES.action;
+  by?: keyof typeof DECISION_CODES.by;
+  /** null: the default (0xFFFFFFFF on the wire). */
+  ruleIndex?: number | null;
+  waitedNs?: bigint;
+  /** Raw reserved byte, 0 unless a test wants it otherwise. */
+  reserved?: number;
+}
+
+export function encodeDecisionRecord(spec: DecisionRecordSpec): Buffer {
+  const event = Buffer.from(spec.event, 'utf8');
+  const body = Buffer.alloc(24);
+  body.writeBigUInt64LE(BigInt(spec.eventSeq), 0);
+  body[8] = DECISION_CODES.outcome[spec.outcome ?? 'denied'];
+  body[9] = DECISION_CODES.action[spec.action ?? 'deny'];
+  body[10] = DECISION_CODES.by[spec.by ?? 'rule'];
+  body[11] = spec.reserved ?? 0;
+  const ruleIndex = spec.ruleIndex === undefined ? 0 : spec.ruleIndex;
+  body.writeUInt32LE(ruleIndex === null ? 0xffff_ffff : ruleIndex, 12);
+  body.writeBigUInt64LE(spec.waitedNs ?? 0n, 16);
+  return Buffer.concat([recordHeader(3, event, body.length, spec), body]);
+}
+
 export interface HelloSpec {
   protocolVersion?: number;
   token?: Buffer;

@@ -27,25 +27,42 @@ export interface Glob {
   readonly pattern: string;
   /** True when `text` matches the whole pattern. */
   matches(text: string): boolean;
+  /** The compiled token list, as the agent receives it (docs/protocol.md, "Compiled policy"). */
+  tokens(): GlobTokens;
 }
 
-const enum Token {
+/**
+ * Token kinds. The numbers are part of the agent protocol (docs/protocol.md,
+ * "Compiled policy"): the agent runs the same matcher over the same tokens,
+ * so they must never be renumbered.
+ */
+export const enum Token {
   /** One given code point. */
-  LITERAL,
+  LITERAL = 0,
   /** `?`: one code point other than the separator. */
-  ONE,
+  ONE = 1,
   /** Inside a DIRS: any code point; a separator may also end it. */
-  DIRS_INSIDE,
+  DIRS_INSIDE = 2,
   // The kinds from here on may match nothing (see close()).
   /** `*`: any run of code points without the separator. */
-  STAR,
+  STAR = 3,
   /** Trailing `**` (or any `*` in a name): any run of code points. */
-  ANY,
+  ANY = 4,
   /**
    * `**` followed by a separator: nothing, or any run ending in a
    * separator. Its entry position; the next token is its DIRS_INSIDE.
    */
-  DIRS,
+  DIRS = 5,
+}
+
+/** A compiled glob as plain data: what the agent's matcher steps through. */
+export interface GlobTokens {
+  /** 0: no separator (names); 1: `/` (paths and arguments). */
+  separator: 0 | 1;
+  /** One Token per position. */
+  kinds: number[];
+  /** The code point of each LITERAL token; 0 for the other kinds. */
+  points: number[];
 }
 
 const SLASH = 0x2f;
@@ -198,6 +215,14 @@ class CompiledGlob implements Glob {
     this.prefixStar = last === Token.STAR;
     this.current = new Uint8Array(kinds.length + 1);
     this.next = new Uint8Array(kinds.length + 1);
+  }
+
+  tokens(): GlobTokens {
+    return {
+      separator: this.separator === SLASH ? 1 : 0,
+      kinds: Array.from(this.kinds),
+      points: Array.from(this.points),
+    };
   }
 
   matches(text: string): boolean {

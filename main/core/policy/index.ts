@@ -2,9 +2,23 @@
 
 import schema from './policy-schema.json';
 
-export { compileGlob, escapeGlob, type Glob, type GlobFlavour, type GlobProblem } from './glob.js';
+export {
+  COMPILED_POLICY_MAGIC,
+  MAX_COMPILED_POLICY_BYTES,
+  PolicyCompileError,
+  compilePolicy,
+  type CompileOptions,
+} from './compile.js';
+export {
+  compileGlob,
+  escapeGlob,
+  type Glob,
+  type GlobFlavour,
+  type GlobProblem,
+  type GlobTokens,
+} from './glob.js';
 export { learnPolicy, type LearnOptions } from './learn.js';
-export { loadPolicy, parsePolicy } from './load-policy.js';
+export { loadPolicy, parsePolicy, readPolicyFile, type PolicyFile } from './load-policy.js';
 export {
   answerKey,
   evaluate,

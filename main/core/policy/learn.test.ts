@@ -6,7 +6,11 @@ import { describe, expect, it } from 'vitest';
 
 import { runCli, tempDir } from '../../test-support/cli.js';
 import { auditCapableInterpreters } from '../../test-support/pythons.js';
-import { SAMPLE, writeSampleSession } from '../../test-support/sample-session.js';
+import {
+  SAMPLE,
+  writeEnforcedSampleSession,
+  writeSampleSession,
+} from '../../test-support/sample-session.js';
 import { SessionReader } from '../session-file.js';
 import { learnPolicy } from './learn.js';
 import { parsePolicy } from './load-policy.js';
@@ -44,6 +48,16 @@ describe('learnPolicy from a written session', () => {
     expect(formatPolicy(again)).toBe(formatPolicy(policy));
     expect(parsePolicy(formatPolicy(policy), 'learned.json')).toEqual(policy);
     expect(evaluate(policy, { kind: 'audit', event: 'os.fork', args: [] }).action).toBe('deny');
+  });
+});
+
+describe('learnPolicy from a run under a policy', () => {
+  it('leaves out what the policy denied: it did not happen', async () => {
+    const file = path.join(tempDir(), 's.hks');
+    writeEnforcedSampleSession(file);
+    const policy = await learnPolicy(file);
+    // The .pyc, subprocess.Popen and socket.connect were denied; open was allowed.
+    expect(policy.rules).toEqual([{ action: 'allow', event: 'open' }]);
   });
 });
 

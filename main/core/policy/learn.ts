@@ -1,7 +1,8 @@
 // A policy that allows exactly what a recorded run did (docs/policy.md,
 // "Learning from a session"): every file that ran, pinned by class, real
 // path and SHA-256; every audit event name that was raised; everything
-// else denied.
+// else denied. What a policy denied during the run did not happen, and is
+// left out.
 
 import { compileGlob, escapeGlob } from './glob.js';
 import { parsePolicy } from './load-policy.js';
@@ -16,6 +17,9 @@ import {
   type Rule,
 } from './policy.js';
 import { SessionReader, type SessionBlock } from '../session-file.js';
+
+/** Records remembered per process for the decision that follows each. */
+const RECENT_RECORDS = 256;
 
 export interface LearnOptions {
   /** What the agent does if the inspector goes away; default allow. */
@@ -39,27 +43,67 @@ export async function learnPolicy(
         ? session.blocks()
         : session;
 
-  const files = new Map<string, { intent: IntentClass; realpath: string; sha256: string }>();
-  const events = new Set<string>();
+  // Each rule's key counts the times it was let happen: a record the policy
+  // of that run denied did not happen, so its decision takes it back.
+  const files = new Map<
+    string,
+    { intent: IntentClass; realpath: string; sha256: string; allowed: number }
+  >();
+  const events = new Map<string, number>();
+  // The rule key of each recent record, per session, for the decision that
+  // follows it (same thread, next record); bounded like the summary's.
+  const recent = new Map<number, Map<number, string>>();
   let command: string[] | null = null;
   for await (const block of blocks) {
     if (block.type === 'run') command = block.run.command;
     if (block.type !== 'events') continue;
+    let keys = recent.get(block.sessionId);
+    if (keys === undefined) {
+      keys = new Map();
+      recent.set(block.sessionId, keys);
+    }
     for (const record of block.records) {
+      let key: string | null = null;
+      if (record.kind === 'decision') {
+        const decided = keys.get(Number(record.eventSeq));
+        if (record.outcome === 'denied' && decided !== undefined) {
+          const file = files.get(decided);
+          if (file !== undefined) file.allowed--;
+          const seen = events.get(decided);
+          if (seen !== undefined) events.set(decided, seen - 1);
+        }
+        continue;
+      }
       if (record.kind === 'audit') {
         // Anyone may raise any name, even an empty one, which no rule can
         // name: the default (deny) covers it.
-        if (record.event !== '') events.add(record.event);
+        if (record.event === '') continue;
+        key = `event\0${record.event}`;
+        events.set(key, (events.get(key) ?? 0) + 1);
       } else if (record.status === 'ok' && record.sha256 !== null && pinnable(record.realPath)) {
         // A failed open ran nothing.
-        const key = `${record.intent}\0${record.realPath}\0${record.sha256}`;
-        files.set(key, { intent: record.intent, realpath: record.realPath, sha256: record.sha256 });
+        key = `${record.intent}\0${record.realPath}\0${record.sha256}`;
+        const file = files.get(key);
+        if (file !== undefined) file.allowed++;
+        else {
+          files.set(key, {
+            intent: record.intent,
+            realpath: record.realPath,
+            sha256: record.sha256,
+            allowed: 1,
+          });
+        }
+      }
+      if (key !== null) {
+        keys.set(record.seq, key);
+        if (keys.size > RECENT_RECORDS) keys.delete(keys.keys().next().value as number);
       }
     }
   }
 
   const classOrder = (c: IntentClass): number => INTENT_CLASSES.indexOf(c);
   const fileRules: Rule[] = [...files.values()]
+    .filter((f) => f.allowed > 0)
     .sort(
       (a, b) =>
         classOrder(a.intent) - classOrder(b.intent) ||
@@ -73,6 +117,8 @@ export async function learnPolicy(
       sha256: f.sha256,
     }));
   const eventRules: Rule[] = [...events]
+    .filter(([, allowed]) => allowed > 0)
+    .map(([key]) => key.slice('event\0'.length))
     .sort(compareText)
     .map((name) => ({ action: 'allow', event: escapeGlob(name) }));
 

@@ -38,9 +38,25 @@ import {
 
 /** Reads and parses a policy file; throws PolicyError listing every problem. */
 export function loadPolicy(file: string): Policy {
-  let text: string;
+  return readPolicyFile(file).policy;
+}
+
+/** A policy file as read: the policy, and exactly the bytes it came from. */
+export interface PolicyFile {
+  policy: Policy;
+  /** The file's bytes, read once: what a record of the run can hash. */
+  bytes: Buffer;
+  text: string;
+}
+
+/**
+ * loadPolicy, also returning the bytes and text it parsed, so a run can
+ * record exactly what it enforces (a second read could see another file).
+ */
+export function readPolicyFile(file: string): PolicyFile {
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new PolicyError(file, [
@@ -55,7 +71,8 @@ export function loadPolicy(file: string): Policy {
       },
     ]);
   }
-  return parsePolicy(text, file);
+  const text = bytes.toString('utf8');
+  return { policy: parsePolicy(text, file), bytes, text };
 }
 
 /** Parses policy text; `file` names it in messages. Throws PolicyError. */

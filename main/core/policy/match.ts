@@ -24,7 +24,8 @@ import {
 import {
   decodeSurrogateEscape,
   toJsonValue,
-  type AgentRecord,
+  type AuditRecord,
+  type OpenCodeRecord,
   type SequenceValue,
   type Value,
 } from '../protocol/records.js';
@@ -73,9 +74,12 @@ export interface Decision {
   scope?: Scope;
 }
 
-/** A subject for a decoded agent record of a process (pid, executable). */
+/**
+ * A subject for a decoded agent record of a process (pid, executable).
+ * Decision records are about a subject, not one themselves.
+ */
 export function subjectFromRecord(
-  record: AgentRecord,
+  record: AuditRecord | OpenCodeRecord,
   process: { pid?: number; executable?: string } = {},
 ): Subject {
   const origin: SubjectOrigin = {};

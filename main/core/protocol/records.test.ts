@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import {
   encodeAuditRecord,
+  encodeDecisionRecord,
   encodeOpenCodeRecord,
   encodeValue,
   v,
@@ -75,17 +76,36 @@ function sampleRecords(): Buffer[] {
       realPath: '',
     }),
     encodeAuditRecord({ seq: 2 ** 53 - 1, event: 'x', args: v.tuple([]) }),
+    encodeDecisionRecord({
+      seq: 6,
+      event: 'subprocess.Popen',
+      eventSeq: 5,
+      ruleIndex: 2,
+      waitedNs: 1234n,
+    }),
+    encodeDecisionRecord({
+      seq: 7,
+      tid: 78,
+      event: 'io.open_code',
+      eventSeq: 2n ** 64n - 1n,
+      outcome: 'allowed',
+      action: 'ask',
+      by: 'headless',
+      ruleIndex: null,
+    }),
   ];
 }
 
 const samplePayload = Buffer.concat(sampleRecords());
 
 describe('decodeRecords', () => {
-  it('round-trips every value tag and both record kinds', () => {
+  it('round-trips every value tag and every record kind', () => {
     const records = decodeRecords(samplePayload);
-    expect(validateEventsPayload(samplePayload)).toBe(6);
-    expect(records).toHaveLength(6);
-    const [imp, all, open, code, failed, last] = records as [
+    expect(validateEventsPayload(samplePayload)).toBe(8);
+    expect(records).toHaveLength(8);
+    const [imp, all, open, code, failed, last, denied, asked] = records as [
+      AgentRecord,
+      AgentRecord,
       AgentRecord,
       AgentRecord,
       AgentRecord,
@@ -126,6 +146,62 @@ describe('decodeRecords', () => {
     });
     expect(failed).toMatchObject({ status: 'error', errno: 2, sha256: null, intent: 'zipimport' });
     expect(last.seq).toBe(2 ** 53 - 1);
+    expect(denied).toEqual({
+      kind: 'decision',
+      seq: 6,
+      timeNs: 1_000_000n,
+      tid: 1000,
+      event: 'subprocess.Popen',
+      argsTruncated: false,
+      eventSeq: 5n,
+      outcome: 'denied',
+      action: 'deny',
+      by: 'rule',
+      ruleIndex: 2,
+      waitedNs: 1234n,
+    });
+    expect(asked).toEqual({
+      kind: 'decision',
+      seq: 7,
+      timeNs: 1_000_000n,
+      tid: 78,
+      event: 'io.open_code',
+      argsTruncated: false,
+      eventSeq: 2n ** 64n - 1n,
+      outcome: 'allowed',
+      action: 'ask',
+      by: 'headless',
+      ruleIndex: null,
+      waitedNs: 0n,
+    });
+  });
+
+  it('decodes every outcome, action and decider', () => {
+    const bys = ['rule', 'default', 'user', 'timeout', 'offline', 'headless'] as const;
+    const payload = Buffer.concat(
+      bys.map((by, i) =>
+        encodeDecisionRecord({
+          seq: i,
+          event: 'e',
+          eventSeq: 0,
+          outcome: i % 2 === 0 ? 'denied' : 'allowed',
+          action: (['deny', 'allow', 'ask'] as const)[i % 3],
+          by,
+          ruleIndex: by === 'default' ? null : i,
+        }),
+      ),
+    );
+    const decoded = decodeRecords(payload);
+    expect(
+      decoded.map((r) => r.kind === 'decision' && [r.by, r.outcome, r.action, r.ruleIndex]),
+    ).toEqual([
+      ['rule', 'denied', 'deny', 0],
+      ['default', 'allowed', 'allow', null],
+      ['user', 'denied', 'ask', 2],
+      ['timeout', 'allowed', 'deny', 3],
+      ['offline', 'denied', 'allow', 4],
+      ['headless', 'allowed', 'ask', 5],
+    ]);
   });
 
   it('decodes str_fs like Python surrogateescape', () => {
@@ -234,8 +310,8 @@ describe('validation limits', () => {
     expectInvalid(unknownTag, /unknown value tag 14/);
 
     const unknownKind = audit(v.tuple([]));
-    unknownKind[4] = 3;
-    expectInvalid(unknownKind, /unknown record kind 3/);
+    unknownKind[4] = 4;
+    expectInvalid(unknownKind, /unknown record kind 4/);
 
     const oc = (): Buffer =>
       encodeOpenCodeRecord({ path: v.str('/a.py'), realPath: '/a.py', sha256: SHA });
@@ -254,6 +330,38 @@ describe('validation limits', () => {
       encodeOpenCodeRecord({ path: v.int(1), realPath: '' }),
       /open-code path must be a str value/,
     );
+  });
+
+  it('refuses malformed decision records, naming the field and its offset', () => {
+    const nameEnd = 28 + 'e'.length;
+    const decision = (): Buffer => encodeDecisionRecord({ event: 'e', eventSeq: 1 });
+    const badOutcome = decision();
+    badOutcome[nameEnd + 8] = 2;
+    expectInvalid(badOutcome, new RegExp(`unknown decision outcome 2 at offset ${nameEnd + 8}`));
+    const badAction = decision();
+    badAction[nameEnd + 9] = 3;
+    expectInvalid(badAction, new RegExp(`unknown decision action 3 at offset ${nameEnd + 9}`));
+    const badBy = decision();
+    badBy[nameEnd + 10] = 6;
+    expectInvalid(badBy, new RegExp(`unknown decision maker 6 at offset ${nameEnd + 10}`));
+    expectInvalid(
+      encodeDecisionRecord({ event: 'e', eventSeq: 1, reserved: 9 }),
+      new RegExp(`decision reserved byte is 9, must be 0 at offset ${nameEnd + 11}`),
+    );
+    expectInvalid(
+      encodeDecisionRecord({ event: 'e', eventSeq: 1, by: 'rule', ruleIndex: null }),
+      /decision by a rule names no rule/,
+    );
+    expectInvalid(
+      encodeDecisionRecord({ event: 'e', eventSeq: 1, by: 'default', ruleIndex: 3 }),
+      /decision by the default names a rule/,
+    );
+    const short = decision().subarray(0, nameEnd + 23);
+    short.writeUInt32LE(short.length, 0);
+    expectInvalid(short, /decision fields needs 24 bytes but only 23 remain in the record/);
+    const long = Buffer.concat([decision(), Buffer.from([0])]);
+    long.writeUInt32LE(long.length, 0);
+    expectInvalid(long, /1 unexpected bytes at the end of the record/);
   });
 
   it('refuses a sequence number or size beyond 2^53', () => {
@@ -377,7 +485,7 @@ function checkConsistent(payload: Buffer): void {
       if (r.kind === 'audit') {
         JSON.stringify(toJsonValue(r.args));
         formatValue(r.args);
-      } else {
+      } else if (r.kind === 'open-code') {
         valueText(r.path);
       }
     }

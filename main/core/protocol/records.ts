@@ -28,6 +28,16 @@ export const OPEN_CODE_EVENT = 'io.open_code';
 const OPEN_CODE_NAME = Buffer.from(OPEN_CODE_EVENT, 'latin1');
 /** intent … sha256: the fixed part of an open-code record after its name. */
 const OPEN_CODE_FIXED_SIZE = 72;
+/** event seq … waited ns: a decision record after its name. */
+const DECISION_SIZE = 24;
+/** Rule index of a decision the policy's default made. */
+export const DECISION_BY_DEFAULT_INDEX = 0xffff_ffff;
+
+export enum RecordKind {
+  AUDIT = 1,
+  OPEN_CODE = 2,
+  DECISION = 3,
+}
 
 export enum ValueTag {
   NONE = 0,
@@ -173,7 +183,45 @@ export interface OpenCodeRecord extends RecordBase {
   realPath: string;
 }
 
-export type AgentRecord = AuditRecord | OpenCodeRecord;
+export type DecisionOutcome = 'allowed' | 'denied';
+const OUTCOMES: readonly DecisionOutcome[] = ['allowed', 'denied'];
+export type DecisionAction = 'allow' | 'deny' | 'ask';
+const DECISION_ACTIONS: readonly DecisionAction[] = ['allow', 'deny', 'ask'];
+/**
+ * Who decided: a rule or the default by itself; for an `ask`, the user,
+ * the ask timeout, the offline answer (no inspector), or the headless
+ * `--ask` answer.
+ */
+export type DecidedBy = 'rule' | 'default' | 'user' | 'timeout' | 'offline' | 'headless';
+const DECIDED_BY: readonly DecidedBy[] = [
+  'rule',
+  'default',
+  'user',
+  'timeout',
+  'offline',
+  'headless',
+];
+
+/**
+ * What the agent decided about the record with sequence number `eventSeq`
+ * (same process and thread, just before it). `event` names the event or
+ * intent decided on. The agent writes one for every denial and every ask;
+ * plain allows get none.
+ */
+export interface DecisionRecord extends RecordBase {
+  kind: 'decision';
+  eventSeq: bigint;
+  outcome: DecisionOutcome;
+  /** The action of the rule (or default) that applied. */
+  action: DecisionAction;
+  by: DecidedBy;
+  /** Index of the rule in the policy file; null when the default applied. */
+  ruleIndex: number | null;
+  /** How long the calling thread waited for the decision. */
+  waitedNs: bigint;
+}
+
+export type AgentRecord = AuditRecord | OpenCodeRecord | DecisionRecord;
 
 // ------------------------------------------------------------ validation
 
@@ -307,13 +355,13 @@ function skipRecord(buf: Buffer, p: number): number {
   const nameStart = p + RECORD_HEADER_SIZE;
   needBytes(nameStart, nameLength, end, 'event name');
   let q = nameStart + nameLength;
-  if (kind === 1) {
+  if (kind === RecordKind.AUDIT) {
     needBytes(q, 1, end, 'argument tuple');
     if (buf[q] !== ValueTag.TUPLE) {
       fail(`audit arguments must be a tuple value, found tag ${buf[q] as number}`, q);
     }
     q = skipValue(buf, q, end, 0);
-  } else if (kind === 2) {
+  } else if (kind === RecordKind.OPEN_CODE) {
     if (
       nameLength !== OPEN_CODE_NAME.length ||
       buf.compare(OPEN_CODE_NAME, 0, nameLength, nameStart, nameStart + nameLength) !== 0
@@ -331,11 +379,34 @@ function skipRecord(buf: Buffer, p: number): number {
     const realLength = u32(buf, q);
     needBytes(q + 4, realLength, end, 'real path');
     q += 4 + realLength;
+  } else if (kind === RecordKind.DECISION) {
+    q = skipDecision(buf, q, end);
   } else {
     fail(`unknown record kind ${kind}`, p + 4);
   }
   if (q !== end) fail(`${end - q} unexpected bytes at the end of the record`, q);
   return end;
+}
+
+/** The body of a decision record at `q`; returns the offset after it. */
+function skipDecision(buf: Buffer, q: number, end: number): number {
+  needBytes(q, DECISION_SIZE, end, 'decision fields');
+  const outcome = buf[q + 8] as number;
+  if (outcome >= OUTCOMES.length) fail(`unknown decision outcome ${outcome}`, q + 8);
+  const action = buf[q + 9] as number;
+  if (action >= DECISION_ACTIONS.length) fail(`unknown decision action ${action}`, q + 9);
+  const by = buf[q + 10] as number;
+  if (by >= DECIDED_BY.length) fail(`unknown decision maker ${by}`, q + 10);
+  if (buf[q + 11] !== 0) {
+    fail(`decision reserved byte is ${buf[q + 11] as number}, must be 0`, q + 11);
+  }
+  // The index and who decided must agree, or the record names the wrong
+  // reason. Outcome and action may differ (a deny is not enforced while
+  // the interpreter initialises or finalises), so they are not compared.
+  const byDefault = u32(buf, q + 12) === DECISION_BY_DEFAULT_INDEX;
+  if (by === 0 && byDefault) fail('decision by a rule names no rule', q + 12);
+  if (by === 1 && !byDefault) fail('decision by the default names a rule', q + 12);
+  return q + DECISION_SIZE;
 }
 
 /**
@@ -390,9 +461,26 @@ class ValueReader {
     // Object literals with a fixed key order (no spread) keep one hidden
     // class per record kind, which matters at hundreds of thousands a second.
     let record: AgentRecord;
-    if (kind === 1) {
+    if (kind === RecordKind.AUDIT) {
       const args = this.value() as SequenceValue;
       record = { kind: 'audit', seq, timeNs, tid, event, argsTruncated, args };
+    } else if (kind === RecordKind.DECISION) {
+      const q = this.pos;
+      const ruleIndex = u32(buf, q + 12);
+      record = {
+        kind: 'decision',
+        seq,
+        timeNs,
+        tid,
+        event,
+        argsTruncated,
+        eventSeq: buf.readBigUInt64LE(q),
+        outcome: OUTCOMES[buf[q + 8] as number] as DecisionOutcome,
+        action: DECISION_ACTIONS[buf[q + 9] as number] as DecisionAction,
+        by: DECIDED_BY[buf[q + 10] as number] as DecidedBy,
+        ruleIndex: ruleIndex === DECISION_BY_DEFAULT_INDEX ? null : ruleIndex,
+        waitedNs: buf.readBigUInt64LE(q + 16),
+      };
     } else {
       const q = this.pos;
       const ok = buf[q + 1] === 0;

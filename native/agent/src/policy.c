@@ -558,8 +558,12 @@ static enum tri match_arg(const struct arg_matcher *m, PyObject *args) {
     case OP_FLOAT:
         return hs_type_of(v) == hs_py.float_type && hs_py.PyFloat_AsDouble(v) == m->f ? YES : NO;
     case OP_INT: {
-        if (v == hs_py.true_obj || v == hs_py.false_obj ||
-            !(hs_type_flags(hs_type_of(v)) & HS_TPFLAGS_LONG_SUBCLASS))
+        if (v == hs_py.true_obj || v == hs_py.false_obj)
+            return NO;
+        /* 42 == 42.0 in Python, and in the inspector's evaluation. */
+        if (hs_type_of(v) == hs_py.float_type)
+            return hs_py.PyFloat_AsDouble(v) == (double)m->i ? YES : NO;
+        if (!(hs_type_flags(hs_type_of(v)) & HS_TPFLAGS_LONG_SUBCLASS))
             return NO;
         int overflow = 0;
         long long x = hs_py.PyLong_AsLongLongAndOverflow(v, &overflow);
