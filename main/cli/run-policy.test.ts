@@ -359,6 +359,58 @@ describe.skipIf(!agentEnforces())('enforcement by the agent', () => {
         });
       });
 
+      it('judges arguments on every call of a repeated event: glob, prefix, exact, ask', async () => {
+        const dir = tempDir();
+        const policy = path.join(dir, 'policy.json');
+        writeJson(policy, {
+          version: 1,
+          default: 'allow',
+          rules: [
+            { action: 'allow', event: 'open', args: { '0': { prefix: '/etc/host' } } },
+            { action: 'deny', event: 'open', args: { '0': { glob: '/etc/*ad*' } } },
+            { action: 'ask', event: 'hookscope.test.*', args: { '0': 42 } },
+            { action: 'deny', event: 'hookscope.test.*', args: { '1.1': 'no' } },
+          ],
+        });
+        const r = await runCli(
+          [
+            'run',
+            '--out',
+            path.join(dir, 's.hks'),
+            '--no-summary',
+            '--policy',
+            policy,
+            '--ask',
+            'deny',
+            '--',
+            py.path,
+            '-c',
+            [
+              'import sys',
+              'def attempt(f):',
+              '    try:',
+              '        f()',
+              '        return "ok"',
+              '    except PermissionError:',
+              '        return "denied"',
+              'out = []',
+              'for _ in range(3):',
+              '    out.append(attempt(lambda: open("/etc/hostname").close()))',
+              '    out.append(attempt(lambda: open("/etc/shadow").close()))',
+              '    out.append(attempt(lambda: sys.audit("hookscope.test.x", 42)))',
+              '    out.append(attempt(lambda: sys.audit("hookscope.test.x", 42.0)))',
+              '    out.append(attempt(lambda: sys.audit("hookscope.test.y", 1, ("a", "no"))))',
+              '    out.append(attempt(lambda: sys.audit("hookscope.test.y", 1, ("a", "yes"))))',
+              'print(" ".join(out))',
+            ].join('\n'),
+          ],
+          { cwd: dir },
+        );
+        const round = 'ok denied denied denied denied ok';
+        expect(r.stdout.trim(), r.stderr).toBe([round, round, round].join(' '));
+        expect(r.code).toBe(3);
+      });
+
       it('denies a module by SHA-256: an edit changes the decision, a stale .pyc does not get it in', async () => {
         const dir = fs.realpathSync(tempDir());
         const module = path.join(dir, 'hs_gate_mod.py');

@@ -7,6 +7,8 @@
 #include "policy.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,8 +71,11 @@ struct rule {
     int process_match; /* executable / pid / origin fields, for this process */
 };
 
+static _Atomic uint32_t next_generation = 1;
+
 static struct {
     int loaded;
+    uint32_t generation; /* bumped on every load: per-thread caches compare it */
     uint8_t *bytes;
     uint8_t default_action, offline, timeout_answer, ask_answer;
     uint32_t timeout_ms;
@@ -325,6 +330,7 @@ static int parse_policy(uint8_t *bytes, size_t size) {
     return 0;
 }
 
+
 int hs_policy_load_bytes(const uint8_t *data, size_t size) {
     hs_policy_reset();
     uint8_t *copy = malloc(size ? size : 1);
@@ -336,6 +342,7 @@ int hs_policy_load_bytes(const uint8_t *data, size_t size) {
         free(copy);
         return -1;
     }
+    policy.generation = atomic_fetch_add(&next_generation, 1);
     return 0;
 }
 
@@ -516,6 +523,8 @@ static void match_process(struct rule *rule) {
 void hs_policy_after_fork(void) {
     for (uint32_t i = 0; i < policy.n_rules; i++)
         match_process(&policy.rules[i]);
+    /* Rules on pid may now match differently: cached candidates are stale. */
+    policy.generation = atomic_fetch_add(&next_generation, 1);
 }
 
 /* Three-valued: an argument that cannot be compared (a string with lone
@@ -608,28 +617,114 @@ static void decide(const struct rule *rule, struct hs_verdict *out) {
     }
 }
 
+/* ---- per-thread cache of the rules an event name can reach --------------
+ *
+ * Which rules an event can match depends, for everything but argument
+ * matchers, on its name alone. Each thread keeps, per name it has seen, the
+ * short list of candidate rules in order (or "none": the default applies),
+ * so an event usually costs a hash, one compare and the argument checks of
+ * its candidates, instead of a pass over every rule. Per thread, so no lock;
+ * tagged with the policy generation, so a new policy empties it. */
+
+#define CACHE_SLOTS 256
+#define CACHE_NAME_MAX 63
+#define CACHE_CANDIDATES 6
+
+struct cache_slot {
+    uint32_t generation;
+    uint8_t name_len;
+    uint8_t count; /* candidates; CACHE_CANDIDATES + 1 means "too many: scan" */
+    uint16_t candidates[CACHE_CANDIDATES];
+    char name[CACHE_NAME_MAX + 1];
+};
+
+static __thread struct cache_slot *tls_cache __attribute__((tls_model("initial-exec")));
+static pthread_key_t cache_key;
+static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
+
+static void free_cache(void *p) {
+    tls_cache = NULL;
+    free(p);
+}
+static void make_cache_key(void) { pthread_key_create(&cache_key, free_cache); }
+
+static struct cache_slot *thread_cache(void) {
+    if (__builtin_expect(tls_cache == NULL, 0)) {
+        pthread_once(&cache_key_once, make_cache_key);
+        tls_cache = calloc(CACHE_SLOTS, sizeof *tls_cache);
+        if (tls_cache)
+            pthread_setspecific(cache_key, tls_cache);
+    }
+    return tls_cache;
+}
+
+static int rule_names(const struct rule *rule, const char *event, size_t len) {
+    if (rule->intents || !rule->process_match)
+        return 0;
+    for (uint16_t e = 0; e < rule->n_events; e++)
+        if (hs_glob_match(&rule->events[e], event, len))
+            return 1;
+    return 0;
+}
+
+/* First rule among `rule` whose arguments match; 1 when one decided. */
+static int try_rule(const struct rule *rule, PyObject *args, struct hs_verdict *out) {
+    enum tri all = YES;
+    for (uint16_t a = 0; a < rule->n_args && all != NO; a++) {
+        enum tri t = match_arg(&rule->args[a], args);
+        if (t == NO || (t == MAYBE && all == YES))
+            all = t;
+    }
+    if (all == YES || (all == MAYBE && rule->action != HS_ACT_ALLOW)) {
+        decide(rule, out);
+        return 1;
+    }
+    return 0;
+}
+
 void hs_policy_judge_event(const char *event, PyObject *args, struct hs_verdict *out) {
-    size_t name_len = strlen(event);
-    for (uint32_t i = 0; i < policy.n_rules; i++) {
-        const struct rule *rule = &policy.rules[i];
-        if (rule->intents || !rule->process_match)
-            continue;
-        int named = 0;
-        for (uint16_t e = 0; e < rule->n_events && !named; e++)
-            named = hs_glob_match(&rule->events[e], event, name_len);
-        if (!named)
-            continue;
-        enum tri all = YES;
-        for (uint16_t a = 0; a < rule->n_args && all != NO; a++) {
-            enum tri t = match_arg(&rule->args[a], args);
-            if (t == NO || (t == MAYBE && all == YES))
-                all = t;
-        }
-        if (all == YES || (all == MAYBE && rule->action != HS_ACT_ALLOW)) {
-            decide(rule, out);
-            return;
+    size_t len = strlen(event);
+    struct cache_slot *slot = NULL;
+    if (len <= CACHE_NAME_MAX) {
+        struct cache_slot *cache = thread_cache();
+        if (cache) {
+            uint32_t h = 2166136261u;
+            for (size_t i = 0; i < len; i++)
+                h = (h ^ (uint8_t)event[i]) * 16777619u;
+            slot = &cache[h % CACHE_SLOTS];
+            if (slot->generation != policy.generation || slot->name_len != len ||
+                memcmp(slot->name, event, len) != 0) {
+                /* Fill: the candidates for this name, in rule order. */
+                slot->generation = 0;
+                uint8_t n = 0;
+                for (uint32_t i = 0; i < policy.n_rules && n <= CACHE_CANDIDATES; i++) {
+                    if (!rule_names(&policy.rules[i], event, len))
+                        continue;
+                    if (n < CACHE_CANDIDATES)
+                        slot->candidates[n] = (uint16_t)i;
+                    n++;
+                    if (policy.rules[i].n_args == 0)
+                        break; /* it always decides: later rules are unreachable */
+                }
+                if (policy.n_rules > 0xFFFF)
+                    n = CACHE_CANDIDATES + 1;
+                slot->count = n;
+                slot->name_len = (uint8_t)len;
+                memcpy(slot->name, event, len);
+                slot->generation = policy.generation;
+            }
+            if (slot->count <= CACHE_CANDIDATES) {
+                for (uint8_t c = 0; c < slot->count; c++)
+                    if (try_rule(&policy.rules[slot->candidates[c]], args, out))
+                        return;
+                decide(NULL, out);
+                return;
+            }
         }
     }
+    for (uint32_t i = 0; i < policy.n_rules; i++)
+        if (rule_names(&policy.rules[i], event, len) && try_rule(&policy.rules[i], args, out))
+            return;
     decide(NULL, out);
 }
 
