@@ -452,10 +452,10 @@ fail:
     return NULL;
 }
 
-/* Starts the arm thread; the caller holds the writer slot. */
-int hs_channel_attach(void) {
-    hs_agent.writer_done = 0;
-    atomic_store(&hs_agent.arming, 1);
+/* A detached thread of ours, with every signal blocked: the target's
+ * signals (SIGINT belongs to the main thread's Python handler) must never
+ * land on it. Returns pthread_create's result. */
+static int start_agent_thread(void *(*fn)(void *)) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -463,10 +463,18 @@ int hs_channel_attach(void) {
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_t t;
-    int r = pthread_create(&t, &attr, arm_main, NULL);
+    int r = pthread_create(&t, &attr, fn, NULL);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (r != 0) {
+    return r;
+}
+
+/* Starts the arm thread; the caller holds the writer slot. */
+int hs_channel_attach(void) {
+    hs_agent.writer_done = 0;
+    atomic_store(&hs_agent.arming, 1);
+    if (start_agent_thread(arm_main) != 0) {
+        atomic_store(&hs_agent.arming, 0);
         atomic_store(&hs_agent.writer_running, 0);
         return HS_ATTACH_NO_RESOURCES;
     }
@@ -486,19 +494,7 @@ int hs_channel_start(void) {
         }
     }
     hs_agent.writer_done = 0;
-    /* The writer must never take the target's signals (SIGINT belongs to
-     * the main thread's Python handler). */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t t;
-    int r = pthread_create(&t, &attr, writer_main, NULL);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (r != 0) {
+    if (start_agent_thread(writer_main) != 0) {
         atomic_store(&hs_agent.capture, 0);
         atomic_store(&hs_agent.writer_running, 0);
         return -1;
