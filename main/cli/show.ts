@@ -247,12 +247,13 @@ function relativeMs(record: AgentRecord, view: SessionView | undefined): number 
   return Number((record.timeNs - view.startMonotonicNs) / 1000n) / 1000;
 }
 
-function jsonLine(
-  record: AuditRecord | OpenCodeRecord,
+/** The fields every JSON line starts with, events and decisions alike. */
+function recordFields(
+  record: AgentRecord,
   session: number,
   view: SessionView | undefined,
 ): Record<string, JsonValue> {
-  const line: Record<string, JsonValue> = {
+  return {
     session,
     pid: view?.pid ?? null,
     tid: record.tid,
@@ -261,6 +262,16 @@ function jsonLine(
     rel_ms: relativeMs(record, view),
     kind: record.kind,
     event: record.event,
+  };
+}
+
+function jsonLine(
+  record: AuditRecord | OpenCodeRecord,
+  session: number,
+  view: SessionView | undefined,
+): Record<string, JsonValue> {
+  const line: Record<string, JsonValue> = {
+    ...recordFields(record, session, view),
     category: categoryOf(record.event),
   };
   if (record.kind === 'audit') {
@@ -346,14 +357,7 @@ class PendingJsonLines {
     }
     // Through the queue, behind the lines still held, to keep the order.
     const standalone: Record<string, JsonValue> = {
-      session,
-      pid: view?.pid ?? null,
-      tid: record.tid,
-      seq: record.seq,
-      time_ns: record.timeNs.toString(),
-      rel_ms: relativeMs(record, view),
-      kind: record.kind,
-      event: record.event,
+      ...recordFields(record, session, view),
       event_seq: record.eventSeq.toString(),
       decision,
     };
