@@ -259,7 +259,17 @@ describe.skipIf(skipReason !== null)('remoteExec on CPython 3.14+ in a Debian si
     const script = writeScript(pid, dir.inside, markerScript(`${dir.inside}/marker`));
     // remoteExec as user nobody, in a separate Node process running the
     // compiled module (as the CLI tests do).
-    const compiled = path.join(REPO_ROOT, 'app', 'dist', 'main', 'core', 'remote-exec.js');
+    // The checkout may sit where nobody cannot read (a 0700 home or temp
+    // directory): the module (Node built-ins only) is copied somewhere it can.
+    const readable = fs.mkdtempSync(path.join(os.tmpdir(), 'hookscope-nobody-'));
+    dirs.push(readable);
+    fs.chmodSync(readable, 0o755);
+    const compiled = path.join(readable, 'remote-exec.js');
+    fs.copyFileSync(
+      path.join(REPO_ROOT, 'app', 'dist', 'main', 'core', 'remote-exec.js'),
+      compiled,
+    );
+    fs.chmodSync(compiled, 0o644);
     const probe = [
       `const { remoteExec } = require(${JSON.stringify(compiled)});`,
       `remoteExec(${JSON.stringify({ pid, root: sid.root, exe: sid.python })}, ${JSON.stringify(script)})`,
