@@ -160,7 +160,7 @@ export async function showCommand(
           if (!json) {
             await sink.line(
               `# policy ${printable(block.policy.file)} (sha256 ${block.policy.sha256}, ` +
-                `ask rules answered ${block.policy.askAnswer})`,
+                `${block.policy.askAnswer === 'interactive' ? 'asks answered interactively' : `ask rules answered ${block.policy.askAnswer}`})`,
             );
           }
           break;

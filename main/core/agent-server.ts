@@ -23,6 +23,7 @@ import {
   type Bye,
   type Hello,
 } from './protocol/hello.js';
+import { encodeAnswer, parseAsk, type AnswerFrame, type AskFrame } from './protocol/ask.js';
 import { validateEventsPayload } from './protocol/records.js';
 import { getPeerCredentials, type PeerCredentials } from './peer-credentials.js';
 
@@ -44,6 +45,13 @@ export interface AgentSink {
   notice(level: 'info' | 'warning' | 'error', message: string): void;
 }
 
+/** Where ASK frames go (the intent broker); without one, an ASK is a protocol error. */
+export interface AskSink {
+  asked(process: AgentProcess, ask: AskFrame): void;
+  /** The connection closed: the agent answered its waiting asks itself (offline). */
+  processGone(sessionId: number): void;
+}
+
 export interface AgentServerOptions {
   /** Directory for `agent.sock`; ignored when `abstractName` is given. */
   socketDir: string;
@@ -63,6 +71,8 @@ export interface AgentServerOptions {
    */
   peerUid?: number;
   sink: AgentSink;
+  /** Receives interactive asks (runs whose compiled policy asks the inspector). */
+  asks?: AskSink;
 }
 
 export class AgentServer {
@@ -131,6 +141,17 @@ export class AgentServer {
     return this.waitForIdle(timeoutMs);
   }
 
+  /**
+   * Sends the answer to an ask. False when the session's connection is
+   * gone (its agent has given the offline answer already).
+   */
+  answer(sessionId: number, answer: AnswerFrame): boolean {
+    const socket = this.sessions.get(sessionId);
+    if (socket === undefined || socket.destroyed) return false;
+    socket.write(encodeFrame(FrameType.ANSWER, encodeAnswer(answer)));
+    return true;
+  }
+
   async close(): Promise<void> {
     for (const socket of this.connections) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -179,6 +200,7 @@ export class AgentServer {
 
     const decoder = new FrameDecoder(MAX_AGENT_PAYLOAD);
     let sessionId = 0;
+    let agent: AgentProcess | null = null;
     let bye: Bye | null = null;
     const helloTimer = setTimeout(
       () => this.refuse(socket, `pid ${peer.pid} sent no HELLO in time`),
@@ -189,6 +211,7 @@ export class AgentServer {
       clearTimeout(helloTimer);
       if (sessionId) {
         this.sessions.delete(sessionId);
+        this.options.asks?.processGone(sessionId);
         this.options.sink.processEnded(sessionId, bye);
       }
     });
@@ -214,7 +237,8 @@ export class AgentServer {
             sessionId = this.nextSessionId++;
             this.sessions.set(sessionId, socket);
             socket.write(encodeFrame(FrameType.WELCOME, encodeWelcome(0, sessionId)));
-            this.options.sink.processStarted({ sessionId, hello, peer });
+            agent = { sessionId, hello, peer };
+            this.options.sink.processStarted(agent);
             continue;
           }
           switch (frame.type) {
@@ -229,6 +253,13 @@ export class AgentServer {
             case FrameType.BYE:
               bye = parseBye(frame.payload);
               break;
+            case FrameType.ASK: {
+              if (this.options.asks === undefined || agent === null) {
+                throw new ProtocolError('ASK from an agent that was given no interactive policy');
+              }
+              this.options.asks.asked(agent, parseAsk(frame.payload));
+              break;
+            }
             default:
               throw new ProtocolError(`unexpected frame type ${frame.type} from an agent`);
           }

@@ -8,6 +8,7 @@ import path from 'node:path';
 
 import { AgentServer } from './agent-server.js';
 import { resolveCommand } from './command-path.js';
+import { IntentBroker } from './intent-broker.js';
 import { isSelfOrDescendant } from './process-tree.js';
 import { SessionRecorder } from './recorder.js';
 import { agentLibraryPath, makePrivateSocketDir } from './runtime-paths.js';
@@ -28,8 +29,12 @@ export interface RunPolicy {
   text: string;
   /** SHA-256 (hex) of the file's bytes; of `text` as UTF-8 when not given. */
   sha256?: string;
-  /** What `ask` rules became (already inside `compiled`; recorded for people). */
-  askAnswer: 'allow' | 'deny';
+  /**
+   * What `ask` rules became (already inside `compiled`; recorded for
+   * people): a fixed headless answer, or `interactive`: the agent asks the
+   * run's intent broker (CaptureRun.intents).
+   */
+  askAnswer: 'allow' | 'deny' | 'interactive';
 }
 
 export interface CaptureRunOptions {
@@ -59,6 +64,8 @@ export class CaptureRun {
     readonly recorder: SessionRecorder,
     readonly writer: SessionWriter,
     private readonly socketDir: string,
+    /** Pending intents of an interactive policy; null for other runs. */
+    readonly intents: IntentBroker | null,
   ) {
     this.exited = new Promise<TargetExit>((resolve) => {
       child.once('exit', (code, signal) => {
@@ -87,12 +94,16 @@ export class CaptureRun {
       const token = crypto.randomBytes(32);
       let rootPid = -1;
       const recorder = new SessionRecorder(writer, options.onNotice);
+      const intents = options.policy?.askAnswer === 'interactive' ? new IntentBroker() : null;
       server = new AgentServer({
         socketDir,
         token,
         acceptsPid: (pid) => rootPid > 0 && isSelfOrDescendant(pid, rootPid),
         sink: recorder,
+        ...(intents ? { asks: intents } : {}),
       });
+      const boundServer = server;
+      intents?.bind((session, answer) => boundServer.answer(session, answer));
       await server.listen();
       writer.writeRun({
         hookscopeVersion: options.hookscopeVersion,
@@ -140,7 +151,7 @@ export class CaptureRun {
         child.once('spawn', resolve);
         child.once('error', reject);
       });
-      return new CaptureRun(child, server, recorder, writer, socketDir);
+      return new CaptureRun(child, server, recorder, writer, socketDir, intents);
     } catch (err) {
       await server?.close().catch(() => {});
       if (socketDir) fs.rmSync(socketDir, { recursive: true, force: true });
@@ -157,6 +168,7 @@ export class CaptureRun {
       if (!p.ended)
         this.recorder.notice('warning', `process ${p.pid} was still connected when the run ended`);
     }
+    this.intents?.close();
     await this.server.close();
     fs.rmSync(this.socketDir, { recursive: true, force: true });
     try {

@@ -36,6 +36,7 @@ const ASK_ANSWERED_BY: Readonly<Record<Exclude<DecisionRecord['by'], 'rule' | 'd
     timeout: 'the ask timeout',
     offline: 'the offline answer (no inspector)',
     headless: 'the headless --ask answer',
+    remembered: 'an earlier answer',
   };
 
 /** Who decided: "rule 2 (no shells)", "the default", "the user, asked by rule 3". */

@@ -129,8 +129,8 @@ export interface PolicyInfo {
   sha256: string;
   /** The file's text: rule indexes in decision records point into it. */
   text: string;
-  /** What `ask` rules became in this headless run. */
-  askAnswer: 'allow' | 'deny';
+  /** What `ask` rules became: the headless answer, or asked interactively. */
+  askAnswer: 'allow' | 'deny' | 'interactive';
 }
 
 export interface RunEndInfo {
@@ -913,7 +913,7 @@ function parsePolicyInfo(o: JsonObject): PolicyInfo {
     file: str(o, 'file'),
     sha256,
     text: str(o, 'text'),
-    askAnswer: oneOf(o, 'askAnswer', ['allow', 'deny'] as const),
+    askAnswer: oneOf(o, 'askAnswer', ['allow', 'deny', 'interactive'] as const),
   };
 }
 

@@ -616,7 +616,7 @@ export function formatSummary(summary: SessionSummary, options: FormatSummaryOpt
     const p = summary.policy;
     rows.push([
       'policy',
-      `${printable(p.file)} (sha256 ${p.sha256.slice(0, 16)}…, ask rules answered ${p.askAnswer})`,
+      `${printable(p.file)} (sha256 ${p.sha256.slice(0, 16)}…, ${p.askAnswer === 'interactive' ? 'asks answered interactively' : `ask rules answered ${p.askAnswer}`})`,
     ]);
   }
   if (summary.runEnd) {

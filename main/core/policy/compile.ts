@@ -77,9 +77,16 @@ export const enum RuleField {
 }
 
 export interface CompileOptions {
-  /** What `ask` rules and an `ask` default become when nobody can be asked (headless runs). */
-  askAnswer: Answer;
+  /**
+   * What `ask` rules and an `ask` default become: a fixed answer when
+   * nobody can be asked (headless runs), or `interactive`: the agent asks
+   * the inspector over its socket (docs/protocol.md, "Asks").
+   */
+  askAnswer: Answer | 'interactive';
 }
+
+/** The compiled form's "answer to ask rules" byte for `interactive`. */
+const ASK_INTERACTIVE = 2;
 
 /** A policy the agent format cannot carry; the message names the rule and why. */
 export class PolicyCompileError extends Error {
@@ -103,7 +110,7 @@ export function compilePolicy(policy: Policy, options: CompileOptions): Buffer {
   out.u8(ACTION_CODES[policy.default]);
   out.u8(ANSWER_CODES[policy.offline]);
   out.u8(ANSWER_CODES[policy.ask.timeoutAction]);
-  out.u8(ANSWER_CODES[options.askAnswer]);
+  out.u8(options.askAnswer === 'interactive' ? ASK_INTERACTIVE : ANSWER_CODES[options.askAnswer]);
   out.u32(policy.ask.timeoutMs);
   out.u32(policy.rules.length);
   policy.rules.forEach((rule, index) => writeRule(out, rule, index));

@@ -104,7 +104,7 @@ describe('FrameDecoder', () => {
     ['bad magic', (h) => h.write('XSK1', 0, 'latin1'), /bad frame magic/],
     ['bad version', (h) => (h[4] = 2), /unsupported protocol version 2/],
     ['unknown type 0', (h) => (h[5] = 0), /unknown frame type 0/],
-    ['unknown type 7', (h) => (h[5] = 7), /unknown frame type 7/],
+    ['unknown type 9', (h) => (h[5] = 9), /unknown frame type 9/],
     [
       'oversize length',
       (h) => h.writeUInt32LE(MAX_MAIN_PAYLOAD + 1, 8),

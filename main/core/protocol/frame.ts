@@ -14,6 +14,10 @@ export enum FrameType {
   BYE = 5,
   /** main → agent: stop capturing, send BYE, close (attach mode's detach). */
   DETACH = 6,
+  /** agent → main: a thread waits for an answer to an `ask` (docs/protocol.md, "Asks"). */
+  ASK = 7,
+  /** main → agent: the answer to an ASK. */
+  ANSWER = 8,
 }
 
 /** Largest payload the agent may send to main. */
@@ -60,7 +64,7 @@ export class FrameStreamError extends ProtocolError {
 }
 
 export function isFrameType(value: number): value is FrameType {
-  return value >= FrameType.HELLO && value <= FrameType.DETACH && Number.isInteger(value);
+  return value >= FrameType.HELLO && value <= FrameType.ANSWER && Number.isInteger(value);
 }
 
 export function frameTypeName(type: number): string {

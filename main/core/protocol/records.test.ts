@@ -342,8 +342,8 @@ describe('validation limits', () => {
     badAction[nameEnd + 9] = 3;
     expectInvalid(badAction, new RegExp(`unknown decision action 3 at offset ${nameEnd + 9}`));
     const badBy = decision();
-    badBy[nameEnd + 10] = 6;
-    expectInvalid(badBy, new RegExp(`unknown decision maker 6 at offset ${nameEnd + 10}`));
+    badBy[nameEnd + 10] = 7;
+    expectInvalid(badBy, new RegExp(`unknown decision maker 7 at offset ${nameEnd + 10}`));
     expectInvalid(
       encodeDecisionRecord({ event: 'e', eventSeq: 1, reserved: 9 }),
       new RegExp(`decision reserved byte is 9, must be 0 at offset ${nameEnd + 11}`),

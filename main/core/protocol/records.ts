@@ -189,10 +189,11 @@ export type DecisionAction = 'allow' | 'deny' | 'ask';
 const DECISION_ACTIONS: readonly DecisionAction[] = ['allow', 'deny', 'ask'];
 /**
  * Who decided: a rule or the default by itself; for an `ask`, the user,
- * the ask timeout, the offline answer (no inspector), or the headless
- * `--ask` answer.
+ * the ask timeout, the offline answer (no inspector), the headless `--ask`
+ * answer, or an earlier answer remembered for the asking rule's scope.
  */
-export type DecidedBy = 'rule' | 'default' | 'user' | 'timeout' | 'offline' | 'headless';
+export type DecidedBy =
+  'rule' | 'default' | 'user' | 'timeout' | 'offline' | 'headless' | 'remembered';
 const DECIDED_BY: readonly DecidedBy[] = [
   'rule',
   'default',
@@ -200,6 +201,7 @@ const DECIDED_BY: readonly DecidedBy[] = [
   'timeout',
   'offline',
   'headless',
+  'remembered',
 ];
 
 /**

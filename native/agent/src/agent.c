@@ -2,6 +2,7 @@
  * (launch mode), the destructor that flushes at exit, and fork handling. */
 #define _GNU_SOURCE
 #include "agent.h"
+#include "ask.h"
 #include "api.h"
 #include "clock.h"
 #include "policy.h"
@@ -253,6 +254,7 @@ void hs_after_fork_child(void) {
     atomic_store(&hs_agent.arming, 0);
     atomic_store(&hs_agent.writer_running, 0);
     hs_hooks_after_fork_child();
+    hs_ask_after_fork();
     if (atomic_load(&hs_agent.enforce))
         hs_policy_after_fork(); /* rules on pid see the child's pid */
     if (!atomic_load(&hs_agent.capture))

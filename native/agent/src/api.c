@@ -61,6 +61,8 @@ int hs_api_resolve(void) {
     RESOLVE(PyGILState_Release, "PyGILState_Release");
     if (!RESOLVE(is_finalizing, "Py_IsFinalizing"))
         RESOLVE(is_finalizing, "_Py_IsFinalizing");
+    if (!RESOLVE(thread_state_unchecked, "PyThreadState_GetUnchecked"))
+        RESOLVE(thread_state_unchecked, "_PyThreadState_UncheckedGet");
     RESOLVE(exc_value_error, "PyExc_ValueError");
     RESOLVE(none, "_Py_NoneStruct");
     RESOLVE(true_obj, "_Py_TrueStruct");

@@ -70,6 +70,11 @@ struct hs_api {
     int (*PyGILState_Ensure)(void);
     void (*PyGILState_Release)(int);
     int (*is_finalizing)(void); /* Py_IsFinalizing (3.13+) or _Py_IsFinalizing */
+    /* The calling thread's thread state or NULL, never failing:
+     * PyThreadState_GetUnchecked (3.13+) or _PyThreadState_UncheckedGet.
+     * An audit hook can run on a thread without one; the GIL may be
+     * released only when there is one. May be NULL (then asks are not made). */
+    void *(*thread_state_unchecked)(void);
 
     /* Data symbols. */
     PyObject *none;

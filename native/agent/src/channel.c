@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "agent.h"
 #include "api.h"
+#include "ask.h"
 #include "clock.h"
 #include "wire.h"
 
@@ -242,7 +243,9 @@ static struct timespec deadline_in(long ns) {
 static void idle_wait(unsigned us) {
     struct timespec d = deadline_in((long)us * 1000L);
     pthread_mutex_lock(&hs_agent.done_mu);
-    if (!atomic_load(&hs_agent.stopping))
+    /* An asking thread sets the kick before it signals under done_mu, so
+     * checking it here, under the lock, cannot miss its wake-up. */
+    if (!atomic_load(&hs_agent.stopping) && !atomic_load(&hs_ask_kick))
         pthread_cond_timedwait(&hs_agent.wake_cv, &hs_agent.done_mu, &d);
     pthread_mutex_unlock(&hs_agent.done_mu);
 }
@@ -254,22 +257,40 @@ static void writer_finished(void) {
     pthread_mutex_unlock(&hs_agent.done_mu);
 }
 
-/* A frame from the inspector, checked without waiting. Returns 0 when
- * there is none, 1 for DETACH, -1 when the inspector is gone (EOF, error)
- * or sent anything else: either way the agent must stop talking to it. */
+/* Frames from the inspector, read without waiting for one to arrive.
+ * Returns 0 when there was none or only ANSWERs (handed to the waiting
+ * asks), 1 for DETACH, -1 when the inspector is gone (EOF, error) or sent
+ * anything else: either way the agent must stop talking to it. */
 static int check_control(int fd) {
+    /* Bounded, so a flood of answers cannot keep the writer from its ring. */
+    for (int frames = 0; frames < 256; frames++) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int r = poll(&pfd, 1, 0);
+        if (r <= 0 || !(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+            return 0;
+        uint8_t h[HS_FRAME_HEADER_SIZE];
+        /* The server writes a frame in one piece; a second is ample. */
+        if (recv_exact(fd, h, sizeof h, 1000) != 0)
+            return -1;
+        if (hs_get_u32(h) != HS_FRAME_MAGIC || h[4] != HS_PROTOCOL_VERSION || h[6] != 0 || h[7] != 0)
+            return -1;
+        uint32_t len = hs_get_u32(h + 8);
+        if (h[5] == HS_FRAME_DETACH && len == 0)
+            return 1;
+        if (h[5] != HS_FRAME_ANSWER || len > 64)
+            return -1;
+        uint8_t body[64];
+        if (recv_exact(fd, body, len, 1000) != 0 || hs_ask_answer(body, len) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Waits up to 1 ms for a frame from the inspector: used instead of the
+ * idle wait while asks are out, so an answer is handed over as it lands. */
+static void wait_for_answer(int fd) {
     struct pollfd pfd = {fd, POLLIN, 0};
-    int r = poll(&pfd, 1, 0);
-    if (r <= 0 || !(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
-        return 0;
-    uint8_t h[HS_FRAME_HEADER_SIZE];
-    /* The server writes a frame in one piece; a second is ample. */
-    if (recv_exact(fd, h, sizeof h, 1000) != 0)
-        return -1;
-    if (hs_get_u32(h) != HS_FRAME_MAGIC || h[4] != HS_PROTOCOL_VERSION ||
-        h[5] != HS_FRAME_DETACH || hs_get_u32(h + 8) != 0)
-        return -1;
-    return 1;
+    poll(&pfd, 1, 1);
 }
 
 /* Ships the ring over an authenticated connection until the process
@@ -312,6 +333,17 @@ static void writer_loop(int fd) {
             sent_drops = drops;
         }
         if (!detaching) {
+            /* Asks go after the records drained above, so the inspector
+             * has seen everything the asking thread did before it asked. */
+            atomic_store(&hs_ask_kick, 0);
+            size_t a = hs_ask_take(batch, HS_FRAME_HEADER_SIZE + BATCH_MAX);
+            if (a) {
+                if (send_all(fd, batch, a) != 0) {
+                    ok = 0;
+                    break;
+                }
+                idle_us = 200;
+            }
             int control = check_control(fd);
             if (control < 0) {
                 ok = 0;
@@ -339,11 +371,20 @@ static void writer_loop(int fd) {
             if (live_thread_count() == 1)
                 break;
         }
+        if (atomic_load(&hs_ask_kick))
+            continue;
+        if (hs_ask_waiting()) {
+            wait_for_answer(fd);
+            continue;
+        }
         /* Poll: a wake-up per event would cost the hooked thread a syscall. */
         idle_wait(idle_us);
         if (idle_us < 5000)
             idle_us += idle_us / 2;
     }
+    /* Nobody will answer from here on: waiting asks get the offline
+     * answer now rather than at their timeout. */
+    hs_ask_link_down();
     if (ok) {
         uint8_t bye[20];
         hs_put_u64(bye, records);
@@ -370,9 +411,11 @@ static void *writer_main(void *arg) {
     if (fd < 0) {
         /* Nobody to talk to: stop capturing so the ring stays idle. */
         atomic_store(&hs_agent.capture, 0);
+        hs_ask_link_down();
         writer_end();
         return NULL;
     }
+    hs_ask_link_up();
     writer_loop(fd);
     writer_end();
     return NULL;
@@ -430,10 +473,12 @@ static void *arm_main(void *arg) {
         if (!atomic_load(&hs_agent.hooks_registered))
             goto fail;
     }
+    hs_ask_link_connecting();
     int fd = connect_server();
     atomic_store(&hs_agent.arming, 0);
     if (fd < 0)
         goto fail;
+    hs_ask_link_up();
     atomic_store(&hs_agent.capture, 1);
     /* The probe: the inspector counts hooks as active once it has this
      * event from us (PySys_AddAuditHook reports success even when a hook
@@ -448,6 +493,7 @@ static void *arm_main(void *arg) {
 fail:
     atomic_store(&hs_agent.arming, 0);
     atomic_store(&hs_agent.capture, 0);
+    hs_ask_link_down();
     writer_end();
     return NULL;
 }
@@ -494,7 +540,9 @@ int hs_channel_start(void) {
         }
     }
     hs_agent.writer_done = 0;
+    hs_ask_link_connecting();
     if (start_agent_thread(writer_main) != 0) {
+        hs_ask_link_down();
         atomic_store(&hs_agent.capture, 0);
         atomic_store(&hs_agent.writer_running, 0);
         return -1;

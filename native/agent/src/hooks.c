@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "agent.h"
 #include "api.h"
+#include "ask.h"
 #include "clock.h"
 #include "encode.h"
 #include "policy.h"
@@ -108,6 +109,32 @@ static void record_decision(struct hs_thread *t, const char *event, size_t name_
     finish_record(t, p + 24, 0);
 }
 
+/* Why something was refused, as the PermissionError says it. */
+static void deny_reason(const struct hs_verdict *v, char *buf, size_t cap) {
+    char rule[32];
+    if (v->rule == HS_NO_RULE)
+        snprintf(rule, sizeof rule, "the default");
+    else
+        snprintf(rule, sizeof rule, "rule %u", v->rule);
+    switch (v->by) {
+    case HS_BY_USER:
+        snprintf(buf, cap, "denied in the Hookscope inspector (asked by %s)", rule);
+        break;
+    case HS_BY_REMEMBERED:
+        snprintf(buf, cap, "denied by an earlier answer in the Hookscope inspector (asked by %s)", rule);
+        break;
+    case HS_BY_TIMEOUT:
+        snprintf(buf, cap, "denied by the Hookscope policy: no answer in time (asked by %s)", rule);
+        break;
+    case HS_BY_OFFLINE:
+        snprintf(buf, cap, "denied by the Hookscope policy: no inspector to ask (asked by %s)", rule);
+        break;
+    default:
+        snprintf(buf, cap, "denied by the Hookscope policy (%s)", rule);
+        break;
+    }
+}
+
 /* Policy decisions only while the interpreter runs normally: an error
  * raised during initialisation or finalisation could abort the process. */
 static int interpreter_running(void) {
@@ -125,6 +152,7 @@ static int audit_hook(const char *event, PyObject *args, void *user_data) {
      * rather than recurse. */
     if (t->in_hook)
         return 0;
+    t->last_seq = UINT64_MAX; /* no record of this event (yet) */
     if (!capture)
         goto judge;
     if (__builtin_expect(t->record == NULL, 0)) {
@@ -160,19 +188,19 @@ judge:
     t->in_hook = 1;
     struct hs_verdict v;
     hs_policy_judge_event(event, args, &v);
+    uint64_t waited_ns = 0;
+    if (v.ask)
+        waited_ns = hs_ask(t->last_seq != UINT64_MAX ? t->record : NULL, &v);
     if (v.record) {
         size_t n = strnlen(event, 1024);
-        record_decision(t, event, n, capture ? t->last_seq : UINT64_MAX, &v, 0);
+        record_decision(t, event, n, t->last_seq, &v, waited_ns);
     }
     t->in_hook = 0;
     if (!v.deny)
         return 0;
-    char message[1200];
-    if (v.rule == HS_NO_RULE)
-        snprintf(message, sizeof message, "%.1024s denied by the Hookscope policy (default)", event);
-    else
-        snprintf(message, sizeof message, "%.1024s denied by the Hookscope policy (rule %u)", event,
-                 v.rule);
+    char reason[128], message[1200];
+    deny_reason(&v, reason, sizeof reason);
+    snprintf(message, sizeof message, "%.1024s %s", event, reason);
     hs_py.PyErr_SetString(*hs_py.exc_permission_error, message);
     return -1;
 }
@@ -326,15 +354,15 @@ static int refuse_code(struct hs_thread *t, const struct opened_file *f) {
     };
     struct hs_verdict v;
     hs_policy_judge_intent(&s, &v);
+    uint64_t waited_ns = 0;
+    if (v.ask)
+        waited_ns = hs_ask(t->last_seq != UINT64_MAX ? t->record : NULL, &v);
     if (v.record)
-        record_decision(t, "io.open_code", 12, t->last_seq, &v, 0);
+        record_decision(t, "io.open_code", 12, t->last_seq, &v, waited_ns);
     if (!v.deny)
         return 0;
-    char reason[96];
-    if (v.rule == HS_NO_RULE)
-        snprintf(reason, sizeof reason, "denied by the Hookscope policy (default)");
-    else
-        snprintf(reason, sizeof reason, "denied by the Hookscope policy (rule %u)", v.rule);
+    char reason[128];
+    deny_reason(&v, reason, sizeof reason);
     PyObject *exc = hs_py.PyObject_CallFunction(*hs_py.exc_permission_error, "isO", EACCES, reason,
                                                 f->path);
     if (exc) {

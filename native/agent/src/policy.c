@@ -310,7 +310,7 @@ static int parse_policy(uint8_t *bytes, size_t size) {
     policy.timeout_ms = u32(&r);
     policy.n_rules = u32(&r);
     if (r.bad || policy.default_action > HS_ACT_ASK || policy.offline > 1 ||
-        policy.timeout_answer > 1 || policy.ask_answer > 1 ||
+        policy.timeout_answer > 1 || policy.ask_answer > HS_ASK_INTERACTIVE ||
         policy.n_rules > (size_t)(r.end - r.p) / 8)
         return -1;
     policy.rules = calloc(policy.n_rules ? policy.n_rules : 1, sizeof *policy.rules);
@@ -610,12 +610,26 @@ static void decide(const struct rule *rule, struct hs_verdict *out) {
     out->by = rule ? HS_BY_RULE : HS_BY_DEFAULT;
     out->deny = out->action == HS_ACT_DENY;
     out->record = out->action != HS_ACT_ALLOW;
+    out->ask = 0;
+    out->scope = rule ? rule->scope : 0;
     if (out->action == HS_ACT_ASK) {
-        /* Headless: the run's --ask answer. */
-        out->by = HS_BY_HEADLESS;
-        out->deny = policy.ask_answer == HS_ACT_DENY;
+        if (policy.ask_answer == HS_ASK_INTERACTIVE) {
+            /* The caller asks the inspector (ask.c); until it has an
+             * answer, the outcome is the offline one. */
+            out->ask = 1;
+            out->by = HS_BY_OFFLINE;
+            out->deny = policy.offline == HS_ACT_DENY;
+        } else {
+            /* Headless: the run's --ask answer. */
+            out->by = HS_BY_HEADLESS;
+            out->deny = policy.ask_answer == HS_ACT_DENY;
+        }
     }
 }
+
+int hs_policy_offline_denies(void) { return policy.offline == HS_ACT_DENY; }
+int hs_policy_timeout_denies(void) { return policy.timeout_answer == HS_ACT_DENY; }
+uint32_t hs_policy_ask_timeout_ms(void) { return policy.timeout_ms; }
 
 /* ---- per-thread cache of the rules an event name can reach --------------
  *

@@ -18,8 +18,11 @@ enum hs_decided_by {
     HS_BY_TIMEOUT = 3,
     HS_BY_OFFLINE = 4,
     HS_BY_HEADLESS = 5,
+    HS_BY_REMEMBERED = 6, /* an earlier answer, kept for the rule's scope */
 };
 #define HS_NO_RULE 0xFFFFFFFFu
+/* Compiled-policy value of "answer to ask rules": ask the inspector. */
+#define HS_ASK_INTERACTIVE 2
 
 struct hs_verdict {
     int deny;          /* 1: refuse the operation */
@@ -27,6 +30,8 @@ struct hs_verdict {
     uint8_t by;        /* enum hs_decided_by */
     uint32_t rule;     /* rule index in the file, HS_NO_RULE for the default */
     int record;        /* 1: write a decision record (denied, or asked) */
+    int ask;           /* 1: an interactive ask: the inspector must answer (ask.c) */
+    uint8_t scope;     /* the rule's scope: 0 once, 1 process, 2 session, 3 always */
 };
 
 /* What an open-code intent is, for intent rules. */
@@ -59,6 +64,12 @@ void hs_policy_judge_event(const char *event, PyObject *args, struct hs_verdict 
 
 /* Judges code about to run. Pure C: no Python calls, no GIL needed. */
 void hs_policy_judge_intent(const struct hs_intent_subject *s, struct hs_verdict *out);
+
+/* The policy's offline and ask-timeout answers (1: deny), and the ask
+ * timeout. */
+int hs_policy_offline_denies(void);
+int hs_policy_timeout_denies(void);
+uint32_t hs_policy_ask_timeout_ms(void);
 
 /* After fork: the pid changed, rules keyed on it must be re-evaluated. */
 void hs_policy_after_fork(void);

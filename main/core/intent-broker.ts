@@ -1,0 +1,275 @@
+// The main-side half of interactive asks: every ASK an agent sends becomes
+// a pending intent that someone (the UI, a test's scripted answerer, a rule
+// in the inspector) answers. It remembers answers for their scope, so a
+// retry loop or a second process is not asked again, and it forgets an
+// intent the moment its thread stops waiting (timeout, process gone).
+// Plain Node: no UI, no Electron.
+
+import type { AgentProcess, AskSink } from './agent-server.js';
+import { answerKey, subjectFromRecord, type Subject } from './policy/match.js';
+import type { AnswerFrame, AskFrame, AskScope } from './protocol/ask.js';
+import { formatValue, toJsonValue, type JsonValue } from './protocol/records.js';
+
+export type IntentOutcome = 'allow' | 'deny';
+
+/** What is asked about, in a form any transport can carry (JSON). */
+export type PendingSubject =
+  | { kind: 'audit'; event: string; args: JsonValue; argsText: string; argsTruncated: boolean }
+  | {
+      kind: 'intent';
+      intent: string;
+      path: string;
+      realPath: string;
+      sha256: string | null;
+      sizeBytes: number;
+    };
+
+export interface PendingIntent {
+  /** `<session>.<ask id>`: unique for the life of the broker. */
+  id: string;
+  /** The agent session (one per target process). */
+  session: number;
+  pid: number;
+  tid: number;
+  executable: string;
+  subject: PendingSubject;
+  /** Index of the asking rule in the policy file; null when the default asked. */
+  ruleIndex: number | null;
+  /** The asking rule's scope: what an answer without a scope is remembered for. */
+  scope: AskScope;
+  /** Wall clock (ms since the epoch) when the ask arrived. */
+  askedAtMs: number;
+  /** When the target stops waiting and applies the policy's timeout answer. */
+  deadlineAtMs: number;
+}
+
+/** How a pending intent stopped being pending. */
+export type ResolvedBy = 'user' | 'remembered' | 'timeout' | 'offline';
+
+export type IntentUpdate =
+  | { type: 'pending'; intent: PendingIntent }
+  | { type: 'resolved'; id: string; outcome: IntentOutcome | null; by: ResolvedBy };
+
+export interface IntentAnswer {
+  outcome: IntentOutcome;
+  /**
+   * How long the answer holds: `once` (this intent only), `process` (the
+   * rest of its process), `session` (every process of this run), `always`
+   * (also handed to `onLastingAnswer`, to be written into the policy).
+   * Defaults to the asking rule's scope.
+   */
+  scope?: AskScope;
+}
+
+/** An `always` answer, for whoever keeps the policy file. */
+export interface LastingAnswer {
+  subject: Subject;
+  outcome: IntentOutcome;
+  /** The `ask` rule that asked; a lasting rule goes just above it. */
+  ruleIndex: number | null;
+}
+
+export class IntentError extends Error {
+  constructor(
+    readonly code: 'not-found' | 'gone',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'IntentError';
+  }
+}
+
+export interface IntentBrokerOptions {
+  /** Sends an ANSWER to a session's agent; false when its connection is gone. */
+  send?: (session: number, answer: AnswerFrame) => boolean;
+  onLastingAnswer?: (answer: LastingAnswer) => void;
+  /** Wall clock in ms; tests may pin it. */
+  nowMs?: () => number;
+}
+
+interface Waiting {
+  intent: PendingIntent;
+  subject: Subject;
+  key: string;
+  askId: number;
+  timer: NodeJS.Timeout;
+}
+
+/** Remembered answers beyond this are dropped oldest first (bounded memory). */
+const MAX_REMEMBERED = 10_000;
+
+export class IntentBroker implements AskSink {
+  private readonly waiting = new Map<string, Waiting>();
+  /** Answers kept for the session (scopes `session` and `always`), by rule and subject. */
+  private readonly remembered = new Map<string, IntentOutcome>();
+  private readonly listeners = new Set<(update: IntentUpdate) => void>();
+  private send: (session: number, answer: AnswerFrame) => boolean;
+  private readonly nowMs: () => number;
+
+  constructor(private readonly options: IntentBrokerOptions = {}) {
+    this.send = options.send ?? (() => false);
+    this.nowMs = options.nowMs ?? Date.now;
+  }
+
+  /** Where answers go; set once the agent server exists. */
+  bind(send: (session: number, answer: AnswerFrame) => boolean): void {
+    this.send = send;
+  }
+
+  /** Intents waiting for an answer, oldest first. */
+  list(): PendingIntent[] {
+    return [...this.waiting.values()].map((w) => w.intent);
+  }
+
+  /** Calls `listener` for every new pending intent and every resolution. */
+  subscribe(listener: (update: IntentUpdate) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Answers a pending intent. Throws IntentError `not-found` when it is no
+   * longer pending (answered, timed out, its process gone), `gone` when its
+   * process disconnected as the answer was sent.
+   */
+  answer(id: string, answer: IntentAnswer): void {
+    const w = this.waiting.get(id);
+    if (w === undefined) {
+      throw new IntentError(
+        'not-found',
+        `no pending intent ${id}: it was answered, timed out, or its process ended`,
+      );
+    }
+    const scope = answer.scope ?? w.intent.scope;
+    if (scope === 'session' || scope === 'always') {
+      this.rememberAnswer(w.key, answer.outcome);
+      if (scope === 'always') {
+        this.options.onLastingAnswer?.({
+          subject: w.subject,
+          outcome: answer.outcome,
+          ruleIndex: w.intent.ruleIndex,
+        });
+      }
+    }
+    const delivered = this.deliver(w, answer.outcome, 'user', scope !== 'once');
+    if (!delivered) throw new IntentError('gone', `the process of intent ${id} has disconnected`);
+    // The same question waiting elsewhere (another thread or process) has
+    // its answer now too, when the answer holds beyond this one intent.
+    if (scope === 'session' || scope === 'always') {
+      for (const other of [...this.waiting.values()]) {
+        if (other.key === w.key) this.deliver(other, answer.outcome, 'remembered', true);
+      }
+    }
+  }
+
+  // ---- AskSink (called by the agent server)
+
+  asked(process: AgentProcess, ask: AskFrame): void {
+    const subject = subjectFromRecord(ask.record, {
+      pid: process.hello.pid,
+      executable: process.hello.exe,
+    });
+    const key = `${ask.ruleIndex ?? 'default'}\0${answerKey(subject)}`;
+    const known = this.remembered.get(key);
+    if (known !== undefined) {
+      this.send(process.sessionId, {
+        askId: ask.askId,
+        outcome: known,
+        by: 'remembered',
+        rememberInProcess: true,
+      });
+      return;
+    }
+    const now = this.nowMs();
+    const id = `${process.sessionId}.${ask.askId}`;
+    const intent: PendingIntent = {
+      id,
+      session: process.sessionId,
+      pid: process.hello.pid,
+      tid: ask.record.tid,
+      executable: process.hello.exe,
+      subject: describe(ask),
+      ruleIndex: ask.ruleIndex,
+      scope: ask.scope,
+      askedAtMs: now,
+      deadlineAtMs: now + ask.timeoutMs,
+    };
+    // The agent applies the timeout answer itself; this only stops showing
+    // an intent nobody can answer any more.
+    const timer = setTimeout(() => this.resolve(id, null, 'timeout'), ask.timeoutMs);
+    timer.unref();
+    const previous = this.waiting.get(id);
+    if (previous !== undefined) this.resolve(id, null, 'offline'); // an id reused: the old ask is over
+    this.waiting.set(id, { intent, subject, key, askId: ask.askId, timer });
+    this.emit({ type: 'pending', intent });
+  }
+
+  processGone(sessionId: number): void {
+    for (const w of [...this.waiting.values()]) {
+      if (w.intent.session === sessionId) this.resolve(w.intent.id, null, 'offline');
+    }
+  }
+
+  /** Forgets everything pending (the run is over); their agents answer offline. */
+  close(): void {
+    for (const id of [...this.waiting.keys()]) this.resolve(id, null, 'offline');
+  }
+
+  private deliver(w: Waiting, outcome: IntentOutcome, by: 'user' | 'remembered', keep: boolean) {
+    const sent = this.send(w.intent.session, {
+      askId: w.askId,
+      outcome,
+      by,
+      rememberInProcess: keep,
+    });
+    this.resolve(w.intent.id, sent ? outcome : null, sent ? by : 'offline');
+    return sent;
+  }
+
+  private resolve(id: string, outcome: IntentOutcome | null, by: ResolvedBy): void {
+    const w = this.waiting.get(id);
+    if (w === undefined) return;
+    clearTimeout(w.timer);
+    this.waiting.delete(id);
+    this.emit({ type: 'resolved', id, outcome, by });
+  }
+
+  private rememberAnswer(key: string, outcome: IntentOutcome): void {
+    this.remembered.delete(key);
+    this.remembered.set(key, outcome);
+    if (this.remembered.size > MAX_REMEMBERED) {
+      this.remembered.delete(this.remembered.keys().next().value as string);
+    }
+  }
+
+  private emit(update: IntentUpdate): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(update);
+      } catch {
+        // One failing listener must not keep the others (or the agent) waiting.
+      }
+    }
+  }
+}
+
+function describe(ask: AskFrame): PendingSubject {
+  const r = ask.record;
+  if (r.kind === 'audit') {
+    return {
+      kind: 'audit',
+      event: r.event,
+      args: toJsonValue(r.args),
+      argsText: formatValue(r.args),
+      argsTruncated: r.argsTruncated,
+    };
+  }
+  return {
+    kind: 'intent',
+    intent: r.intent,
+    path: r.path.text,
+    realPath: r.realPath,
+    sha256: r.sha256,
+    sizeBytes: r.size,
+  };
+}
