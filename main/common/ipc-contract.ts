@@ -156,6 +156,45 @@ export interface RunStatus {
   error: string | null;
 }
 
+/** How long an answer to an `ask` holds (docs/policy.md, "Scope"). */
+export const INTENT_SCOPES = ['once', 'process', 'session', 'always'] as const;
+export type IntentScope = (typeof INTENT_SCOPES)[number];
+export const INTENT_OUTCOMES = ['allow', 'deny'] as const;
+export type IntentOutcome = (typeof INTENT_OUTCOMES)[number];
+
+/** What a pending intent is about. */
+export type PendingSubjectRow =
+  | { kind: 'audit'; event: string; args: ArgValue; argsText: string; argsTruncated: boolean }
+  | {
+      kind: 'intent';
+      intent: string;
+      path: string;
+      realPath: string;
+      sha256: string | null;
+      sizeBytes: number;
+    };
+
+/** A thread in a target waiting for someone to allow or deny what it is about to do. */
+export interface PendingIntentRow {
+  /** `<runId>/<session>.<ask>`: what `intents.answer` takes. */
+  id: string;
+  runId: string;
+  sessionPath: string;
+  pid: number;
+  tid: number;
+  executable: string;
+  subject: PendingSubjectRow;
+  /** The asking rule (index in the policy file), null for the policy's default. */
+  ruleIndex: number | null;
+  ruleComment: string | null;
+  /** The asking rule's scope: what an answer without a scope holds for. */
+  scope: IntentScope;
+  /** What the target does by itself at the deadline. */
+  timeoutAction: IntentOutcome;
+  askedAtMs: number;
+  deadlineAtMs: number;
+}
+
 // ------------------------------------------------------------ the methods
 
 /** Largest page of events one request may ask for. */
@@ -173,10 +212,24 @@ export interface ApiMethods {
     response: EventPage;
   };
   'run.start': {
-    request: { command: string; args: string[]; cwd?: string };
+    /**
+     * `policyPath`: a policy file (absolute path) the agent enforces from
+     * the first event; its `ask` rules come to `intents.list`.
+     */
+    request: { command: string; args: string[]; cwd?: string; policyPath?: string };
     response: RunStatus;
   };
   'run.status': { request: { runId: string }; response: RunStatus };
+  /** Intents waiting for an answer, in every run, oldest first. */
+  'intents.list': { request: Record<string, never>; response: { intents: PendingIntentRow[] } };
+  /**
+   * Answers one. `scope` defaults to the asking rule's; `always` also
+   * writes a rule into the run's policy file, just above the asking rule.
+   */
+  'intents.answer': {
+    request: { id: string; outcome: IntentOutcome; scope?: IntentScope };
+    response: { id: string };
+  };
 }
 
 export type ApiMethod = keyof ApiMethods;
@@ -194,6 +247,8 @@ export const API_FUNCTIONS = {
   'session.events': 'sessionEvents',
   'run.start': 'startRun',
   'run.status': 'runStatus',
+  'intents.list': 'listIntents',
+  'intents.answer': 'answerIntent',
 } as const satisfies Record<ApiMethod, string>;
 
 export const API_METHOD_NAMES = Object.keys(API_FUNCTIONS) as ApiMethod[];
@@ -298,6 +353,13 @@ function obj(required: Record<string, Check>, optional: Record<string, Check> = 
   };
 }
 
+function oneOf(values: readonly string[]): Check {
+  return (value, at) =>
+    typeof value === 'string' && values.includes(value)
+      ? null
+      : `${at} must be one of ${values.join(', ')}`;
+}
+
 const sessionPath = str({ min: 1, absolute: true });
 
 const REQUEST_CHECKS: Record<ApiMethod, Check> = {
@@ -312,9 +374,14 @@ const REQUEST_CHECKS: Record<ApiMethod, Check> = {
   ),
   'run.start': obj(
     { command: str({ min: 1 }), args: list(str(), 256) },
-    { cwd: str({ min: 1, absolute: true }) },
+    { cwd: str({ min: 1, absolute: true }), policyPath: str({ min: 1, absolute: true }) },
   ),
   'run.status': obj({ runId: str({ min: 1, max: 64 }) }),
+  'intents.list': obj({}),
+  'intents.answer': obj(
+    { id: str({ min: 1, max: 128 }), outcome: oneOf(INTENT_OUTCOMES) },
+    { scope: oneOf(INTENT_SCOPES) },
+  ),
 };
 
 export type Validated<M extends ApiMethod> =

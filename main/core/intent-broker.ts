@@ -104,11 +104,23 @@ export class IntentBroker implements AskSink {
   private readonly remembered = new Map<string, IntentOutcome>();
   private readonly listeners = new Set<(update: IntentUpdate) => void>();
   private send: (session: number, answer: AnswerFrame) => boolean;
+  private lastingHandler: ((answer: LastingAnswer) => void) | undefined;
   private readonly nowMs: () => number;
 
   constructor(private readonly options: IntentBrokerOptions = {}) {
     this.send = options.send ?? (() => false);
+    this.lastingHandler = options.onLastingAnswer;
     this.nowMs = options.nowMs ?? Date.now;
+  }
+
+  /** Where `always` answers go (the keeper of the policy file). */
+  onLastingAnswer(handler: (answer: LastingAnswer) => void): void {
+    this.lastingHandler = handler;
+  }
+
+  /** The subject of a pending intent, for checks before it is answered. */
+  subjectOf(id: string): Subject | undefined {
+    return this.waiting.get(id)?.subject;
   }
 
   /** Where answers go; set once the agent server exists. */
@@ -144,7 +156,7 @@ export class IntentBroker implements AskSink {
     if (scope === 'session' || scope === 'always') {
       this.rememberAnswer(w.key, answer.outcome);
       if (scope === 'always') {
-        this.options.onLastingAnswer?.({
+        this.lastingHandler?.({
           subject: w.subject,
           outcome: answer.outcome,
           ruleIndex: w.intent.ruleIndex,

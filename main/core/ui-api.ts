@@ -14,12 +14,19 @@ import {
   type ApiReply,
   type ApiRequest,
   type ApiResponse,
+  type PendingIntentRow,
   type ProcessRow,
   type RunStatus,
   type SessionOverview,
 } from '../common/ipc-contract.js';
-import { CaptureRun } from './capture-run.js';
+import { CaptureRun, type RunPolicy } from './capture-run.js';
 import { CommandError } from './command-path.js';
+import { IntentError, type LastingAnswer, type PendingIntent } from './intent-broker.js';
+import { compilePolicy, PolicyCompileError } from './policy/compile.js';
+import { lastingRule } from './policy/lasting-rule.js';
+import { formatPolicy, readPolicyFile } from './policy/index.js';
+import type { Policy } from './policy/policy.js';
+import { PolicyError } from './policy/policy-error.js';
 import { listProcesses, type ProcessInfo } from './discovery.js';
 import { defaultSessionDir, newSessionFilePath } from './runtime-paths.js';
 import { SessionFileError } from './session-file.js';
@@ -40,6 +47,8 @@ interface Run {
   status: RunStatus;
   capture: CaptureRun | null;
   finished: Promise<void>;
+  /** The enforced policy, when the run has one: `always` answers are written into its file. */
+  policy: { file: string; current: Policy } | null;
 }
 
 /** Session indexes kept open; the least recently used is dropped beyond this. */
@@ -113,7 +122,85 @@ export class UiApi {
       if (run === undefined) throw new ApiError('not-found', `no run with id ${runId}`);
       return { ...run.status };
     },
+    'intents.list': async () => ({ intents: this.pendingIntents() }),
+    'intents.answer': async ({ id, outcome, scope }) => {
+      const slash = id.indexOf('/');
+      const run = slash > 0 ? this.runs.get(id.slice(0, slash)) : undefined;
+      const broker = run?.capture?.intents;
+      if (run === undefined || broker == null) {
+        throw new ApiError('not-found', `no pending intent ${id}`);
+      }
+      const brokerId = id.slice(slash + 1);
+      if (scope === 'always') {
+        const pending = broker.list().find((p) => p.id === brokerId);
+        if (pending !== undefined) this.checkLastingRule(run, brokerId);
+      }
+      try {
+        broker.answer(brokerId, { outcome, ...(scope !== undefined ? { scope } : {}) });
+      } catch (error) {
+        if (error instanceof IntentError) throw new ApiError('not-found', error.message);
+        throw error;
+      }
+      return { id };
+    },
   };
+
+  /** Every run's pending intents, oldest first. */
+  private pendingIntents(): PendingIntentRow[] {
+    const rows: PendingIntentRow[] = [];
+    for (const [runId, run] of this.runs) {
+      const broker = run.capture?.intents;
+      if (broker == null) continue;
+      for (const p of broker.list()) rows.push(intentRow(runId, run, p));
+    }
+    return rows.sort((a, b) => a.askedAtMs - b.askedAtMs);
+  }
+
+  /**
+   * An `always` answer must be expressible as an exact rule; refused
+   * before anything is answered when it is not, so the user can pick
+   * another scope.
+   */
+  private checkLastingRule(run: Run, brokerId: string): void {
+    if (run.policy === null) throw new ApiError('bad-request', 'this run has no policy file');
+    const subject = run.capture?.intents?.subjectOf(brokerId);
+    if (subject === undefined) return; // answered meanwhile: answer() reports it
+    const made = lastingRule(subject, 'allow', '');
+    if (!made.ok) {
+      throw new ApiError(
+        'bad-request',
+        `cannot answer "always": ${made.reason}; answer for the session or the process instead`,
+      );
+    }
+  }
+
+  /** Writes an `always` answer into the run's policy file, above the rule that asked. */
+  private writeLastingRule(run: Run, answer: LastingAnswer): void {
+    if (run.policy === null) return;
+    const made = lastingRule(
+      answer.subject,
+      answer.outcome,
+      `${answer.outcome === 'allow' ? 'allowed' : 'denied'} in the inspector on ${new Date().toISOString()}`,
+    );
+    if (!made.ok) return;
+    const rules = [...run.policy.current.rules];
+    rules.splice(answer.ruleIndex ?? rules.length, 0, made.rule);
+    const next: Policy = { ...run.policy.current, rules };
+    const text = formatPolicy(next);
+    // Replace the file in one step: a reader never sees half a policy.
+    const temp = `${run.policy.file}.hookscope-${process.pid}.tmp`;
+    try {
+      fs.writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
+      fs.renameSync(temp, run.policy.file);
+      run.policy.current = next;
+      this.log(`hookscope: wrote an "always" rule into ${run.policy.file}`);
+    } catch (error) {
+      fs.rmSync(temp, { force: true });
+      this.log(
+        `hookscope: could not write the "always" rule into ${run.policy.file}: ${(error as Error).message}`,
+      );
+    }
+  }
 
   /** Stops the runs this API started and waits for their files to close. */
   async close(): Promise<void> {
@@ -193,6 +280,7 @@ export class UiApi {
     if (request.cwd !== undefined && !isDirectory(request.cwd)) {
       throw new ApiError('bad-request', `the working directory ${request.cwd} does not exist`);
     }
+    const policy = request.policyPath !== undefined ? loadRunPolicy(request.policyPath) : null;
     fs.mkdirSync(this.sessionDir, { recursive: true, mode: 0o700 });
     const outPath = newSessionFilePath(this.sessionDir, request.command, ++this.runCount);
     const capture = await CaptureRun.start({
@@ -203,6 +291,7 @@ export class UiApi {
       // The UI shows what the agent records, not the target's terminal output.
       stdio: 'ignore',
       hookscopeVersion: HOOKSCOPE_VERSION,
+      ...(policy !== null ? { policy: policy.run } : {}),
     });
     const runId = crypto.randomBytes(8).toString('hex');
     const status: RunStatus = {
@@ -227,9 +316,57 @@ export class UiApi {
         status.error = (error as Error).message;
       },
     );
-    this.runs.set(runId, { status, capture, finished });
+    const run: Run = {
+      status,
+      capture,
+      finished,
+      policy: policy !== null ? { file: policy.run.file, current: policy.policy } : null,
+    };
+    capture.intents?.onLastingAnswer((answer) => this.writeLastingRule(run, answer));
+    this.runs.set(runId, run);
     return { ...status };
   }
+}
+
+/** Reads, checks and compiles a policy for an interactive run; ApiError with every problem. */
+function loadRunPolicy(file: string): { run: RunPolicy; policy: Policy } {
+  try {
+    const read = readPolicyFile(file);
+    return {
+      policy: read.policy,
+      run: {
+        file,
+        compiled: compilePolicy(read.policy, { askAnswer: 'interactive' }),
+        text: read.text,
+        sha256: crypto.createHash('sha256').update(read.bytes).digest('hex'),
+        askAnswer: 'interactive',
+      },
+    };
+  } catch (error) {
+    if (error instanceof PolicyError || error instanceof PolicyCompileError) {
+      throw new ApiError('bad-request', error.message);
+    }
+    throw error;
+  }
+}
+
+function intentRow(runId: string, run: Run, p: PendingIntent): PendingIntentRow {
+  const rule = p.ruleIndex === null ? undefined : run.policy?.current.rules[p.ruleIndex];
+  return {
+    id: `${runId}/${p.id}`,
+    runId,
+    sessionPath: run.status.sessionPath,
+    pid: p.pid,
+    tid: p.tid,
+    executable: p.executable,
+    subject: p.subject,
+    ruleIndex: p.ruleIndex,
+    ruleComment: rule?.comment ?? null,
+    scope: p.scope,
+    timeoutAction: run.policy?.current.ask.timeoutAction ?? 'deny',
+    askedAtMs: p.askedAtMs,
+    deadlineAtMs: p.deadlineAtMs,
+  };
 }
 
 function isDirectory(dir: string): boolean {

@@ -38,6 +38,8 @@ const api: HookscopeApi = {
   sessionEvents: (request) => invoke('session.events', request),
   startRun: (request) => invoke('run.start', request),
   runStatus: (request) => invoke('run.status', request),
+  listIntents: (request) => invoke('intents.list', request),
+  answerIntent: (request) => invoke('intents.answer', request),
 };
 
 contextBridge.exposeInMainWorld('hookscope', api);
