@@ -18,6 +18,8 @@ describe('the IPC contract', () => {
       'session.events',
       'run.start',
       'run.status',
+      'intents.list',
+      'intents.answer',
     ]);
     expect(new Set(Object.values(API_FUNCTIONS)).size).toBe(API_METHOD_NAMES.length);
     expect(ipcChannel('session.open')).toBe('hookscope:session.open');
