@@ -44,6 +44,7 @@ export function categoryLabel(category: EventCategory): string {
 const EXACT: Readonly<Record<string, EventCategory>> = {
   import: 'imports',
   'io.open_code': 'imports',
+  dlopen: 'native',
   'ensurepip.bootstrap': 'imports',
 
   exec: 'code',

@@ -92,7 +92,8 @@ export interface SessionOverview {
   truncated: { offset: number; bytesCut: number; reason: string } | null;
 }
 
-export type OpenCodeIntentName = 'unknown' | 'pythoncode' | 'bytecode' | 'zipimport';
+export type OpenCodeIntentName =
+  'unknown' | 'pythoncode' | 'bytecode' | 'zipimport' | 'nativecode' | 'ctypes';
 
 /** The file identity the open-code hook recorded. */
 export interface FileIdentity {

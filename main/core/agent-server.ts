@@ -48,6 +48,10 @@ export interface AgentSink {
 /** Where ASK frames go (the intent broker); without one, an ASK is a protocol error. */
 export interface AskSink {
   asked(process: AgentProcess, ask: AskFrame): void;
+  /** True while the session has asks waiting: its EVENTS then go to `records`. */
+  hasWaiting(sessionId: number): boolean;
+  /** An EVENTS payload (validated) of a session with asks waiting: it may hold their decisions. */
+  records(sessionId: number, payload: Buffer): void;
   /** The connection closed: the agent answered its waiting asks itself (offline). */
   processGone(sessionId: number): void;
 }
@@ -245,6 +249,9 @@ export class AgentServer {
             case FrameType.EVENTS: {
               const count = validateEventsPayload(frame.payload);
               this.options.sink.events(sessionId, frame.payload, count);
+              if (this.options.asks?.hasWaiting(sessionId)) {
+                this.options.asks.records(sessionId, frame.payload);
+              }
               break;
             }
             case FrameType.DROPS:

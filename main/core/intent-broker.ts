@@ -8,7 +8,7 @@
 import type { AgentProcess, AskSink } from './agent-server.js';
 import { answerKey, subjectFromRecord, type Subject } from './policy/match.js';
 import type { AnswerFrame, AskFrame, AskScope } from './protocol/ask.js';
-import { formatValue, toJsonValue, type JsonValue } from './protocol/records.js';
+import { decodeRecords, formatValue, toJsonValue, type JsonValue } from './protocol/records.js';
 
 export type IntentOutcome = 'allow' | 'deny';
 
@@ -92,8 +92,17 @@ interface Waiting {
   subject: Subject;
   key: string;
   askId: number;
+  /** Sequence number of the record asked about: the agent's decision names it. */
+  seq: bigint;
   timer: NodeJS.Timeout;
 }
+
+/**
+ * The agent decides a timeout by itself and says so in a decision record;
+ * this timer only clears an intent whose process went quiet, so it waits a
+ * little longer than the agent does.
+ */
+const TIMEOUT_GRACE_MS = 5_000;
 
 /** Remembered answers beyond this are dropped oldest first (bounded memory). */
 const MAX_REMEMBERED = 10_000;
@@ -206,14 +215,41 @@ export class IntentBroker implements AskSink {
       askedAtMs: now,
       deadlineAtMs: now + ask.timeoutMs,
     };
-    // The agent applies the timeout answer itself; this only stops showing
-    // an intent nobody can answer any more.
-    const timer = setTimeout(() => this.resolve(id, null, 'timeout'), ask.timeoutMs);
+    const timer = setTimeout(
+      () => this.resolve(id, null, 'timeout'),
+      ask.timeoutMs + TIMEOUT_GRACE_MS,
+    );
     timer.unref();
     const previous = this.waiting.get(id);
     if (previous !== undefined) this.resolve(id, null, 'offline'); // an id reused: the old ask is over
-    this.waiting.set(id, { intent, subject, key, askId: ask.askId, timer });
+    this.waiting.set(id, {
+      intent,
+      subject,
+      key,
+      askId: ask.askId,
+      seq: BigInt(ask.record.seq),
+      timer,
+    });
     this.emit({ type: 'pending', intent });
+  }
+
+  hasWaiting(sessionId: number): boolean {
+    for (const w of this.waiting.values()) if (w.intent.session === sessionId) return true;
+    return false;
+  }
+
+  /** Decisions the agent took by itself (timeout, offline) end their pending intents. */
+  records(sessionId: number, payload: Buffer): void {
+    for (const record of decodeRecords(payload)) {
+      if (record.kind !== 'decision' || (record.by !== 'timeout' && record.by !== 'offline'))
+        continue;
+      for (const w of this.waiting.values()) {
+        if (w.intent.session === sessionId && w.seq === record.eventSeq) {
+          this.resolve(w.intent.id, record.outcome === 'denied' ? 'deny' : 'allow', record.by);
+          break;
+        }
+      }
+    }
   }
 
   processGone(sessionId: number): void {

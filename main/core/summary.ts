@@ -9,7 +9,7 @@ import { constants as osConstants } from 'node:os';
 import { EVENT_CATEGORIES, categoryOf, type EventCategory } from '../common/event-taxonomy.js';
 import { decidedByText, ruleCommentsOf } from './decision-text.js';
 import {
-  OPEN_CODE_EVENT,
+  isCodeLoadEvent,
   formatValue,
   valueText,
   type AgentRecord,
@@ -298,10 +298,9 @@ export async function summarizeSession(
           if (record.kind === 'decision') {
             if (record.outcome === 'denied') {
               deniedTotal++;
-              const code =
-                record.event === OPEN_CODE_EVENT
-                  ? state.recentCode.get(Number(record.eventSeq))
-                  : undefined;
+              const code = isCodeLoadEvent(record.event)
+                ? state.recentCode.get(Number(record.eventSeq))
+                : undefined;
               addDenial(denials, record, code, pid, decidedByText(record, comments));
             }
             continue;
@@ -741,7 +740,7 @@ export function formatSummary(summary: SessionSummary, options: FormatSummaryOpt
           .map((d) => [
             pidsText(d.pids),
             printable(
-              d.event === OPEN_CODE_EVENT
+              isCodeLoadEvent(d.event)
                 ? d.intent === null
                   ? `${d.event} (file not in the recording)`
                   : `${d.intent} ${d.realPath ?? ''}`

@@ -168,6 +168,8 @@ const INTENT_CODES: Record<OpenCodeIntent, number> = {
   pythoncode: 1,
   bytecode: 2,
   zipimport: 3,
+  nativecode: 4,
+  ctypes: 5,
 };
 
 export interface OpenCodeRecordSpec extends RecordHeaderSpec {

@@ -317,8 +317,19 @@ describe('validation limits', () => {
       encodeOpenCodeRecord({ path: v.str('/a.py'), realPath: '/a.py', sha256: SHA });
     const nameEnd = 28 + 'io.open_code'.length;
     const badIntent = oc();
-    badIntent[nameEnd] = 4;
-    expectInvalid(badIntent, /unknown open-code intent 4/);
+    badIntent[nameEnd] = 6;
+    expectInvalid(badIntent, /unknown open-code intent 6/);
+    const nativeInOpenCode = oc();
+    nativeInOpenCode[nameEnd] = 4;
+    expectInvalid(nativeInOpenCode, /intent nativecode does not belong in a "io.open_code" record/);
+    const dl = (intent: 'ctypes' | 'pythoncode'): Buffer =>
+      encodeOpenCodeRecord({ event: 'dlopen', intent, path: v.str('/l.so'), realPath: '/l.so' });
+    expectInvalid(dl('pythoncode'), /intent pythoncode does not belong in a "dlopen" record/);
+    expect(decodeRecords(dl('ctypes'))[0]).toMatchObject({
+      kind: 'open-code',
+      event: 'dlopen',
+      intent: 'ctypes',
+    });
     const badStatus = oc();
     badStatus[nameEnd + 1] = 2;
     expectInvalid(badStatus, /unknown open-code status 2/);

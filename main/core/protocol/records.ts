@@ -26,6 +26,13 @@ export const MAX_NESTING = 3;
 export const RECORD_FLAG_ARGS_TRUNCATED = 1;
 export const OPEN_CODE_EVENT = 'io.open_code';
 const OPEN_CODE_NAME = Buffer.from(OPEN_CODE_EVENT, 'latin1');
+/** The name of a code-about-to-run record for a native library (the agent's dlopen). */
+export const NATIVE_LOAD_EVENT = 'dlopen';
+const NATIVE_LOAD_NAME = Buffer.from(NATIVE_LOAD_EVENT, 'latin1');
+/** Code-about-to-run records: CPython's open-code hook, or a native library load. */
+export function isCodeLoadEvent(event: string): boolean {
+  return event === OPEN_CODE_EVENT || event === NATIVE_LOAD_EVENT;
+}
 /** intent … sha256: the fixed part of an open-code record after its name. */
 const OPEN_CODE_FIXED_SIZE = 72;
 /** event seq … waited ns: a decision record after its name. */
@@ -161,8 +168,18 @@ export interface AuditRecord extends RecordBase {
   args: SequenceValue;
 }
 
-export type OpenCodeIntent = 'unknown' | 'pythoncode' | 'bytecode' | 'zipimport';
-const INTENTS: readonly OpenCodeIntent[] = ['unknown', 'pythoncode', 'bytecode', 'zipimport'];
+export type OpenCodeIntent =
+  'unknown' | 'pythoncode' | 'bytecode' | 'zipimport' | 'nativecode' | 'ctypes';
+const INTENTS: readonly OpenCodeIntent[] = [
+  'unknown',
+  'pythoncode',
+  'bytecode',
+  'zipimport',
+  'nativecode',
+  'ctypes',
+];
+/** Intents codes below this come from `io.open_code`; from it on, from `dlopen`. */
+const FIRST_NATIVE_INTENT = 4;
 
 export interface OpenCodeRecord extends RecordBase {
   kind: 'open-code';
@@ -364,15 +381,25 @@ function skipRecord(buf: Buffer, p: number): number {
     }
     q = skipValue(buf, q, end, 0);
   } else if (kind === RecordKind.OPEN_CODE) {
-    if (
-      nameLength !== OPEN_CODE_NAME.length ||
-      buf.compare(OPEN_CODE_NAME, 0, nameLength, nameStart, nameStart + nameLength) !== 0
-    ) {
-      fail(`open-code record must be named "${OPEN_CODE_EVENT}"`, nameStart);
+    const named = (name: Buffer): boolean =>
+      nameLength === name.length &&
+      buf.compare(name, 0, nameLength, nameStart, nameStart + nameLength) === 0;
+    const native = named(NATIVE_LOAD_NAME);
+    if (!native && !named(OPEN_CODE_NAME)) {
+      fail(
+        `open-code record must be named "${OPEN_CODE_EVENT}" or "${NATIVE_LOAD_EVENT}"`,
+        nameStart,
+      );
     }
     needBytes(q, OPEN_CODE_FIXED_SIZE, end, 'open-code fields');
     const intent = buf[q] as number;
     if (intent >= INTENTS.length) fail(`unknown open-code intent ${intent}`, q);
+    if (native !== intent >= FIRST_NATIVE_INTENT) {
+      fail(
+        `intent ${INTENTS[intent] as string} does not belong in a "${native ? NATIVE_LOAD_EVENT : OPEN_CODE_EVENT}" record`,
+        q,
+      );
+    }
     const status = buf[q + 1] as number;
     if (status > 1) fail(`unknown open-code status ${status}`, q + 1);
     if (u32(buf, q + 12) > SAFE_HIGH_WORD) fail('file size exceeds 2^53', q + 8);

@@ -63,6 +63,7 @@ int hs_api_resolve(void) {
         RESOLVE(is_finalizing, "_Py_IsFinalizing");
     if (!RESOLVE(thread_state_unchecked, "PyThreadState_GetUnchecked"))
         RESOLVE(thread_state_unchecked, "_PyThreadState_UncheckedGet");
+    RESOLVE(PyGILState_GetThisThreadState, "PyGILState_GetThisThreadState");
     RESOLVE(exc_value_error, "PyExc_ValueError");
     RESOLVE(none, "_Py_NoneStruct");
     RESOLVE(true_obj, "_Py_TrueStruct");

@@ -75,6 +75,7 @@ struct hs_api {
      * An audit hook can run on a thread without one; the GIL may be
      * released only when there is one. May be NULL (then asks are not made). */
     void *(*thread_state_unchecked)(void);
+    void *(*PyGILState_GetThisThreadState)(void);
 
     /* Data symbols. */
     PyObject *none;

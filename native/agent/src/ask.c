@@ -115,9 +115,20 @@ static void kick_writer(void) {
     pthread_mutex_unlock(&hs_agent.done_mu);
 }
 
+static uint64_t ask(const uint8_t *record, struct hs_verdict *v, int release_gil);
+
 uint64_t hs_ask(const uint8_t *record, struct hs_verdict *v) {
+    /* Without a thread state the GIL cannot be released: not asked. */
+    if (!hs_py.thread_state_unchecked || !hs_py.thread_state_unchecked())
+        return 0;
+    return ask(record, v, 1);
+}
+
+uint64_t hs_ask_nogil(const uint8_t *record, struct hs_verdict *v) { return ask(record, v, 0); }
+
+static uint64_t ask(const uint8_t *record, struct hs_verdict *v, int release_gil) {
     /* v holds the offline answer: what applies when nobody can be asked. */
-    if (!record || !hs_py.thread_state_unchecked || !hs_py.thread_state_unchecked())
+    if (!record)
         return 0;
     pthread_once(&cv_once, init_cv);
     uint32_t rec_len = hs_get_u32(record);
@@ -177,7 +188,7 @@ uint64_t hs_ask(const uint8_t *record, struct hs_verdict *v) {
     /* Wait with the GIL released: the program's other threads keep running. */
     uint64_t started = hs_now_ns();
     struct timespec deadline = deadline_after_ms(timeout_ms);
-    void *ts = hs_py.PyEval_SaveThread();
+    void *ts = release_gil ? hs_py.PyEval_SaveThread() : NULL;
     pthread_mutex_lock(&ask_mu);
     int timed_out = 0;
     while (slot->state != SLOT_ANSWERED && !timed_out) {
@@ -200,7 +211,8 @@ uint64_t hs_ask(const uint8_t *record, struct hs_verdict *v) {
     slot->frame = NULL;
     slot->state = SLOT_FREE;
     pthread_mutex_unlock(&ask_mu);
-    hs_py.PyEval_RestoreThread(ts);
+    if (ts)
+        hs_py.PyEval_RestoreThread(ts);
     return hs_now_ns() - started;
 }
 

@@ -20,6 +20,9 @@
  * a thread state current: it is released while waiting and taken back. */
 uint64_t hs_ask(const uint8_t *record, struct hs_verdict *v);
 
+/* The same for a thread that does not hold the GIL (it waits as it is). */
+uint64_t hs_ask_nogil(const uint8_t *record, struct hs_verdict *v);
+
 /* ---- the writer thread ---- */
 
 /* Set by an asking thread when it queued an ASK; the writer clears it

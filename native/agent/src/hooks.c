@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,9 @@ struct hs_thread {
     int in_hook;
     uint8_t *record;
     uint64_t last_seq; /* sequence number of this thread's last event record */
+    int ctypes_dlopen; /* a ctypes.dlopen event was just raised: the next dlopen is ctypes' */
+    char dlerror[1280]; /* why our dlopen refused, for the caller's dlerror() */
+    int dlerror_set;
 };
 static __thread struct hs_thread tls_thread __attribute__((tls_model("initial-exec")));
 static pthread_key_t record_key;
@@ -153,6 +157,8 @@ static int audit_hook(const char *event, PyObject *args, void *user_data) {
     if (t->in_hook)
         return 0;
     t->last_seq = UINT64_MAX; /* no record of this event (yet) */
+    /* ctypes raises this just before it calls dlopen on the same thread. */
+    t->ctypes_dlopen = event[0] == 'c' && strcmp(event, "ctypes.dlopen") == 0;
     if (!capture)
         goto judge;
     if (__builtin_expect(t->record == NULL, 0)) {
@@ -295,6 +301,11 @@ struct opened_file {
     int cached;
 };
 
+static int valid_utf8(const uint8_t *s, size_t n);
+
+/* Records code about to run: CPython's open-code (`io.open_code`, the path
+ * as the str CPython passed) or a native library load (`dlopen`, the path
+ * as the bytes the caller passed: f->path is NULL). */
 static void record_open_code(struct hs_thread *t, const struct opened_file *f) {
     t->last_seq = UINT64_MAX;
     if (!atomic_load_explicit(&hs_agent.capture, memory_order_relaxed))
@@ -304,8 +315,9 @@ static void record_open_code(struct hs_thread *t, const struct opened_file *f) {
         atomic_fetch_add_explicit(&hs_agent.dropped, 1, memory_order_relaxed);
         return;
     }
-    static const char name[] = "io.open_code";
-    uint8_t *p = begin_record(t, HS_RECORD_OPEN_CODE, name, sizeof name - 1);
+    static const char name[] = "io.open_code", native_name[] = "dlopen";
+    uint8_t *p = f->path ? begin_record(t, HS_RECORD_OPEN_CODE, name, sizeof name - 1)
+                         : begin_record(t, HS_RECORD_OPEN_CODE, native_name, sizeof native_name - 1);
     memcpy(&t->last_seq, t->record + 12, 8);
     uint8_t *end = t->record + HS_RECORD_MAX;
     p[0] = f->intent;
@@ -320,7 +332,19 @@ static void record_open_code(struct hs_thread *t, const struct opened_file *f) {
     p += 72;
     /* The real path is at most 4096 bytes: keep room for it behind the path. */
     struct hs_out out = {p, end - 4100, 0};
-    hs_encode_value(&out, f->path, 0);
+    if (f->path) {
+        hs_encode_value(&out, f->path, 0);
+    } else {
+        /* A C path: a str value, UTF-8 when it is, else its raw bytes
+         * (tag 7, as CPython's surrogateescape would give them). */
+        size_t n = f->fs_path_len < HS_MAX_STR ? f->fs_path_len : HS_MAX_STR;
+        out.p[0] = valid_utf8((const uint8_t *)f->fs_path, n) ? HS_TAG_STR : HS_TAG_STR_FS;
+        hs_put_u32(out.p + 1, (uint32_t)f->fs_path_len);
+        hs_put_u32(out.p + 5, (uint32_t)n);
+        memcpy(out.p + 9, f->fs_path, n);
+        out.p += 9 + n;
+        out.cut = n < f->fs_path_len;
+    }
     p = out.p;
     hs_put_u32(p, (uint32_t)f->real_path_len);
     memcpy(p + 4, f->real_path, f->real_path_len);
@@ -336,6 +360,10 @@ static unsigned intent_class_bit(uint8_t intent) {
         return 1;
     case HS_INTENT_ZIPIMPORT:
         return 2;
+    case HS_INTENT_NATIVECODE:
+        return 3;
+    case HS_INTENT_CTYPES:
+        return 4;
     default:
         return 5;
     }
@@ -677,6 +705,210 @@ static PyObject *open_code_hook(PyObject *path, void *user_data) {
     free(f);
     t->in_hook = was_in_hook;
     return result;
+}
+
+/* ---- native code: dlopen ------------------------------------------------
+ *
+ * Launch mode preloads the agent, so this dlopen is the one every library
+ * in the process calls: CPython's extension-module import and ctypes
+ * included. For a path (a name with a '/'), the file is opened once,
+ * identified and hashed through that descriptor, recorded as code about to
+ * run (intent `nativecode`, or `ctypes` right after a ctypes.dlopen event)
+ * and judged; a refusal returns NULL with the reason in dlerror(), which
+ * CPython turns into ImportError (extension modules) and ctypes into
+ * OSError. The library is then loaded by its real path, and the mapping
+ * the loader made is checked to be the inode that was hashed.
+ *
+ * Why not load from /proc/self/fd/N: the loader takes that as the
+ * library's name, so `$ORIGIN` in its RUNPATH points into /proc (wheels
+ * like numpy's find their bundled libraries that way and would fail), and
+ * once the descriptor is closed a later load through the same fd number
+ * matches that name and gets the old library back.
+ *
+ * Bare names (`libz.so.1`) go through the loader's search unchanged: which
+ * file it would pick is only known by loading it. ctypes' own event
+ * (ctypes.dlopen, with the name) is where a policy sees those. */
+
+#include <dlfcn.h>
+#include <link.h>
+
+static void *(*real_dlopen)(const char *, int);
+static char *(*real_dlerror)(void);
+
+static int valid_utf8(const uint8_t *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        uint8_t c = s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (!len || i + len > n)
+            return 0;
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80)
+                return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* This thread holds the GIL of an interpreter that runs normally. Before
+ * 3.12 the current thread state is process-wide (the GIL holder's), so it
+ * must also be this thread's own. */
+static int thread_holds_gil(void) {
+    if (!hs_py.thread_state_unchecked || !hs_py.PyGILState_GetThisThreadState)
+        return 0;
+    void *current = hs_py.thread_state_unchecked();
+    return current != NULL && current == hs_py.PyGILState_GetThisThreadState();
+}
+
+/* Device and inode of the file mapped at `addr`, from /proc/self/maps. */
+static int mapped_file_id(uintptr_t addr, uint64_t *dev, uint64_t *ino) {
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char buf[8192];
+    size_t have = 0;
+    int found = -1;
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        buf[have] = 0;
+        char *line = buf, *nl;
+        while ((nl = memchr(line, '\n', (size_t)(buf + have - line))) != NULL) {
+            *nl = 0;
+            unsigned long lo, hi, major, minor, inode;
+            if (sscanf(line, "%lx-%lx %*s %*s %lx:%lx %lu", &lo, &hi, &major, &minor, &inode) == 5 &&
+                addr >= lo && addr < hi) {
+                *dev = (uint64_t)makedev(major, minor);
+                *ino = inode;
+                found = 0;
+                break;
+            }
+            line = nl + 1;
+        }
+        if (found == 0)
+            break;
+        have = (size_t)(buf + have - line);
+        memmove(buf, line, have);
+        if (have >= sizeof buf - 1)
+            have = 0; /* a line longer than the buffer: skip it */
+    }
+    close(fd);
+    return found;
+}
+
+__attribute__((visibility("default"))) char *dlerror(void) {
+    struct hs_thread *t = &tls_thread;
+    if (t->dlerror_set) {
+        /* One report per failure, as dlerror itself does. */
+        t->dlerror_set = 0;
+        return t->dlerror;
+    }
+    if (!real_dlerror)
+        real_dlerror = (char *(*)(void))dlsym(RTLD_NEXT, "dlerror");
+    return real_dlerror ? real_dlerror() : NULL;
+}
+
+static void *judged_dlopen(const char *file, int mode, int ctypes) __attribute__((noinline));
+
+/* Kept free of locals so the pass-through is a tail call: the loader then
+ * sees the original caller as the caller, which is what decides the
+ * RUNPATH searched for a bare name, `$ORIGIN` in the name, and the
+ * namespace. Only names with a '/' (and no '$') are judged. */
+__attribute__((visibility("default"))) void *dlopen(const char *file, int mode) {
+    if (__builtin_expect(real_dlopen == NULL, 0))
+        real_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
+    int ctypes = tls_thread.ctypes_dlopen;
+    tls_thread.ctypes_dlopen = 0;
+    if ((atomic_load_explicit(&hs_agent.capture, memory_order_relaxed) ||
+         atomic_load_explicit(&hs_agent.enforce, memory_order_relaxed)) &&
+        file && strchr(file, '/') && !strchr(file, '$') && !(mode & RTLD_NOLOAD) && !tls_thread.in_hook &&
+        hs_py.Py_IsInitialized && interpreter_running())
+        return judged_dlopen(file, mode, ctypes);
+    return real_dlopen(file, mode);
+}
+
+static void *judged_dlopen(const char *file, int mode, int ctypes) {
+    int enforce = atomic_load_explicit(&hs_agent.enforce, memory_order_relaxed);
+    int gil = thread_holds_gil();
+    struct hs_thread *t = current_thread();
+    t->in_hook = 1;
+    struct opened_file *f = calloc(1, sizeof *f);
+    if (!f) {
+        t->in_hook = 0;
+        return real_dlopen(file, mode);
+    }
+    f->fd = -1;
+    f->fs_path = file;
+    f->fs_path_len = strlen(file);
+    void *ts = gil ? hs_py.PyEval_SaveThread() : NULL;
+    open_and_identify(f);
+    if (!f->err && !S_ISREG(f->st.st_mode))
+        f->err = EINVAL; /* a device or FIFO: nothing to hash; the loader refuses it itself */
+    if (!f->err && !f->cached)
+        hash_through_descriptor(f);
+    if (!f->err && !f->cached && S_ISREG(f->st.st_mode))
+        cache_store(&f->st, f->digest, HS_INTENT_NATIVECODE);
+    f->intent = ctypes ? HS_INTENT_CTYPES : HS_INTENT_NATIVECODE;
+    if (ts)
+        hs_py.PyEval_RestoreThread(ts);
+    if (f->err) {
+        /* Nothing to load from: the loader reports its own error. */
+        if (f->fd >= 0)
+            close(f->fd);
+        free(f);
+        t->in_hook = 0;
+        return real_dlopen(file, mode);
+    }
+    record_open_code(t, f);
+
+    struct hs_verdict v = {0};
+    uint64_t waited_ns = 0;
+    if (enforce) {
+        struct hs_intent_subject s = {
+            intent_class_bit(f->intent), f->fs_path, f->fs_path_len, f->real_path, f->real_path_len,
+            f->digest,
+        };
+        hs_policy_judge_intent(&s, &v);
+        /* An ask needs the GIL released while it waits; a thread without
+         * it (ctypes loads with the GIL released) waits as it is. */
+        if (v.ask)
+            waited_ns = gil ? hs_ask(t->last_seq != UINT64_MAX ? t->record : NULL, &v)
+                            : hs_ask_nogil(t->last_seq != UINT64_MAX ? t->record : NULL, &v);
+        if (v.record)
+            record_decision(t, "dlopen", 6, t->last_seq, &v, waited_ns);
+    }
+    void *handle = NULL;
+    if (v.deny) {
+        char reason[128];
+        deny_reason(&v, reason, sizeof reason);
+        snprintf(t->dlerror, sizeof t->dlerror, "%.1024s: %s", file, reason);
+        t->dlerror_set = 1;
+    } else {
+        /* A library's constructors may load others: those are judged too. */
+        t->in_hook = 0;
+        handle = real_dlopen(f->real_path_len ? f->real_path : file, mode);
+        t->in_hook = 1;
+        /* What the loader mapped must be the file that was judged: a file
+         * swapped in between is refused. */
+        struct link_map *map = NULL;
+        uint64_t dev = 0, ino = 0;
+        if (handle && enforce && dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map && map->l_ld &&
+            mapped_file_id((uintptr_t)map->l_ld, &dev, &ino) == 0 &&
+            (dev != (uint64_t)f->st.st_dev || ino != (uint64_t)f->st.st_ino)) {
+            dlclose(handle);
+            handle = NULL;
+            snprintf(t->dlerror, sizeof t->dlerror,
+                     "%.1024s: refused by Hookscope: the file changed between its check and its load", file);
+            t->dlerror_set = 1;
+        }
+    }
+    close(f->fd);
+    free(f);
+    t->in_hook = 0;
+    return handle;
 }
 
 /* ---- registration ------------------------------------------------------ */

@@ -53,7 +53,14 @@ enum hs_value_tag {
     HS_TAG_OTHER = 13,
 };
 
-enum hs_intent { HS_INTENT_UNKNOWN = 0, HS_INTENT_PYTHONCODE = 1, HS_INTENT_BYTECODE = 2, HS_INTENT_ZIPIMPORT = 3 };
+enum hs_intent {
+    HS_INTENT_UNKNOWN = 0,
+    HS_INTENT_PYTHONCODE = 1,
+    HS_INTENT_BYTECODE = 2,
+    HS_INTENT_ZIPIMPORT = 3,
+    HS_INTENT_NATIVECODE = 4, /* dlopen: an extension module or any native library */
+    HS_INTENT_CTYPES = 5,     /* dlopen right after a ctypes.dlopen event */
+};
 
 #define HS_MAX_STR 4096u
 #define HS_MAX_BYTES 256u
