@@ -356,7 +356,15 @@ describe.skipIf(!agentEnforces())('enforcement by the agent', () => {
           by: 'rule',
           rule: 0,
           comment: 'no subprocesses',
+          // Raised inside subprocess.py; it comes from the -c code.
+          module: '__main__',
+          package: '__main__',
         });
+        const stack = (popen?.decision as { stack?: Array<{ file: string; function: string }> })
+          .stack;
+        expect(stack?.[0]?.file).toMatch(/\/subprocess\.py$/);
+        expect(stack?.at(-1)).toMatchObject({ file: '<string>', function: '<module>' });
+        expect(r.stderr).toMatch(/\n {6}from __main__\n {6}at \S+subprocess\.py:\d+ in /);
       });
 
       it('judges arguments on every call of a repeated event: glob, prefix, exact, ask', async () => {

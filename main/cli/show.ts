@@ -3,6 +3,7 @@
 
 import { categoryOf } from '../common/event-taxonomy.js';
 import { describeDecision, ruleCommentsOf, type RuleComments } from '../core/decision-text.js';
+import { formatStack, originOf } from '../core/stack-origin.js';
 import {
   formatValue,
   textOf,
@@ -139,6 +140,11 @@ export async function showCommand(
                   ? ''
                   : ` [decides ${view?.pid ?? '?'}/${record.tid} seq ${record.eventSeq}]`;
                 await sink.line(`# ${printable(describeDecision(record, comments))}${where}`);
+                if (record.stack !== null) {
+                  const origin = originOf(record.stack);
+                  if (origin !== null) await sink.line(`#   from ${printable(origin.module)}`);
+                  for (const l of formatStack(record.stack, '#   ')) await sink.line(printable(l));
+                }
               }
               continue;
             }
@@ -350,6 +356,19 @@ class PendingJsonLines {
     if (comment !== undefined) decision.comment = comment;
     decision.waited_ns = record.waitedNs.toString();
     decision.seq = record.seq;
+    if (record.stack !== null) {
+      const origin = originOf(record.stack);
+      if (origin !== null) {
+        decision.module = origin.module;
+        decision.package = origin.package;
+      }
+      decision.stack = record.stack.map((f) => ({
+        file: f.file,
+        function: f.function,
+        line: f.line,
+        module: f.module,
+      }));
+    }
     const line = this.byKey.get(`${session}:${record.eventSeq}`);
     if (line !== undefined) {
       line.decision = decision;

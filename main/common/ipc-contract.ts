@@ -175,6 +175,14 @@ export type PendingSubjectRow =
       sizeBytes: number;
     };
 
+/** One Python frame, innermost first. */
+export interface StackFrameRow {
+  file: string;
+  function: string;
+  line: number;
+  module: string | null;
+}
+
 /** A thread in a target waiting for someone to allow or deny what it is about to do. */
 export interface PendingIntentRow {
   /** `<runId>/<session>.<ask>`: what `intents.answer` takes. */
@@ -185,6 +193,11 @@ export interface PendingIntentRow {
   tid: number;
   executable: string;
   subject: PendingSubjectRow;
+  /** The waiting thread's Python stack, innermost first; null when not known. */
+  stack: StackFrameRow[] | null;
+  /** The module outside the standard library that asked, and its top-level package. */
+  module: string | null;
+  package: string | null;
   /** The asking rule (index in the policy file), null for the policy's default. */
   ruleIndex: number | null;
   ruleComment: string | null;

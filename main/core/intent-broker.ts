@@ -8,7 +8,14 @@
 import type { AgentProcess, AskSink } from './agent-server.js';
 import { answerKey, subjectFromRecord, type Subject } from './policy/match.js';
 import type { AnswerFrame, AskFrame, AskScope } from './protocol/ask.js';
-import { decodeRecords, formatValue, toJsonValue, type JsonValue } from './protocol/records.js';
+import {
+  decodeRecords,
+  formatValue,
+  toJsonValue,
+  type JsonValue,
+  type StackFrame,
+} from './protocol/records.js';
+import { originOf } from './stack-origin.js';
 
 export type IntentOutcome = 'allow' | 'deny';
 
@@ -37,6 +44,11 @@ export interface PendingIntent {
   ruleIndex: number | null;
   /** The asking rule's scope: what an answer without a scope is remembered for. */
   scope: AskScope;
+  /** The asking thread's Python stack, innermost first; null when not sent. */
+  stack: StackFrame[] | null;
+  /** The module (and its top-level package) outside the standard library that asked; null when unknown. */
+  module: string | null;
+  package: string | null;
   /** Wall clock (ms since the epoch) when the ask arrived. */
   askedAtMs: number;
   /** When the target stops waiting and applies the policy's timeout answer. */
@@ -203,6 +215,7 @@ export class IntentBroker implements AskSink {
     }
     const now = this.nowMs();
     const id = `${process.sessionId}.${ask.askId}`;
+    const origin = originOf(ask.stack);
     const intent: PendingIntent = {
       id,
       session: process.sessionId,
@@ -212,6 +225,9 @@ export class IntentBroker implements AskSink {
       subject: describe(ask),
       ruleIndex: ask.ruleIndex,
       scope: ask.scope,
+      stack: ask.stack,
+      module: origin?.module ?? null,
+      package: origin?.package ?? null,
       askedAtMs: now,
       deadlineAtMs: now + ask.timeoutMs,
     };

@@ -158,6 +158,7 @@ describe('a run under a policy', () => {
         decidedBy: 'rule 0',
         count: 1,
         pids: [SAMPLE.parentPid],
+        stack: null,
       },
       {
         event: 'subprocess.Popen',
@@ -168,6 +169,7 @@ describe('a run under a policy', () => {
         decidedBy: 'rule 1 (no subprocesses)',
         count: 1,
         pids: [SAMPLE.parentPid],
+        stack: null,
       },
       {
         event: 'socket.connect',
@@ -178,6 +180,7 @@ describe('a run under a policy', () => {
         decidedBy: 'the headless --ask answer, asked by rule 2',
         count: 1,
         pids: [SAMPLE.parentPid],
+        stack: null,
       },
     ]);
     const text = formatSummary(s);

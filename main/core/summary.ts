@@ -8,6 +8,7 @@ import { constants as osConstants } from 'node:os';
 
 import { EVENT_CATEGORIES, categoryOf, type EventCategory } from '../common/event-taxonomy.js';
 import { decidedByText, ruleCommentsOf } from './decision-text.js';
+import { formatStack, originOf } from './stack-origin.js';
 import {
   isCodeLoadEvent,
   formatValue,
@@ -17,6 +18,7 @@ import {
   type DecisionRecord,
   type OpenCodeIntent,
   type OpenCodeRecord,
+  type StackFrame,
   type Value,
 } from './protocol/records.js';
 import {
@@ -119,7 +121,12 @@ export interface Denial {
   decidedBy: string;
   count: number;
   pids: number[];
+  /** The Python stack of the first of them, innermost first (null when not recorded). */
+  stack: StackFrame[] | null;
 }
+
+/** Frames of a denial's stack shown in the summary. */
+const SUMMARY_STACK_FRAMES = 4;
 
 export interface SessionSummary {
   path: string;
@@ -394,6 +401,7 @@ function addDenial(
     decidedBy,
     count: 0,
     pids: [],
+    stack: decision.stack,
   }));
 }
 
@@ -733,25 +741,35 @@ export function formatSummary(summary: SessionSummary, options: FormatSummaryOpt
   if (summary.policy !== null || summary.deniedTotal > 0) {
     section(`Denied (${summary.deniedTotal})`);
     if (summary.denials.length === 0) out.push('  none');
-    out.push(
-      ...alignColumns(
-        summary.denials
-          .slice(0, maxItems)
-          .map((d) => [
-            pidsText(d.pids),
-            printable(
-              isCodeLoadEvent(d.event)
-                ? d.intent === null
-                  ? `${d.event} (file not in the recording)`
-                  : `${d.intent} ${d.realPath ?? ''}`
-                : d.event,
-            ),
-            `by ${printable(d.decidedBy)}`,
-            d.count > 1 ? `×${d.count}` : '',
-          ]),
-        '  ',
-      ),
+    const shown = summary.denials.slice(0, maxItems);
+    const rows = alignColumns(
+      shown.map((d) => [
+        pidsText(d.pids),
+        printable(
+          isCodeLoadEvent(d.event)
+            ? d.intent === null
+              ? `${d.event} (file not in the recording)`
+              : `${d.intent} ${d.realPath ?? ''}`
+            : d.event,
+        ),
+        `by ${printable(d.decidedBy)}`,
+        d.count > 1 ? `×${d.count}` : '',
+      ]),
+      '  ',
     );
+    rows.forEach((row, i) => {
+      out.push(row);
+      const stack = shown[i]?.stack;
+      if (!stack) return;
+      const origin = originOf(stack);
+      if (origin !== null) out.push(`      from ${printable(origin.module)}`);
+      for (const line of formatStack(stack.slice(0, SUMMARY_STACK_FRAMES), '      ')) {
+        out.push(printable(line));
+      }
+      if (stack.length > SUMMARY_STACK_FRAMES) {
+        out.push(`      … ${stack.length - SUMMARY_STACK_FRAMES} more frames (hookscope show)`);
+      }
+    });
     more(
       Math.min(maxItems, summary.denials.length),
       summary.denials.length + summary.omitted.denials,

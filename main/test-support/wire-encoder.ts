@@ -207,7 +207,7 @@ export function encodeOpenCodeRecord(spec: OpenCodeRecordSpec): Buffer {
 const DECISION_CODES = {
   outcome: { allowed: 0, denied: 1 },
   action: { allow: 0, deny: 1, ask: 2 },
-  by: { rule: 0, default: 1, user: 2, timeout: 3, offline: 4, headless: 5 },
+  by: { rule: 0, default: 1, user: 2, timeout: 3, offline: 4, headless: 5, remembered: 6 },
 } as const;
 
 export interface DecisionRecordSpec extends RecordHeaderSpec {
@@ -222,6 +222,8 @@ export interface DecisionRecordSpec extends RecordHeaderSpec {
   waitedNs?: bigint;
   /** Raw reserved byte, 0 unless a test wants it otherwise. */
   reserved?: number;
+  /** Frames (file, function, line, module) appended as the stack, with flag bit 1. */
+  stack?: Array<[string, string, number, string | null]>;
 }
 
 export function encodeDecisionRecord(spec: DecisionRecordSpec): Buffer {
@@ -235,7 +237,25 @@ export function encodeDecisionRecord(spec: DecisionRecordSpec): Buffer {
   const ruleIndex = spec.ruleIndex === undefined ? 0 : spec.ruleIndex;
   body.writeUInt32LE(ruleIndex === null ? 0xffff_ffff : ruleIndex, 12);
   body.writeBigUInt64LE(spec.waitedNs ?? 0n, 16);
-  return Buffer.concat([recordHeader(3, event, body.length, spec), body]);
+  if (spec.stack === undefined)
+    return Buffer.concat([recordHeader(3, event, body.length, spec), body]);
+  const stack = encodeStack(spec.stack);
+  return Buffer.concat([
+    recordHeader(3, event, body.length + stack.length, { ...spec, flags: (spec.flags ?? 0) | 2 }),
+    body,
+    stack,
+  ]);
+}
+
+/** A stack value: a tuple of (file, function, line, module or None) tuples. */
+export function encodeStack(frames: Array<[string, string, number, string | null]>): Buffer {
+  return encodeValue(
+    v.tuple(
+      frames.map(([file, fn, line, module]) =>
+        v.tuple([v.str(file), v.str(fn), v.int(line), module === null ? v.none() : v.str(module)]),
+      ),
+    ),
+  );
 }
 
 export interface HelloSpec {

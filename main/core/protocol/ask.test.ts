@@ -53,7 +53,7 @@ describe('parseAsk', () => {
   const bad: Array<[string, Buffer, RegExp]> = [
     ['a short header', Buffer.alloc(15), /shorter than its header/],
     ['an unknown scope', askPayload(audit, { scope: 4 }), /unknown scope 4 at offset 8/],
-    ['a reserved byte set', askPayload(audit, { reserved: 1 }), /reserved bytes must be 0/],
+    ['a reserved byte set', askPayload(audit, { reserved: 2 }), /reserved bytes must be 0/],
     ['a zero timeout', askPayload(audit, { timeoutMs: 0 }), /zero timeout/],
     ['no record', askPayload(Buffer.alloc(0)), /ASK record: EVENTS payload is empty/],
     ['two records', askPayload(Buffer.concat([audit, audit])), /carries 2 records/],

@@ -6,9 +6,15 @@ import { ProtocolError } from './frame.js';
 import {
   DECISION_BY_DEFAULT_INDEX,
   decodeRecords,
+  decodeStack,
+  skipStack,
   type AuditRecord,
   type OpenCodeRecord,
+  type StackFrame,
 } from './records.js';
+
+/** ASK flags (payload byte 9). */
+const ASK_FLAG_STACK = 1;
 
 /** id, rule, scope, reserved, timeout: the fixed part before the record. */
 const ASK_HEADER_SIZE = 16;
@@ -30,6 +36,8 @@ export interface AskFrame {
   timeoutMs: number;
   /** What is asked about; `timeNs` is when the ask was made. */
   record: AuditRecord | OpenCodeRecord;
+  /** The asking thread's Python stack, innermost first; null when not sent. */
+  stack: StackFrame[] | null;
 }
 
 /** Parses and validates an ASK payload; throws ProtocolError. */
@@ -39,12 +47,28 @@ export function parseAsk(payload: Buffer): AskFrame {
   }
   const scope = payload[8] as number;
   if (scope >= SCOPES.length) throw new ProtocolError(`ASK has an unknown scope ${scope}`, 8);
-  if (payload[9] !== 0 || payload.readUInt16LE(10) !== 0) {
+  const flags = payload[9] as number;
+  if ((flags & ~ASK_FLAG_STACK) !== 0 || payload.readUInt16LE(10) !== 0) {
     throw new ProtocolError('ASK reserved bytes must be 0', 9);
   }
   const timeoutMs = payload.readUInt32LE(12);
   if (timeoutMs === 0) throw new ProtocolError('ASK has a zero timeout', 12);
-  const body = payload.subarray(ASK_HEADER_SIZE);
+  let body = payload.subarray(ASK_HEADER_SIZE);
+  let stack: StackFrame[] | null = null;
+  if ((flags & ASK_FLAG_STACK) !== 0) {
+    // The record says how long it is; the stack follows it.
+    const recordLength = body.length >= 4 ? body.readUInt32LE(0) : body.length + 1;
+    if (recordLength > body.length) throw new ProtocolError('ASK record runs past the payload');
+    try {
+      if (skipStack(body, recordLength, body.length) !== body.length) {
+        throw new ProtocolError('bytes after the stack');
+      }
+    } catch (error) {
+      throw new ProtocolError(`ASK stack: ${(error as Error).message}`);
+    }
+    stack = decodeStack(body, recordLength).frames;
+    body = body.subarray(0, recordLength);
+  }
   let records;
   try {
     records = decodeRecords(body);
@@ -63,6 +87,7 @@ export function parseAsk(payload: Buffer): AskFrame {
     scope: SCOPES[scope] as AskScope,
     timeoutMs,
     record,
+    stack,
   };
 }
 

@@ -4,6 +4,7 @@ import {
   encodeAuditRecord,
   encodeDecisionRecord,
   encodeOpenCodeRecord,
+  encodeStack,
   encodeValue,
   v,
 } from '../../test-support/wire-encoder.js';
@@ -159,6 +160,7 @@ describe('decodeRecords', () => {
       by: 'rule',
       ruleIndex: 2,
       waitedNs: 1234n,
+      stack: null,
     });
     expect(asked).toEqual({
       kind: 'decision',
@@ -173,11 +175,41 @@ describe('decodeRecords', () => {
       by: 'headless',
       ruleIndex: null,
       waitedNs: 0n,
+      stack: null,
     });
   });
 
+  it('decodes the stack a decision may carry, and refuses a malformed one', () => {
+    const frames: Array<[string, string, number, string | null]> = [
+      ['/usr/lib/python3.11/subprocess.py', '_execute_child', 1772, 'subprocess'],
+      ['<string>', '<module>', 1, null],
+    ];
+    const record = encodeDecisionRecord({ event: 'subprocess.Popen', eventSeq: 3, stack: frames });
+    const [decision] = decodeRecords(record);
+    expect(decision).toMatchObject({
+      kind: 'decision',
+      stack: [
+        { file: frames[0]?.[0], function: '_execute_child', line: 1772, module: 'subprocess' },
+        { file: '<string>', function: '<module>', line: 1, module: null },
+      ],
+    });
+    // A frame that is not a 4-tuple.
+    const bad = Buffer.from(record);
+    const frameStart = bad.length - encodeStack(frames).length + 9;
+    bad.writeUInt32LE(3, frameStart + 1);
+    expect(() => decodeRecords(bad)).toThrow(/a stack frame must be a tuple of 4 values/);
+  });
+
   it('decodes every outcome, action and decider', () => {
-    const bys = ['rule', 'default', 'user', 'timeout', 'offline', 'headless'] as const;
+    const bys = [
+      'rule',
+      'default',
+      'user',
+      'timeout',
+      'offline',
+      'headless',
+      'remembered',
+    ] as const;
     const payload = Buffer.concat(
       bys.map((by, i) =>
         encodeDecisionRecord({
@@ -201,6 +233,7 @@ describe('decodeRecords', () => {
       ['timeout', 'allowed', 'deny', 3],
       ['offline', 'denied', 'allow', 4],
       ['headless', 'allowed', 'ask', 5],
+      ['remembered', 'denied', 'deny', 6],
     ]);
   });
 

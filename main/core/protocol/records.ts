@@ -24,6 +24,8 @@ export const MAX_CONTAINER_ITEMS = 64;
 export const MAX_NESTING = 3;
 
 export const RECORD_FLAG_ARGS_TRUNCATED = 1;
+/** Decision records: the thread's Python stack follows the fixed fields. */
+export const RECORD_FLAG_STACK = 2;
 export const OPEN_CODE_EVENT = 'io.open_code';
 const OPEN_CODE_NAME = Buffer.from(OPEN_CODE_EVENT, 'latin1');
 /** The name of a code-about-to-run record for a native library (the agent's dlopen). */
@@ -238,6 +240,8 @@ export interface DecisionRecord extends RecordBase {
   ruleIndex: number | null;
   /** How long the calling thread waited for the decision. */
   waitedNs: bigint;
+  /** The deciding thread's Python stack, innermost first (null when not taken). */
+  stack: StackFrame[] | null;
 }
 
 export type AgentRecord = AuditRecord | OpenCodeRecord | DecisionRecord;
@@ -410,11 +414,78 @@ function skipRecord(buf: Buffer, p: number): number {
     q += 4 + realLength;
   } else if (kind === RecordKind.DECISION) {
     q = skipDecision(buf, q, end);
+    if (((buf[p + 5] as number) & RECORD_FLAG_STACK) !== 0) q = skipStack(buf, q, end);
   } else {
     fail(`unknown record kind ${kind}`, p + 4);
   }
   if (q !== end) fail(`${end - q} unexpected bytes at the end of the record`, q);
   return end;
+}
+
+/**
+ * A stack value (docs/protocol.md, "Stacks"): a tuple of frames, each a
+ * 4-tuple (file, function, line, module or None). Returns the offset after it.
+ */
+export function skipStack(buf: Buffer, q: number, end: number): number {
+  needBytes(q, 9, end, 'stack');
+  if (buf[q] !== ValueTag.TUPLE) fail(`stack must be a tuple, found tag ${buf[q] as number}`, q);
+  const full = u32(buf, q + 1);
+  const n = u32(buf, q + 5);
+  if (n > full) fail(`stack keeps ${n} frames but says it has only ${full}`, q);
+  if (n > MAX_CONTAINER_ITEMS) fail(`stack keeps ${n} frames, more than ${MAX_CONTAINER_ITEMS}`, q);
+  let p = q + 9;
+  for (let i = 0; i < n; i++) {
+    needBytes(p, 9, end, 'stack frame');
+    if (buf[p] !== ValueTag.TUPLE || u32(buf, p + 1) !== 4 || u32(buf, p + 5) !== 4) {
+      fail('a stack frame must be a tuple of 4 values', p);
+    }
+    p = skipText(buf, p + 9, end, 'frame file');
+    p = skipText(buf, p, end, 'frame function');
+    needBytes(p, 9, end, 'frame line');
+    if (buf[p] !== ValueTag.INT)
+      fail(`frame line must be an int, found tag ${buf[p] as number}`, p);
+    p += 9;
+    needBytes(p, 1, end, 'frame module');
+    p = buf[p] === ValueTag.NONE ? p + 1 : skipText(buf, p, end, 'frame module');
+  }
+  return p;
+}
+
+/** One frame of a Python stack, innermost first. */
+export interface StackFrame {
+  file: string;
+  function: string;
+  line: number;
+  /** `__name__` of the frame's module; null when it could not be read. */
+  module: string | null;
+}
+
+/** Decodes a stack value that skipStack accepted. */
+export function decodeStack(
+  buf: Buffer,
+  q: number,
+): { frames: StackFrame[]; total: number; end: number } {
+  const total = u32(buf, q + 1);
+  const n = u32(buf, q + 5);
+  const frames: StackFrame[] = [];
+  let p = q + 9;
+  const text = (): string => {
+    const len = u32(buf, p + 5);
+    const raw = buf.subarray(p + 9, p + 9 + len);
+    const value = buf[p] === ValueTag.STR ? raw.toString('utf8') : decodeSurrogateEscape(raw);
+    p += 9 + len;
+    return value;
+  };
+  for (let i = 0; i < n; i++) {
+    p += 9;
+    const file = text();
+    const fn = text();
+    const line = Number(buf.readBigInt64LE(p + 1));
+    p += 9;
+    const module = buf[p] === ValueTag.NONE ? ((p += 1), null) : text();
+    frames.push({ file, function: fn, line, module });
+  }
+  return { frames, total, end: p };
 }
 
 /** The body of a decision record at `q`; returns the offset after it. */
@@ -509,6 +580,8 @@ class ValueReader {
         by: DECIDED_BY[buf[q + 10] as number] as DecidedBy,
         ruleIndex: ruleIndex === DECISION_BY_DEFAULT_INDEX ? null : ruleIndex,
         waitedNs: buf.readBigUInt64LE(q + 16),
+        stack:
+          (flags & RECORD_FLAG_STACK) !== 0 ? decodeStack(buf, q + DECISION_SIZE).frames : null,
       };
     } else {
       const q = this.pos;

@@ -64,6 +64,12 @@ int hs_api_resolve(void) {
     if (!RESOLVE(thread_state_unchecked, "PyThreadState_GetUnchecked"))
         RESOLVE(thread_state_unchecked, "_PyThreadState_UncheckedGet");
     RESOLVE(PyGILState_GetThisThreadState, "PyGILState_GetThisThreadState");
+    RESOLVE(PyEval_GetFrame, "PyEval_GetFrame");
+    RESOLVE(PyFrame_GetBack, "PyFrame_GetBack");
+    RESOLVE(PyFrame_GetCode, "PyFrame_GetCode");
+    RESOLVE(PyFrame_GetGlobals, "PyFrame_GetGlobals");
+    RESOLVE(PyFrame_GetLineNumber, "PyFrame_GetLineNumber");
+    RESOLVE(PyDict_GetItemString, "PyDict_GetItemString");
     RESOLVE(exc_value_error, "PyExc_ValueError");
     RESOLVE(none, "_Py_NoneStruct");
     RESOLVE(true_obj, "_Py_TrueStruct");
@@ -75,6 +81,7 @@ int hs_api_resolve(void) {
     RESOLVE(list_type, "PyList_Type");
     RESOLVE(bytes_type, "PyBytes_Type");
     RESOLVE(bytearray_type, "PyByteArray_Type");
+    RESOLVE(dict_type, "PyDict_Type");
     RESOLVE(code_type, "PyCode_Type");
     RESOLVE(exc_oserror, "PyExc_OSError");
     RESOLVE(exc_permission_error, "PyExc_PermissionError");

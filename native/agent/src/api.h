@@ -76,6 +76,13 @@ struct hs_api {
      * released only when there is one. May be NULL (then asks are not made). */
     void *(*thread_state_unchecked)(void);
     void *(*PyGILState_GetThisThreadState)(void);
+    /* Stack walking (stack.c); GetBack/GetCode from 3.9, GetGlobals from 3.11. */
+    PyObject *(*PyEval_GetFrame)(void);
+    PyObject *(*PyFrame_GetBack)(PyObject *);
+    PyObject *(*PyFrame_GetCode)(PyObject *);
+    PyObject *(*PyFrame_GetGlobals)(PyObject *);
+    int (*PyFrame_GetLineNumber)(PyObject *);
+    PyObject *(*PyDict_GetItemString)(PyObject *, const char *);
 
     /* Data symbols. */
     PyObject *none;
@@ -88,6 +95,7 @@ struct hs_api {
     PyObject *list_type;
     PyObject *bytes_type;
     PyObject *bytearray_type;
+    PyObject *dict_type;
     PyObject *code_type;
     PyObject **exc_oserror;
     PyObject **exc_permission_error;

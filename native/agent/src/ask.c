@@ -115,18 +115,20 @@ static void kick_writer(void) {
     pthread_mutex_unlock(&hs_agent.done_mu);
 }
 
-static uint64_t ask(const uint8_t *record, struct hs_verdict *v, int release_gil);
+static uint64_t ask(const uint8_t *record, const uint8_t *stack, size_t stack_len,
+                    struct hs_verdict *v, int release_gil);
 
-uint64_t hs_ask(const uint8_t *record, struct hs_verdict *v) {
+uint64_t hs_ask(const uint8_t *record, const uint8_t *stack, size_t stack_len, struct hs_verdict *v) {
     /* Without a thread state the GIL cannot be released: not asked. */
     if (!hs_py.thread_state_unchecked || !hs_py.thread_state_unchecked())
         return 0;
-    return ask(record, v, 1);
+    return ask(record, stack, stack_len, v, 1);
 }
 
-uint64_t hs_ask_nogil(const uint8_t *record, struct hs_verdict *v) { return ask(record, v, 0); }
+uint64_t hs_ask_nogil(const uint8_t *record, struct hs_verdict *v) { return ask(record, NULL, 0, v, 0); }
 
-static uint64_t ask(const uint8_t *record, struct hs_verdict *v, int release_gil) {
+static uint64_t ask(const uint8_t *record, const uint8_t *stack, size_t stack_len,
+                    struct hs_verdict *v, int release_gil) {
     /* v holds the offline answer: what applies when nobody can be asked. */
     if (!record)
         return 0;
@@ -151,7 +153,9 @@ static uint64_t ask(const uint8_t *record, struct hs_verdict *v, int release_gil
     for (int i = 0; i < ASK_SLOTS && !slot; i++)
         if (slots[i].state == SLOT_FREE)
             slot = &slots[i];
-    uint32_t frame_len = HS_FRAME_HEADER_SIZE + ASK_HEADER + rec_len;
+    if (!stack)
+        stack_len = 0;
+    uint32_t frame_len = HS_FRAME_HEADER_SIZE + ASK_HEADER + rec_len + (uint32_t)stack_len;
     uint8_t *frame = slot ? malloc(frame_len) : NULL;
     if (!frame) {
         /* Too many asks at once (or no memory): this one is not put to
@@ -165,15 +169,17 @@ static uint64_t ask(const uint8_t *record, struct hs_verdict *v, int release_gil
     uint32_t id = next_id++;
     if (next_id == 0)
         next_id = 1;
-    hs_frame_header(frame, HS_FRAME_ASK, ASK_HEADER + rec_len);
+    hs_frame_header(frame, HS_FRAME_ASK, ASK_HEADER + rec_len + (uint32_t)stack_len);
     uint8_t *p = frame + HS_FRAME_HEADER_SIZE;
     hs_put_u32(p, id);
     hs_put_u32(p + 4, v->rule);
     p[8] = v->scope;
-    p[9] = 0;
+    p[9] = stack_len ? 1 : 0; /* flags: bit 0, a stack value follows the record */
     hs_put_u16(p + 10, 0);
     hs_put_u32(p + 12, timeout_ms);
     memcpy(p + ASK_HEADER, record, rec_len);
+    if (stack_len)
+        memcpy(p + ASK_HEADER + rec_len, stack, stack_len);
     /* The record's stamp may be raw TSC ticks that only the writer can
      * convert: the ASK carries the moment it was made instead. */
     hs_put_u64(p + ASK_HEADER + 20, hs_now_ns());

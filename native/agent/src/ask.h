@@ -14,11 +14,12 @@
 /* ---- the asking thread ---- */
 
 /* Asks the inspector about the record just built in `record` (its length in
- * the first 4 bytes; NULL when none was built) and updates `v` (which comes
+ * the first 4 bytes; NULL when none was built), with the thread's Python
+ * stack (an encoded value, or NULL), and updates `v` (which comes
  * in with v->ask set and the offline answer) with the outcome and who
  * decided it. Returns the ns the thread waited. Call with the GIL held and
  * a thread state current: it is released while waiting and taken back. */
-uint64_t hs_ask(const uint8_t *record, struct hs_verdict *v);
+uint64_t hs_ask(const uint8_t *record, const uint8_t *stack, size_t stack_len, struct hs_verdict *v);
 
 /* The same for a thread that does not hold the GIL (it waits as it is). */
 uint64_t hs_ask_nogil(const uint8_t *record, struct hs_verdict *v);

@@ -11,6 +11,7 @@
 #include "encode.h"
 #include "policy.h"
 #include "sha256.h"
+#include "stack.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -92,9 +93,11 @@ static void finish_record(struct hs_thread *t, uint8_t *end, int cut) {
         atomic_fetch_add_explicit(&hs_agent.dropped, 1, memory_order_relaxed);
 }
 
-/* A kind-3 record: what the policy decided about the record `event_seq`. */
+/* A kind-3 record: what the policy decided about the record `event_seq`,
+ * with the Python stack when the thread holds the GIL (`with_stack`). */
 static void record_decision(struct hs_thread *t, const char *event, size_t name_len,
-                            uint64_t event_seq, const struct hs_verdict *v, uint64_t waited_ns) {
+                            uint64_t event_seq, const struct hs_verdict *v, uint64_t waited_ns,
+                            int with_stack) {
     if (!atomic_load_explicit(&hs_agent.capture, memory_order_relaxed))
         return;
     if (!t->record) {
@@ -110,7 +113,32 @@ static void record_decision(struct hs_thread *t, const char *event, size_t name_
     p[11] = 0;
     hs_put_u32(p + 12, v->rule);
     hs_put_u64(p + 16, waited_ns);
-    finish_record(t, p + 24, 0);
+    p += 24;
+    if (with_stack) {
+        struct hs_out out = {p, t->record + HS_RECORD_MAX, 0};
+        if (hs_stack_encode(&out) == 0) {
+            t->record[5] |= HS_RECORD_FLAG_STACK;
+            p = out.p;
+        }
+    }
+    finish_record(t, p, 0);
+}
+
+/* Asks about the record just built (if any), with the thread's stack.
+ * Call with the GIL held. */
+static uint64_t ask_with_stack(struct hs_thread *t, struct hs_verdict *v) {
+    const uint8_t *record = t->last_seq != UINT64_MAX ? t->record : NULL;
+    /* Asks are rare: a heap buffer keeps the thread's stack small. */
+    uint8_t *stack = malloc(HS_RECORD_MAX / 2);
+    size_t stack_len = 0;
+    if (stack && record) {
+        struct hs_out out = {stack, stack + HS_RECORD_MAX / 2, 0};
+        if (hs_stack_encode(&out) == 0)
+            stack_len = (size_t)(out.p - stack);
+    }
+    uint64_t waited = hs_ask(record, stack, stack_len, v);
+    free(stack);
+    return waited;
 }
 
 /* Why something was refused, as the PermissionError says it. */
@@ -196,10 +224,10 @@ judge:
     hs_policy_judge_event(event, args, &v);
     uint64_t waited_ns = 0;
     if (v.ask)
-        waited_ns = hs_ask(t->last_seq != UINT64_MAX ? t->record : NULL, &v);
+        waited_ns = ask_with_stack(t, &v);
     if (v.record) {
         size_t n = strnlen(event, 1024);
-        record_decision(t, event, n, t->last_seq, &v, waited_ns);
+        record_decision(t, event, n, t->last_seq, &v, waited_ns, 1);
     }
     t->in_hook = 0;
     if (!v.deny)
@@ -384,9 +412,9 @@ static int refuse_code(struct hs_thread *t, const struct opened_file *f) {
     hs_policy_judge_intent(&s, &v);
     uint64_t waited_ns = 0;
     if (v.ask)
-        waited_ns = hs_ask(t->last_seq != UINT64_MAX ? t->record : NULL, &v);
+        waited_ns = ask_with_stack(t, &v);
     if (v.record)
-        record_decision(t, "io.open_code", 12, t->last_seq, &v, waited_ns);
+        record_decision(t, "io.open_code", 12, t->last_seq, &v, waited_ns, 1);
     if (!v.deny)
         return 0;
     char reason[128];
@@ -875,10 +903,10 @@ static void *judged_dlopen(const char *file, int mode, int ctypes) {
         /* An ask needs the GIL released while it waits; a thread without
          * it (ctypes loads with the GIL released) waits as it is. */
         if (v.ask)
-            waited_ns = gil ? hs_ask(t->last_seq != UINT64_MAX ? t->record : NULL, &v)
+            waited_ns = gil ? ask_with_stack(t, &v)
                             : hs_ask_nogil(t->last_seq != UINT64_MAX ? t->record : NULL, &v);
         if (v.record)
-            record_decision(t, "dlopen", 6, t->last_seq, &v, waited_ns);
+            record_decision(t, "dlopen", 6, t->last_seq, &v, waited_ns, gil);
     }
     void *handle = NULL;
     if (v.deny) {

@@ -24,6 +24,7 @@ enum hs_frame_type {
 
 enum hs_record_kind { HS_RECORD_AUDIT = 1, HS_RECORD_OPEN_CODE = 2, HS_RECORD_DECISION = 3 };
 #define HS_RECORD_FLAG_TRUNCATED 1u
+#define HS_RECORD_FLAG_STACK 2u /* decision records: a stack value follows the fixed fields */
 #define HS_RECORD_HEADER_SIZE 28
 #define HS_RECORD_MAX (16u << 10)
 
