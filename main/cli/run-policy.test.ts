@@ -367,6 +367,58 @@ describe.skipIf(!agentEnforces())('enforcement by the agent', () => {
         expect(r.stderr).toMatch(/\n {6}from __main__\n {6}at \S+subprocess\.py:\d+ in /);
       });
 
+      it('judges by the raising package: the same event is denied from one package, allowed from another', async () => {
+        const dir = fs.realpathSync(tempDir());
+        fs.mkdirSync(path.join(dir, 'vendorlib'));
+        fs.writeFileSync(path.join(dir, 'vendorlib', '__init__.py'), '');
+        fs.writeFileSync(
+          path.join(dir, 'vendorlib', 'net.py'),
+          'import subprocess\ndef spawn():\n    subprocess.run(["true"])\n',
+        );
+        fs.writeFileSync(
+          path.join(dir, 'app.py'),
+          [
+            'import subprocess, vendorlib.net',
+            'def attempt(f):',
+            '    try:',
+            '        f()',
+            '        return "ran"',
+            '    except PermissionError:',
+            '        return "denied"',
+            'print(attempt(vendorlib.net.spawn), attempt(lambda: subprocess.run(["true"])))',
+          ].join('\n'),
+        );
+        const policy = path.join(dir, 'policy.json');
+        writeJson(policy, {
+          version: 1,
+          default: 'allow',
+          rules: [
+            {
+              action: 'deny',
+              event: 'subprocess.Popen',
+              package: 'vendorlib',
+              comment: 'vendored code spawns nothing',
+            },
+            { action: 'deny', event: 'hookscope.never', module: 'app' },
+          ],
+        });
+        const out = path.join(dir, 's.hks');
+        const r = await runCli(
+          ['run', '--out', out, '--no-summary', '--policy', policy, '--', py.path, 'app.py'],
+          { cwd: dir },
+        );
+        expect(r.stdout.trim(), r.stderr).toBe('denied ran');
+        expect(r.code).toBe(3);
+        const popen = ((await showJson(out)) as DecidedEvent[]).find(
+          (e) => e.event === 'subprocess.Popen' && e.decision !== undefined,
+        );
+        expect(popen?.decision).toMatchObject({
+          rule: 0,
+          module: 'vendorlib.net',
+          package: 'vendorlib',
+        });
+      });
+
       it('judges arguments on every call of a repeated event: glob, prefix, exact, ask', async () => {
         const dir = tempDir();
         const policy = path.join(dir, 'policy.json');

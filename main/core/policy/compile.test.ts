@@ -37,6 +37,8 @@ interface DecodedRule {
   sha256?: string;
   executable?: DecodedGlob;
   pids?: number[];
+  module?: DecodedGlob;
+  package?: string;
 }
 
 interface DecodedPolicy {
@@ -130,6 +132,11 @@ function decode(buf: Buffer): DecodedPolicy {
       const n = r.u16();
       rule.pids = [];
       for (let p = 0; p < n; p++) rule.pids.push(r.u32());
+    }
+    if (rule.present & 128) {
+      const which = r.u8();
+      if (which & 1) rule.module = r.glob();
+      if (which & 2) rule.package = r.lstr();
     }
     rules.push(rule);
   }
@@ -286,10 +293,13 @@ describe('compilePolicy', () => {
     // A pattern without wildcards is still tokens: the agent has one matcher.
     expect(r5.events).toEqual([{ separator: 0, tokens: lits('x') }]);
 
-    expect(r6).toMatchObject({ action: 2, scope: 1, present: 128 });
+    expect(r6).toMatchObject({ action: 2, scope: 1, present: 128, package: 'requests' });
+    expect(r6?.module).toBeUndefined();
     expect(r6.events).toEqual([{ separator: 0, tokens: [...lits('socket.'), [ANY, 0]] }]);
 
     expect(r7).toMatchObject({ action: 1, scope: 0, present: 64 | 128, pids: [4242, 7] });
+    expect(r7?.module).toBeDefined();
+    expect(r7?.package).toBeUndefined();
     expect(r7.events).toEqual([{ separator: 0, tokens: [[ANY, 0]] }]);
 
     // An escaped "*" is a literal.

@@ -72,7 +72,7 @@ export const enum RuleField {
   SHA256 = 1 << 4,
   EXECUTABLE_GLOB = 1 << 5,
   PID_LIST = 1 << 6,
-  /** `module` / `package`: the agent does not know the raising module, so the rule never matches there. */
+  /** `module` / `package`: the raising module (the agent finds it on the Python stack). */
   ATTRIBUTION = 1 << 7,
 }
 
@@ -165,6 +165,11 @@ function writeRule(out: ByteWriter, rule: Rule, index: number): void {
     const pids = asList(rule.pid);
     out.u16(pids.length, `${where}.pid`);
     for (const pid of pids) out.u32(pid);
+  }
+  if (rule.module !== undefined || rule.package !== undefined) {
+    out.u8((rule.module !== undefined ? 1 : 0) | (rule.package !== undefined ? 2 : 0));
+    if (rule.module !== undefined) writeGlob(out, rule.module, 'name', `${where}.module`);
+    if (rule.package !== undefined) out.lstr(rule.package, `${where}.package`);
   }
 }
 

@@ -406,7 +406,7 @@ static int refuse_code(struct hs_thread *t, const struct opened_file *f) {
         return 0;
     struct hs_intent_subject s = {
         intent_class_bit(f->intent), f->fs_path, f->fs_path_len, f->real_path, f->real_path_len,
-        f->digest,
+        f->digest, 1,
     };
     struct hs_verdict v;
     hs_policy_judge_intent(&s, &v);
@@ -897,7 +897,7 @@ static void *judged_dlopen(const char *file, int mode, int ctypes) {
     if (enforce) {
         struct hs_intent_subject s = {
             intent_class_bit(f->intent), f->fs_path, f->fs_path_len, f->real_path, f->real_path_len,
-            f->digest,
+            f->digest, gil,
         };
         hs_policy_judge_intent(&s, &v);
         /* An ask needs the GIL released while it waits; a thread without

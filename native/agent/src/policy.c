@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #endif
 #include "policy.h"
+#include "stack.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -68,7 +69,19 @@ struct rule {
     uint8_t sha[32];
     uint16_t n_pids;
     uint32_t *pids;
-    int process_match; /* executable / pid / origin fields, for this process */
+    uint8_t origin_fields; /* bit 0: module glob, bit 1: package */
+    struct hs_glob module;
+    const char *package;
+    uint32_t package_len;
+    int process_match; /* executable / pid fields, for this process */
+};
+
+/* The raising module, found once per judgment and only when a rule asks. */
+struct origin {
+    int state; /* 0 not looked up, 1 none, 2 found */
+    int may_walk;
+    char name[256];
+    size_t len;
 };
 
 static _Atomic uint32_t next_generation = 1;
@@ -266,6 +279,15 @@ static int read_rule(struct reader *r, struct rule *rule) {
         for (uint16_t i = 0; i < rule->n_pids; i++)
             rule->pids[i] = u32(r);
     }
+    if (rule->fields & F_ORIGIN) {
+        rule->origin_fields = u8(r);
+        if (rule->origin_fields == 0 || rule->origin_fields > 3)
+            return (r->bad = 1, -1);
+        if ((rule->origin_fields & 1) && read_glob(r, &rule->module) != 0)
+            return -1;
+        if (rule->origin_fields & 2)
+            rule->package = lstr(r, &rule->package_len);
+    }
     return r->bad ? -1 : 0;
 }
 
@@ -290,6 +312,7 @@ void hs_policy_reset(void) {
         free_glob(&rule->path);
         free_glob(&rule->real);
         free_glob(&rule->exe);
+        free_glob(&rule->module);
         free(rule->pids);
     }
     free(policy.rules);
@@ -500,10 +523,6 @@ int hs_glob_match(const struct hs_glob *g, const char *text, size_t len) {
 
 static void match_process(struct rule *rule) {
     rule->process_match = 1;
-    if (rule->fields & F_ORIGIN) {
-        rule->process_match = 0; /* the raising module is not known to the agent */
-        return;
-    }
     if (rule->fields & F_EXE_GLOB) {
         char exe[4096];
         ssize_t n = readlink("/proc/self/exe", exe, sizeof exe);
@@ -672,6 +691,28 @@ static struct cache_slot *thread_cache(void) {
     return tls_cache;
 }
 
+/* Rules on the raising module: they match only when it is known. */
+static int origin_matches(const struct rule *rule, struct origin *o) {
+    if (!(rule->fields & F_ORIGIN))
+        return 1;
+    if (o->state == 0) {
+        int n = o->may_walk ? hs_stack_origin(o->name, sizeof o->name) : -1;
+        o->state = n < 0 ? 1 : 2;
+        o->len = n < 0 ? 0 : (size_t)n;
+    }
+    if (o->state != 2)
+        return 0;
+    if ((rule->origin_fields & 1) && !hs_glob_match(&rule->module, o->name, o->len))
+        return 0;
+    if (rule->origin_fields & 2) {
+        const char *dot = memchr(o->name, '.', o->len);
+        size_t top = dot ? (size_t)(dot - o->name) : o->len;
+        if (top != rule->package_len || memcmp(o->name, rule->package, top) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 static int rule_names(const struct rule *rule, const char *event, size_t len) {
     if (rule->intents || !rule->process_match)
         return 0;
@@ -682,14 +723,14 @@ static int rule_names(const struct rule *rule, const char *event, size_t len) {
 }
 
 /* First rule among `rule` whose arguments match; 1 when one decided. */
-static int try_rule(const struct rule *rule, PyObject *args, struct hs_verdict *out) {
+static int try_rule(const struct rule *rule, PyObject *args, struct origin *o, struct hs_verdict *out) {
     enum tri all = YES;
     for (uint16_t a = 0; a < rule->n_args && all != NO; a++) {
         enum tri t = match_arg(&rule->args[a], args);
         if (t == NO || (t == MAYBE && all == YES))
             all = t;
     }
-    if (all == YES || (all == MAYBE && rule->action != HS_ACT_ALLOW)) {
+    if ((all == YES || (all == MAYBE && rule->action != HS_ACT_ALLOW)) && origin_matches(rule, o)) {
         decide(rule, out);
         return 1;
     }
@@ -698,6 +739,7 @@ static int try_rule(const struct rule *rule, PyObject *args, struct hs_verdict *
 
 void hs_policy_judge_event(const char *event, PyObject *args, struct hs_verdict *out) {
     size_t len = strlen(event);
+    struct origin o = {0, 1, {0}, 0};
     struct cache_slot *slot = NULL;
     if (len <= CACHE_NAME_MAX) {
         struct cache_slot *cache = thread_cache();
@@ -717,7 +759,7 @@ void hs_policy_judge_event(const char *event, PyObject *args, struct hs_verdict 
                     if (n < CACHE_CANDIDATES)
                         slot->candidates[n] = (uint16_t)i;
                     n++;
-                    if (policy.rules[i].n_args == 0)
+                    if (policy.rules[i].n_args == 0 && !(policy.rules[i].fields & F_ORIGIN))
                         break; /* it always decides: later rules are unreachable */
                 }
                 if (policy.n_rules > 0xFFFF)
@@ -729,7 +771,7 @@ void hs_policy_judge_event(const char *event, PyObject *args, struct hs_verdict 
             }
             if (slot->count <= CACHE_CANDIDATES) {
                 for (uint8_t c = 0; c < slot->count; c++)
-                    if (try_rule(&policy.rules[slot->candidates[c]], args, out))
+                    if (try_rule(&policy.rules[slot->candidates[c]], args, &o, out))
                         return;
                 decide(NULL, out);
                 return;
@@ -737,12 +779,13 @@ void hs_policy_judge_event(const char *event, PyObject *args, struct hs_verdict 
         }
     }
     for (uint32_t i = 0; i < policy.n_rules; i++)
-        if (rule_names(&policy.rules[i], event, len) && try_rule(&policy.rules[i], args, out))
+        if (rule_names(&policy.rules[i], event, len) && try_rule(&policy.rules[i], args, &o, out))
             return;
     decide(NULL, out);
 }
 
 void hs_policy_judge_intent(const struct hs_intent_subject *s, struct hs_verdict *out) {
+    struct origin o = {0, s->may_walk_stack, {0}, 0};
     for (uint32_t i = 0; i < policy.n_rules; i++) {
         const struct rule *rule = &policy.rules[i];
         if (!(rule->intents & (1u << s->intent_class)) || !rule->process_match)
@@ -760,6 +803,8 @@ void hs_policy_judge_intent(const struct hs_intent_subject *s, struct hs_verdict
              memcmp(s->real_path, rule->real_prefix, rule->real_prefix_len) != 0))
             continue;
         if ((rule->fields & F_SHA) && memcmp(rule->sha, s->sha256, 32) != 0)
+            continue;
+        if (!origin_matches(rule, &o))
             continue;
         decide(rule, out);
         return;

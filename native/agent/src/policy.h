@@ -42,6 +42,7 @@ struct hs_intent_subject {
     const char *real_path;
     size_t real_path_len;
     const uint8_t *sha256;
+    int may_walk_stack; /* 1: the GIL is held, rules on the raising module can be checked */
 };
 
 /* Loads the compiled policy from `path` (launch mode). Returns 0 on

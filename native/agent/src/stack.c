@@ -146,3 +146,92 @@ int hs_stack_encode(struct hs_out *o) {
         o->cut = 1;
     return 0;
 }
+
+static int has_prefix(const char *s, size_t n, const char *prefix) {
+    size_t m = strlen(prefix);
+    return n >= m && memcmp(s, prefix, m) == 0;
+}
+
+/* ".../lib/python3.X/..." or ".../lib64/python3/..." but not their
+ * site-packages/dist-packages; or ".../lib/python3NN.zip/...". */
+static int stdlib_file(const char *f, size_t n) {
+    for (size_t i = 0; i + 12 <= n; i++) {
+        if (f[i] != '/')
+            continue;
+        size_t j = i + 1;
+        if (has_prefix(f + j, n - j, "lib64/python3"))
+            j += 13;
+        else if (has_prefix(f + j, n - j, "lib/python3"))
+            j += 11;
+        else
+            continue;
+        if (j < n && f[j] == '.') {
+            j++;
+            while (j < n && f[j] >= '0' && f[j] <= '9')
+                j++;
+        } else {
+            size_t digits = j;
+            while (j < n && f[j] >= '0' && f[j] <= '9')
+                j++;
+            if (j > digits && has_prefix(f + j, n - j, ".zip/"))
+                return 1;
+        }
+        if (j >= n || f[j] != '/')
+            continue;
+        j++;
+        if (has_prefix(f + j, n - j, "site-packages/") || has_prefix(f + j, n - j, "dist-packages/"))
+            continue;
+        return 1;
+    }
+    return 0;
+}
+
+static int machinery_module(const char *m, size_t n) {
+    static const char *const names[] = {"importlib", "_frozen_importlib", "_frozen_importlib_external",
+                                        "runpy", "zipimport"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t k = strlen(names[i]);
+        if (n >= k && memcmp(m, names[i], k) == 0 && (n == k || m[k] == '.'))
+            return 1;
+    }
+    return 0;
+}
+
+int hs_stack_origin(char *out, size_t cap) {
+    if (!hs_py.PyEval_GetFrame || cap == 0)
+        return -1;
+    PyObject *frame = hs_py.PyEval_GetFrame();
+    if (!frame)
+        return -1;
+    hs_py.Py_IncRef(frame);
+    int found = -1;
+    for (int depth = 0; frame && depth < 64 && found < 0; depth++) {
+        PyObject *module = frame_module(frame);
+        PyObject *code = module ? frame_code(frame) : NULL;
+        PyObject *filename = code ? hs_py.PyObject_GetAttrString(code, "co_filename") : NULL;
+        Py_ssize_t mlen = 0, flen = 0;
+        const char *m = module ? hs_py.PyUnicode_AsUTF8AndSize(module, &mlen) : NULL;
+        const char *f = filename && (hs_type_flags(hs_type_of(filename)) & HS_TPFLAGS_UNICODE_SUBCLASS)
+                            ? hs_py.PyUnicode_AsUTF8AndSize(filename, &flen)
+                            : NULL;
+        if (m && f && !has_prefix(f, (size_t)flen, "<frozen") && !stdlib_file(f, (size_t)flen) &&
+            !machinery_module(m, (size_t)mlen)) {
+            size_t n = (size_t)mlen < cap - 1 ? (size_t)mlen : cap - 1;
+            memcpy(out, m, n);
+            out[n] = 0;
+            found = (int)n;
+        }
+        if (filename)
+            hs_py.Py_DecRef(filename);
+        if (code)
+            hs_py.Py_DecRef(code);
+        if (hs_py.PyErr_Occurred())
+            hs_py.PyErr_Clear();
+        PyObject *back = frame_back(frame);
+        hs_py.Py_DecRef(frame);
+        frame = back;
+    }
+    if (frame)
+        hs_py.Py_DecRef(frame);
+    return found;
+}

@@ -15,4 +15,13 @@
  * not CPython's own and leaves no error set. */
 int hs_stack_encode(struct hs_out *out);
 
+/* The module the calling code comes from: `__name__` of the innermost
+ * frame that is not Python's own machinery (importlib, frozen code) or the
+ * standard library (files under .../lib/python3.X/ but not its
+ * site-packages or dist-packages). The same rule as the inspector's
+ * stack-origin.ts. Writes its UTF-8 name into `out` (cut to `cap - 1`,
+ * NUL-terminated) and returns its length, or -1 when there is none.
+ * Call with the GIL held. */
+int hs_stack_origin(char *out, size_t cap);
+
 #endif

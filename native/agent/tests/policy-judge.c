@@ -43,7 +43,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 32 && fields[3][2 * i]; i++)
             sha[i] = (uint8_t)(hexval(fields[3][2 * i]) << 4 | hexval(fields[3][2 * i + 1]));
         struct hs_intent_subject s = {(unsigned)atoi(fields[0]), fields[1], strlen(fields[1]),
-                                      fields[2], strlen(fields[2]), sha};
+                                      fields[2], strlen(fields[2]), sha, 0};
         struct hs_verdict v;
         hs_policy_judge_intent(&s, &v);
         printf("%u\t%d\n", v.action, v.rule == HS_NO_RULE ? -1 : (int)v.rule);

@@ -245,7 +245,7 @@ static void build_policy(struct buf *b) {
 static struct hs_verdict judge(unsigned cls, const char *path, const char *real, uint8_t sha_byte) {
     uint8_t sha[32];
     memset(sha, sha_byte, 32);
-    struct hs_intent_subject s = {cls, path, strlen(path), real, strlen(real), sha};
+    struct hs_intent_subject s = {cls, path, strlen(path), real, strlen(real), sha, 0};
     struct hs_verdict v;
     hs_policy_judge_intent(&s, &v);
     return v;
