@@ -181,6 +181,97 @@ describe.each(all)('attach while the main thread sleeps, $path ($version)', (py)
   });
 });
 
+describe.each([...new Set([all[0], all[all.length - 1]])].filter((p) => p !== undefined))(
+  'attach with a policy on $path ($version)',
+  (py) => {
+    it('enforces from the attach on, and stops enforcing at detach', async () => {
+      const dir = tempDir();
+      const log = path.join(dir, 'outcomes.txt');
+      const target = track(
+        startPython(
+          py!.path,
+          [
+            'import subprocess, time',
+            'print("looping", flush=True)',
+            'while True:',
+            '    try:',
+            '        subprocess.run(["true"])',
+            '        outcome = "ran"',
+            '    except PermissionError as e:',
+            '        outcome = "denied: " + str(e)',
+            `    with open(${JSON.stringify(log)}, "a") as f:`,
+            '        f.write(outcome + "\\n")',
+            '    time.sleep(0.02)',
+          ].join('\n'),
+        ),
+      );
+      await target.waitFor(/looping/);
+      await until(
+        () => fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('ran'),
+        20_000,
+        'the loop to run',
+      );
+      const policy = path.join(dir, 'policy.json');
+      fs.writeFileSync(
+        policy,
+        JSON.stringify({
+          version: 1,
+          default: 'allow',
+          rules: [
+            { action: 'deny', event: 'subprocess.Popen', comment: 'no processes while attached' },
+          ],
+        }),
+      );
+      const out = path.join(dir, 's.hks');
+      const cli = track(
+        startCli(['attach', String(target.pid), '--out', out, '--no-summary', '--policy', policy]),
+      );
+      await cli.waitFor(/recording/);
+      const lines = (): string[] => fs.readFileSync(log, 'utf8').trim().split('\n');
+      const deniedAt = lines().length;
+      await until(
+        () =>
+          lines()
+            .slice(deniedAt)
+            .some((l) => l.startsWith('denied')),
+        20_000,
+        'a denial',
+      );
+      expect(
+        lines()
+          .slice(deniedAt)
+          .find((l) => l.startsWith('denied')),
+      ).toMatch(/^denied: subprocess\.Popen denied by the Hookscope policy \(rule 0\)$/);
+      await detach(cli);
+      const detachedAt = lines().length;
+      await until(() => lines().length > detachedAt + 3, 20_000, 'calls after the detach');
+      // After the detach (and the few calls in flight at it) the target runs freely again.
+      expect(lines().slice(-2)).toEqual(['ran', 'ran']);
+      const blocks = await readBlocks(out);
+      expect(blocks.some((b) => b.type === 'policy')).toBe(true);
+      const popen = (await showJson(out)).find(
+        (e) =>
+          e.event === 'subprocess.Popen' && (e as { decision?: unknown }).decision !== undefined,
+      ) as { decision?: { outcome: string; rule: number } } | undefined;
+      expect(popen?.decision).toMatchObject({ outcome: 'denied', rule: 0 });
+    });
+
+    it('refuses a malformed policy before touching the process', async () => {
+      const dir = tempDir();
+      const target = track(startPython(py!.path, 'import time\nprint("up")\ntime.sleep(60)'));
+      await target.waitFor(/up/);
+      const policy = path.join(dir, 'bad.json');
+      fs.writeFileSync(policy, '{"version": 1}');
+      const r = await runCli(['attach', String(target.pid), '--policy', policy]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(
+        `hookscope attach: ${policy}: invalid policy, 1 problem; nothing was started`,
+      );
+      expect(fs.readFileSync(`/proc/${target.pid}/maps`, 'utf8')).not.toContain('hookscope-agent');
+    });
+  },
+);
+
 describe('attach ends and refusals', () => {
   const py = all[all.length - 1]!;
 

@@ -1,4 +1,4 @@
-// `hookscope attach PID [--out FILE] [--duration SECONDS] [--no-summary]`
+// `hookscope attach PID [--out FILE] [--duration SECONDS] [--policy FILE [--ask allow|deny]] [--no-summary]`
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -8,7 +8,9 @@ import {
   AttachRun,
   type AttachEnd,
 } from '../core/attach-run.js';
+import type { RunPolicy } from '../core/capture-run.js';
 import { defaultSessionDir } from '../core/runtime-paths.js';
+import { preparePolicy } from './run.js';
 import { SessionFileError } from '../core/session-file.js';
 import { formatSummary, summarizeSession } from '../core/summary.js';
 import { HOOKSCOPE_VERSION } from '../core/version.js';
@@ -18,6 +20,9 @@ export interface AttachCommandOptions {
   debugger?: 'gdb' | 'lldb';
   duration?: number;
   summary?: boolean;
+  /** A policy file to enforce from the attach on. */
+  policy?: string;
+  ask?: 'allow' | 'deny';
 }
 
 function defaultOutPath(pid: number): string {
@@ -41,6 +46,16 @@ export async function attachCommand(
   options: AttachCommandOptions,
   err: NodeJS.WritableStream,
 ): Promise<number> {
+  if (options.ask !== undefined && options.policy === undefined) {
+    err.write('hookscope attach: --ask needs --policy\n');
+    return 2;
+  }
+  // Checked before anything is touched: a bad policy attaches nothing.
+  const policy =
+    options.policy === undefined
+      ? undefined
+      : preparePolicy(options.policy, options.ask ?? 'deny', err, 'attach');
+  if (policy === null) return 2;
   let outPath: string;
   try {
     outPath = path.resolve(options.out ?? defaultOutPath(pid));
@@ -58,7 +73,7 @@ export async function attachCommand(
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   try {
-    return await attachAndRecord(pid, outPath, options, err, stop);
+    return await attachAndRecord(pid, outPath, options, err, stop, policy);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -72,6 +87,7 @@ async function attachAndRecord(
   options: AttachCommandOptions,
   err: NodeJS.WritableStream,
   stop: Promise<'stop'>,
+  policy: RunPolicy | undefined,
 ): Promise<number> {
   err.write(`hookscope: attaching to process ${pid}…\n`);
   let run: AttachRun;
@@ -81,6 +97,7 @@ async function attachAndRecord(
       outPath,
       hookscopeVersion: HOOKSCOPE_VERSION,
       ...(options.debugger ? { debugger: options.debugger } : {}),
+      ...(policy ? { policy } : {}),
       onNotice: (level, message) => err.write(`hookscope: ${level}: ${message}\n`),
     });
   } catch (e) {

@@ -99,6 +99,16 @@ export async function main(argv: string[]): Promise<number> {
       'session file to write (default: a new file under ~/.local/share/hookscope/sessions)',
     )
     .option('--duration <seconds>', 'detach after this many seconds', parseSeconds)
+    .option(
+      '--policy <file>',
+      'enforce this policy in the process from the attach on (docs/policy.md)',
+    )
+    .addOption(
+      new Option('--ask <answer>', 'what ask rules become without a UI (default: deny)').choices([
+        'allow',
+        'deny',
+      ]),
+    )
     .addOption(
       new Option(
         '--debugger <name>',
@@ -109,7 +119,14 @@ export async function main(argv: string[]): Promise<number> {
     .action(
       async (
         pid: number,
-        opts: { out?: string; duration?: number; summary?: boolean; debugger?: 'gdb' | 'lldb' },
+        opts: {
+          out?: string;
+          duration?: number;
+          summary?: boolean;
+          debugger?: 'gdb' | 'lldb';
+          policy?: string;
+          ask?: 'allow' | 'deny';
+        },
       ) => {
         exitCode = await attachCommand(pid, opts, process.stderr);
       },

@@ -47,10 +47,11 @@ const USAGE =
  * issue (file:line:column: where: message) and returns null: nothing has
  * been started or created yet.
  */
-function preparePolicy(
+export function preparePolicy(
   file: string,
   askAnswer: Answer,
   err: NodeJS.WritableStream,
+  command = 'run',
 ): RunPolicy | null {
   try {
     const read = readPolicyFile(file);
@@ -64,12 +65,12 @@ function preparePolicy(
   } catch (e) {
     if (e instanceof PolicyError) {
       const count = e.issues.length === 1 ? '1 problem' : `${e.issues.length} problems`;
-      err.write(`hookscope run: ${file}: invalid policy, ${count}; nothing was started\n`);
+      err.write(`hookscope ${command}: ${file}: invalid policy, ${count}; nothing was started\n`);
       for (const issue of e.issues) err.write(`${formatIssue(issue)}\n`);
       return null;
     }
     if (e instanceof PolicyCompileError) {
-      err.write(`hookscope run: ${file}: ${e.message}; nothing was started\n`);
+      err.write(`hookscope ${command}: ${file}: ${e.message}; nothing was started\n`);
       return null;
     }
     throw e;

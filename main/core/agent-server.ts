@@ -77,6 +77,12 @@ export interface AgentServerOptions {
   sink: AgentSink;
   /** Receives interactive asks (runs whose compiled policy asks the inspector). */
   asks?: AskSink;
+  /**
+   * Attach mode: the compiled policy each attached agent enforces from its
+   * first judged event (sent right after WELCOME; every attached agent
+   * waits for this frame, so one is always sent, empty when there is none).
+   */
+  attachPolicy?: Buffer;
 }
 
 export class AgentServer {
@@ -241,6 +247,11 @@ export class AgentServer {
             sessionId = this.nextSessionId++;
             this.sessions.set(sessionId, socket);
             socket.write(encodeFrame(FrameType.WELCOME, encodeWelcome(0, sessionId)));
+            if (hello.flags.attached) {
+              socket.write(
+                encodeFrame(FrameType.POLICY, this.options.attachPolicy ?? Buffer.alloc(0)),
+              );
+            }
             agent = { sessionId, hello, peer };
             this.options.sink.processStarted(agent);
             continue;

@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { AgentServer, type AgentProcess, type AgentSink } from './agent-server.js';
+import type { RunPolicy } from './capture-run.js';
+import { IntentBroker } from './intent-broker.js';
 import { inspectProcess, type AttachReason, type ProcessInfo } from './discovery.js';
 import { findOnPath } from './attacher-context.js';
 import {
@@ -62,6 +64,8 @@ export interface AttachOptions {
   /** Inject with this debugger instead of the method the preflight chose. */
   debugger?: DebuggerKind;
   onNotice?: (level: string, message: string) => void;
+  /** A policy the agent enforces from the attach on (sent over the socket). */
+  policy?: RunPolicy;
 }
 
 export type AttachEnd = 'detached' | 'target-exited' | 'agent-gone';
@@ -292,6 +296,8 @@ export class AttachRun {
     private readonly writer: SessionWriter,
     private readonly placement: Placement,
     sink: AttachSink,
+    /** Pending intents of an interactive policy; null otherwise. */
+    readonly intents: IntentBroker | null,
   ) {
     this.ended = sink.targetEnded.then((bye) =>
       bye?.reason === 'detach' || this.detaching
@@ -339,6 +345,7 @@ export class AttachRun {
       const token = crypto.randomBytes(32);
       const recorder = new SessionRecorder(writer, options.onNotice);
       const sink = new AttachSink(recorder, target.pid);
+      const intents = options.policy?.askAnswer === 'interactive' ? new IntentBroker() : null;
       server = new AgentServer({
         socketDir: placement.control,
         ...(placement.abstractName ? { abstractName: placement.abstractName } : {}),
@@ -347,7 +354,11 @@ export class AttachRun {
         acceptsPid: (pid) => isSelfOrDescendant(pid, target.pid),
         peerUid: target.uid,
         sink,
+        ...(options.policy ? { attachPolicy: options.policy.compiled } : {}),
+        ...(intents ? { asks: intents } : {}),
       });
+      const boundServer = server;
+      intents?.bind((session, answer) => boundServer.answer(session, answer));
       await server.listen();
       const config = attachConfig(server.agentAddress, token);
       let cwd = '';
@@ -365,6 +376,16 @@ export class AttachRun {
         mode: 'attach',
         targetPid: target.pid,
       });
+      if (options.policy) {
+        writer.writePolicy({
+          file: options.policy.file,
+          sha256:
+            options.policy.sha256 ??
+            crypto.createHash('sha256').update(options.policy.text, 'utf8').digest('hex'),
+          text: options.policy.text,
+          askAnswer: options.policy.askAnswer,
+        });
+      }
 
       const requestedAtMs = Date.now();
       let longestPauseMs: number;
@@ -438,7 +459,7 @@ export class AttachRun {
         reattached: target.agentLoaded,
       };
       writer.writeAttach(attach);
-      return new AttachRun(target, attach, recorder, server, writer, placement, sink);
+      return new AttachRun(target, attach, recorder, server, writer, placement, sink, intents);
     } catch (err) {
       // Whatever was connected goes pass-through when the socket closes.
       await server?.close().catch(() => {});

@@ -18,6 +18,8 @@ export enum FrameType {
   ASK = 7,
   /** main → agent: the answer to an ASK. */
   ANSWER = 8,
+  /** main → agent, attach mode, right after WELCOME: the compiled policy (empty: none new). */
+  POLICY = 9,
 }
 
 /** Largest payload the agent may send to main. */
@@ -64,7 +66,7 @@ export class FrameStreamError extends ProtocolError {
 }
 
 export function isFrameType(value: number): value is FrameType {
-  return value >= FrameType.HELLO && value <= FrameType.ANSWER && Number.isInteger(value);
+  return value >= FrameType.HELLO && value <= FrameType.POLICY && Number.isInteger(value);
 }
 
 export function frameTypeName(type: number): string {

@@ -7,6 +7,7 @@
 #include "agent.h"
 #include "api.h"
 #include "ask.h"
+#include "policy.h"
 #include "clock.h"
 #include "wire.h"
 
@@ -437,6 +438,33 @@ static void drop_gil(int state) {
     hs_py.PyGILState_Release(state);
 }
 
+/* Attach mode: the inspector follows WELCOME with a POLICY frame, the
+ * compiled policy to enforce from now on (empty: none new). It is loaded
+ * before the probe event, so everything the session records after
+ * hooksActiveAt was judged. Returns 0, or -1 (the attach fails). */
+static int receive_policy(int fd) {
+    uint8_t h[HS_FRAME_HEADER_SIZE];
+    if (recv_exact(fd, h, sizeof h, WELCOME_TIMEOUT_MS) != 0 || hs_get_u32(h) != HS_FRAME_MAGIC ||
+        h[4] != HS_PROTOCOL_VERSION || h[5] != HS_FRAME_POLICY || h[6] != 0 || h[7] != 0)
+        return -1;
+    uint32_t len = hs_get_u32(h + 8);
+    if (len > HS_MAX_MAIN_PAYLOAD)
+        return -1;
+    if (len == 0)
+        return 0; /* none given: what is enforced already (a launch policy) stays */
+    uint8_t *bytes = malloc(len);
+    if (!bytes)
+        return -1;
+    int r = recv_exact(fd, bytes, len, WELCOME_TIMEOUT_MS);
+    if (r == 0)
+        r = hs_policy_load_bytes(bytes, len);
+    free(bytes);
+    if (r != 0)
+        return -1;
+    atomic_store(&hs_agent.enforce, 1);
+    return 0;
+}
+
 /* The attach arm thread: sets the agent up for this attach, registers the
  * hooks on first use (with the GIL, from our own thread, so a main thread
  * asleep in time.sleep or blocked in I/O does not delay it), connects,
@@ -475,6 +503,11 @@ static void *arm_main(void *arg) {
     }
     hs_ask_link_connecting();
     int fd = connect_server();
+    if (fd >= 0 && receive_policy(fd) != 0) {
+        if (atomic_exchange(&hs_agent.fd, -1) == fd)
+            close(fd);
+        fd = -1;
+    }
     atomic_store(&hs_agent.arming, 0);
     if (fd < 0)
         goto fail;

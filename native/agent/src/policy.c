@@ -86,7 +86,7 @@ struct origin {
 
 static _Atomic uint32_t next_generation = 1;
 
-static struct {
+struct policy_data {
     int loaded;
     uint32_t generation; /* bumped on every load: per-thread caches compare it */
     uint8_t *bytes;
@@ -94,7 +94,18 @@ static struct {
     uint32_t timeout_ms;
     uint32_t n_rules;
     struct rule *rules;
-} policy;
+};
+
+/* The policy in force. Judging threads take one snapshot of this pointer
+ * per judgment; a new policy (an attach that brings one) replaces it with
+ * a release store and the old one is kept, never freed: a thread may still
+ * be judging with it, and policies are replaced once per attach at most. */
+static struct policy_data empty_policy;
+static struct policy_data *_Atomic current_policy = &empty_policy;
+
+static struct policy_data *snapshot(void) {
+    return atomic_load_explicit(&current_policy, memory_order_acquire);
+}
 
 /* ---- parsing ------------------------------------------------------------ */
 
@@ -300,9 +311,9 @@ static void free_glob(struct hs_glob *g) {
     memset(g, 0, sizeof *g);
 }
 
-void hs_policy_reset(void) {
-    for (uint32_t i = 0; policy.rules && i < policy.n_rules; i++) {
-        struct rule *rule = &policy.rules[i];
+static void free_policy(struct policy_data *pd) {
+    for (uint32_t i = 0; pd->rules && i < pd->n_rules; i++) {
+        struct rule *rule = &pd->rules[i];
         for (uint16_t e = 0; rule->events && e < rule->n_events; e++)
             free_glob(&rule->events[e]);
         free(rule->events);
@@ -315,57 +326,70 @@ void hs_policy_reset(void) {
         free_glob(&rule->module);
         free(rule->pids);
     }
-    free(policy.rules);
-    free(policy.bytes);
-    memset(&policy, 0, sizeof policy);
+    free(pd->rules);
+    free(pd->bytes);
+    free(pd);
 }
 
-/* Parses a compiled policy held in `bytes` (taken over on success). */
-static int parse_policy(uint8_t *bytes, size_t size) {
+void hs_policy_reset(void) {
+    /* For the unit tests, before any hook runs: nobody else holds it. */
+    struct policy_data *old = atomic_exchange(&current_policy, &empty_policy);
+    if (old != &empty_policy)
+        free_policy(old);
+}
+
+/* Parses a compiled policy held in `bytes` into `pd` (bytes taken over on success). */
+static int parse_policy(struct policy_data *pd, uint8_t *bytes, size_t size) {
     struct reader r = {bytes, bytes + size, 0};
     if (!need(&r, 4) || memcmp(r.p, "HSP1", 4) != 0)
         return -1;
     r.p += 4;
-    policy.default_action = u8(&r);
-    policy.offline = u8(&r);
-    policy.timeout_answer = u8(&r);
-    policy.ask_answer = u8(&r);
-    policy.timeout_ms = u32(&r);
-    policy.n_rules = u32(&r);
-    if (r.bad || policy.default_action > HS_ACT_ASK || policy.offline > 1 ||
-        policy.timeout_answer > 1 || policy.ask_answer > HS_ASK_INTERACTIVE ||
-        policy.n_rules > (size_t)(r.end - r.p) / 8)
+    pd->default_action = u8(&r);
+    pd->offline = u8(&r);
+    pd->timeout_answer = u8(&r);
+    pd->ask_answer = u8(&r);
+    pd->timeout_ms = u32(&r);
+    pd->n_rules = u32(&r);
+    if (r.bad || pd->default_action > HS_ACT_ASK || pd->offline > 1 || pd->timeout_answer > 1 ||
+        pd->ask_answer > HS_ASK_INTERACTIVE || pd->n_rules > (size_t)(r.end - r.p) / 8)
         return -1;
-    policy.rules = calloc(policy.n_rules ? policy.n_rules : 1, sizeof *policy.rules);
-    if (!policy.rules)
+    pd->rules = calloc(pd->n_rules ? pd->n_rules : 1, sizeof *pd->rules);
+    if (!pd->rules)
         return -1;
-    for (uint32_t i = 0; i < policy.n_rules; i++) {
-        /* Counted as it is read, so a reset frees exactly what exists. */
-        if (read_rule(&r, &policy.rules[i]) != 0)
+    for (uint32_t i = 0; i < pd->n_rules; i++) {
+        /* Counted as it is read, so a free releases exactly what exists. */
+        if (read_rule(&r, &pd->rules[i]) != 0) {
+            pd->n_rules = i + 1;
             return -1;
+        }
     }
     if (r.p != r.end)
         return -1;
-    for (uint32_t i = 0; i < policy.n_rules; i++)
-        match_process(&policy.rules[i]);
-    policy.bytes = bytes;
-    policy.loaded = 1;
+    for (uint32_t i = 0; i < pd->n_rules; i++)
+        match_process(&pd->rules[i]);
+    pd->bytes = bytes;
+    pd->loaded = 1;
     return 0;
 }
 
-
 int hs_policy_load_bytes(const uint8_t *data, size_t size) {
-    hs_policy_reset();
+    struct policy_data *pd = calloc(1, sizeof *pd);
     uint8_t *copy = malloc(size ? size : 1);
-    if (!copy)
-        return -1;
-    memcpy(copy, data, size);
-    if (parse_policy(copy, size) != 0) {
-        hs_policy_reset();
+    if (!pd || !copy) {
+        free(pd);
         free(copy);
         return -1;
     }
-    policy.generation = atomic_fetch_add(&next_generation, 1);
+    memcpy(copy, data, size);
+    if (parse_policy(pd, copy, size) != 0) {
+        if (!pd->bytes)
+            free(copy);
+        free_policy(pd);
+        return -1;
+    }
+    pd->generation = atomic_fetch_add(&next_generation, 1);
+    /* The one it replaces stays allocated (see current_policy). */
+    atomic_store_explicit(&current_policy, pd, memory_order_release);
     return 0;
 }
 
@@ -399,7 +423,7 @@ int hs_policy_load_file(const char *path) {
     return r;
 }
 
-int hs_policy_loaded(void) { return policy.loaded; }
+int hs_policy_loaded(void) { return snapshot()->loaded; }
 
 /* ---- matching ----------------------------------------------------------- */
 
@@ -540,10 +564,14 @@ static void match_process(struct rule *rule) {
 }
 
 void hs_policy_after_fork(void) {
-    for (uint32_t i = 0; i < policy.n_rules; i++)
-        match_process(&policy.rules[i]);
+    /* Only the forking thread exists in the child: nobody else reads it. */
+    struct policy_data *pd = snapshot();
+    if (pd == &empty_policy)
+        return;
+    for (uint32_t i = 0; i < pd->n_rules; i++)
+        match_process(&pd->rules[i]);
     /* Rules on pid may now match differently: cached candidates are stale. */
-    policy.generation = atomic_fetch_add(&next_generation, 1);
+    pd->generation = atomic_fetch_add(&next_generation, 1);
 }
 
 /* Three-valued: an argument that cannot be compared (a string with lone
@@ -623,8 +651,8 @@ static enum tri match_arg(const struct arg_matcher *m, PyObject *args) {
     return NO;
 }
 
-static void decide(const struct rule *rule, struct hs_verdict *out) {
-    out->action = rule ? rule->action : policy.default_action;
+static void decide(const struct policy_data *P, const struct rule *rule, struct hs_verdict *out) {
+    out->action = rule ? rule->action : P->default_action;
     out->rule = rule ? rule->index : HS_NO_RULE;
     out->by = rule ? HS_BY_RULE : HS_BY_DEFAULT;
     out->deny = out->action == HS_ACT_DENY;
@@ -632,23 +660,23 @@ static void decide(const struct rule *rule, struct hs_verdict *out) {
     out->ask = 0;
     out->scope = rule ? rule->scope : 0;
     if (out->action == HS_ACT_ASK) {
-        if (policy.ask_answer == HS_ASK_INTERACTIVE) {
+        if (P->ask_answer == HS_ASK_INTERACTIVE) {
             /* The caller asks the inspector (ask.c); until it has an
              * answer, the outcome is the offline one. */
             out->ask = 1;
             out->by = HS_BY_OFFLINE;
-            out->deny = policy.offline == HS_ACT_DENY;
+            out->deny = P->offline == HS_ACT_DENY;
         } else {
             /* Headless: the run's --ask answer. */
             out->by = HS_BY_HEADLESS;
-            out->deny = policy.ask_answer == HS_ACT_DENY;
+            out->deny = P->ask_answer == HS_ACT_DENY;
         }
     }
 }
 
-int hs_policy_offline_denies(void) { return policy.offline == HS_ACT_DENY; }
-int hs_policy_timeout_denies(void) { return policy.timeout_answer == HS_ACT_DENY; }
-uint32_t hs_policy_ask_timeout_ms(void) { return policy.timeout_ms; }
+int hs_policy_offline_denies(void) { return snapshot()->offline == HS_ACT_DENY; }
+int hs_policy_timeout_denies(void) { return snapshot()->timeout_answer == HS_ACT_DENY; }
+uint32_t hs_policy_ask_timeout_ms(void) { return snapshot()->timeout_ms; }
 
 /* ---- per-thread cache of the rules an event name can reach --------------
  *
@@ -723,7 +751,8 @@ static int rule_names(const struct rule *rule, const char *event, size_t len) {
 }
 
 /* First rule among `rule` whose arguments match; 1 when one decided. */
-static int try_rule(const struct rule *rule, PyObject *args, struct origin *o, struct hs_verdict *out) {
+static int try_rule(const struct policy_data *P, const struct rule *rule, PyObject *args, struct origin *o,
+                    struct hs_verdict *out) {
     enum tri all = YES;
     for (uint16_t a = 0; a < rule->n_args && all != NO; a++) {
         enum tri t = match_arg(&rule->args[a], args);
@@ -731,13 +760,14 @@ static int try_rule(const struct rule *rule, PyObject *args, struct origin *o, s
             all = t;
     }
     if ((all == YES || (all == MAYBE && rule->action != HS_ACT_ALLOW)) && origin_matches(rule, o)) {
-        decide(rule, out);
+        decide(P, rule, out);
         return 1;
     }
     return 0;
 }
 
 void hs_policy_judge_event(const char *event, PyObject *args, struct hs_verdict *out) {
+    const struct policy_data *P = snapshot();
     size_t len = strlen(event);
     struct origin o = {0, 1, {0}, 0};
     struct cache_slot *slot = NULL;
@@ -748,46 +778,47 @@ void hs_policy_judge_event(const char *event, PyObject *args, struct hs_verdict 
             for (size_t i = 0; i < len; i++)
                 h = (h ^ (uint8_t)event[i]) * 16777619u;
             slot = &cache[h % CACHE_SLOTS];
-            if (slot->generation != policy.generation || slot->name_len != len ||
+            if (slot->generation != P->generation || slot->name_len != len ||
                 memcmp(slot->name, event, len) != 0) {
                 /* Fill: the candidates for this name, in rule order. */
                 slot->generation = 0;
                 uint8_t n = 0;
-                for (uint32_t i = 0; i < policy.n_rules && n <= CACHE_CANDIDATES; i++) {
-                    if (!rule_names(&policy.rules[i], event, len))
+                for (uint32_t i = 0; i < P->n_rules && n <= CACHE_CANDIDATES; i++) {
+                    if (!rule_names(&P->rules[i], event, len))
                         continue;
                     if (n < CACHE_CANDIDATES)
                         slot->candidates[n] = (uint16_t)i;
                     n++;
-                    if (policy.rules[i].n_args == 0 && !(policy.rules[i].fields & F_ORIGIN))
+                    if (P->rules[i].n_args == 0 && !(P->rules[i].fields & F_ORIGIN))
                         break; /* it always decides: later rules are unreachable */
                 }
-                if (policy.n_rules > 0xFFFF)
+                if (P->n_rules > 0xFFFF)
                     n = CACHE_CANDIDATES + 1;
                 slot->count = n;
                 slot->name_len = (uint8_t)len;
                 memcpy(slot->name, event, len);
-                slot->generation = policy.generation;
+                slot->generation = P->generation;
             }
             if (slot->count <= CACHE_CANDIDATES) {
                 for (uint8_t c = 0; c < slot->count; c++)
-                    if (try_rule(&policy.rules[slot->candidates[c]], args, &o, out))
+                    if (try_rule(P, &P->rules[slot->candidates[c]], args, &o, out))
                         return;
-                decide(NULL, out);
+                decide(P, NULL, out);
                 return;
             }
         }
     }
-    for (uint32_t i = 0; i < policy.n_rules; i++)
-        if (rule_names(&policy.rules[i], event, len) && try_rule(&policy.rules[i], args, &o, out))
+    for (uint32_t i = 0; i < P->n_rules; i++)
+        if (rule_names(&P->rules[i], event, len) && try_rule(P, &P->rules[i], args, &o, out))
             return;
-    decide(NULL, out);
+    decide(P, NULL, out);
 }
 
 void hs_policy_judge_intent(const struct hs_intent_subject *s, struct hs_verdict *out) {
+    const struct policy_data *P = snapshot();
     struct origin o = {0, s->may_walk_stack, {0}, 0};
-    for (uint32_t i = 0; i < policy.n_rules; i++) {
-        const struct rule *rule = &policy.rules[i];
+    for (uint32_t i = 0; i < P->n_rules; i++) {
+        const struct rule *rule = &P->rules[i];
         if (!(rule->intents & (1u << s->intent_class)) || !rule->process_match)
             continue;
         if ((rule->fields & F_PATH_GLOB) && !hs_glob_match(&rule->path, s->path, s->path_len))
@@ -806,10 +837,10 @@ void hs_policy_judge_intent(const struct hs_intent_subject *s, struct hs_verdict
             continue;
         if (!origin_matches(rule, &o))
             continue;
-        decide(rule, out);
+        decide(P, rule, out);
         return;
     }
-    decide(NULL, out);
+    decide(P, NULL, out);
 }
 
 __attribute__((visibility("default"))) int hookscope_agent_policy_version(void) { return 1; }
