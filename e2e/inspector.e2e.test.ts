@@ -168,6 +168,59 @@ describe('the inspector in Chromium', () => {
     await shot('saved-session');
   });
 
+  it('answers a waiting intent with Deny and with Allow, and the target sees each', async () => {
+    const work = tempDir('hookscope-e2e-ask-');
+    const policy = path.join(work, 'policy.json');
+    fs.writeFileSync(
+      policy,
+      JSON.stringify({
+        version: 1,
+        default: 'allow',
+        ask: { timeoutMs: 120000, timeoutAction: 'deny' },
+        rules: [{ action: 'ask', event: 'subprocess.Popen', comment: 'no surprise processes' }],
+      }),
+    );
+    const result = path.join(work, 'result.txt');
+    const script = path.join(work, 'target.py');
+    fs.writeFileSync(
+      script,
+      [
+        'import subprocess',
+        'out = []',
+        'for word in ("first", "second"):',
+        '    try:',
+        '        subprocess.run(["/bin/echo", word], stdout=subprocess.DEVNULL)',
+        '        out.append(word + " ran")',
+        '    except PermissionError:',
+        '        out.append(word + " refused")',
+        `open(${JSON.stringify(result)}, "w").write(" ".join(out))`,
+      ].join('\n'),
+    );
+    await page.getByRole('tab', { name: 'Processes' }).click();
+    await page.locator('input[name="command"]').fill(python.path);
+    await page.locator('textarea[name="args"]').fill(script);
+    await page.locator('input[name="policyPath"]').fill(policy);
+    await page.getByRole('button', { name: 'Launch and record' }).click();
+    const card = page.getByRole('article', { name: 'Waiting: subprocess.Popen' });
+    await card.waitFor({ timeout: 20_000 });
+    expect(await card.textContent()).toContain("'first'");
+    expect(await page.getByRole('link', { name: '1 waiting for an answer' }).count()).toBe(1);
+    await shot('intent-prompt');
+    await card.getByRole('button', { name: /Deny once/ }).click();
+    await expect.poll(() => card.textContent(), { timeout: 20_000 }).toContain("'second'");
+    await card.getByRole('button', { name: /Allow once/ }).click();
+    await expect
+      .poll(() => (fs.existsSync(result) ? fs.readFileSync(result, 'utf8') : ''), {
+        timeout: 30_000,
+      })
+      .toBe('first refused second ran');
+    await expect.poll(() => card.count()).toBe(0);
+    // The session records both decisions, by the user.
+    await page.getByLabel('Event glob').fill('subprocess.Popen');
+    await page.getByRole('button', { name: 'Filter', exact: true }).click();
+    await page.locator('.ev-row[data-event="subprocess.Popen"]').first().waitFor();
+  });
+
   it('ran with no page errors (CSP violations included)', () => {
     expect(pageErrors).toEqual([]);
   });

@@ -1,5 +1,6 @@
 import { useApp } from '../store/store-context.js';
 import { ErrorBoundary } from './error-boundary.js';
+import { IntentBadge, IntentQueue, useIntentPolling } from './intent-queue.js';
 import { ProcessPicker } from './process-picker.js';
 import { SessionView } from './session-view.js';
 import { SessionsList } from './sessions-list.js';
@@ -8,6 +9,7 @@ export function App() {
   const screen = useApp((s) => s.screen);
   const showScreen = useApp((s) => s.showScreen);
   const sessionPath = useApp((s) => s.sessionPath);
+  useIntentPolling();
   const tab = (id: typeof screen, label: string, disabled = false) => (
     <button
       type="button"
@@ -34,7 +36,9 @@ export function App() {
             sessionPath === null,
           )}
         </nav>
+        <IntentBadge />
       </header>
+      <IntentQueue />
       <main className="app-main">
         <ErrorBoundary resetKey={screen}>
           {screen === 'processes' && <ProcessPicker />}

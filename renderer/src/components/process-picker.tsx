@@ -172,6 +172,15 @@ function LaunchForm() {
             onChange={(e) => setForm({ cwd: e.target.value })}
           />
         </label>
+        <label>
+          Policy file (optional)
+          <input
+            name="policyPath"
+            placeholder="/path/to/policy.json — its ask rules wait for you here"
+            value={form.policyPath}
+            onChange={(e) => setForm({ policyPath: e.target.value })}
+          />
+        </label>
         <div className="launch-actions">
           <button type="submit" className="primary" disabled={launching}>
             {launching ? 'Starting…' : 'Launch and record'}

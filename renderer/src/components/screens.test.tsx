@@ -144,3 +144,69 @@ describe('screens', () => {
     );
   });
 });
+
+describe('the intent queue', () => {
+  it('shows a waiting Popen from a launched run, and the target gets Deny, then Allow', async () => {
+    const work = tempDir('hookscope-screens-ask-');
+    const policy = path.join(work, 'policy.json');
+    fs.writeFileSync(
+      policy,
+      JSON.stringify({
+        version: 1,
+        default: 'allow',
+        ask: { timeoutMs: 120000, timeoutAction: 'deny' },
+        rules: [{ action: 'ask', event: 'subprocess.Popen', comment: 'no surprise processes' }],
+      }),
+    );
+    const result = path.join(work, 'result.txt');
+    const store = createAppStore(api);
+    renderApp(store);
+    await waitFor(() => expect(store.getState().processesStatus).toBe('ready'));
+    // Arguments are one per line in the form: the script goes in a file.
+    const script = path.join(work, 'target.py');
+    fs.writeFileSync(
+      script,
+      [
+        'import subprocess',
+        'out = []',
+        'for word in ("first", "second"):',
+        '    try:',
+        '        subprocess.run(["/bin/echo", word], stdout=subprocess.DEVNULL)',
+        '        out.append(word + " ran")',
+        '    except PermissionError:',
+        '        out.append(word + " refused")',
+        `open(${JSON.stringify(result)}, "w").write(" ".join(out))`,
+      ].join('\n'),
+    );
+    store.getState().setLaunchForm({
+      command: python.path,
+      args: script,
+      policyPath: policy,
+    });
+    await act(async () => {
+      await store.getState().launch();
+    });
+    const first = await screen.findByRole('article', { name: 'Waiting: subprocess.Popen' });
+    expect(first.textContent).toContain('rule 0 (no surprise processes)');
+    expect(first.textContent).toContain("'/bin/echo', 'first'");
+    expect(first.textContent).toMatch(/\d+ s left, then deny/);
+    expect(screen.getByRole('link', { name: '1 waiting for an answer' })).toBeTruthy();
+    expect(document.title).toBe('(1) Hookscope — waiting for you');
+    await act(async () => {
+      fireEvent.click(within(first).getByRole('button', { name: /Deny once/ }));
+    });
+    const second = await waitFor(() => {
+      const card = screen.getByRole('article', { name: 'Waiting: subprocess.Popen' });
+      if (!card.textContent?.includes("'second'")) throw new Error('still the first');
+      return card;
+    });
+    // The keyboard answers the focused card: A is Allow once.
+    await act(async () => {
+      fireEvent.keyDown(second, { key: 'a' });
+    });
+    await waitFor(() => expect(fs.existsSync(result)).toBe(true));
+    await waitFor(() => expect(fs.readFileSync(result, 'utf8')).toBe('first refused second ran'));
+    await waitFor(() => expect(screen.queryByRole('article')).toBeNull());
+    expect(document.title).toBe('Hookscope');
+  });
+});

@@ -4,13 +4,19 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
 
 import type { HookscopeApi } from '../../../main/common/ipc-contract.js';
+import { createIntentsSlice, type IntentsSlice } from './intents-slice.js';
 import { createLaunchSlice, type LaunchSlice } from './launch-slice.js';
 import { createNavSlice, type NavSlice } from './nav-slice.js';
 import { createProcessesSlice, type ProcessesSlice } from './processes-slice.js';
 import { createSessionViewSlice, type SessionViewSlice } from './session-view-slice.js';
 import { createSessionsSlice, type SessionsSlice } from './sessions-slice.js';
 
-export type AppState = NavSlice & ProcessesSlice & LaunchSlice & SessionsSlice & SessionViewSlice;
+export type AppState = NavSlice &
+  ProcessesSlice &
+  LaunchSlice &
+  SessionsSlice &
+  SessionViewSlice &
+  IntentsSlice;
 export type AppStore = StoreApi<AppState>;
 
 export function createAppStore(api: HookscopeApi): AppStore {
@@ -20,6 +26,7 @@ export function createAppStore(api: HookscopeApi): AppStore {
     ...createLaunchSlice(api)(...a),
     ...createSessionsSlice(api)(...a),
     ...createSessionViewSlice(api)(...a),
+    ...createIntentsSlice(api)(...a),
   }));
 }
 

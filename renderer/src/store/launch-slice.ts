@@ -8,6 +8,8 @@ export interface LaunchForm {
   /** One argument per line, so arguments with spaces need no quoting. */
   args: string;
   cwd: string;
+  /** A policy file (absolute path) to enforce; its ask rules come to the intent queue. */
+  policyPath: string;
 }
 
 export interface LaunchSlice {
@@ -21,7 +23,7 @@ export interface LaunchSlice {
 export const createLaunchSlice =
   (api: HookscopeApi): StateCreator<AppState, [], [], LaunchSlice> =>
   (set, get) => ({
-    launchForm: { command: '', args: '', cwd: '' },
+    launchForm: { command: '', args: '', cwd: '', policyPath: '' },
     launching: false,
     launchError: null,
     setLaunchForm: (change) => set({ launchForm: { ...get().launchForm, ...change } }),
@@ -36,7 +38,13 @@ export const createLaunchSlice =
       try {
         const args = form.args.split('\n').filter((line) => line !== '');
         const cwd = form.cwd.trim();
-        const run = await api.startRun({ command, args, ...(cwd ? { cwd } : {}) });
+        const policyPath = form.policyPath.trim();
+        const run = await api.startRun({
+          command,
+          args,
+          ...(cwd ? { cwd } : {}),
+          ...(policyPath ? { policyPath } : {}),
+        });
         set({ launching: false });
         await get().openSession(run.sessionPath, run);
       } catch (error) {

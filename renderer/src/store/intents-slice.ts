@@ -1,0 +1,60 @@
+import type { StateCreator } from 'zustand';
+
+import type {
+  HookscopeApi,
+  IntentOutcome,
+  IntentScope,
+  PendingIntentRow,
+} from '../../../main/common/ipc-contract.js';
+import { messageOf, type AppState } from './app-store.js';
+
+/** How often the queue is re-read while the inspector is open. */
+export const INTENTS_POLL_MS = 400;
+
+export interface IntentsSlice {
+  /** Threads waiting for an answer, oldest first. */
+  intents: PendingIntentRow[];
+  /** Why the last read of the queue failed (the queue keeps what it had). */
+  intentsError: string | null;
+  /** Intents being answered (their buttons are disabled meanwhile). */
+  answering: Record<string, true>;
+  /** Why an answer was refused, by intent id. */
+  answerErrors: Record<string, string>;
+  loadIntents: () => Promise<void>;
+  answerIntent: (id: string, outcome: IntentOutcome, scope?: IntentScope) => Promise<void>;
+}
+
+export const createIntentsSlice =
+  (api: HookscopeApi): StateCreator<AppState, [], [], IntentsSlice> =>
+  (set, get) => ({
+    intents: [],
+    intentsError: null,
+    answering: {},
+    answerErrors: {},
+    loadIntents: async () => {
+      try {
+        const { intents } = await api.listIntents({});
+        // Errors of intents that are gone are gone with them.
+        const live = new Set(intents.map((i) => i.id));
+        const answerErrors = Object.fromEntries(
+          Object.entries(get().answerErrors).filter(([id]) => live.has(id)),
+        );
+        set({ intents, intentsError: null, answerErrors });
+      } catch (error) {
+        set({ intentsError: messageOf(error) });
+      }
+    },
+    answerIntent: async (id, outcome, scope) => {
+      set({ answering: { ...get().answering, [id]: true } });
+      try {
+        await api.answerIntent({ id, outcome, ...(scope !== undefined ? { scope } : {}) });
+        // Gone from the queue at once; the next poll confirms.
+        set({ intents: get().intents.filter((i) => i.id !== id) });
+      } catch (error) {
+        set({ answerErrors: { ...get().answerErrors, [id]: messageOf(error) } });
+      } finally {
+        const { [id]: _done, ...rest } = get().answering;
+        set({ answering: rest });
+      }
+    },
+  });
