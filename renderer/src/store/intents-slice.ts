@@ -53,8 +53,9 @@ export const createIntentsSlice =
       } catch (error) {
         set({ answerErrors: { ...get().answerErrors, [id]: messageOf(error) } });
       } finally {
-        const { [id]: _done, ...rest } = get().answering;
-        set({ answering: rest });
+        const answering = { ...get().answering };
+        delete answering[id];
+        set({ answering });
       }
     },
   });
