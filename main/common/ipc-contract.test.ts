@@ -20,6 +20,7 @@ describe('the IPC contract', () => {
       'run.status',
       'intents.list',
       'intents.answer',
+      'intents.hold',
     ]);
     expect(new Set(Object.values(API_FUNCTIONS)).size).toBe(API_METHOD_NAMES.length);
     expect(ipcChannel('session.open')).toBe('hookscope:session.open');

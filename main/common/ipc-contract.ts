@@ -244,7 +244,16 @@ export interface ApiMethods {
     request: { id: string; outcome: IntentOutcome; scope?: IntentScope };
     response: { id: string };
   };
+  /**
+   * Someone is reading it: its thread waits at least INTENT_HOLD_MS more.
+   * A UI calls it about every second while the prompt is hovered or
+   * focused, so the countdown stands still and resumes when they look away.
+   */
+  'intents.hold': { request: { id: string }; response: { id: string; deadlineAtMs: number } };
 }
+
+/** How much longer one `intents.hold` keeps a thread waiting. */
+export const INTENT_HOLD_MS = 2500;
 
 export type ApiMethod = keyof ApiMethods;
 export type ApiRequest<M extends ApiMethod> = ApiMethods[M]['request'];
@@ -263,6 +272,7 @@ export const API_FUNCTIONS = {
   'run.status': 'runStatus',
   'intents.list': 'listIntents',
   'intents.answer': 'answerIntent',
+  'intents.hold': 'holdIntent',
 } as const satisfies Record<ApiMethod, string>;
 
 export const API_METHOD_NAMES = Object.keys(API_FUNCTIONS) as ApiMethod[];
@@ -396,6 +406,7 @@ const REQUEST_CHECKS: Record<ApiMethod, Check> = {
     { id: str({ min: 1, max: 128 }), outcome: oneOf(INTENT_OUTCOMES) },
     { scope: oneOf(INTENT_SCOPES) },
   ),
+  'intents.hold': obj({ id: str({ min: 1, max: 128 }) }),
 };
 
 export type Validated<M extends ApiMethod> =

@@ -23,7 +23,13 @@ import {
   type Bye,
   type Hello,
 } from './protocol/hello.js';
-import { encodeAnswer, parseAsk, type AnswerFrame, type AskFrame } from './protocol/ask.js';
+import {
+  encodeAnswer,
+  encodeHold,
+  parseAsk,
+  type AnswerFrame,
+  type AskFrame,
+} from './protocol/ask.js';
 import { validateEventsPayload } from './protocol/records.js';
 import { getPeerCredentials, type PeerCredentials } from './peer-credentials.js';
 
@@ -159,6 +165,14 @@ export class AgentServer {
     const socket = this.sessions.get(sessionId);
     if (socket === undefined || socket.destroyed) return false;
     socket.write(encodeFrame(FrameType.ANSWER, encodeAnswer(answer)));
+    return true;
+  }
+
+  /** Keeps an ask waiting at least `ms` longer; false when the session is gone. */
+  hold(sessionId: number, askId: number, ms: number): boolean {
+    const socket = this.sessions.get(sessionId);
+    if (socket === undefined || socket.destroyed) return false;
+    socket.write(encodeFrame(FrameType.HOLD, encodeHold(askId, ms)));
     return true;
   }
 

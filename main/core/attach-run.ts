@@ -358,7 +358,10 @@ export class AttachRun {
         ...(intents ? { asks: intents } : {}),
       });
       const boundServer = server;
-      intents?.bind((session, answer) => boundServer.answer(session, answer));
+      intents?.bind({
+        answer: (session, answer) => boundServer.answer(session, answer),
+        hold: (session, askId, ms) => boundServer.hold(session, askId, ms),
+      });
       await server.listen();
       const config = attachConfig(server.agentAddress, token);
       let cwd = '';

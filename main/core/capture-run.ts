@@ -103,7 +103,10 @@ export class CaptureRun {
         ...(intents ? { asks: intents } : {}),
       });
       const boundServer = server;
-      intents?.bind((session, answer) => boundServer.answer(session, answer));
+      intents?.bind({
+        answer: (session, answer) => boundServer.answer(session, answer),
+        hold: (session, askId, ms) => boundServer.hold(session, askId, ms),
+      });
       await server.listen();
       writer.writeRun({
         hookscopeVersion: options.hookscopeVersion,

@@ -312,6 +312,34 @@ describe('interactive asks across processes and files', () => {
     });
   });
 
+  it('a held ask outlives its timeout while someone reads it, then takes the answer', async () => {
+    const { run, stdout, session } = await startAskRun(
+      newest,
+      'import sys\ntry:\n    sys.audit("hookscope.test.ask", "held")\n    print("allowed")\nexcept PermissionError:\n    print("denied")\n',
+      {
+        default: 'allow',
+        ask: { timeoutMs: 600, timeoutAction: 'deny' },
+        rules: [ASK_RULE],
+      },
+    );
+    const [pending] = await waitForPending(run, (p) => p.length === 1);
+    const id = (pending as PendingIntent).id;
+    // Read for four times the timeout, renewing the hold as a UI does.
+    const readUntil = Date.now() + 2400;
+    while (Date.now() < readUntil) {
+      const deadline = run.intents?.hold(id, 700) ?? 0;
+      expect(deadline).toBeGreaterThan(Date.now());
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(run.intents?.list().map((p) => p.id)).toEqual([id]);
+    run.intents?.answer(id, { outcome: 'allow' });
+    expect((await run.finish()).code).toBe(0);
+    expect(stdout().trim()).toBe('allowed');
+    const [decision] = await decisions(session);
+    expect(decision).toMatchObject({ by: 'user', outcome: 'allowed' });
+    expect(decision?.waitedNs).toBeGreaterThan(2_000_000_000n);
+  });
+
   it('an answer for an intent that is no longer pending is refused with a clear error', async () => {
     const { run } = await startAskRun(newest, 'import sys\nsys.audit("hookscope.test.ask", 1)\n', {
       default: 'allow',

@@ -7,7 +7,7 @@
 
 import type { AgentProcess, AskSink } from './agent-server.js';
 import { answerKey, subjectFromRecord, type Subject } from './policy/match.js';
-import type { AnswerFrame, AskFrame, AskScope } from './protocol/ask.js';
+import { MAX_HOLD_MS, type AnswerFrame, type AskFrame, type AskScope } from './protocol/ask.js';
 import {
   decodeRecords,
   formatValue,
@@ -91,6 +91,12 @@ export class IntentError extends Error {
   }
 }
 
+/** How an answer or a hold reaches a session's agent; false when its connection is gone. */
+export interface AskChannel {
+  answer(session: number, answer: AnswerFrame): boolean;
+  hold(session: number, askId: number, ms: number): boolean;
+}
+
 export interface IntentBrokerOptions {
   /** Sends an ANSWER to a session's agent; false when its connection is gone. */
   send?: (session: number, answer: AnswerFrame) => boolean;
@@ -125,6 +131,7 @@ export class IntentBroker implements AskSink {
   private readonly remembered = new Map<string, IntentOutcome>();
   private readonly listeners = new Set<(update: IntentUpdate) => void>();
   private send: (session: number, answer: AnswerFrame) => boolean;
+  private sendHold: (session: number, askId: number, ms: number) => boolean = () => false;
   private lastingHandler: ((answer: LastingAnswer) => void) | undefined;
   private readonly nowMs: () => number;
 
@@ -145,8 +152,37 @@ export class IntentBroker implements AskSink {
   }
 
   /** Where answers go; set once the agent server exists. */
-  bind(send: (session: number, answer: AnswerFrame) => boolean): void {
-    this.send = send;
+  bind(send: ((session: number, answer: AnswerFrame) => boolean) | AskChannel): void {
+    if (typeof send === 'function') {
+      this.send = send;
+    } else {
+      this.send = (session, answer) => send.answer(session, answer);
+      this.sendHold = (session, askId, ms) => send.hold(session, askId, ms);
+    }
+  }
+
+  /**
+   * Someone is reading this intent: its thread keeps waiting at least `ms`
+   * more (at most MAX_HOLD_MS per call; call again to keep holding). The
+   * countdown a UI shows then stands still. Returns the new deadline;
+   * throws IntentError `not-found` when it is no longer pending.
+   */
+  hold(id: string, ms: number): number {
+    const w = this.waiting.get(id);
+    if (w === undefined) throw new IntentError('not-found', `no pending intent ${id}`);
+    const span = Math.max(0, Math.min(MAX_HOLD_MS, ms));
+    this.sendHold(w.intent.session, w.askId, span);
+    const deadline = Math.max(w.intent.deadlineAtMs, this.nowMs() + span);
+    if (deadline !== w.intent.deadlineAtMs) {
+      w.intent = { ...w.intent, deadlineAtMs: deadline };
+      clearTimeout(w.timer);
+      w.timer = setTimeout(
+        () => this.resolve(id, null, 'timeout'),
+        deadline - this.nowMs() + TIMEOUT_GRACE_MS,
+      );
+      w.timer.unref();
+    }
+    return deadline;
   }
 
   /** Intents waiting for an answer, oldest first. */

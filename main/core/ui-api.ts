@@ -9,6 +9,7 @@ import path from 'node:path';
 
 import {
   ApiError,
+  INTENT_HOLD_MS,
   validateRequest,
   type ApiMethod,
   type ApiReply,
@@ -21,7 +22,12 @@ import {
 } from '../common/ipc-contract.js';
 import { CaptureRun, type RunPolicy } from './capture-run.js';
 import { CommandError } from './command-path.js';
-import { IntentError, type LastingAnswer, type PendingIntent } from './intent-broker.js';
+import {
+  IntentError,
+  type IntentBroker,
+  type LastingAnswer,
+  type PendingIntent,
+} from './intent-broker.js';
 import { compilePolicy, PolicyCompileError } from './policy/compile.js';
 import { lastingRule } from './policy/lasting-rule.js';
 import { formatPolicy, readPolicyFile } from './policy/index.js';
@@ -123,6 +129,15 @@ export class UiApi {
       return { ...run.status };
     },
     'intents.list': async () => ({ intents: this.pendingIntents() }),
+    'intents.hold': async ({ id }) => {
+      const { broker, brokerId } = this.brokerOf(id);
+      try {
+        return { id, deadlineAtMs: broker.hold(brokerId, INTENT_HOLD_MS) };
+      } catch (error) {
+        if (error instanceof IntentError) throw new ApiError('not-found', error.message);
+        throw error;
+      }
+    },
     'intents.answer': async ({ id, outcome, scope }) => {
       const slash = id.indexOf('/');
       const run = slash > 0 ? this.runs.get(id.slice(0, slash)) : undefined;
@@ -144,6 +159,14 @@ export class UiApi {
       return { id };
     },
   };
+
+  /** The broker holding intent `<runId>/<brokerId>`; ApiError not-found when none. */
+  private brokerOf(id: string): { broker: IntentBroker; brokerId: string } {
+    const slash = id.indexOf('/');
+    const broker = slash > 0 ? this.runs.get(id.slice(0, slash))?.capture?.intents : undefined;
+    if (broker == null) throw new ApiError('not-found', `no pending intent ${id}`);
+    return { broker, brokerId: id.slice(slash + 1) };
+  }
 
   /** Every run's pending intents, oldest first. */
   private pendingIntents(): PendingIntentRow[] {

@@ -40,6 +40,7 @@ const api: HookscopeApi = {
   runStatus: (request) => invoke('run.status', request),
   listIntents: (request) => invoke('intents.list', request),
   answerIntent: (request) => invoke('intents.answer', request),
+  holdIntent: (request) => invoke('intents.hold', request),
 };
 
 contextBridge.exposeInMainWorld('hookscope', api);

@@ -6,7 +6,7 @@ import {
   encodeOpenCodeRecord,
   v,
 } from '../../test-support/wire-encoder.js';
-import { ANSWER_SIZE, encodeAnswer, parseAsk } from './ask.js';
+import { ANSWER_SIZE, MAX_HOLD_MS, encodeAnswer, encodeHold, parseAsk } from './ask.js';
 import { ProtocolError } from './frame.js';
 
 function askPayload(
@@ -89,5 +89,12 @@ describe('encodeAnswer', () => {
       rememberInProcess: false,
     });
     expect([...b]).toEqual([9, 0, 0, 0, 0, 6, 0, 0]);
+  });
+});
+
+describe('encodeHold', () => {
+  it('lays out the id and the time, capped at MAX_HOLD_MS', () => {
+    expect([...encodeHold(7, 2500)]).toEqual([7, 0, 0, 0, 0xc4, 0x09, 0, 0]);
+    expect(encodeHold(7, 10 * MAX_HOLD_MS).readUInt32LE(4)).toBe(MAX_HOLD_MS);
   });
 });

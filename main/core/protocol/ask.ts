@@ -103,6 +103,17 @@ export interface AnswerFrame {
   rememberInProcess: boolean;
 }
 
+/** The longest one HOLD keeps an ask waiting (the agent caps it too). */
+export const MAX_HOLD_MS = 10_000;
+
+/** HOLD: keep ask `askId` waiting at least `ms` more (someone is reading it). */
+export function encodeHold(askId: number, ms: number): Buffer {
+  const out = Buffer.alloc(8);
+  out.writeUInt32LE(askId >>> 0, 0);
+  out.writeUInt32LE(Math.max(0, Math.min(MAX_HOLD_MS, Math.round(ms))), 4);
+  return out;
+}
+
 export function encodeAnswer(answer: AnswerFrame): Buffer {
   const out = Buffer.alloc(ANSWER_SIZE);
   out.writeUInt32LE(answer.askId >>> 0, 0);

@@ -20,6 +20,8 @@ export enum FrameType {
   ANSWER = 8,
   /** main → agent, attach mode, right after WELCOME: the compiled policy (empty: none new). */
   POLICY = 9,
+  /** main → agent: someone is reading this ask; keep it waiting a while longer. */
+  HOLD = 10,
 }
 
 /** Largest payload the agent may send to main. */
@@ -66,7 +68,7 @@ export class FrameStreamError extends ProtocolError {
 }
 
 export function isFrameType(value: number): value is FrameType {
-  return value >= FrameType.HELLO && value <= FrameType.POLICY && Number.isInteger(value);
+  return value >= FrameType.HELLO && value <= FrameType.HOLD && Number.isInteger(value);
 }
 
 export function frameTypeName(type: number): string {

@@ -23,6 +23,10 @@
 #define REMEMBERED 256
 #define ASK_HEADER 16 /* id, rule, scope, reserved, timeout (docs/protocol.md) */
 #define ANSWER_SIZE 8
+#define HOLD_SIZE 8
+/* One HOLD keeps an ask at most this much longer; the inspector repeats it
+ * while the person is looking, so a vanished UI releases the thread soon. */
+#define HOLD_MAX_MS 10000
 
 enum slot_state { SLOT_FREE, SLOT_QUEUED, SLOT_SENT, SLOT_ANSWERED };
 enum link_state { LINK_DOWN, LINK_CONNECTING, LINK_UP };
@@ -35,6 +39,7 @@ struct ask_slot {
     int deny;
     uint8_t by;
     int remember;
+    struct timespec deadline; /* CLOCK_MONOTONIC; a HOLD moves it out */
 };
 
 struct remembered {
@@ -185,6 +190,7 @@ static uint64_t ask(const uint8_t *record, const uint8_t *stack, size_t stack_le
     hs_put_u64(p + ASK_HEADER + 20, hs_now_ns());
     slot->state = SLOT_QUEUED;
     slot->id = id;
+    slot->deadline = deadline_after_ms(timeout_ms);
     slot->frame = frame;
     slot->frame_len = frame_len;
     atomic_fetch_add(&waiting, 1);
@@ -193,14 +199,19 @@ static uint64_t ask(const uint8_t *record, const uint8_t *stack, size_t stack_le
 
     /* Wait with the GIL released: the program's other threads keep running. */
     uint64_t started = hs_now_ns();
-    struct timespec deadline = deadline_after_ms(timeout_ms);
     void *ts = release_gil ? hs_py.PyEval_SaveThread() : NULL;
     pthread_mutex_lock(&ask_mu);
     int timed_out = 0;
     while (slot->state != SLOT_ANSWERED && !timed_out) {
+        /* Re-read on every wake-up: a HOLD may have moved it. */
+        struct timespec deadline = slot->deadline;
         int r = pthread_cond_timedwait(&answered_cv, &ask_mu, &deadline);
-        if (r == ETIMEDOUT)
-            timed_out = 1;
+        if (r == ETIMEDOUT) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            timed_out = now.tv_sec > slot->deadline.tv_sec ||
+                        (now.tv_sec == slot->deadline.tv_sec && now.tv_nsec >= slot->deadline.tv_nsec);
+        }
     }
     if (slot->state == SLOT_ANSWERED) {
         v->deny = slot->deny;
@@ -299,6 +310,29 @@ int hs_ask_answer(const uint8_t *payload, size_t len) {
             s->remember = keep;
             atomic_fetch_sub(&waiting, 1);
             pthread_cond_broadcast(&answered_cv);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ask_mu);
+    return 0;
+}
+
+int hs_ask_hold(const uint8_t *payload, size_t len) {
+    if (len != HOLD_SIZE)
+        return -1;
+    uint32_t id = hs_get_u32(payload);
+    uint32_t ms = hs_get_u32(payload + 4);
+    if (ms > HOLD_MAX_MS)
+        ms = HOLD_MAX_MS;
+    struct timespec until = deadline_after_ms(ms);
+    pthread_once(&cv_once, init_cv);
+    pthread_mutex_lock(&ask_mu);
+    for (int i = 0; i < ASK_SLOTS; i++) {
+        struct ask_slot *s = &slots[i];
+        if ((s->state == SLOT_SENT || s->state == SLOT_QUEUED) && s->id == id) {
+            if (until.tv_sec > s->deadline.tv_sec ||
+                (until.tv_sec == s->deadline.tv_sec && until.tv_nsec > s->deadline.tv_nsec))
+                s->deadline = until;
             break;
         }
     }

@@ -49,6 +49,11 @@ int hs_ask_waiting(void);
  * well formed and ignored: its asker timed out), -1 if not. */
 int hs_ask_answer(const uint8_t *payload, size_t len);
 
+/* A HOLD frame's payload: keeps an ask waiting at least that much longer
+ * (someone is reading it). 0 if well formed (an unknown id is ignored),
+ * -1 if not. */
+int hs_ask_hold(const uint8_t *payload, size_t len);
+
 /* In the child after fork: no asks wait there; answers remembered for the
  * parent process do not hold for the child. */
 void hs_ask_after_fork(void);

@@ -259,8 +259,8 @@ static void writer_finished(void) {
 }
 
 /* Frames from the inspector, read without waiting for one to arrive.
- * Returns 0 when there was none or only ANSWERs (handed to the waiting
- * asks), 1 for DETACH, -1 when the inspector is gone (EOF, error) or sent
+ * Returns 0 when there was none or only ANSWERs and HOLDs (handed to the
+ * waiting asks), 1 for DETACH, -1 when the inspector is gone (EOF, error) or sent
  * anything else: either way the agent must stop talking to it. */
 static int check_control(int fd) {
     /* Bounded, so a flood of answers cannot keep the writer from its ring. */
@@ -278,10 +278,12 @@ static int check_control(int fd) {
         uint32_t len = hs_get_u32(h + 8);
         if (h[5] == HS_FRAME_DETACH && len == 0)
             return 1;
-        if (h[5] != HS_FRAME_ANSWER || len > 64)
+        if ((h[5] != HS_FRAME_ANSWER && h[5] != HS_FRAME_HOLD) || len > 64)
             return -1;
         uint8_t body[64];
-        if (recv_exact(fd, body, len, 1000) != 0 || hs_ask_answer(body, len) != 0)
+        if (recv_exact(fd, body, len, 1000) != 0)
+            return -1;
+        if ((h[5] == HS_FRAME_ANSWER ? hs_ask_answer(body, len) : hs_ask_hold(body, len)) != 0)
             return -1;
     }
     return 0;

@@ -21,6 +21,7 @@ enum hs_frame_type {
     HS_FRAME_ASK = 7,    /* agent -> main: an intent waits for an answer */
     HS_FRAME_ANSWER = 8, /* main -> agent: the answer to an ASK */
     HS_FRAME_POLICY = 9, /* main -> agent, attach mode, right after WELCOME: the compiled policy (empty: none) */
+    HS_FRAME_HOLD = 10,  /* main -> agent: someone is looking at this ask: push its deadline out */
 };
 
 enum hs_record_kind { HS_RECORD_AUDIT = 1, HS_RECORD_OPEN_CODE = 2, HS_RECORD_DECISION = 3 };

@@ -11,6 +11,9 @@ import type {
   PendingIntentRow,
 } from '../../../main/common/ipc-contract.js';
 import { INTENTS_POLL_MS } from '../store/intents-slice.js';
+
+/** How often a card that is being read renews its hold (each holds INTENT_HOLD_MS). */
+const HOLD_EVERY_MS = 1000;
 import { useApp } from '../store/store-context.js';
 import { baseName } from './app.js';
 
@@ -76,7 +79,19 @@ const LASTING_SCOPES: Array<{ scope: IntentScope; label: string }> = [
 
 function IntentCard({ intent, first }: { intent: PendingIntentRow; first: boolean }) {
   const answer = useApp((s) => s.answerIntent);
+  const hold = useApp((s) => s.holdIntent);
   const busy = useApp((s) => s.answering[intent.id] === true);
+  // While the card is hovered or has the focus, the thread is held: the
+  // countdown stands still and resumes when the reader looks away.
+  const [hovered, setHovered] = useState(false);
+  const [focused, setFocused] = useState(false);
+  const looking = hovered || focused;
+  useEffect(() => {
+    if (!looking) return;
+    void hold(intent.id);
+    const timer = setInterval(() => void hold(intent.id), HOLD_EVERY_MS);
+    return () => clearInterval(timer);
+  }, [looking, hold, intent.id]);
   const error = useApp((s) => s.answerErrors[intent.id]);
   const now = useNow(250);
   const [scope, setScope] = useState<IntentScope>(
@@ -102,6 +117,12 @@ function IntentCard({ intent, first }: { intent: PendingIntentRow; first: boolea
       aria-label={`Waiting: ${title}`}
       tabIndex={0}
       onKeyDown={onKey}
+      onMouseEnter={() => setHovered(true)}
+      onMouseLeave={() => setHovered(false)}
+      onFocus={() => setFocused(true)}
+      onBlur={(e) => {
+        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setFocused(false);
+      }}
       // The first card takes the focus, so A / D answer it at once.
       ref={(el) => {
         if (first && el && !el.contains(document.activeElement)) el.focus({ preventScroll: true });
@@ -111,6 +132,7 @@ function IntentCard({ intent, first }: { intent: PendingIntentRow; first: boolea
         <strong className="intent-title">{title}</strong>
         <span className="intent-countdown" title="The target answers by itself at the deadline">
           {secondsLeft} s left, then {intent.timeoutAction}
+          {looking ? ' (paused while you read)' : ''}
         </span>
       </header>
       <dl className="intent-facts">

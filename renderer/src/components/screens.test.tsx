@@ -190,6 +190,8 @@ describe('the intent queue', () => {
     expect(first.textContent).toContain('rule 0 (no surprise processes)');
     expect(first.textContent).toContain("'/bin/echo', 'first'");
     expect(first.textContent).toMatch(/\d+ s left, then deny/);
+    // The oldest card has the focus: the countdown stands still while it is read.
+    await waitFor(() => expect(first.textContent).toContain('(paused while you read)'));
     expect(screen.getByRole('link', { name: '1 waiting for an answer' })).toBeTruthy();
     expect(document.title).toBe('(1) Hookscope — waiting for you');
     await act(async () => {

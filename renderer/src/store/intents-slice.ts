@@ -22,6 +22,8 @@ export interface IntentsSlice {
   answerErrors: Record<string, string>;
   loadIntents: () => Promise<void>;
   answerIntent: (id: string, outcome: IntentOutcome, scope?: IntentScope) => Promise<void>;
+  /** Someone is reading it: keep its thread waiting (the countdown stands still). */
+  holdIntent: (id: string) => Promise<void>;
 }
 
 export const createIntentsSlice =
@@ -42,6 +44,16 @@ export const createIntentsSlice =
         set({ intents, intentsError: null, answerErrors });
       } catch (error) {
         set({ intentsError: messageOf(error) });
+      }
+    },
+    holdIntent: async (id) => {
+      try {
+        const { deadlineAtMs } = await api.holdIntent({ id });
+        set({
+          intents: get().intents.map((i) => (i.id === id ? { ...i, deadlineAtMs } : i)),
+        });
+      } catch {
+        // Answered or gone meanwhile: the next read of the queue shows it.
       }
     },
     answerIntent: async (id, outcome, scope) => {
