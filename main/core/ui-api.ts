@@ -66,6 +66,7 @@ export class UiApi {
   private readonly indexes = new Map<string, Promise<SessionIndex>>();
   private readonly runs = new Map<string, Run>();
   private runCount = 0;
+  private readonly pendingListeners = new Set<(pending: number) => void>();
 
   constructor(options: UiApiOptions = {}) {
     this.sessionDir = path.resolve(options.sessionDir ?? defaultSessionDir());
@@ -225,6 +226,26 @@ export class UiApi {
     }
   }
 
+  /**
+   * Calls `listener` with the number of intents waiting (all runs) each
+   * time it changes: how the desktop shell asks for attention.
+   */
+  onPendingIntents(listener: (pending: number) => void): () => void {
+    this.pendingListeners.add(listener);
+    return () => this.pendingListeners.delete(listener);
+  }
+
+  private pendingChanged(): void {
+    const pending = this.pendingIntents().length;
+    for (const listener of [...this.pendingListeners]) {
+      try {
+        listener(pending);
+      } catch (error) {
+        this.log(`hookscope: a pending-intent listener failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
   /** Stops the runs this API started and waits for their files to close. */
   async close(): Promise<void> {
     for (const run of this.runs.values()) {
@@ -346,6 +367,7 @@ export class UiApi {
       policy: policy !== null ? { file: policy.run.file, current: policy.policy } : null,
     };
     capture.intents?.onLastingAnswer((answer) => this.writeLastingRule(run, answer));
+    capture.intents?.subscribe(() => this.pendingChanged());
     this.runs.set(runId, run);
     return { ...status };
   }

@@ -3,7 +3,7 @@
 // it. One instance, one window, the renderer bundle from app://hookscope/.
 import path from 'node:path';
 
-import { app, BrowserWindow, ipcMain, protocol, session } from 'electron';
+import { app, BrowserWindow, ipcMain, Notification, protocol, session } from 'electron';
 
 import { rendererBundleDir } from '../core/runtime-paths.js';
 import { UiApi } from '../core/ui-api.js';
@@ -93,6 +93,29 @@ if (!app.requestSingleInstanceLock()) {
       },
     });
     window.once('ready-to-show', () => window?.show());
+    // A thread in a target is waiting for an answer: ask for attention
+    // (taskbar flash, and a notification when the window is not in front).
+    let announced = 0;
+    api.onPendingIntents((pending) => {
+      if (window === null) return;
+      if (pending === 0) {
+        window.flashFrame(false);
+      } else if (pending > announced && !window.isFocused()) {
+        window.flashFrame(true);
+        if (Notification.isSupported()) {
+          const note = new Notification({
+            title: 'Hookscope: waiting for your answer',
+            body: `${pending} intent${pending === 1 ? '' : 's'} waiting to be allowed or denied`,
+          });
+          note.on('click', () => {
+            if (window?.isMinimized()) window.restore();
+            window?.focus();
+          });
+          note.show();
+        }
+      }
+      announced = pending;
+    });
     void window.loadURL(APP_START_URL);
   });
 }
