@@ -221,6 +221,26 @@ describe('the inspector in Chromium', () => {
     await page.locator('.ev-row[data-event="subprocess.Popen"]').first().waitFor();
   });
 
+  it('attaches to a running process from the picker and detaches from the session view', async () => {
+    await page.getByRole('tab', { name: 'Processes' }).click();
+    await page.getByLabel('Search processes').fill(String(sleeper.pid));
+    await page.locator('input[name="policyPath"]').fill('');
+    await page.getByRole('button', { name: `Attach to ${sleeper.pid}` }).click();
+    await expect
+      .poll(() => page.getByTestId('session-state').textContent(), { timeout: 30_000 })
+      .toBe('live');
+    await page
+      .locator('.ev-row[data-event="hookscope.attached"]')
+      .first()
+      .waitFor({ timeout: 20_000 });
+    await shot('attached-session');
+    await page.getByRole('button', { name: 'Detach' }).click();
+    await expect
+      .poll(() => page.getByTestId('session-state').textContent(), { timeout: 30_000 })
+      .toBe('detached');
+    expect(sleeper.exitCode).toBeNull();
+  });
+
   it('ran with no page errors (CSP violations included)', () => {
     expect(pageErrors).toEqual([]);
   });

@@ -18,6 +18,8 @@ describe('the IPC contract', () => {
       'session.events',
       'run.start',
       'run.status',
+      'attach.start',
+      'attach.detach',
       'intents.list',
       'intents.answer',
       'intents.hold',

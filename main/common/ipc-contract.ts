@@ -90,6 +90,16 @@ export interface SessionOverview {
   notices: { timeMs: number; level: 'info' | 'warning' | 'error'; message: string }[];
   /** Set when the file's tail could not be read (a torn or growing file). */
   truncated: { offset: number; bytesCut: number; reason: string } | null;
+  /** Attach sessions: how the attach went; nothing before hooksActiveAtMs was seen. */
+  attach: {
+    method: string;
+    hooksActiveAtMs: number;
+    attachWallMs: number;
+    longestPauseMs: number;
+    reattached: boolean;
+  } | null;
+  /** The policy the session enforced, if any. */
+  policy: { file: string; askAnswer: string } | null;
 }
 
 export type OpenCodeIntentName =
@@ -143,10 +153,12 @@ export interface EventPage {
   rows: EventRow[];
 }
 
-export type RunState = 'running' | 'exited' | 'failed';
+export type RunState = 'running' | 'exited' | 'detached' | 'failed';
 
 export interface RunStatus {
   runId: string;
+  /** `launch`: a command started with the agent; `attach`: a running process. */
+  mode: 'launch' | 'attach';
   sessionPath: string;
   pid: number | null;
   command: string[];
@@ -234,6 +246,14 @@ export interface ApiMethods {
     response: RunStatus;
   };
   'run.status': { request: { runId: string }; response: RunStatus };
+  /**
+   * Attaches to a running CPython process and records it into the sessions
+   * directory (`policyPath`: a policy it enforces from the attach on).
+   * Refused (`refused`) with every reason and fix when attach cannot work.
+   */
+  'attach.start': { request: { pid: number; policyPath?: string }; response: RunStatus };
+  /** Detaches an attach run: the process runs on, its agent pass-through. */
+  'attach.detach': { request: { runId: string }; response: RunStatus };
   /** Intents waiting for an answer, in every run, oldest first. */
   'intents.list': { request: Record<string, never>; response: { intents: PendingIntentRow[] } };
   /**
@@ -270,6 +290,8 @@ export const API_FUNCTIONS = {
   'session.events': 'sessionEvents',
   'run.start': 'startRun',
   'run.status': 'runStatus',
+  'attach.start': 'startAttach',
+  'attach.detach': 'detachRun',
   'intents.list': 'listIntents',
   'intents.answer': 'answerIntent',
   'intents.hold': 'holdIntent',
@@ -401,6 +423,11 @@ const REQUEST_CHECKS: Record<ApiMethod, Check> = {
     { cwd: str({ min: 1, absolute: true }), policyPath: str({ min: 1, absolute: true }) },
   ),
   'run.status': obj({ runId: str({ min: 1, max: 64 }) }),
+  'attach.start': obj(
+    { pid: int(1, 2 ** 31 - 1) },
+    { policyPath: str({ min: 1, absolute: true }) },
+  ),
+  'attach.detach': obj({ runId: str({ min: 1, max: 64 }) }),
   'intents.list': obj({}),
   'intents.answer': obj(
     { id: str({ min: 1, max: 128 }), outcome: oneOf(INTENT_OUTCOMES) },

@@ -20,6 +20,7 @@ import {
   type RunStatus,
   type SessionOverview,
 } from '../common/ipc-contract.js';
+import { AttachFailedError, AttachRefusedError, AttachRun } from './attach-run.js';
 import { CaptureRun, type RunPolicy } from './capture-run.js';
 import { CommandError } from './command-path.js';
 import {
@@ -51,7 +52,12 @@ type Handlers = { [M in ApiMethod]: (request: ApiRequest<M>) => Promise<ApiRespo
 
 interface Run {
   status: RunStatus;
-  capture: CaptureRun | null;
+  /** Pending intents of an interactive policy; null otherwise. */
+  intents: IntentBroker | null;
+  /** Ends it: SIGTERM to a launched command, a detach from an attached process. */
+  stop: () => void;
+  /** Attach runs: detach and wait until the session is closed. */
+  detach: (() => Promise<void>) | null;
   finished: Promise<void>;
   /** The enforced policy, when the run has one: `always` answers are written into its file. */
   policy: { file: string; current: Policy } | null;
@@ -124,6 +130,19 @@ export class UiApi {
       return { totalEvents: index.totalEvents, offset, ...page };
     },
     'run.start': async (request) => this.startRun(request),
+    'attach.start': async (request) => this.startAttach(request),
+    'attach.detach': async ({ runId }) => {
+      const run = this.runs.get(runId);
+      if (run === undefined) throw new ApiError('not-found', `no run with id ${runId}`);
+      if (run.detach === null) {
+        throw new ApiError(
+          'bad-request',
+          `run ${runId} launched its process; only attach runs detach`,
+        );
+      }
+      if (run.status.state === 'running') await run.detach();
+      return { ...run.status };
+    },
     'run.status': async ({ runId }) => {
       const run = this.runs.get(runId);
       if (run === undefined) throw new ApiError('not-found', `no run with id ${runId}`);
@@ -142,7 +161,7 @@ export class UiApi {
     'intents.answer': async ({ id, outcome, scope }) => {
       const slash = id.indexOf('/');
       const run = slash > 0 ? this.runs.get(id.slice(0, slash)) : undefined;
-      const broker = run?.capture?.intents;
+      const broker = run?.intents;
       if (run === undefined || broker == null) {
         throw new ApiError('not-found', `no pending intent ${id}`);
       }
@@ -164,7 +183,7 @@ export class UiApi {
   /** The broker holding intent `<runId>/<brokerId>`; ApiError not-found when none. */
   private brokerOf(id: string): { broker: IntentBroker; brokerId: string } {
     const slash = id.indexOf('/');
-    const broker = slash > 0 ? this.runs.get(id.slice(0, slash))?.capture?.intents : undefined;
+    const broker = slash > 0 ? this.runs.get(id.slice(0, slash))?.intents : undefined;
     if (broker == null) throw new ApiError('not-found', `no pending intent ${id}`);
     return { broker, brokerId: id.slice(slash + 1) };
   }
@@ -173,7 +192,7 @@ export class UiApi {
   private pendingIntents(): PendingIntentRow[] {
     const rows: PendingIntentRow[] = [];
     for (const [runId, run] of this.runs) {
-      const broker = run.capture?.intents;
+      const broker = run.intents;
       if (broker == null) continue;
       for (const p of broker.list()) rows.push(intentRow(runId, run, p));
     }
@@ -187,7 +206,7 @@ export class UiApi {
    */
   private checkLastingRule(run: Run, brokerId: string): void {
     if (run.policy === null) throw new ApiError('bad-request', 'this run has no policy file');
-    const subject = run.capture?.intents?.subjectOf(brokerId);
+    const subject = run.intents?.subjectOf(brokerId);
     if (subject === undefined) return; // answered meanwhile: answer() reports it
     const made = lastingRule(subject, 'allow', '');
     if (!made.ok) {
@@ -249,7 +268,7 @@ export class UiApi {
   /** Stops the runs this API started and waits for their files to close. */
   async close(): Promise<void> {
     for (const run of this.runs.values()) {
-      if (run.status.state === 'running') run.capture?.child.kill('SIGTERM');
+      if (run.status.state === 'running') run.stop();
     }
     await Promise.all([...this.runs.values()].map((run) => run.finished));
   }
@@ -340,6 +359,7 @@ export class UiApi {
     const runId = crypto.randomBytes(8).toString('hex');
     const status: RunStatus = {
       runId,
+      mode: 'launch',
       sessionPath: outPath,
       pid: capture.child.pid ?? null,
       command: [request.command, ...request.args],
@@ -362,14 +382,85 @@ export class UiApi {
     );
     const run: Run = {
       status,
-      capture,
+      intents: capture.intents,
+      stop: () => capture.child.kill('SIGTERM'),
+      detach: null,
       finished,
       policy: policy !== null ? { file: policy.run.file, current: policy.policy } : null,
     };
-    capture.intents?.onLastingAnswer((answer) => this.writeLastingRule(run, answer));
-    capture.intents?.subscribe(() => this.pendingChanged());
+    return this.addRun(runId, run);
+  }
+
+  private addRun(runId: string, run: Run): RunStatus {
+    run.intents?.onLastingAnswer((answer) => this.writeLastingRule(run, answer));
+    run.intents?.subscribe(() => this.pendingChanged());
     this.runs.set(runId, run);
-    return { ...status };
+    return { ...run.status };
+  }
+
+  private async startAttach(request: ApiRequest<'attach.start'>): Promise<RunStatus> {
+    const policy = request.policyPath !== undefined ? loadRunPolicy(request.policyPath) : null;
+    fs.mkdirSync(this.sessionDir, { recursive: true, mode: 0o700 });
+    const outPath = newSessionFilePath(this.sessionDir, `attach-${request.pid}`, ++this.runCount);
+    let attached: AttachRun;
+    try {
+      attached = await AttachRun.start({
+        pid: request.pid,
+        outPath,
+        hookscopeVersion: HOOKSCOPE_VERSION,
+        ...(policy !== null ? { policy: policy.run } : {}),
+        onNotice: (level, message) =>
+          this.log(`hookscope: attach ${request.pid}: ${level}: ${message}`),
+      });
+    } catch (error) {
+      if (error instanceof AttachRefusedError) throw new ApiError('refused', error.message);
+      if (error instanceof AttachFailedError) {
+        throw new ApiError(
+          'failed',
+          `attaching to process ${request.pid} failed: ${error.message}`,
+        );
+      }
+      throw error;
+    }
+    const runId = crypto.randomBytes(8).toString('hex');
+    const status: RunStatus = {
+      runId,
+      mode: 'attach',
+      sessionPath: outPath,
+      pid: request.pid,
+      command: attached.target.cmdline,
+      state: 'running',
+      exitCode: null,
+      signal: null,
+      error: null,
+    };
+    let detachRequested = false;
+    const finished = attached.ended
+      .then(async (end) => {
+        await attached.finish(end);
+        status.state = end === 'detached' || detachRequested ? 'detached' : 'exited';
+        if (end === 'agent-gone')
+          status.error = `the agent in process ${request.pid} stopped reporting`;
+        if (attached.recorder.error) status.error = attached.recorder.error.message;
+      })
+      .catch((error: unknown) => {
+        status.state = 'failed';
+        status.error = (error as Error).message;
+      });
+    const detach = async (): Promise<void> => {
+      detachRequested = true;
+      await attached.detach();
+      // The agent says BYE; if it does not in time the socket is closed anyway.
+      await Promise.race([finished, new Promise((r) => setTimeout(r, 5000))]);
+    };
+    return this.addRun(runId, {
+      status,
+      intents: attached.intents,
+      stop: () => void detach(),
+      detach,
+      finished,
+      policy: policy !== null ? { file: policy.run.file, current: policy.policy } : null,
+    });
   }
 }
 
@@ -483,5 +574,15 @@ function overview(s: SessionSummary): SessionOverview {
     droppedTotal: s.droppedTotal.toString(),
     notices: s.notices.slice(0, 200),
     truncated: s.truncated,
+    attach: s.attach
+      ? {
+          method: s.attach.method,
+          hooksActiveAtMs: s.attach.hooksActiveAtMs,
+          attachWallMs: s.attach.attachWallMs,
+          longestPauseMs: s.attach.longestPauseMs,
+          reattached: s.attach.reattached,
+        }
+      : null,
+    policy: s.policy ? { file: s.policy.file, askAnswer: s.policy.askAnswer } : null,
   };
 }

@@ -94,6 +94,9 @@ function ProcessList() {
 }
 
 function ProcessLine({ process: p }: { process: ProcessRow }) {
+  const attach = useApp((s) => s.attach);
+  const attaching = useApp((s) => s.attaching);
+  const error = useApp((s) => s.attachErrors[p.pid]);
   const command = p.cmdline.length ? p.cmdline.join(' ') : (p.exe ?? '?');
   return (
     <tr data-pid={p.pid}>
@@ -108,7 +111,22 @@ function ProcessLine({ process: p }: { process: ProcessRow }) {
       <td>{p.agentLoaded ? 'loaded' : '—'}</td>
       <td>
         {p.attach.ok ? (
-          <span className="badge badge-ok">yes, via {p.attach.method}</span>
+          <>
+            <span className="badge badge-ok">yes, via {p.attach.method}</span>{' '}
+            <button
+              type="button"
+              disabled={attaching !== null}
+              aria-label={`Attach to ${p.pid}`}
+              onClick={() => void attach(p.pid)}
+            >
+              {attaching === p.pid ? 'Attaching…' : 'Attach'}
+            </button>
+            {error !== undefined && (
+              <div className="inline-error" role="alert">
+                {error}
+              </div>
+            )}
+          </>
         ) : (
           <ul className="reasons">
             {p.attach.reasons.map((r) => (
@@ -173,7 +191,7 @@ function LaunchForm() {
           />
         </label>
         <label>
-          Policy file (optional)
+          Policy file (optional, for Launch and Attach)
           <input
             name="policyPath"
             placeholder="/path/to/policy.json — its ask rules wait for you here"

@@ -56,16 +56,20 @@ export function SessionView() {
 
 function SessionHeader({ overview }: { overview: SessionOverview }) {
   const run = useApp((s) => s.run);
+  const detach = useApp((s) => s.detach);
+  const [detaching, setDetaching] = useState(false);
   const state =
     run?.state === 'running'
       ? 'live'
-      : overview.endedAtMs !== null
-        ? overview.signal
-          ? `ended by ${overview.signal}`
-          : `ended with code ${overview.exitCode ?? '?'}`
-        : run?.state === 'failed'
-          ? `failed: ${run.error ?? ''}`
-          : 'incomplete';
+      : run?.state === 'detached'
+        ? 'detached'
+        : overview.endedAtMs !== null
+          ? overview.signal
+            ? `ended by ${overview.signal}`
+            : `ended with code ${overview.exitCode ?? '?'}`
+          : run?.state === 'failed'
+            ? `failed: ${run.error ?? ''}`
+            : 'incomplete';
   return (
     <div className="session-head">
       <div>
@@ -76,7 +80,37 @@ function SessionHeader({ overview }: { overview: SessionOverview }) {
           {state}
         </span>{' '}
         <code className="cmd">{overview.command ? overview.command.join(' ') : overview.path}</code>
+        {run?.mode === 'attach' && run.state === 'running' && (
+          <button
+            type="button"
+            disabled={detaching}
+            title="Stop recording; the process runs on with the agent in pass-through"
+            onClick={() => {
+              setDetaching(true);
+              void detach().finally(() => setDetaching(false));
+            }}
+          >
+            {detaching ? 'Detaching…' : 'Detach'}
+          </button>
+        )}
       </div>
+      {overview.attach !== null && (
+        <div className="hint" data-testid="attach-note">
+          Attached via {overview.attach.method} in {Math.round(overview.attach.attachWallMs)} ms
+          (longest pause {overview.attach.longestPauseMs} ms
+          {overview.attach.reattached ? ', agent re-armed' : ''}) at{' '}
+          {new Date(overview.attach.hooksActiveAtMs).toLocaleTimeString()}: nothing the process did
+          before that was seen.
+        </div>
+      )}
+      {overview.policy !== null && (
+        <div className="hint">
+          Policy {overview.policy.file}
+          {overview.policy.askAnswer === 'interactive'
+            ? ': its ask rules wait for your answer here'
+            : `: ask rules answered ${overview.policy.askAnswer}`}
+        </div>
+      )}
       <div className="stats">
         <span>{overview.totalEvents.toLocaleString()} events</span>
         <span>{overview.processes.length} processes</span>

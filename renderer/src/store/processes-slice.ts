@@ -9,19 +9,40 @@ export interface ProcessesSlice {
   processesError: string | null;
   processSearch: string;
   pythonOnly: boolean;
+  /** The process an attach is in progress for. */
+  attaching: number | null;
+  /** Why an attach failed, by pid. */
+  attachErrors: Record<number, string>;
   loadProcesses: () => Promise<void>;
   setProcessSearch: (text: string) => void;
   setPythonOnly: (on: boolean) => void;
+  /** Attaches (with the Launch form's policy file, if any) and opens the live session. */
+  attach: (pid: number) => Promise<void>;
 }
 
 export const createProcessesSlice =
   (api: HookscopeApi): StateCreator<AppState, [], [], ProcessesSlice> =>
-  (set) => ({
+  (set, get) => ({
     processes: [],
     processesStatus: 'idle',
     processesError: null,
     processSearch: '',
     pythonOnly: true,
+    attaching: null,
+    attachErrors: {},
+    attach: async (pid) => {
+      const attachErrors = { ...get().attachErrors };
+      delete attachErrors[pid];
+      set({ attaching: pid, attachErrors });
+      try {
+        const policyPath = get().launchForm.policyPath.trim();
+        const run = await api.startAttach({ pid, ...(policyPath ? { policyPath } : {}) });
+        set({ attaching: null });
+        await get().openSession(run.sessionPath, run);
+      } catch (error) {
+        set({ attaching: null, attachErrors: { ...get().attachErrors, [pid]: messageOf(error) } });
+      }
+    },
     loadProcesses: async () => {
       set({ processesStatus: 'loading', processesError: null });
       try {

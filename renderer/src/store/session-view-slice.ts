@@ -38,6 +38,8 @@ export interface SessionViewSlice {
   selectedPosition: number | null;
 
   openSession: (path: string, run?: RunStatus) => Promise<void>;
+  /** Attach runs: detach (the process runs on) and show the final state. */
+  detach: () => Promise<void>;
   closeSession: () => void;
   setFilter: (filter: EventFilter) => Promise<void>;
   /** Makes sure rows first..last (filtered positions) are loaded. */
@@ -182,6 +184,18 @@ export const createSessionViewSlice =
         await get().ensureRows(target, target);
         const row = get().pages[Math.floor(target / EVENT_PAGE_SIZE)]?.[target % EVENT_PAGE_SIZE];
         if (row !== undefined) set({ selectedEvent: row, selectedPosition: target });
+      },
+
+      detach: async () => {
+        const run = get().run;
+        if (run === null || run.mode !== 'attach') return;
+        try {
+          const status = await api.detachRun({ runId: run.runId });
+          if (get().run?.runId === run.runId) set({ run: status });
+          await get().pollLive();
+        } catch (error) {
+          set({ eventsError: messageOf(error) });
+        }
       },
 
       pollLive: async () => {
