@@ -4,6 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { HOOKSCOPE_VERSION } from '../core/version.js';
 import { psCommand } from './ps.js';
 import { attachCommand } from './attach.js';
+import { reportCommand } from './report.js';
 import { runCommand, type RunOptions } from './run.js';
 import { parsePort, serveCommand } from './serve.js';
 import { showCommand } from './show.js';
@@ -62,6 +63,25 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (command: string[], opts: RunOptions) => {
       exitCode = await runCommand(command, opts, process.stderr);
     });
+
+  program
+    .command('report')
+    .description(
+      'export a session: csv (a row per record), sarif (denied and asked intents), policy',
+    )
+    .argument('<file>', 'session file (.hks)')
+    .option('--format <format>', 'csv, sarif or policy')
+    .option('-o, --out <file>', 'where to write it (default: standard output); never overwritten')
+    .option('--pid <pid>', 'only records of this process', parsePid)
+    .option('--event <glob>', 'only events whose name matches the glob (e.g. "socket.*")')
+    .action(
+      async (
+        file: string,
+        opts: { format?: string; out?: string; pid?: number; event?: string },
+      ) => {
+        exitCode = await reportCommand(file, opts, process.stdout, process.stderr);
+      },
+    );
 
   program
     .command('show')

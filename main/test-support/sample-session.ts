@@ -197,7 +197,10 @@ export const ENFORCED_POLICY_TEXT = `${JSON.stringify(
  * rule 1, a stale .pyc denied by rule 0, a socket.connect asked and
  * answered headless, and an `open` that was simply allowed (no decision).
  */
-export function writeEnforcedSampleSession(path: string): void {
+export function writeEnforcedSampleSession(
+  path: string,
+  options: { withStack?: boolean } = {},
+): void {
   const w = SessionWriter.create(path, { overwrite: true });
   w.writeRun({
     hookscopeVersion: '0.1.0',
@@ -271,6 +274,15 @@ export function writeEnforcedSampleSession(path: string): void {
         eventSeq: 3,
         ruleIndex: 1,
         waitedNs: 2_500_000n,
+        ...(options.withStack
+          ? {
+              stack: [
+                ['/usr/lib/python3.12/subprocess.py', '_execute_child', 1800, 'subprocess'],
+                ['/srv/app.py', 'list_files', 12, '__main__'],
+                ['/srv/app.py', '<module>', 20, '__main__'],
+              ] as Array<[string, string, number, string | null]>,
+            }
+          : {}),
       }),
       encodeAuditRecord({
         seq: 5,

@@ -1,0 +1,189 @@
+// Reports from a session file: golden outputs on the small enforced sample
+// session (checked in under report-golden/), their structure, the filters,
+// and every refusal leaving no file behind.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { runCli, tempDir } from '../test-support/cli.js';
+import { writeEnforcedSampleSession, writeSampleSession } from '../test-support/sample-session.js';
+import { parsePolicy } from './policy/load-policy.js';
+import { CSV_COLUMNS, csvCell } from './report.js';
+
+const GOLDEN = path.join(__dirname, 'report-golden');
+
+function session(): { dir: string; file: string } {
+  const dir = tempDir('hookscope-report-');
+  const file = path.join(dir, 'enforced.hks');
+  writeEnforcedSampleSession(file, { withStack: true });
+  return { dir, file };
+}
+
+/** RFC 4180 rows (quoted cells may hold commas, quotes and line breaks). */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      row.push(cell);
+      cell = '';
+    } else if (c === '\r' && text[i + 1] === '\n') {
+      row.push(cell);
+      rows.push(row);
+      row = [];
+      cell = '';
+      i++;
+    } else cell += c;
+  }
+  return rows;
+}
+
+describe('hookscope report', () => {
+  for (const [format, golden] of [
+    ['csv', 'enforced.csv'],
+    ['sarif', 'enforced.sarif'],
+    ['policy', 'enforced.policy.json'],
+  ] as const) {
+    it(`${format}: matches the golden output`, async () => {
+      const { dir, file } = session();
+      const out = path.join(dir, `out.${format}`);
+      const r = await runCli(['report', file, '--format', format, '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe(`hookscope: report written to ${out}\n`);
+      expect(fs.readFileSync(out, 'utf8')).toBe(fs.readFileSync(path.join(GOLDEN, golden), 'utf8'));
+      // Only the report is left in the directory: no temporary file.
+      expect(fs.readdirSync(dir).sort()).toEqual(['enforced.hks', `out.${format}`]);
+    });
+  }
+
+  it('csv: one row per record, the documented columns, cells quoted as RFC 4180 says', async () => {
+    const { file } = session();
+    const r = await runCli(['report', file, '--format', 'csv']);
+    const rows = parseCsv(r.stdout);
+    expect(rows[0]).toEqual([...CSV_COLUMNS]);
+    expect(rows).toHaveLength(1 + 7);
+    for (const row of rows) expect(row).toHaveLength(CSV_COLUMNS.length);
+    const popen = rows.find((row) => row[0] === 'audit' && row[6] === 'subprocess.Popen');
+    expect(JSON.parse(popen?.[8] ?? 'null')).toEqual(['/bin/ls', ['ls'], null, null]);
+    const denial = rows.find((row) => row[0] === 'decision' && row[6] === 'subprocess.Popen');
+    expect(denial?.slice(15)).toEqual(['denied', 'deny', 'rule', '1', '2500000', '3', '__main__']);
+  });
+
+  it('csv: a cell a spreadsheet would run as a formula is neutralised', () => {
+    expect(csvCell('=HYPERLINK("x")')).toBe('"\'=HYPERLINK(""x"")"');
+    expect(csvCell('-1')).toBe("'-1");
+    expect(csvCell(-1)).toBe('-1');
+    expect(csvCell('a,b')).toBe('"a,b"');
+    expect(csvCell(null)).toBe('');
+  });
+
+  it('sarif: version 2.1.0, every result names a rule the driver lists, located at the caller', async () => {
+    const { file } = session();
+    const r = await runCli(['report', file, '--format', 'sarif']);
+    const sarif = JSON.parse(r.stdout) as {
+      version: string;
+      runs: Array<{
+        tool: { driver: { name: string; rules: Array<{ id: string }> } };
+        results: Array<{
+          ruleId: string;
+          level: string;
+          message: { text: string };
+          locations: Array<{
+            physicalLocation: { artifactLocation: { uri: string }; region: { startLine: number } };
+          }>;
+        }>;
+      }>;
+    };
+    expect(sarif.version).toBe('2.1.0');
+    const [run] = sarif.runs;
+    expect(run?.tool.driver.name).toBe('Hookscope');
+    const ruleIds = new Set(run?.tool.driver.rules.map((x) => x.id));
+    expect(run?.results.map((x) => x.ruleId)).toEqual([
+      'hookscope/rule-0',
+      'hookscope/rule-1',
+      'hookscope/rule-2',
+    ]);
+    for (const result of run?.results ?? []) expect(ruleIds.has(result.ruleId)).toBe(true);
+    const popen = run?.results[1];
+    expect(popen?.message.text).toBe(
+      'subprocess.Popen: denied by rule 1 (no subprocesses) in process 100',
+    );
+    // The frame outside the standard library, not subprocess.py.
+    expect(popen?.locations[0]?.physicalLocation).toEqual({
+      artifactLocation: { uri: 'file:///srv/app.py' },
+      region: { startLine: 12 },
+    });
+  });
+
+  it('policy: the learned policy parses, and leaves out what was denied', async () => {
+    const { file } = session();
+    const r = await runCli(['report', file, '--format', 'policy']);
+    const policy = parsePolicy(r.stdout, 'learned.json');
+    expect(policy.rules).toEqual([{ action: 'allow', event: 'open' }]);
+  });
+
+  it('filters by event glob and by process', async () => {
+    const dir = tempDir('hookscope-report-');
+    const file = path.join(dir, 'sample.hks');
+    writeSampleSession(file);
+    const sockets = parseCsv(
+      (await runCli(['report', file, '--format', 'csv', '--event', 'socket.*'])).stdout,
+    );
+    expect(sockets.length).toBeGreaterThan(1);
+    for (const row of sockets.slice(1)) expect(row[6]).toMatch(/^socket\./);
+    const child = parseCsv(
+      (await runCli(['report', file, '--format', 'csv', '--pid', '200'])).stdout,
+    );
+    expect(child.length).toBeGreaterThan(1);
+    for (const row of child.slice(1)) expect(row[2]).toBe('200');
+    const nobody = parseCsv(
+      (await runCli(['report', file, '--format', 'csv', '--pid', '9'])).stdout,
+    );
+    expect(nobody).toEqual([[...CSV_COLUMNS]]);
+  });
+
+  it('refuses bad input with one line, exit 2, and writes nothing', async () => {
+    const { dir, file } = session();
+    const out = path.join(dir, 'r.csv');
+    const cases: Array<[string[], RegExp]> = [
+      [['--format', 'xml', '--out', out], /unknown format "xml"; one of csv, sarif, policy/],
+      [['--out', out], /--format is required/],
+      [['--format', 'csv', '--event', '', '--out', out], /bad --event glob/],
+      [['--format', 'csv', '--out', path.join(dir, 'no', 'such', 'dir', 'r.csv')], /cannot write/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(['report', file, ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    fs.writeFileSync(out, 'keep me');
+    const exists = await runCli(['report', file, '--format', 'csv', '--out', out]);
+    expect(exists.code).toBe(2);
+    expect(exists.stderr).toMatch(/exists; it is not overwritten/);
+    expect(fs.readFileSync(out, 'utf8')).toBe('keep me');
+    const notSession = path.join(dir, 'not.hks');
+    fs.writeFileSync(notSession, 'hello');
+    const bad = await runCli([
+      'report',
+      notSession,
+      '--format',
+      'csv',
+      '--out',
+      path.join(dir, 'x.csv'),
+    ]);
+    expect(bad.code).toBe(1);
+    expect(fs.existsSync(path.join(dir, 'x.csv'))).toBe(false);
+    expect(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+});

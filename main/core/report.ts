@@ -1,0 +1,396 @@
+// Reports from a session file, streamed: `csv` (one row per record),
+// `sarif` (one result per denied or asked intent, for code-scanning
+// dashboards) and `policy` (what the session's decisions imply, as
+// `--learn` writes it). The output goes to a temporary file beside the
+// target and is renamed into place only when complete, so a failure never
+// leaves a partial report behind.
+
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { categoryOf } from '../common/event-taxonomy.js';
+import { decidedByText, ruleCommentsOf, type RuleComments } from './decision-text.js';
+import { eventMatcher } from './event-glob.js';
+import { formatPolicy, learnPolicy } from './policy/index.js';
+import {
+  isCodeLoadEvent,
+  textOf,
+  toJsonValue,
+  type AgentRecord,
+  type DecisionRecord,
+  type OpenCodeRecord,
+} from './protocol/records.js';
+import { SessionReader, type PolicyInfo, type SessionBlock } from './session-file.js';
+import { originOf } from './stack-origin.js';
+import { errnoText } from './summary.js';
+import { HOOKSCOPE_VERSION } from './version.js';
+
+export const REPORT_FORMATS = ['csv', 'sarif', 'policy'] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
+
+export interface ReportOptions {
+  format: ReportFormat;
+  /** Only records of this process. */
+  pid?: number;
+  /** Only records whose event name matches this glob (decisions by what they decide). */
+  eventGlob?: string;
+  /** Called as the session file is read, with bytes read and its size. */
+  onProgress?: (readBytes: number, totalBytes: number) => void;
+}
+
+/** A bad request (unknown format, bad filter, unwritable output): nothing was written. */
+export class ReportError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReportError';
+  }
+}
+
+/** Where the report goes: a stream, written in chunks, with backpressure. */
+interface Sink {
+  write(text: string): Promise<void>;
+}
+
+/** The columns of the CSV report, in order (stable: consumers index them). */
+export const CSV_COLUMNS = [
+  'kind',
+  'session',
+  'pid',
+  'tid',
+  'seq',
+  'time_ns',
+  'event',
+  'category',
+  'args',
+  'path',
+  'real_path',
+  'size',
+  'sha256',
+  'intent',
+  'error',
+  'outcome',
+  'action',
+  'decided_by',
+  'rule',
+  'waited_ns',
+  'event_seq',
+  'module',
+] as const;
+
+/**
+ * Writes the report of `sessionPath` to `outPath` (null: `stdout`).
+ * Throws ReportError for bad input, SessionFileError for an unreadable
+ * session; in both cases no output file exists afterwards.
+ */
+export async function writeReport(
+  sessionPath: string,
+  outPath: string | null,
+  options: ReportOptions,
+  stdout: NodeJS.WritableStream = process.stdout,
+): Promise<void> {
+  if (!(REPORT_FORMATS as readonly string[]).includes(options.format)) {
+    throw new ReportError(
+      `unknown format "${String(options.format)}"; one of ${REPORT_FORMATS.join(', ')}`,
+    );
+  }
+  let match: ((event: string) => boolean) | null = null;
+  if (options.eventGlob !== undefined) {
+    try {
+      match = eventMatcher(options.eventGlob);
+    } catch (error) {
+      throw new ReportError(`bad --event glob: ${(error as Error).message}`);
+    }
+  }
+  // Opened (and its format checked) before any output exists.
+  const reader = await SessionReader.open(sessionPath);
+  let temp: string | null = null;
+  let stream: NodeJS.WritableStream = stdout;
+  if (outPath !== null) {
+    if (fs.existsSync(outPath)) throw new ReportError(`${outPath} exists; it is not overwritten`);
+    temp = path.join(path.dirname(outPath), `.${path.basename(outPath)}.${process.pid}.tmp`);
+    try {
+      stream = fs.createWriteStream(temp, { flags: 'wx', mode: 0o644 });
+      await new Promise<void>((resolve, reject) => {
+        (stream as fs.WriteStream).once('open', () => resolve());
+        (stream as fs.WriteStream).once('error', reject);
+      });
+    } catch (error) {
+      throw new ReportError(`cannot write ${outPath}: ${(error as Error).message}`);
+    }
+  }
+  const sink: Sink = {
+    write: (text) =>
+      new Promise((resolve, reject) => {
+        if (stream.write(text)) resolve();
+        else {
+          stream.once('drain', resolve);
+          stream.once('error', reject);
+        }
+      }),
+  };
+  try {
+    const blocks = progressBlocks(reader, sessionPath, options.onProgress);
+    const filter = { pid: options.pid, match };
+    if (options.format === 'csv') await csvReport(blocks, filter, sink);
+    else if (options.format === 'sarif') await sarifReport(blocks, filter, sink, sessionPath);
+    else await sink.write(formatPolicy(await learnPolicy(filterBlocks(blocks, filter))));
+    if (temp !== null && outPath !== null) {
+      await new Promise<void>((resolve, reject) => {
+        (stream as fs.WriteStream).end((error?: Error | null) =>
+          error ? reject(error) : resolve(),
+        );
+      });
+      fs.renameSync(temp, outPath);
+      temp = null;
+    }
+  } finally {
+    if (temp !== null) {
+      (stream as fs.WriteStream).destroy();
+      fs.rmSync(temp, { force: true });
+    }
+  }
+}
+
+async function* progressBlocks(
+  reader: SessionReader,
+  sessionPath: string,
+  onProgress: ReportOptions['onProgress'],
+): AsyncGenerator<SessionBlock> {
+  const total = onProgress ? fs.statSync(sessionPath).size : 0;
+  for await (const block of reader.blocks()) {
+    if (onProgress && block.type !== 'end') onProgress(block.offset, total);
+    yield block;
+  }
+  onProgress?.(total, total);
+}
+
+interface Filter {
+  pid: number | undefined;
+  match: ((event: string) => boolean) | null;
+}
+
+/** Blocks with events narrowed to the filter (processes of other pids dropped). */
+async function* filterBlocks(
+  blocks: AsyncIterable<SessionBlock>,
+  filter: Filter,
+): AsyncGenerator<SessionBlock> {
+  const pids = new Map<number, number>();
+  for await (const block of blocks) {
+    if (block.type === 'process') pids.set(block.process.session, block.process.pid);
+    if (block.type !== 'events') {
+      yield block;
+      continue;
+    }
+    if (filter.pid !== undefined && pids.get(block.sessionId) !== filter.pid) continue;
+    const records =
+      filter.match === null ? block.records : block.records.filter((r) => filter.match!(r.event));
+    if (records.length > 0) yield { ...block, records };
+  }
+}
+
+/** RFC 4180 quoting; a cell a spreadsheet would run as a formula gets a leading quote. */
+export function csvCell(value: string | number | null): string {
+  if (value === null) return '';
+  let text = String(value);
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+async function csvReport(
+  blocks: AsyncIterable<SessionBlock>,
+  filter: Filter,
+  sink: Sink,
+): Promise<void> {
+  await sink.write(`${CSV_COLUMNS.join(',')}\r\n`);
+  const pids = new Map<number, number>();
+  let batch = '';
+  for await (const block of filterBlocks(blocks, filter)) {
+    if (block.type === 'process') pids.set(block.process.session, block.process.pid);
+    if (block.type !== 'events') continue;
+    const pid = pids.get(block.sessionId) ?? null;
+    for (const record of block.records) {
+      batch += `${csvRow(record, block.sessionId, pid).map(csvCell).join(',')}\r\n`;
+      if (batch.length > 1 << 16) {
+        await sink.write(batch);
+        batch = '';
+      }
+    }
+  }
+  if (batch !== '') await sink.write(batch);
+}
+
+function csvRow(
+  record: AgentRecord,
+  session: number,
+  pid: number | null,
+): (string | number | null)[] {
+  const row: Record<(typeof CSV_COLUMNS)[number], string | number | null> = {
+    kind: record.kind,
+    session,
+    pid,
+    tid: record.tid,
+    seq: record.seq,
+    time_ns: record.timeNs.toString(),
+    event: record.event,
+    category: categoryOf(record.event),
+    args: null,
+    path: null,
+    real_path: null,
+    size: null,
+    sha256: null,
+    intent: null,
+    error: null,
+    outcome: null,
+    action: null,
+    decided_by: null,
+    rule: null,
+    waited_ns: null,
+    event_seq: null,
+    module: null,
+  };
+  if (record.kind === 'audit') {
+    row.args = JSON.stringify(toJsonValue(record.args));
+  } else if (record.kind === 'open-code') {
+    row.args = JSON.stringify([toJsonValue(record.path)]);
+    row.path = textOf(record.path);
+    row.real_path = record.realPath;
+    row.size = record.size;
+    row.sha256 = record.sha256;
+    row.intent = record.intent;
+    if (record.status === 'error') row.error = errnoText(record.errno);
+  } else {
+    row.outcome = record.outcome;
+    row.action = record.action;
+    row.decided_by = record.by;
+    row.rule = record.ruleIndex;
+    row.waited_ns = record.waitedNs.toString();
+    row.event_seq = record.eventSeq.toString();
+    row.module = originOf(record.stack)?.module ?? null;
+  }
+  return CSV_COLUMNS.map((c) => row[c]);
+}
+
+// ---------------------------------------------------------------- SARIF
+
+const SARIF_SCHEMA = 'https://json.schemastore.org/sarif-2.1.0.json';
+
+async function sarifReport(
+  blocks: AsyncIterable<SessionBlock>,
+  filter: Filter,
+  sink: Sink,
+  sessionPath: string,
+): Promise<void> {
+  let policy: PolicyInfo | null = null;
+  let comments: RuleComments = [];
+  const pids = new Map<number, number>();
+  // The code record each decision of code decides (same session, by seq), bounded.
+  const recentCode = new Map<string, OpenCodeRecord>();
+  const rules = new Map<string, { id: string; text: string }>();
+  let started = false;
+  const head = (): string =>
+    `{"$schema":${JSON.stringify(SARIF_SCHEMA)},"version":"2.1.0","runs":[{"results":[`;
+  for await (const block of filterBlocks(blocks, filter)) {
+    if (block.type === 'policy') {
+      policy = block.policy;
+      comments = ruleCommentsOf(policy);
+    }
+    if (block.type === 'process') pids.set(block.process.session, block.process.pid);
+    if (block.type !== 'events') continue;
+    for (const record of block.records) {
+      if (record.kind === 'open-code') {
+        recentCode.set(`${block.sessionId}:${record.seq}`, record);
+        if (recentCode.size > 4096) recentCode.delete(recentCode.keys().next().value as string);
+        continue;
+      }
+      if (record.kind !== 'decision') continue;
+      if (record.outcome !== 'denied' && record.action !== 'ask') continue;
+      const ruleId =
+        record.ruleIndex === null ? 'hookscope/default' : `hookscope/rule-${record.ruleIndex}`;
+      if (!rules.has(ruleId)) {
+        rules.set(ruleId, {
+          id: ruleId,
+          text:
+            record.ruleIndex === null
+              ? "the policy's default"
+              : (comments[record.ruleIndex] ?? `rule ${record.ruleIndex} of the policy`),
+        });
+      }
+      const code = isCodeLoadEvent(record.event)
+        ? recentCode.get(`${block.sessionId}:${record.eventSeq}`)
+        : undefined;
+      const result = sarifResult(record, ruleId, code, pids.get(block.sessionId) ?? null, comments);
+      const text = `${started ? ',' : ''}${JSON.stringify(result)}`;
+      if (!started) {
+        await sink.write(head());
+        started = true;
+      }
+      await sink.write(text);
+    }
+  }
+  if (!started) await sink.write(head());
+  const driver = {
+    name: 'Hookscope',
+    version: HOOKSCOPE_VERSION,
+    rules: [...rules.values()].map((r) => ({
+      id: r.id,
+      shortDescription: { text: r.text },
+    })),
+  };
+  const run = {
+    tool: { driver },
+    originalUriBaseIds: {},
+    properties: {
+      session: path.basename(sessionPath),
+      ...(policy !== null ? { policy: policy.file, policySha256: policy.sha256 } : {}),
+    },
+  };
+  // The results array is open: close it and add the rest of the run.
+  const rest = JSON.stringify(run).slice(1);
+  await sink.write(`],${rest}]}\n`);
+}
+
+function sarifResult(
+  decision: DecisionRecord,
+  ruleId: string,
+  code: OpenCodeRecord | undefined,
+  pid: number | null,
+  comments: RuleComments,
+): Record<string, unknown> {
+  const what = code ? `${code.intent} ${code.realPath || textOf(code.path)}` : decision.event;
+  const message = `${what}: ${decision.outcome} by ${decidedByText(decision, comments)}${pid !== null ? ` in process ${pid}` : ''}`;
+  const origin = originOf(decision.stack);
+  const frame = decision.stack === null ? undefined : decision.stack[origin?.frame ?? 0];
+  const locations =
+    frame !== undefined && frame.file.startsWith('/')
+      ? [
+          {
+            physicalLocation: {
+              artifactLocation: { uri: fileUri(frame.file) },
+              region: { startLine: Math.max(1, frame.line) },
+            },
+            ...(origin
+              ? { logicalLocations: [{ fullyQualifiedName: `${origin.module}.${frame.function}` }] }
+              : {}),
+          },
+        ]
+      : [];
+  return {
+    ruleId,
+    level: decision.outcome === 'denied' ? 'error' : 'warning',
+    message: { text: message },
+    locations,
+    properties: {
+      event: decision.event,
+      outcome: decision.outcome,
+      decidedBy: decision.by,
+      waitedNs: decision.waitedNs.toString(),
+      ...(code ? { realPath: code.realPath, sha256: code.sha256, intent: code.intent } : {}),
+      ...(origin ? { module: origin.module, package: origin.package } : {}),
+      ...(pid !== null ? { pid } : {}),
+    },
+  };
+}
+
+function fileUri(file: string): string {
+  return `file://${file.split('/').map(encodeURIComponent).join('/')}`;
+}
