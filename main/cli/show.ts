@@ -3,6 +3,7 @@
 
 import { categoryOf } from '../common/event-taxonomy.js';
 import { describeDecision, ruleCommentsOf, type RuleComments } from '../core/decision-text.js';
+import { looksLikeJsonReport, readJsonReportBlocks } from '../core/json-report.js';
 import { formatStack, originOf } from '../core/stack-origin.js';
 import {
   formatValue,
@@ -15,7 +16,12 @@ import {
   type OpenCodeRecord,
 } from '../core/protocol/records.js';
 import { eventMatcher } from '../core/event-glob.js';
-import { SessionFileError, SessionReader, type ProcessInfo } from '../core/session-file.js';
+import {
+  SessionFileError,
+  SessionReader,
+  type ProcessInfo,
+  type SessionBlock,
+} from '../core/session-file.js';
 import { errnoText, printable, shellQuote } from '../core/summary.js';
 
 export { eventMatcher };
@@ -87,9 +93,12 @@ export async function showCommand(
     }
   }
 
-  let reader: SessionReader;
+  // A session file, or a JSON report of one (`hookscope report --format json`).
+  let reader: { blocks(): AsyncIterable<SessionBlock>; close(): Promise<void> };
   try {
-    reader = await SessionReader.open(file);
+    reader = looksLikeJsonReport(file)
+      ? { blocks: () => readJsonReportBlocks(file), close: async () => {} }
+      : await SessionReader.open(file);
   } catch (error) {
     if (error instanceof SessionFileError) return fail(error.message);
     throw error;

@@ -5,8 +5,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { runCli, tempDir } from '../test-support/cli.js';
+import { REPO_ROOT, runCli, tempDir } from '../test-support/cli.js';
 import { writeEnforcedSampleSession, writeSampleSession } from '../test-support/sample-session.js';
+import Ajv from 'ajv';
+
+import { auditCapableInterpreters } from '../test-support/pythons.js';
 import { parsePolicy } from './policy/load-policy.js';
 import { CSV_COLUMNS, csvCell } from './report.js';
 
@@ -156,7 +159,7 @@ describe('hookscope report', () => {
     const { dir, file } = session();
     const out = path.join(dir, 'r.csv');
     const cases: Array<[string[], RegExp]> = [
-      [['--format', 'xml', '--out', out], /unknown format "xml"; one of csv, sarif, policy/],
+      [['--format', 'xml', '--out', out], /unknown format "xml"; one of json, csv, sarif, policy/],
       [['--out', out], /--format is required/],
       [['--format', 'csv', '--event', '', '--out', out], /bad --event glob/],
       [['--format', 'csv', '--out', path.join(dir, 'no', 'such', 'dir', 'r.csv')], /cannot write/],
@@ -185,5 +188,51 @@ describe('hookscope report', () => {
     expect(bad.code).toBe(1);
     expect(fs.existsSync(path.join(dir, 'x.csv'))).toBe(false);
     expect(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('json: valid against its schema, and `show` of the report equals `show` of the session', async () => {
+    const dir = tempDir('hookscope-report-');
+    const sample = path.join(dir, 'sample.hks');
+    writeSampleSession(sample);
+    const enforced = path.join(dir, 'enforced.hks');
+    writeEnforcedSampleSession(enforced, { withStack: true });
+    // And a real recording, with every kind of value CPython hands the agent.
+    const real = path.join(dir, 'real.hks');
+    const py = auditCapableInterpreters().at(-1);
+    const rec = await runCli([
+      'run',
+      '--out',
+      real,
+      '--no-summary',
+      '--',
+      py?.path ?? 'python3',
+      '-c',
+      'import json, pickle; pickle.loads(pickle.dumps({"a": b"\\xff" * 3, "b": 2**70}))',
+    ]);
+    expect(rec.code, rec.stderr).toBe(0);
+    const schema = JSON.parse(
+      fs.readFileSync(path.join(REPO_ROOT, 'main', 'core', 'report-schema.json'), 'utf8'),
+    ) as object;
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+    for (const file of [sample, enforced, real]) {
+      const out = `${file}.json`;
+      const r = await runCli(['report', file, '--format', 'json', '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      const doc = JSON.parse(fs.readFileSync(out, 'utf8')) as unknown;
+      expect(validate(doc), JSON.stringify(validate.errors?.slice(0, 3))).toBe(true);
+      for (const extra of [[], ['--json']]) {
+        const a = await runCli(['show', file, ...extra]);
+        const b = await runCli(['show', out, ...extra]);
+        expect(b.code, b.stderr).toBe(0);
+        expect(b.stdout).toBe(a.stdout);
+      }
+    }
+    // A report cut short is refused by show, naming the problem.
+    const cut = path.join(dir, 'cut.json');
+    const whole = fs.readFileSync(`${sample}.json`, 'utf8');
+    fs.writeFileSync(cut, whole.slice(0, whole.length - 4));
+    const bad = await runCli(['show', cut]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/the JSON report is cut short/);
   });
 });

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { categoryOf } from '../common/event-taxonomy.js';
 import { decidedByText, ruleCommentsOf, type RuleComments } from './decision-text.js';
 import { eventMatcher } from './event-glob.js';
+import { JSON_REPORT_TAIL, jsonReportBlock, jsonReportHead } from './json-report.js';
 import { formatPolicy, learnPolicy } from './policy/index.js';
 import {
   isCodeLoadEvent,
@@ -25,7 +26,7 @@ import { originOf } from './stack-origin.js';
 import { errnoText } from './summary.js';
 import { HOOKSCOPE_VERSION } from './version.js';
 
-export const REPORT_FORMATS = ['csv', 'sarif', 'policy'] as const;
+export const REPORT_FORMATS = ['json', 'csv', 'sarif', 'policy'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 export interface ReportOptions {
@@ -131,7 +132,8 @@ export async function writeReport(
   try {
     const blocks = progressBlocks(reader, sessionPath, options.onProgress);
     const filter = { pid: options.pid, match };
-    if (options.format === 'csv') await csvReport(blocks, filter, sink);
+    if (options.format === 'json') await jsonReport(blocks, filter, sink, sessionPath);
+    else if (options.format === 'csv') await csvReport(blocks, filter, sink);
     else if (options.format === 'sarif') await sarifReport(blocks, filter, sink, sessionPath);
     else await sink.write(formatPolicy(await learnPolicy(filterBlocks(blocks, filter))));
     if (temp !== null && outPath !== null) {
@@ -186,6 +188,26 @@ async function* filterBlocks(
       filter.match === null ? block.records : block.records.filter((r) => filter.match!(r.event));
     if (records.length > 0) yield { ...block, records };
   }
+}
+
+async function jsonReport(
+  blocks: AsyncIterable<SessionBlock>,
+  filter: Filter,
+  sink: Sink,
+  sessionPath: string,
+): Promise<void> {
+  await sink.write(
+    jsonReportHead({
+      path: path.basename(sessionPath),
+      generatedBy: `Hookscope ${HOOKSCOPE_VERSION}`,
+    }),
+  );
+  let first = true;
+  for await (const block of filterBlocks(blocks, filter)) {
+    await sink.write(jsonReportBlock(block, first));
+    first = false;
+  }
+  await sink.write(JSON_REPORT_TAIL);
 }
 
 /** RFC 4180 quoting; a cell a spreadsheet would run as a formula gets a leading quote. */
