@@ -159,7 +159,10 @@ describe('hookscope report', () => {
     const { dir, file } = session();
     const out = path.join(dir, 'r.csv');
     const cases: Array<[string[], RegExp]> = [
-      [['--format', 'xml', '--out', out], /unknown format "xml"; one of json, csv, sarif, policy/],
+      [
+        ['--format', 'xml', '--out', out],
+        /unknown format "xml"; one of json, html, csv, sarif, policy/,
+      ],
       [['--out', out], /--format is required/],
       [['--format', 'csv', '--event', '', '--out', out], /bad --event glob/],
       [['--format', 'csv', '--out', path.join(dir, 'no', 'such', 'dir', 'r.csv')], /cannot write/],

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { categoryOf } from '../common/event-taxonomy.js';
 import { decidedByText, ruleCommentsOf, type RuleComments } from './decision-text.js';
 import { eventMatcher } from './event-glob.js';
+import { htmlReport } from './html-report.js';
 import { JSON_REPORT_TAIL, jsonReportBlock, jsonReportHead } from './json-report.js';
 import { formatPolicy, learnPolicy } from './policy/index.js';
 import {
@@ -26,7 +27,7 @@ import { originOf } from './stack-origin.js';
 import { errnoText } from './summary.js';
 import { HOOKSCOPE_VERSION } from './version.js';
 
-export const REPORT_FORMATS = ['json', 'csv', 'sarif', 'policy'] as const;
+export const REPORT_FORMATS = ['json', 'html', 'csv', 'sarif', 'policy'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 export interface ReportOptions {
@@ -102,6 +103,11 @@ export async function writeReport(
       throw new ReportError(`bad --event glob: ${(error as Error).message}`);
     }
   }
+  if (options.format === 'html' && (options.pid !== undefined || match !== null)) {
+    throw new ReportError(
+      'the html report covers the whole session: --pid and --event do not apply',
+    );
+  }
   // Opened (and its format checked) before any output exists.
   const reader = await SessionReader.open(sessionPath);
   let temp: string | null = null;
@@ -133,7 +139,14 @@ export async function writeReport(
     const blocks = progressBlocks(reader, sessionPath, options.onProgress);
     const filter = { pid: options.pid, match };
     if (options.format === 'json') await jsonReport(blocks, filter, sink, sessionPath);
-    else if (options.format === 'csv') await csvReport(blocks, filter, sink);
+    else if (options.format === 'html') {
+      await reader.close();
+      // Several passes, each a fresh reader: memory stays flat.
+      const fresh = async function* (): AsyncGenerator<SessionBlock> {
+        yield* (await SessionReader.open(sessionPath)).blocks();
+      };
+      await htmlReport(sessionPath, fresh, (text) => sink.write(text));
+    } else if (options.format === 'csv') await csvReport(blocks, filter, sink);
     else if (options.format === 'sarif') await sarifReport(blocks, filter, sink, sessionPath);
     else await sink.write(formatPolicy(await learnPolicy(filterBlocks(blocks, filter))));
     if (temp !== null && outPath !== null) {

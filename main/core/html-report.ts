@@ -1,0 +1,371 @@
+// The HTML report: one self-contained file a reviewer opens offline. No
+// network (a CSP that forbids it, no external scripts, fonts or images),
+// readable in print. Three streaming passes over the session: the summary,
+// then the timeline and the lists the summary does not keep, then the
+// event rows, embedded as JSON for the page's search and pages.
+//
+// Everything from the target is data, never markup: text is HTML-escaped,
+// and the embedded JSON has '<' escaped so no string can close its script.
+
+import { EVENT_CATEGORIES, categoryOf, type EventCategory } from '../common/event-taxonomy.js';
+import { decidedByText, ruleCommentsOf, type RuleComments } from './decision-text.js';
+import {
+  formatValue,
+  isCodeLoadEvent,
+  textOf,
+  type OpenCodeRecord,
+  type StackFrame,
+} from './protocol/records.js';
+import type { SessionBlock } from './session-file.js';
+import { originOf } from './stack-origin.js';
+import { summarizeSession, type SessionSummary } from './summary.js';
+import { HOOKSCOPE_VERSION } from './version.js';
+
+/** Events embedded for the table; the rest are counted, not shown. */
+export const HTML_MAX_EVENTS = 200_000;
+const TIMELINE_BUCKETS = 120;
+const LIST_LIMIT = 500;
+
+type Blocks = () => AsyncIterable<SessionBlock>;
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** JSON safe inside <script>: no '<', so nothing can end the element early. */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028|\u2029/g, ' ');
+}
+
+interface Asked {
+  what: string;
+  outcome: string;
+  by: string;
+  pid: number | null;
+  module: string | null;
+  stack: StackFrame[] | null;
+}
+
+interface SecondPass {
+  firstNs: bigint | null;
+  lastNs: bigint | null;
+  buckets: Map<EventCategory, number[]>;
+  decisions: Asked[];
+  filesWritten: Map<string, number>;
+}
+
+/** Timeline range and the lists the summary does not keep. */
+async function secondPass(blocks: Blocks, comments: () => RuleComments): Promise<SecondPass> {
+  let firstNs: bigint | null = null;
+  let lastNs: bigint | null = null;
+  for await (const block of blocks()) {
+    if (block.type !== 'events') continue;
+    for (const r of block.records) {
+      if (firstNs === null || r.timeNs < firstNs) firstNs = r.timeNs;
+      if (lastNs === null || r.timeNs > lastNs) lastNs = r.timeNs;
+    }
+  }
+  const buckets = new Map<EventCategory, number[]>();
+  for (const c of EVENT_CATEGORIES) buckets.set(c.id, new Array<number>(TIMELINE_BUCKETS).fill(0));
+  const span = firstNs !== null && lastNs !== null && lastNs > firstNs ? lastNs - firstNs : 1n;
+  const decisions: Asked[] = [];
+  const filesWritten = new Map<string, number>();
+  const pids = new Map<number, number>();
+  const recentCode = new Map<string, OpenCodeRecord>();
+  for await (const block of blocks()) {
+    if (block.type === 'process') pids.set(block.process.session, block.process.pid);
+    if (block.type !== 'events') continue;
+    for (const r of block.records) {
+      if (r.kind === 'decision') {
+        if (decisions.length >= LIST_LIMIT) continue;
+        const code = isCodeLoadEvent(r.event)
+          ? recentCode.get(`${block.sessionId}:${r.eventSeq}`)
+          : undefined;
+        if (r.outcome === 'denied' || r.action === 'ask') {
+          decisions.push({
+            what: code ? `${code.intent} ${code.realPath || textOf(code.path)}` : r.event,
+            outcome: r.outcome,
+            by: decidedByText(r, comments()),
+            pid: pids.get(block.sessionId) ?? null,
+            module: originOf(r.stack)?.module ?? null,
+            stack: r.stack,
+          });
+        }
+        continue;
+      }
+      const i = Math.min(
+        TIMELINE_BUCKETS - 1,
+        Number(((r.timeNs - (firstNs ?? 0n)) * BigInt(TIMELINE_BUCKETS)) / span),
+      );
+      const row = buckets.get(categoryOf(r.event));
+      if (row) row[i] = (row[i] ?? 0) + 1;
+      if (r.kind === 'open-code') {
+        recentCode.set(`${block.sessionId}:${r.seq}`, r);
+        if (recentCode.size > 4096) recentCode.delete(recentCode.keys().next().value as string);
+      } else if (r.event === 'open' && filesWritten.size < LIST_LIMIT) {
+        const [file, mode, flags] = r.args.items;
+        const modeText = mode && (mode.type === 'str' || mode.type === 'str_fs') ? mode.text : '';
+        const flagBits = flags && flags.type === 'int' ? Number(flags.value) : 0;
+        // O_WRONLY | O_RDWR, or a mode that writes.
+        if (/[wax+]/.test(modeText) || (flagBits & 3) !== 0) {
+          const name =
+            file === undefined
+              ? '?'
+              : file.type === 'int'
+                ? `file descriptor ${file.value}`
+                : file.type === 'str' || file.type === 'str_fs'
+                  ? file.text
+                  : formatValue(file, { maxStringLength: 400 });
+          filesWritten.set(name, (filesWritten.get(name) ?? 0) + 1);
+        }
+      }
+    }
+  }
+  return { firstNs, lastNs, buckets, decisions, filesWritten };
+}
+
+const COLORS: Record<string, string> = {
+  imports: '#4f9cff',
+  code: '#b36bff',
+  files: '#3fb37f',
+  processes: '#e0a43a',
+  network: '#e5675c',
+  native: '#ff8fb1',
+  serialization: '#7fd1d8',
+  sys: '#a0a7b4',
+  other: '#6b7280',
+};
+
+function timelineSvg(pass: SecondPass): string {
+  const width = 960;
+  const height = 180;
+  const totals = new Array<number>(TIMELINE_BUCKETS).fill(0);
+  for (const row of pass.buckets.values())
+    row.forEach((n, i) => (totals[i] = (totals[i] ?? 0) + n));
+  const max = Math.max(1, ...totals);
+  const barW = width / TIMELINE_BUCKETS;
+  const rects: string[] = [];
+  for (let i = 0; i < TIMELINE_BUCKETS; i++) {
+    let y = height;
+    for (const c of EVENT_CATEGORIES) {
+      const n = pass.buckets.get(c.id)?.[i] ?? 0;
+      if (n === 0) continue;
+      const h = (n / max) * height;
+      y -= h;
+      rects.push(
+        `<rect x="${(i * barW).toFixed(1)}" y="${y.toFixed(1)}" width="${(barW - 0.5).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS[c.id] ?? '#888'}"><title>${escapeHtml(c.label)}: ${n}</title></rect>`,
+      );
+    }
+  }
+  const spanMs =
+    pass.firstNs !== null && pass.lastNs !== null ? Number(pass.lastNs - pass.firstNs) / 1e6 : 0;
+  const legend = EVENT_CATEGORIES.map(
+    (c) =>
+      `<span class="legend"><i style="background:${COLORS[c.id] ?? '#888'}"></i>${escapeHtml(c.label)}</span>`,
+  ).join(' ');
+  return `<svg viewBox="0 0 ${width} ${height}" class="timeline" role="img" aria-label="Events over time by category">${rects.join('')}</svg>
+<p class="dim">0 – ${spanMs.toFixed(1)} ms, ${TIMELINE_BUCKETS} buckets; the tallest holds ${max} events.</p><p>${legend}</p>`;
+}
+
+function table(head: string[], rows: string[][]): string {
+  if (rows.length === 0) return '<p class="dim">None.</p>';
+  return `<table><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+}
+
+function stackHtml(stack: StackFrame[] | null): string {
+  if (!stack || stack.length === 0) return '';
+  return `<details><summary>stack (${stack.length})</summary><ol class="mono">${stack
+    .map(
+      (f) =>
+        `<li>${escapeHtml(`${f.file}:${f.line} in ${f.function}${f.module ? ` (${f.module})` : ''}`)}</li>`,
+    )
+    .join('')}</ol></details>`;
+}
+
+const STYLE = `body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1b1f26}
+h1{font-size:20px}h2{font-size:16px;margin-top:28px;border-bottom:1px solid #ccd;padding-bottom:4px}
+table{border-collapse:collapse;width:100%;margin:8px 0}th,td{border:1px solid #dde;padding:3px 6px;text-align:left;vertical-align:top;font-size:12px}
+th{background:#f3f4f8}.mono,td.mono{font-family:ui-monospace,monospace;word-break:break-all}.dim{color:#667}
+.denied{color:#b3261e;font-weight:600}.timeline{width:100%;max-width:960px;height:180px;background:#fafbfd;border:1px solid #dde}
+.legend{margin-right:10px;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
+#pager button{margin:0 4px}@media print{#search,#pager{display:none}details{display:block}}`;
+
+const SCRIPT = `(function(){
+var rows=JSON.parse(document.getElementById('events-data').textContent);
+var size=100,page=0,shown=rows;var body=document.getElementById('events-body');
+var info=document.getElementById('page-info');
+function esc(t){var d=document.createElement('div');d.textContent=String(t);return d.innerHTML;}
+function render(){var from=page*size,html='';for(var i=from;i<Math.min(shown.length,from+size);i++){var r=shown[i];
+html+='<tr><td>'+esc(r[0])+'</td><td>'+esc(r[1])+'</td><td>'+esc(r[2])+'</td><td>'+esc(r[3])+'</td><td class="mono">'+esc(r[4])+'</td></tr>';}
+body.innerHTML=html;info.textContent=shown.length?('events '+(from+1)+'–'+Math.min(shown.length,from+size)+' of '+shown.length):'no matching events';}
+document.getElementById('search').addEventListener('input',function(e){var q=e.target.value.toLowerCase();
+shown=q?rows.filter(function(r){return (r[3]+' '+r[4]).toLowerCase().indexOf(q)>=0;}):rows;page=0;render();});
+document.getElementById('prev').addEventListener('click',function(){if(page>0){page--;render();}});
+document.getElementById('next').addEventListener('click',function(){if((page+1)*size<shown.length){page++;render();}});
+render();})();`;
+
+/** Writes the whole HTML document for the session at `sessionPath`. */
+export async function htmlReport(
+  sessionPath: string,
+  blocks: Blocks,
+  write: (text: string) => Promise<void>,
+): Promise<void> {
+  const summary: SessionSummary = await summarizeSession(sessionPath);
+  const comments = ruleCommentsOf(summary.policy);
+  const pass = await secondPass(blocks, () => comments);
+  const title = summary.run ? summary.run.command.join(' ') : sessionPath;
+  const durationMs =
+    summary.run && summary.runEnd ? summary.runEnd.endedAtMs - summary.run.startedAtMs : null;
+  const out: string[] = [];
+  out.push(`<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
+<title>Hookscope report: ${escapeHtml(title)}</title><style>${STYLE}</style></head><body>
+<h1>Hookscope report</h1>
+<p class="mono">${escapeHtml(title)}</p>
+<p class="dim">Generated by Hookscope ${escapeHtml(HOOKSCOPE_VERSION)} from ${escapeHtml(sessionPath.split('/').pop() ?? sessionPath)}.</p>`);
+  out.push(`<h2 id="summary">Summary</h2>${table(
+    ['', ''],
+    [
+      ['Processes', String(summary.processes.length)],
+      ['Duration', durationMs === null ? 'unknown' : `${(durationMs / 1000).toFixed(2)} s`],
+      ['Events', summary.totalEvents.toLocaleString('en')],
+      [
+        'Denied',
+        `<span class="${summary.deniedTotal ? 'denied' : ''}">${summary.deniedTotal}</span>`,
+      ],
+      ['Dropped records', summary.droppedTotal.toString()],
+      [
+        'Policy',
+        summary.policy
+          ? escapeHtml(`${summary.policy.file} (sha256 ${summary.policy.sha256})`)
+          : 'none',
+      ],
+      [
+        'Attach',
+        summary.attach
+          ? escapeHtml(
+              `via ${summary.attach.method}; nothing before ${new Date(summary.attach.hooksActiveAtMs).toISOString()} was seen`,
+            )
+          : 'no (launched)',
+      ],
+    ].map(([a, b]) => [escapeHtml(a as string), b as string]),
+  )}
+${table(
+  ['Category', 'Events'],
+  summary.byCategory.map((c) => [escapeHtml(c.label), String(c.count)]),
+)}
+${table(
+  ['PID', 'Command', 'Python', 'End'],
+  summary.processes.map((p) => [
+    String(p.pid),
+    `<span class="mono">${escapeHtml(p.argv.join(' '))}</span>`,
+    escapeHtml(p.pythonVersion.split(' ')[0] ?? ''),
+    escapeHtml(
+      p.end
+        ? `${p.end.reason}${p.end.exitCode !== null ? ` (${p.end.exitCode})` : ''}${p.end.signal ? ` ${p.end.signal}` : ''}`
+        : 'still running',
+    ),
+  ]),
+)}`);
+  out.push(`<h2 id="timeline">Timeline</h2>${timelineSvg(pass)}`);
+  out.push(
+    `<h2 id="decisions">Denied and asked intents</h2>${table(
+      ['What', 'Outcome', 'Decided by', 'PID', 'From'],
+      pass.decisions.map((d) => [
+        `<span class="mono">${escapeHtml(d.what)}</span>${stackHtml(d.stack)}`,
+        `<span class="${d.outcome === 'denied' ? 'denied' : ''}">${escapeHtml(d.outcome)}</span>`,
+        escapeHtml(d.by),
+        d.pid === null ? '?' : String(d.pid),
+        escapeHtml(d.module ?? ''),
+      ]),
+    )}`,
+  );
+  out.push(
+    `<h2 id="code">Code loaded for execution</h2>${table(
+      ['Intent', 'Path', 'Real path', 'SHA-256', 'Size', 'Times'],
+      summary.codeLoaded.map((c) => [
+        escapeHtml(c.intent),
+        `<span class="mono">${escapeHtml(c.path)}</span>`,
+        `<span class="mono">${escapeHtml(c.realPath)}</span>`,
+        `<span class="mono">${escapeHtml(c.sha256 ?? (c.errno !== null ? `failed (errno ${c.errno})` : ''))}</span>`,
+        String(c.size),
+        String(c.count),
+      ]),
+    )}`,
+  );
+  out.push(
+    `<h2 id="subprocesses">Subprocesses</h2>${table(
+      ['Event', 'Command line', 'Times'],
+      summary.subprocesses.map((s) => [
+        escapeHtml(s.event),
+        `<span class="mono">${escapeHtml(s.commandLine)}</span>`,
+        String(s.count),
+      ]),
+    )}
+<h2 id="network">Network peers</h2>${table(
+      ['Operation', 'Address', 'Times'],
+      summary.sockets.map((s) => [
+        escapeHtml(s.operation),
+        `<span class="mono">${escapeHtml(s.address)}</span>`,
+        String(s.count),
+      ]),
+    )}
+<h2 id="files">Files opened for writing</h2>${table(
+      ['File', 'Times'],
+      [...pass.filesWritten].map(([f, n]) => [
+        `<span class="mono">${escapeHtml(f)}</span>`,
+        String(n),
+      ]),
+    )}`,
+  );
+  out.push(`<h2 id="events">Events</h2>
+<p><input id="search" type="search" placeholder="search event names and arguments" aria-label="Search events"></p>
+<p id="pager"><button id="prev" type="button">Previous</button><span id="page-info"></span><button id="next" type="button">Next</button></p>
+<table><thead><tr><th>PID</th><th>TID</th><th>ms</th><th>Event</th><th>Arguments</th></tr></thead><tbody id="events-body"></tbody></table>`);
+  await write(out.join('\n'));
+  // The rows, streamed into the data element.
+  await write('<script type="application/json" id="events-data">[');
+  let n = 0;
+  let omitted = 0;
+  const pids = new Map<number, { pid: number; start: bigint }>();
+  let batch = '';
+  for await (const block of blocks()) {
+    if (block.type === 'process') {
+      pids.set(block.process.session, {
+        pid: block.process.pid,
+        start: BigInt(block.process.startMonotonicNs),
+      });
+    }
+    if (block.type !== 'events') continue;
+    const p = pids.get(block.sessionId);
+    for (const r of block.records) {
+      if (r.kind === 'decision') continue;
+      if (n >= HTML_MAX_EVENTS) {
+        omitted++;
+        continue;
+      }
+      const ms = p ? Number((r.timeNs - p.start) / 1000n) / 1000 : null;
+      const args =
+        r.kind === 'audit'
+          ? formatValue(r.args, { maxStringLength: 300, maxBytesLength: 64 })
+          : `${r.intent} ${textOf(r.path)}${r.sha256 ? ` sha256=${r.sha256}` : ''}`;
+      batch += `${n ? ',' : ''}${scriptJson([p?.pid ?? null, r.tid, ms, r.event, args])}`;
+      n++;
+      if (batch.length > 1 << 16) {
+        await write(batch);
+        batch = '';
+      }
+    }
+  }
+  await write(`${batch}]</script>`);
+  if (omitted > 0) {
+    await write(
+      `<p class="dim">The first ${HTML_MAX_EVENTS.toLocaleString('en')} events are in this page; ${omitted.toLocaleString('en')} more are in the session file (hookscope show).</p>`,
+    );
+  }
+  await write(`<script>${SCRIPT}</script></body></html>\n`);
+}
