@@ -70,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
       'export a session: csv (a row per record), sarif (denied and asked intents), policy',
     )
     .argument('<file>', 'session file (.hks)')
-    .option('--format <format>', 'json, html, csv, sarif or policy')
+    .option('--format <format>', 'json, html, csv, perfetto, sarif or policy')
     .option('-o, --out <file>', 'where to write it (default: standard output); never overwritten')
     .option('--pid <pid>', 'only records of this process', parsePid)
     .option('--event <glob>', 'only events whose name matches the glob (e.g. "socket.*")')

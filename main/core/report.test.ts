@@ -161,7 +161,7 @@ describe('hookscope report', () => {
     const cases: Array<[string[], RegExp]> = [
       [
         ['--format', 'xml', '--out', out],
-        /unknown format "xml"; one of json, html, csv, sarif, policy/,
+        /unknown format "xml"; one of json, html, csv, perfetto, sarif, policy/,
       ],
       [['--out', out], /--format is required/],
       [['--format', 'csv', '--event', '', '--out', out], /bad --event glob/],
@@ -237,5 +237,64 @@ describe('hookscope report', () => {
     const bad = await runCli(['show', cut]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/the JSON report is cut short/);
+  });
+
+  it('perfetto: trace event JSON that parses, with tracks, instants, waits and load → exec flows', async () => {
+    const dir = tempDir('hookscope-report-');
+    const real = path.join(dir, 'real.hks');
+    const py = auditCapableInterpreters().at(-1);
+    const mod = path.join(dir, 'traced_mod.py');
+    fs.writeFileSync(mod, 'VALUE = 1\n');
+    const rec = await runCli(
+      [
+        'run',
+        '--out',
+        real,
+        '--no-summary',
+        '--',
+        py?.path ?? 'python3',
+        '-c',
+        'import traced_mod',
+      ],
+      { cwd: dir },
+    );
+    expect(rec.code, rec.stderr).toBe(0);
+    const enforced = path.join(dir, 'enforced.hks');
+    writeEnforcedSampleSession(enforced, { withStack: true });
+    for (const file of [real, enforced]) {
+      const out = `${file}.trace.json`;
+      const r = await runCli(['report', file, '--format', 'perfetto', '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      const trace = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+        traceEvents: Array<Record<string, unknown>>;
+      };
+      const events = trace.traceEvents;
+      // The trace event format, as a viewer reads it.
+      for (const e of events) {
+        expect(['i', 'X', 's', 'f', 'M']).toContain(e.ph);
+        expect(typeof e.name).toBe('string');
+        expect(Number.isInteger(e.pid) && Number.isInteger(e.tid)).toBe(true);
+        if (e.ph !== 'M') expect(typeof e.ts === 'number' && (e.ts as number) >= 0).toBe(true);
+        if (e.ph === 'X') expect((e.dur as number) > 0).toBe(true);
+      }
+      const ends = new Set(events.filter((e) => e.ph === 'f').map((e) => e.id));
+      const starts = new Set(events.filter((e) => e.ph === 's').map((e) => e.id));
+      for (const id of ends) expect(starts.has(id)).toBe(true);
+      expect(events.some((e) => e.name === 'process_name')).toBe(true);
+      expect(events.some((e) => e.name === 'thread_name')).toBe(true);
+      if (file === real) {
+        // The module's load is joined to the exec of its code.
+        const load = events.find(
+          (e) => e.ph === 'X' && (e.args as { path?: string } | undefined)?.path === mod,
+        );
+        expect(load).toBeDefined();
+        const flow = events.find((e) => e.ph === 's' && e.ts === load?.ts);
+        expect(flow && ends.has(flow.id)).toBe(true);
+      } else {
+        // The 2.5 ms the Popen waited for its decision is a slice.
+        const wait = events.find((e) => e.name === 'waited for a decision: subprocess.Popen');
+        expect(wait).toMatchObject({ ph: 'X', dur: 2500, cat: 'intent' });
+      }
+    }
   });
 });

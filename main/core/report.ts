@@ -12,6 +12,7 @@ import { categoryOf } from '../common/event-taxonomy.js';
 import { decidedByText, ruleCommentsOf, type RuleComments } from './decision-text.js';
 import { eventMatcher } from './event-glob.js';
 import { htmlReport } from './html-report.js';
+import { perfettoReport } from './perfetto-report.js';
 import { JSON_REPORT_TAIL, jsonReportBlock, jsonReportHead } from './json-report.js';
 import { formatPolicy, learnPolicy } from './policy/index.js';
 import {
@@ -27,7 +28,7 @@ import { originOf } from './stack-origin.js';
 import { errnoText } from './summary.js';
 import { HOOKSCOPE_VERSION } from './version.js';
 
-export const REPORT_FORMATS = ['json', 'html', 'csv', 'sarif', 'policy'] as const;
+export const REPORT_FORMATS = ['json', 'html', 'csv', 'perfetto', 'sarif', 'policy'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 export interface ReportOptions {
@@ -147,7 +148,9 @@ export async function writeReport(
       };
       await htmlReport(sessionPath, fresh, (text) => sink.write(text));
     } else if (options.format === 'csv') await csvReport(blocks, filter, sink);
-    else if (options.format === 'sarif') await sarifReport(blocks, filter, sink, sessionPath);
+    else if (options.format === 'perfetto') {
+      await perfettoReport(filterBlocks(blocks, filter), (text) => sink.write(text));
+    } else if (options.format === 'sarif') await sarifReport(blocks, filter, sink, sessionPath);
     else await sink.write(formatPolicy(await learnPolicy(filterBlocks(blocks, filter))));
     if (temp !== null && outPath !== null) {
       await new Promise<void>((resolve, reject) => {
