@@ -38,7 +38,9 @@ export async function main(argv: string[]): Promise<number> {
     .description(
       'run a command with the Hookscope agent preloaded and record what its Python processes do',
     )
-    .usage('[--out FILE] [--policy FILE [--ask allow|deny]] [--learn OUT] -- CMD [ARGS...]')
+    .usage(
+      '[--out FILE] [--policy FILE [--ask allow|deny]] [--learn OUT] [--report FILE] -- CMD [ARGS...]',
+    )
     .option(
       '-o, --out <file>',
       'session file to write (default: a new file under ~/.local/share/hookscope/sessions)',
@@ -56,6 +58,10 @@ export async function main(argv: string[]): Promise<number> {
     .option(
       '--learn <out>',
       'after the run, write a policy that allows exactly what it did (refuses an existing file)',
+    )
+    .option(
+      '--report <file>',
+      'after the run, write a report; the format follows the name: .html, .json, .csv, .sarif, .trace.json',
     )
     .option('--no-summary', 'do not print the summary when the target exits')
     .argument('[command...]', 'the command to run, after --')

@@ -1,4 +1,4 @@
-// `hookscope run [--out FILE] [--policy FILE [--ask allow|deny]] [--learn OUT] -- CMD [ARGS...]`
+// `hookscope run [--out FILE] [--policy FILE [--ask allow|deny]] [--learn OUT] [--report FILE] -- CMD [ARGS...]`
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -6,6 +6,7 @@ import path from 'node:path';
 
 import { CaptureRun, type RunPolicy } from '../core/capture-run.js';
 import { CommandError } from '../core/command-path.js';
+import { writeReport, type ReportFormat } from '../core/report.js';
 import {
   PolicyCompileError,
   PolicyError,
@@ -30,6 +31,19 @@ export interface RunOptions {
   ask?: Answer;
   /** Write a policy learned from this run here (never over an existing file). */
   learn?: string;
+  /** Write a report of this run here; the format follows the extension (docs/reports.md). */
+  report?: string;
+}
+
+/** The report format a `--report` file name asks for. */
+export function reportFormatOf(file: string): ReportFormat | null {
+  const name = file.toLowerCase();
+  if (name.endsWith('.html') || name.endsWith('.htm')) return 'html';
+  if (name.endsWith('.sarif') || name.endsWith('.sarif.json')) return 'sarif';
+  if (name.endsWith('.trace.json') || name.endsWith('.perfetto.json')) return 'perfetto';
+  if (name.endsWith('.csv')) return 'csv';
+  if (name.endsWith('.json')) return 'json';
+  return null;
 }
 
 /**
@@ -40,7 +54,7 @@ export interface RunOptions {
 export const EXIT_DENIED = 3;
 
 const USAGE =
-  'usage: hookscope run [--out FILE] [--policy FILE [--ask allow|deny]] [--learn OUT] -- CMD [ARGS...]';
+  'usage: hookscope run [--out FILE] [--policy FILE [--ask allow|deny]] [--learn OUT] [--report FILE] -- CMD [ARGS...]';
 
 /**
  * Reads, checks and compiles the policy. On any problem, writes every
@@ -118,6 +132,22 @@ export async function runCommand(
       `hookscope run: --learn ${learnPath}: no such directory ${path.dirname(learnPath)}\n`,
     );
     return 2;
+  }
+  const reportPath = options.report === undefined ? null : path.resolve(options.report);
+  const reportFormat = reportPath === null ? null : reportFormatOf(reportPath);
+  if (reportPath !== null) {
+    let problem: string | null = null;
+    if (reportFormat === null) {
+      problem = 'the file name says no format (.html, .json, .csv, .sarif, .trace.json)';
+    } else if (fs.existsSync(reportPath)) {
+      problem = 'already exists; not overwriting it';
+    } else if (!fs.statSync(path.dirname(reportPath), { throwIfNoEntry: false })?.isDirectory()) {
+      problem = `no such directory ${path.dirname(reportPath)}`;
+    }
+    if (problem !== null) {
+      err.write(`hookscope run: --report ${reportPath}: ${problem}\n`);
+      return 2;
+    }
   }
   let policy: RunPolicy | undefined;
   if (options.policy !== undefined) {
@@ -207,6 +237,17 @@ export async function runCommand(
   }
   if (learnPath !== null && !(await writeLearnedPolicy(outPath, learnPath, err))) {
     return code === 0 ? 2 : code;
+  }
+  if (reportPath !== null && reportFormat !== null) {
+    try {
+      await writeReport(outPath, reportPath, { format: reportFormat });
+      err.write(`hookscope: ${reportFormat} report written to ${reportPath}\n`);
+    } catch (e) {
+      err.write(
+        `hookscope run: could not write the report ${reportPath}: ${(e as Error).message}\n`,
+      );
+      return code === 0 ? 2 : code;
+    }
   }
   return code;
 }

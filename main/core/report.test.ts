@@ -297,4 +297,42 @@ describe('hookscope report', () => {
       }
     }
   });
+
+  it('run --report writes the report the name asks for, and refuses a bad name before starting', async () => {
+    const dir = tempDir('hookscope-report-');
+    const py = auditCapableInterpreters().at(-1)?.path ?? 'python3';
+    const marker = path.join(dir, 'ran');
+    const refused = await runCli([
+      'run',
+      '--out',
+      path.join(dir, 'a.hks'),
+      '--report',
+      path.join(dir, 'r.txt'),
+      '--',
+      py,
+      '-c',
+      `open(${JSON.stringify(marker)}, "w")`,
+    ]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--report .*r\.txt: the file name says no format/);
+    expect(fs.existsSync(marker)).toBe(false);
+    const report = path.join(dir, 'findings.sarif');
+    const ok = await runCli([
+      'run',
+      '--out',
+      path.join(dir, 'b.hks'),
+      '--no-summary',
+      '--report',
+      report,
+      '--',
+      py,
+      '-c',
+      'import json',
+    ]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toContain(`hookscope: sarif report written to ${report}`);
+    expect((JSON.parse(fs.readFileSync(report, 'utf8')) as { version: string }).version).toBe(
+      '2.1.0',
+    );
+  });
 });
