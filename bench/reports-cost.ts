@@ -1,0 +1,153 @@
+// npm run bench:reports — what exporting a large session costs, per format,
+// side by side with a plain copy of the session file's bytes (the ratio is
+// what to read: these machines are shared and noisy), and the exporter's
+// peak memory for a session 10x smaller, to show it does not grow with the
+// session. Each export runs in its own Node process (`hookscope report`),
+// timed from outside; its peak RSS is what the process itself reports at exit.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { REPORT_FORMATS } from '../main/core/report.js';
+import { SessionWriter } from '../main/core/session-file.js';
+import { CLI } from '../main/test-support/cli.js';
+import { encodeAuditRecord, encodeOpenCodeRecord, v } from '../main/test-support/wire-encoder.js';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+
+/** A session of `events` records in one process: opens, imports, code loads, sockets. */
+function writeSession(file: string, events: number): void {
+  const w = SessionWriter.create(file, { overwrite: true });
+  w.writeRun({
+    hookscopeVersion: 'bench',
+    command: ['python3', 'app.py'],
+    cwd: '/srv',
+    startedAtMs: 1_700_000_000_000,
+    socketDir: '/tmp/x',
+  });
+  w.writeProcess({
+    session: 1,
+    pid: 4242,
+    ppid: 1,
+    parentSession: null,
+    uid: 1000,
+    exe: '/usr/bin/python3',
+    argv: ['python3', 'app.py'],
+    cwd: '/srv',
+    pythonVersion: '3.12.3',
+    agentVersion: 'bench',
+    startMonotonicNs: '1000000000',
+    startRealtimeNs: '1700000000000000000',
+    flags: { preInit: true, initializedAtStart: false, auditHook: true, openCodeHook: true },
+  });
+  const batch: Buffer[] = [];
+  for (let i = 0; i < events; i++) {
+    const timeNs = 1_000_000_000n + BigInt(i) * 1000n;
+    const r =
+      i % 10 === 0
+        ? encodeOpenCodeRecord({
+            seq: i,
+            tid: 4242,
+            timeNs,
+            intent: 'pythoncode',
+            size: 1000 + (i % 97),
+            sha256: Buffer.alloc(32, i % 251),
+            path: v.str(`/srv/app/mod_${i % 5000}.py`),
+            realPath: `/srv/app/mod_${i % 5000}.py`,
+          })
+        : encodeAuditRecord({
+            seq: i,
+            tid: 4242 + (i % 4),
+            timeNs,
+            event: i % 3 === 0 ? 'open' : i % 3 === 1 ? 'import' : 'socket.connect',
+            args:
+              i % 3 === 2
+                ? v.tuple([v.other('socket', 0x1000n), v.tuple([v.str('10.0.0.1'), v.int(443)])])
+                : v.tuple([v.str(`/srv/data/file_${i % 1000}.txt`), v.str('r'), v.int(524288)]),
+          });
+    batch.push(r);
+    if (batch.length === 2000) {
+      w.writeEvents(1, Buffer.concat(batch));
+      batch.length = 0;
+    }
+  }
+  if (batch.length) w.writeEvents(1, Buffer.concat(batch));
+  w.close();
+}
+
+interface Measured {
+  seconds: number;
+  peakMb: number;
+  bytes: number;
+}
+
+/**
+ * Runs `node args` and measures its wall time and its own peak RSS: a
+ * preloaded hook writes process.resourceUsage().maxRSS (KiB) at exit.
+ */
+function measure(args: string[], out: string, preload: string): Measured {
+  fs.rmSync(out, { force: true });
+  const rssFile = `${out}.rss`;
+  const t = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, ['-r', preload, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, HOOKSCOPE_BENCH_RSS: rssFile },
+    encoding: 'utf8',
+  });
+  const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+  if (r.status !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr}`);
+  const peakMb = Number(fs.readFileSync(rssFile, 'utf8')) / 1024;
+  return { seconds, peakMb, bytes: fs.existsSync(out) ? fs.statSync(out).size : 0 };
+}
+
+function copyArgs(from: string, to: string): string[] {
+  return ['-e', `require('node:fs').copyFileSync(${JSON.stringify(from)}, ${JSON.stringify(to)})`];
+}
+
+function main(): void {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hookscope-bench-reports-'));
+  try {
+    const big = path.join(dir, 'big.hks');
+    const small = path.join(dir, 'small.hks');
+    writeSession(big, EVENTS);
+    writeSession(small, EVENTS / 10);
+    const sizeMb = fs.statSync(big).size / 1e6;
+    console.log(
+      `reports: a ${EVENTS.toLocaleString('en')}-event session (${sizeMb.toFixed(1)} MB), each export in its own process\n`,
+    );
+    const preload = path.join(dir, 'rss.js');
+    fs.writeFileSync(
+      preload,
+      "process.on('exit', () => require('node:fs').writeFileSync(process.env.HOOKSCOPE_BENCH_RSS, String(process.resourceUsage().maxRSS)));\n",
+    );
+    const copy = measure(
+      copyArgs(big, path.join(dir, 'copy.hks')),
+      path.join(dir, 'copy.hks'),
+      preload,
+    );
+    console.log(
+      '| format | seconds | ratio to a plain copy (target ≤ 3) | output MB | peak RSS MB, full session | peak RSS MB, 1/10 session |',
+    );
+    console.log('|---|---|---|---|---|---|');
+    console.log(
+      `| copy of the bytes | ${copy.seconds.toFixed(2)} | 1.00 | ${(copy.bytes / 1e6).toFixed(1)} | ${copy.peakMb.toFixed(0)} | |`,
+    );
+    for (const format of REPORT_FORMATS) {
+      const out = path.join(dir, `out.${format}`);
+      const full = measure([CLI, 'report', big, '--format', format, '--out', out], out, preload);
+      const tenth = measure(
+        [CLI, 'report', small, '--format', format, '--out', `${out}.small`],
+        `${out}.small`,
+        preload,
+      );
+      console.log(
+        `| ${format} | ${full.seconds.toFixed(2)} | ${(full.seconds / copy.seconds).toFixed(1)} | ${(full.bytes / 1e6).toFixed(1)} | ${full.peakMb.toFixed(0)} | ${tenth.peakMb.toFixed(0)} |`,
+      );
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main();
