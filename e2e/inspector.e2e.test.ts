@@ -7,6 +7,7 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { writePopenAskTarget } from '../main/test-support/ask-target.js';
 import { REPO_ROOT, runCli, tempDir } from '../main/test-support/cli.js';
 import { auditCapableInterpreters } from '../main/test-support/pythons.js';
 import { startServe, type ServedInspector } from '../main/test-support/serve.js';
@@ -169,33 +170,7 @@ describe('the inspector in Chromium', () => {
   });
 
   it('answers a waiting intent with Deny and with Allow, and the target sees each', async () => {
-    const work = tempDir('hookscope-e2e-ask-');
-    const policy = path.join(work, 'policy.json');
-    fs.writeFileSync(
-      policy,
-      JSON.stringify({
-        version: 1,
-        default: 'allow',
-        ask: { timeoutMs: 120000, timeoutAction: 'deny' },
-        rules: [{ action: 'ask', event: 'subprocess.Popen', comment: 'no surprise processes' }],
-      }),
-    );
-    const result = path.join(work, 'result.txt');
-    const script = path.join(work, 'target.py');
-    fs.writeFileSync(
-      script,
-      [
-        'import subprocess',
-        'out = []',
-        'for word in ("first", "second"):',
-        '    try:',
-        '        subprocess.run(["/bin/echo", word], stdout=subprocess.DEVNULL)',
-        '        out.append(word + " ran")',
-        '    except PermissionError:',
-        '        out.append(word + " refused")',
-        `open(${JSON.stringify(result)}, "w").write(" ".join(out))`,
-      ].join('\n'),
-    );
+    const { policy, script, result } = writePopenAskTarget('hookscope-e2e-ask-');
     await page.getByRole('tab', { name: 'Processes' }).click();
     await page.locator('input[name="command"]').fill(python.path);
     await page.locator('textarea[name="args"]').fill(script);

@@ -5,6 +5,7 @@
 // intent the moment its thread stops waiting (timeout, process gone).
 // Plain Node: no UI, no Electron.
 
+import type { IntentOutcome, PendingSubjectRow } from '../common/ipc-contract.js';
 import type { AgentProcess, AskSink } from './agent-server.js';
 import { answerKey, subjectFromRecord, type Subject } from './policy/match.js';
 import { MAX_HOLD_MS, type AnswerFrame, type AskFrame, type AskScope } from './protocol/ask.js';
@@ -12,24 +13,12 @@ import {
   decodeRecords,
   formatValue,
   toJsonValue,
-  type JsonValue,
   type StackFrame,
 } from './protocol/records.js';
 import { originOf } from './stack-origin.js';
 
-export type IntentOutcome = 'allow' | 'deny';
-
-/** What is asked about, in a form any transport can carry (JSON). */
-export type PendingSubject =
-  | { kind: 'audit'; event: string; args: JsonValue; argsText: string; argsTruncated: boolean }
-  | {
-      kind: 'intent';
-      intent: string;
-      path: string;
-      realPath: string;
-      sha256: string | null;
-      sizeBytes: number;
-    };
+/** What is asked about, in a form any transport can carry: the UI contract's own type. */
+export type PendingSubject = PendingSubjectRow;
 
 export interface PendingIntent {
   /** `<session>.<ask id>`: unique for the life of the broker. */

@@ -17,6 +17,7 @@ import {
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import type { HookscopeApi } from '../../../main/common/ipc-contract.js';
+import { writePopenAskTarget } from '../../../main/test-support/ask-target.js';
 import { runCli, tempDir } from '../../../main/test-support/cli.js';
 import { auditCapableInterpreters } from '../../../main/test-support/pythons.js';
 import { startServe, type ServedInspector } from '../../../main/test-support/serve.js';
@@ -147,37 +148,11 @@ describe('screens', () => {
 
 describe('the intent queue', () => {
   it('shows a waiting Popen from a launched run, and the target gets Deny, then Allow', async () => {
-    const work = tempDir('hookscope-screens-ask-');
-    const policy = path.join(work, 'policy.json');
-    fs.writeFileSync(
-      policy,
-      JSON.stringify({
-        version: 1,
-        default: 'allow',
-        ask: { timeoutMs: 120000, timeoutAction: 'deny' },
-        rules: [{ action: 'ask', event: 'subprocess.Popen', comment: 'no surprise processes' }],
-      }),
-    );
-    const result = path.join(work, 'result.txt');
+    // Arguments are one per line in the form: the script goes in a file.
+    const { policy, script, result } = writePopenAskTarget('hookscope-screens-ask-');
     const store = createAppStore(api);
     renderApp(store);
     await waitFor(() => expect(store.getState().processesStatus).toBe('ready'));
-    // Arguments are one per line in the form: the script goes in a file.
-    const script = path.join(work, 'target.py');
-    fs.writeFileSync(
-      script,
-      [
-        'import subprocess',
-        'out = []',
-        'for word in ("first", "second"):',
-        '    try:',
-        '        subprocess.run(["/bin/echo", word], stdout=subprocess.DEVNULL)',
-        '        out.append(word + " ran")',
-        '    except PermissionError:',
-        '        out.append(word + " refused")',
-        `open(${JSON.stringify(result)}, "w").write(" ".join(out))`,
-      ].join('\n'),
-    );
     store.getState().setLaunchForm({
       command: python.path,
       args: script,
