@@ -9,12 +9,7 @@ import type { IntentOutcome, PendingSubjectRow } from '../common/ipc-contract.js
 import type { AgentProcess, AskSink } from './agent-server.js';
 import { answerKey, subjectFromRecord, type Subject } from './policy/match.js';
 import { MAX_HOLD_MS, type AnswerFrame, type AskFrame, type AskScope } from './protocol/ask.js';
-import {
-  decodeRecords,
-  formatValue,
-  toJsonValue,
-  type StackFrame,
-} from './protocol/records.js';
+import { decodeRecords, formatValue, toJsonValue, type StackFrame } from './protocol/records.js';
 import { originOf } from './stack-origin.js';
 
 /** What is asked about, in a form any transport can carry: the UI contract's own type. */
