@@ -73,6 +73,21 @@ static PyObject *frame_module(PyObject *frame) {
     return name;
 }
 
+static void release(PyObject *obj) {
+    if (obj)
+        hs_py.Py_DecRef(obj);
+}
+
+/* Moves to the caller's frame, dropping our reference to this one; leaves
+ * no error set behind what the step may have raised. */
+static PyObject *step_out(PyObject *frame) {
+    if (hs_py.PyErr_Occurred())
+        hs_py.PyErr_Clear();
+    PyObject *back = frame_back(frame);
+    hs_py.Py_DecRef(frame);
+    return back;
+}
+
 static void put_tuple_head(struct hs_out *o, uint32_t full, uint32_t n) {
     o->p[0] = HS_TAG_TUPLE;
     hs_put_u32(o->p + 1, full);
@@ -122,18 +137,11 @@ int hs_stack_encode(struct hs_out *o) {
                 }
                 kept++;
             }
-            if (filename)
-                hs_py.Py_DecRef(filename);
-            if (name)
-                hs_py.Py_DecRef(name);
-            if (code)
-                hs_py.Py_DecRef(code);
-            if (hs_py.PyErr_Occurred())
-                hs_py.PyErr_Clear();
+            release(filename);
+            release(name);
+            release(code);
         }
-        PyObject *back = frame_back(frame);
-        hs_py.Py_DecRef(frame);
-        frame = back;
+        frame = step_out(frame);
     }
     if (frame) {
         /* More than 1024 frames: the count stops there. */
@@ -221,17 +229,10 @@ int hs_stack_origin(char *out, size_t cap) {
             out[n] = 0;
             found = (int)n;
         }
-        if (filename)
-            hs_py.Py_DecRef(filename);
-        if (code)
-            hs_py.Py_DecRef(code);
-        if (hs_py.PyErr_Occurred())
-            hs_py.PyErr_Clear();
-        PyObject *back = frame_back(frame);
-        hs_py.Py_DecRef(frame);
-        frame = back;
+        release(filename);
+        release(code);
+        frame = step_out(frame);
     }
-    if (frame)
-        hs_py.Py_DecRef(frame);
+    release(frame);
     return found;
 }
