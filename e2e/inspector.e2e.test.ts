@@ -4,15 +4,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { writePopenAskTarget } from '../main/test-support/ask-target.js';
+import { launchChromium } from '../main/test-support/chromium.js';
 import { REPO_ROOT, runCli, tempDir } from '../main/test-support/cli.js';
 import { auditCapableInterpreters } from '../main/test-support/pythons.js';
 import { startServe, type ServedInspector } from '../main/test-support/serve.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.join(REPO_ROOT, 'artifacts', 'screenshots');
 const python = auditCapableInterpreters()[0]!;
 
@@ -30,7 +30,6 @@ async function shot(name: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  expect(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true);
   fs.mkdirSync(SHOTS, { recursive: true });
   dir = tempDir('hookscope-e2e-');
   env = { ...process.env, XDG_DATA_HOME: dir };
@@ -55,20 +54,7 @@ beforeAll(async () => {
   });
   serve = await startServe(env);
   url = serve.url;
-  context = await chromium.launchPersistentContext(path.join(dir, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-    viewport: { width: 1400, height: 860 },
-  });
+  context = await launchChromium(path.join(dir, 'chromium-profile'));
   page = context.pages()[0] ?? (await context.newPage());
   page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('console', (m) => {
@@ -151,6 +137,60 @@ describe('the inspector in Chromium', () => {
     await expect
       .poll(() => page.locator('.ev-row[aria-selected="true"]').getAttribute('aria-rowindex'))
       .toBe('2');
+  });
+
+  it('brushes a time range on the timeline, zooms it, and sorts the table by a column', async () => {
+    await page.getByRole('button', { name: 'Clear', exact: true }).click();
+    await expect.poll(() => page.getByTestId('event-count').textContent()).not.toMatch(/ of /);
+    const chart = page.getByRole('img', { name: /Event density by category/ });
+    await chart.waitFor();
+    // The lanes add up to every event of the session.
+    const laneTotal = () =>
+      page
+        .locator('[data-lane]')
+        .evaluateAll((lanes) =>
+          lanes.reduce((n, lane) => n + Number(lane.getAttribute('data-count')), 0),
+        );
+    const total = Number(
+      ((await page.getByTestId('event-count').textContent()) ?? '').replace(/[^0-9]/g, ''),
+    );
+    await expect.poll(laneTotal).toBe(total);
+    expect(
+      Number(await page.locator('[data-lane="imports"]').getAttribute('data-count')),
+    ).toBeGreaterThan(0);
+    // Drag across the first half of the chart (after the 120 px of lane labels).
+    const box = (await chart.boundingBox())!;
+    const left = box.x + 121;
+    const width = box.width - 121;
+    await page.mouse.move(left + 2, box.y + 40);
+    await page.mouse.down();
+    await page.mouse.move(left + width / 2, box.y + 40, { steps: 5 });
+    await page.mouse.up();
+    await page.getByTestId('time-filter').waitFor();
+    await expect.poll(() => page.getByTestId('event-count').textContent()).toMatch(/ of /);
+    await page.getByRole('button', { name: 'Zoom to range' }).click();
+    await expect.poll(() => page.getByTestId('timeline-range').textContent()).toMatch(/ of /);
+    await shot('timeline');
+    // Wheel over the chart zooms in further.
+    const before = await page.getByTestId('timeline-range').textContent();
+    const zoomed = (await chart.boundingBox())!;
+    await page.mouse.move(zoomed.x + 121 + width / 2, zoomed.y + zoomed.height / 2);
+    await page.mouse.wheel(0, -300);
+    await expect.poll(() => page.getByTestId('timeline-range').textContent()).not.toBe(before);
+    await page.getByRole('button', { name: 'Clear range' }).click();
+    await page.getByRole('button', { name: 'Fit' }).click();
+    await expect.poll(() => page.getByTestId('event-count').textContent()).not.toMatch(/ of /);
+    // Sorted by event name, descending on the second click.
+    const header = page.getByRole('columnheader', { name: /^Event/ });
+    await header.getByRole('button').click();
+    await header.getByRole('button').click();
+    await expect.poll(() => header.getAttribute('aria-sort')).toBe('descending');
+    const names = await page
+      .locator('.ev-row[data-event]')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-event') ?? ''));
+    expect(names).toEqual([...names].sort().reverse());
+    await header.getByRole('button').click();
+    await expect.poll(() => header.getAttribute('aria-sort')).toBe('none');
   });
 
   it('opens a saved session from the sessions list', async () => {

@@ -31,10 +31,25 @@ import {
   type AskFrame,
 } from './protocol/ask.js';
 import { validateEventsPayload } from './protocol/records.js';
+import { parsePolicyAck, type PolicyAckStatus } from './protocol/policy-ack.js';
 import { getPeerCredentials, type PeerCredentials } from './peer-credentials.js';
 
 /** How long a new connection has to send HELLO. */
 const HELLO_TIMEOUT_MS = 5000;
+/** How long replacePolicy waits for each agent's POLICY_ACK. */
+const POLICY_ACK_TIMEOUT_MS = 3000;
+
+/** What became of a replacement policy in one agent (AgentServer.replacePolicy). */
+export interface PolicyDelivery {
+  sessionId: number;
+  pid: number;
+  /**
+   * The agent's answer; `not-enforcing` without asking it when its process
+   * enforces no policy (it never gets one), `gone` when the connection
+   * closed first, `timeout` when no answer came in time.
+   */
+  status: PolicyAckStatus | 'gone' | 'timeout';
+}
 
 export interface AgentProcess {
   sessionId: number;
@@ -97,10 +112,23 @@ export class AgentServer {
   private readonly connections = new Set<net.Socket>();
   /** Accepted (post-HELLO) connections by session id. */
   private readonly sessions = new Map<number, net.Socket>();
+  private readonly sessionPids = new Map<number, number>();
   private nextSessionId = 1;
   private closedWaiters: Array<() => void> = [];
+  /** Accepted sessions whose agent enforces a policy: only these get a replacement. */
+  private readonly enforcing = new Map<number, number>();
+  /** Per session, the POLICY frames sent after the handshake that await their ack, in order. */
+  private readonly policyAcks = new Map<
+    number,
+    Array<(status: PolicyDelivery['status']) => void>
+  >();
+  /** The compiled policy agents get after WELCOME (attach mode); replacePolicy updates it. */
+  private policy: Buffer | undefined;
+  /** Set once replacePolicy ran: enforcing agents that connect later get the new policy too. */
+  private policyReplaced = false;
 
   constructor(private readonly options: AgentServerOptions) {
+    this.policy = options.attachPolicy;
     this.socketPath = options.abstractName
       ? `\0${options.abstractName}`
       : path.join(options.socketDir, 'agent.sock');
@@ -176,6 +204,56 @@ export class AgentServer {
     return true;
   }
 
+  /**
+   * Sends `compiled` to every connected agent that enforces a policy, and
+   * resolves with each agent's answer (docs/protocol.md, "Replacing the
+   * policy"). Agents of processes without a policy are not sent it: a
+   * capture-only process stays capture only. Agents that connect later
+   * get it too (attach: in place of the original; launch: right after
+   * WELCOME, in case they read an older policy file).
+   */
+  async replacePolicy(compiled: Buffer): Promise<PolicyDelivery[]> {
+    this.policy = compiled;
+    this.policyReplaced = true;
+    const deliveries: Promise<PolicyDelivery>[] = [];
+    for (const [sessionId, socket] of this.sessions) {
+      const pid = this.enforcing.get(sessionId);
+      if (pid === undefined) {
+        const peerPid = this.sessionPids.get(sessionId) ?? 0;
+        deliveries.push(Promise.resolve({ sessionId, pid: peerPid, status: 'not-enforcing' }));
+        continue;
+      }
+      deliveries.push(
+        this.sendPolicy(sessionId, socket, compiled).then((status) => ({ sessionId, pid, status })),
+      );
+    }
+    return Promise.all(deliveries);
+  }
+
+  private sendPolicy(
+    sessionId: number,
+    socket: net.Socket,
+    compiled: Buffer,
+  ): Promise<PolicyDelivery['status']> {
+    if (socket.destroyed) return Promise.resolve('gone');
+    return new Promise((resolve) => {
+      const waiters = this.policyAcks.get(sessionId) ?? [];
+      this.policyAcks.set(sessionId, waiters);
+      let done = false;
+      const settle = (status: PolicyDelivery['status']): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        resolve(status);
+      };
+      // A late ack still pops this waiter (acks come in order), so the
+      // entry stays until then; only the promise settles early.
+      const timer = setTimeout(() => settle('timeout'), POLICY_ACK_TIMEOUT_MS);
+      waiters.push(settle);
+      socket.write(encodeFrame(FrameType.POLICY, compiled));
+    });
+  }
+
   async close(): Promise<void> {
     for (const socket of this.connections) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -235,6 +313,10 @@ export class AgentServer {
       clearTimeout(helloTimer);
       if (sessionId) {
         this.sessions.delete(sessionId);
+        this.sessionPids.delete(sessionId);
+        this.enforcing.delete(sessionId);
+        for (const settle of this.policyAcks.get(sessionId) ?? []) settle('gone');
+        this.policyAcks.delete(sessionId);
         this.options.asks?.processGone(sessionId);
         this.options.sink.processEnded(sessionId, bye);
       }
@@ -260,11 +342,26 @@ export class AgentServer {
             clearTimeout(helloTimer);
             sessionId = this.nextSessionId++;
             this.sessions.set(sessionId, socket);
+            this.sessionPids.set(sessionId, peer.pid);
             socket.write(encodeFrame(FrameType.WELCOME, encodeWelcome(0, sessionId)));
             if (hello.flags.attached) {
-              socket.write(
-                encodeFrame(FrameType.POLICY, this.options.attachPolicy ?? Buffer.alloc(0)),
-              );
+              const policy = this.policy ?? Buffer.alloc(0);
+              socket.write(encodeFrame(FrameType.POLICY, policy));
+              // That frame is the attach's own (no ack); it makes the agent enforce.
+              if (hello.flags.policy || policy.length > 0) this.enforcing.set(sessionId, peer.pid);
+            } else if (hello.flags.policy) {
+              this.enforcing.set(sessionId, peer.pid);
+              if (this.policyReplaced && this.policy !== undefined) {
+                // It may have read the policy file before it was replaced.
+                void this.sendPolicy(sessionId, socket, this.policy).then((status) => {
+                  if (status !== 'applied' && status !== 'gone') {
+                    this.options.sink.notice(
+                      'warning',
+                      `process ${peer.pid} did not take the replaced policy: ${status}`,
+                    );
+                  }
+                });
+              }
             }
             agent = { sessionId, hello, peer };
             this.options.sink.processStarted(agent);
@@ -285,6 +382,21 @@ export class AgentServer {
             case FrameType.BYE:
               bye = parseBye(frame.payload);
               break;
+            case FrameType.POLICY_ACK: {
+              const status = parsePolicyAck(frame.payload);
+              const settle = this.policyAcks.get(sessionId)?.shift();
+              if (settle === undefined) {
+                throw new ProtocolError('POLICY_ACK without a POLICY frame waiting for it');
+              }
+              settle(status);
+              if (status !== 'applied') {
+                this.options.sink.notice(
+                  'warning',
+                  `process ${peer.pid} refused a replacement policy: ${status}`,
+                );
+              }
+              break;
+            }
             case FrameType.ASK: {
               if (this.options.asks === undefined || agent === null) {
                 throw new ProtocolError('ASK from an agent that was given no interactive policy');

@@ -8,8 +8,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { AgentServer, type AgentProcess, type AgentSink } from './agent-server.js';
-import type { RunPolicy } from './capture-run.js';
+import {
+  AgentServer,
+  type AgentProcess,
+  type AgentSink,
+  type PolicyDelivery,
+} from './agent-server.js';
+import { writePolicyBlock, type RunPolicy } from './capture-run.js';
 import { IntentBroker } from './intent-broker.js';
 import { inspectProcess, type AttachReason, type ProcessInfo } from './discovery.js';
 import { findOnPath } from './attacher-context.js';
@@ -22,6 +27,7 @@ import {
 import { isSelfOrDescendant } from './process-tree.js';
 import { decodeRecords } from './protocol/records.js';
 import type { Bye } from './protocol/hello.js';
+import { policyReplacedNotice } from './policy-edit.js';
 import { SessionRecorder } from './recorder.js';
 import { describeTarget, remoteExec } from './remote-exec.js';
 import { agentLibraryPath, makePrivateSocketDir } from './runtime-paths.js';
@@ -470,6 +476,18 @@ export class AttachRun {
       writer.close();
       throw err;
     }
+  }
+
+  /**
+   * Replaces the policy the attached agent enforces (the run must have
+   * been started with one; the session file records it); resolves with
+   * the agent's answer.
+   */
+  async replacePolicy(policy: RunPolicy): Promise<PolicyDelivery[]> {
+    writePolicyBlock(this.writer, policy);
+    const deliveries = await this.server.replacePolicy(policy.compiled);
+    this.recorder.notice('info', policyReplacedNotice(deliveries));
+    return deliveries;
   }
 
   /** Switches the agent to pass-through and waits for its last records. */

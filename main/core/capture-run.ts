@@ -6,9 +6,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { AgentServer } from './agent-server.js';
+import { AgentServer, type PolicyDelivery } from './agent-server.js';
 import { resolveCommand } from './command-path.js';
 import { IntentBroker } from './intent-broker.js';
+import { policyReplacedNotice } from './policy-edit.js';
 import { isSelfOrDescendant } from './process-tree.js';
 import { SessionRecorder } from './recorder.js';
 import { agentLibraryPath, makePrivateSocketDir } from './runtime-paths.js';
@@ -66,6 +67,8 @@ export class CaptureRun {
     private readonly socketDir: string,
     /** Pending intents of an interactive policy; null for other runs. */
     readonly intents: IntentBroker | null,
+    /** The compiled policy file agents read at start (HOOKSCOPE_POLICY); null without a policy. */
+    private readonly policyPath: string | null,
   ) {
     this.exited = new Promise<TargetExit>((resolve) => {
       child.once('exit', (code, signal) => {
@@ -121,14 +124,7 @@ export class CaptureRun {
         // exclusive create, so nothing placed there first is ever read.
         policyPath = path.join(socketDir, COMPILED_POLICY_FILE);
         fs.writeFileSync(policyPath, options.policy.compiled, { mode: 0o600, flag: 'wx' });
-        writer.writePolicy({
-          file: options.policy.file,
-          sha256:
-            options.policy.sha256 ??
-            crypto.createHash('sha256').update(options.policy.text, 'utf8').digest('hex'),
-          text: options.policy.text,
-          askAnswer: options.policy.askAnswer,
-        });
+        writePolicyBlock(writer, options.policy);
       }
       const env: NodeJS.ProcessEnv = {
         ...baseEnv,
@@ -154,13 +150,39 @@ export class CaptureRun {
         child.once('spawn', resolve);
         child.once('error', reject);
       });
-      return new CaptureRun(child, server, recorder, writer, socketDir, intents);
+      return new CaptureRun(child, server, recorder, writer, socketDir, intents, policyPath);
     } catch (err) {
       await server?.close().catch(() => {});
       if (socketDir) fs.rmSync(socketDir, { recursive: true, force: true });
       writer.close();
       throw err;
     }
+  }
+
+  /**
+   * Replaces the enforced policy while the run goes on: the compiled file
+   * that Python processes started from now on read (replaced in one
+   * rename, so none reads half of it), and every live agent that enforces
+   * a policy (docs/protocol.md, "Replacing the policy"). The session file
+   * records the new policy (later decisions refer to its rules) and how
+   * the replacement went. Resolves with each agent's answer. Throws when
+   * the run was started without a policy: it stays capture only.
+   */
+  async replacePolicy(policy: RunPolicy): Promise<PolicyDelivery[]> {
+    if (this.policyPath === null) throw new Error('this run was started without a policy');
+    const compiled = policy.compiled;
+    const temp = `${this.policyPath}.${crypto.randomBytes(6).toString('hex')}.tmp`;
+    try {
+      fs.writeFileSync(temp, compiled, { mode: 0o600, flag: 'wx' });
+      fs.renameSync(temp, this.policyPath);
+    } catch (error) {
+      fs.rmSync(temp, { force: true });
+      throw error;
+    }
+    writePolicyBlock(this.writer, policy);
+    const deliveries = await this.server.replacePolicy(compiled);
+    this.recorder.notice('info', policyReplacedNotice(deliveries));
+    return deliveries;
   }
 
   /** Waits for the target, lets the agents flush, closes the file. */
@@ -182,4 +204,14 @@ export class CaptureRun {
     this.writer.close();
     return exit;
   }
+}
+
+/** The session file's record of the policy in force from here on. */
+export function writePolicyBlock(writer: SessionWriter, policy: RunPolicy): void {
+  writer.writePolicy({
+    file: policy.file,
+    sha256: policy.sha256 ?? crypto.createHash('sha256').update(policy.text, 'utf8').digest('hex'),
+    text: policy.text,
+    askAnswer: policy.askAnswer,
+  });
 }

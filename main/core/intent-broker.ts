@@ -130,6 +130,15 @@ export class IntentBroker implements AskSink {
     this.lastingHandler = handler;
   }
 
+  /**
+   * The run's policy was replaced: answers kept for the session were given
+   * to rules by their index, which may now name other rules (the agents
+   * forget theirs too), so they are forgotten. Waiting asks stay.
+   */
+  policyReplaced(): void {
+    this.remembered.clear();
+  }
+
   /** The subject of a pending intent, for checks before it is answered. */
   subjectOf(id: string): Subject | undefined {
     return this.waiting.get(id)?.subject;

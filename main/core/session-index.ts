@@ -10,8 +10,14 @@
 
 import fs from 'node:fs';
 
-import { categoryOf } from '../common/event-taxonomy.js';
-import type { EventFilter, EventRow } from '../common/ipc-contract.js';
+import { categoryOf, EVENT_CATEGORIES, type EventCategory } from '../common/event-taxonomy.js';
+import {
+  MAX_TIMELINE_MARKS,
+  type EventFilter,
+  type EventRow,
+  type EventSort,
+  type TimelineView,
+} from '../common/ipc-contract.js';
 import { eventMatcher } from './event-glob.js';
 import {
   formatValue,
@@ -21,6 +27,8 @@ import {
   type Value,
 } from './protocol/records.js';
 import { SESSION_HEADER_SIZE, SessionReader, type SessionBlock } from './session-file.js';
+import { originOf } from './stack-origin.js';
+import { TypedColumn } from './typed-column.js';
 import { errnoText, summarizeSession, type SessionSummary } from './summary.js';
 
 /** Characters of one value kept in the summary line. */
@@ -29,27 +37,75 @@ const SUMMARY_VALUE_CHARS = 120;
 const SUMMARY_CHARS = 300;
 /** Decoded events blocks kept for paging. */
 const BLOCK_CACHE_SIZE = 16;
+/**
+ * Events per process remembered by sequence number, so that a decision
+ * record (which names the event it decided by its sequence number, and
+ * follows it closely) finds its event.
+ */
+const DECISION_LOOKBACK = 8192;
+/** Filter answers kept (a Uint32Array of up to 4 MB each for 1M events). */
+const FILTER_CACHE_SIZE = 4;
+
+// Bits of an event's decision column.
+const DECIDED_ALLOWED = 1;
+const DECIDED_DENIED = 2;
+const DECIDED_ASKED = 4;
+
+/** Category of each position in EVENT_CATEGORIES, by id. */
+const CATEGORY_INDEX = new Map<EventCategory, number>(EVENT_CATEGORIES.map((c, i) => [c.id, i]));
 
 interface IndexedProcess {
   pid: number;
   startMonotonicNs: bigint;
+  /**
+   * The latest events' sequence numbers and indices, in a ring (a Map
+   * trimmed from its front costs a scan over its deleted slots each time).
+   */
+  recentSeqs: Float64Array;
+  recentIndices: Uint32Array;
+  /** Events ever put in the ring; the next goes to recentCount % DECISION_LOOKBACK. */
+  recentCount: number;
 }
 
 export class SessionIndex {
   /** File offsets of the events blocks, in file order. */
   private readonly blockOffsets: number[] = [];
   // One entry per event, in file order.
-  private readonly blockOf: number[] = [];
-  private readonly recordOf: number[] = [];
-  private readonly sessionOf: number[] = [];
-  private readonly tidOf: number[] = [];
-  private readonly nameOf: number[] = [];
-  private readonly summaryOf: string[] = [];
-  /** Lower-cased event name and summary, built on the first text search. */
-  private searchText: string[] | null = null;
+  private readonly blockOf = new TypedColumn('u32');
+  private readonly recordOf = new TypedColumn('u32');
+  private readonly sessionOf = new TypedColumn('u32');
+  private readonly tidOf = new TypedColumn('u32');
+  private readonly nameOf = new TypedColumn('u32');
+  /** Ns on the session's axis (since `originNs`). */
+  private readonly offsetNsOf = new TypedColumn('f64');
+  /** DECIDED_* bits; 0 when no decision was recorded. */
+  private readonly decisionOf = new TypedColumn('u8');
+  /**
+   * Where each event's line starts in its block's text. The text of a
+   * block is every event's name and argument summary, joined with NUL
+   * (which neither can contain): one string per block instead of one per
+   * event, so a million lines cost the collector a few hundred objects.
+   */
+  private readonly textStartOf = new TypedColumn('u32');
+  private readonly blockText: string[] = [];
+  /** The first event of each block (its index), to map a text hit to its event. */
+  private readonly blockFirstEvent: number[] = [];
+  /** Lower-cased block texts, made on the first text search. */
+  private readonly blockLowerText: (string | undefined)[] = [];
+  /**
+   * Where the decision record of an event is, for decisions that carry a
+   * stack (denials and asks: few, so a map, not a column).
+   */
+  private readonly decisionRecordOf = new Map<number, { block: number; record: number }>();
 
   private readonly names: string[] = [];
+  /** Position in EVENT_CATEGORIES of each name's category. */
+  private readonly nameCategory: number[] = [];
   private readonly nameIds = new Map<string, number>();
+  /** CLOCK_MONOTONIC of the first process's start: 0 on the session's axis. */
+  private originNs: bigint | null = null;
+  private minOffsetNs = Infinity;
+  private maxOffsetNs = -Infinity;
   private readonly processes = new Map<number, IndexedProcess>();
 
   /** Where the next pass starts reading, and the file size it saw last. */
@@ -57,7 +113,10 @@ export class SessionIndex {
   private seenSize = -1;
   private refreshing: Promise<void> | null = null;
 
-  private filterCache: { key: string; total: number; matches: Uint32Array } | null = null;
+  /** Recent filters' answers (the table's, the timeline's, the highlight's), by key. */
+  private readonly filterCache = new Map<string, { total: number; matches: Uint32Array | null }>();
+  private sortCache: { key: string; total: number; order: Uint32Array } | null = null;
+  private highlightCache: { key: string; total: number; marks: Uint8Array | null } | null = null;
   private readonly blockCache = new Map<number, AgentRecord[]>();
 
   private constructor(readonly path: string) {}
@@ -117,12 +176,18 @@ export class SessionIndex {
 
   private take(block: SessionBlock): void {
     switch (block.type) {
-      case 'process':
+      case 'process': {
+        const startNs = BigInt(block.process.startMonotonicNs);
+        this.originNs ??= startNs;
         this.processes.set(block.process.session, {
           pid: block.process.pid,
-          startMonotonicNs: BigInt(block.process.startMonotonicNs),
+          startMonotonicNs: startNs,
+          recentSeqs: new Float64Array(DECISION_LOOKBACK),
+          recentIndices: new Uint32Array(DECISION_LOOKBACK),
+          recentCount: 0,
         });
         break;
+      }
       case 'events':
         this.addEvents(block.offset, block.sessionId, block.records);
         break;
@@ -141,74 +206,349 @@ export class SessionIndex {
     this.blockOffsets.push(offset);
     this.blockCache.set(block, records);
     this.trimCache();
+    const process = this.processes.get(sessionId);
+    this.blockFirstEvent.push(this.blockOf.length);
+    const lines: string[] = [];
+    let textLength = 0;
+    // A file always has the process block first; a file without one still opens.
+    this.originNs ??= records[0]?.timeNs ?? 0n;
+    const originNs = Number(this.originNs);
     for (let i = 0; i < records.length; i++) {
       const record = records[i] as AgentRecord;
-      // Decisions are about events, not events: the table lists events only.
-      if (record.kind === 'decision') continue;
+      // Decisions are about events, not events: the table lists events only,
+      // and marks the event a decision was about.
+      if (record.kind === 'decision') {
+        this.takeDecision(process, record, block, i);
+        continue;
+      }
       let nameId = this.nameIds.get(record.event);
       if (nameId === undefined) {
         nameId = this.names.length;
         this.names.push(record.event);
+        this.nameCategory.push(CATEGORY_INDEX.get(categoryOf(record.event)) ?? 0);
         this.nameIds.set(record.event, nameId);
       }
-      const summary = argsSummary(record);
+      const line = `${record.event} ${argsSummary(record)}`;
+      this.textStartOf.push(textLength);
+      lines.push(line);
+      textLength += line.length + 1;
+      const index = this.blockOf.length;
+      const offsetNs = Number(record.timeNs) - originNs;
+      if (offsetNs < this.minOffsetNs) this.minOffsetNs = offsetNs;
+      if (offsetNs > this.maxOffsetNs) this.maxOffsetNs = offsetNs;
       this.blockOf.push(block);
       this.recordOf.push(i);
       this.sessionOf.push(sessionId);
       this.tidOf.push(record.tid);
       this.nameOf.push(nameId);
-      this.summaryOf.push(summary);
-      this.searchText?.push(`${record.event} ${summary}`.toLowerCase());
+      this.offsetNsOf.push(offsetNs);
+      this.decisionOf.push(0);
+      if (process !== undefined) {
+        const slot = process.recentCount++ % DECISION_LOOKBACK;
+        process.recentSeqs[slot] = record.seq;
+        process.recentIndices[slot] = index;
+      }
     }
+    this.blockText.push(lines.join('\0'));
+    this.blockLowerText.push(undefined);
+  }
+
+  /** The argument summary of event `index` (its line without the name). */
+  private summaryOf(index: number): string {
+    const block = this.blockOf.data[index] as number;
+    const text = this.blockText[block] as string;
+    const start = this.textStartOf.data[index] as number;
+    const next = index + 1 < this.totalEvents && this.blockOf.data[index + 1] === block;
+    const end = next ? (this.textStartOf.data[index + 1] as number) - 1 : text.length;
+    const name = this.names[this.nameOf.data[index] as number] as string;
+    return text.slice(start + name.length + 1, end);
   }
 
   /**
-   * Indices of the events that pass `filter`, in file order. Throws on an
-   * invalid glob (the message says why).
+   * Marks (1) every event whose line contains `needle` (already lower
+   * case): one native search per block over its joined text.
    */
-  matching(filter: EventFilter = {}): Uint32Array | null {
+  private textHits(needle: string): Uint8Array {
+    const total = this.totalEvents;
+    const hits = new Uint8Array(total);
+    const starts = this.textStartOf.data;
+    for (let block = 0; block < this.blockText.length; block++) {
+      const first = this.blockFirstEvent[block] as number;
+      const end =
+        block + 1 < this.blockFirstEvent.length
+          ? (this.blockFirstEvent[block + 1] as number)
+          : total;
+      if (end === first) continue;
+      const text = this.blockText[block] as string;
+      let lower = this.blockLowerText[block];
+      if (lower === undefined) {
+        lower = text.toLowerCase();
+        this.blockLowerText[block] = lower;
+      }
+      if (lower.length !== text.length) {
+        // Lower-casing changed lengths (a few Unicode letters): the offsets
+        // do not hold for this block, so each line is searched by itself.
+        for (let i = first; i < end; i++) {
+          const stop = i + 1 < end ? (starts[i + 1] as number) - 1 : text.length;
+          if (
+            text
+              .slice(starts[i] as number, stop)
+              .toLowerCase()
+              .includes(needle)
+          )
+            hits[i] = 1;
+        }
+        continue;
+      }
+      let event = first;
+      let at = lower.indexOf(needle);
+      while (at !== -1) {
+        // The event whose line holds `at`: lines are in order, hits ascend.
+        while (event + 1 < end && (starts[event + 1] as number) <= at) event++;
+        hits[event] = 1;
+        if (event + 1 >= end) break;
+        at = lower.indexOf(needle, starts[event + 1] as number);
+      }
+    }
+    return hits;
+  }
+
+  private takeDecision(
+    process: IndexedProcess | undefined,
+    record: Extract<AgentRecord, { kind: 'decision' }>,
+    block: number,
+    recordIndex: number,
+  ): void {
+    if (process === undefined) return;
+    const index = recentIndexOf(process, Number(record.eventSeq));
+    if (index === undefined) return;
+    if (record.stack !== null) this.decisionRecordOf.set(index, { block, record: recordIndex });
+    let bits = this.decisionOf.data[index] as number;
+    bits |= record.outcome === 'denied' ? DECIDED_DENIED : DECIDED_ALLOWED;
+    if (record.action === 'ask') bits |= DECIDED_ASKED;
+    this.decisionOf.data[index] = bits;
+    // A filter that looks at decisions may now answer differently.
+    this.filterCache.clear();
+    this.sortCache = null;
+    this.highlightCache = null;
+  }
+
+  /**
+   * Indices of the events that pass `filter`, in file order; null when the
+   * filter lets everything through. Throws on an invalid glob (the message
+   * says why).
+   */
+  matching(filter: EventFilter = {}, options: { ignoreTime?: boolean } = {}): Uint32Array | null {
     const glob = filter.event?.trim() || undefined;
     const text = filter.text?.trim().toLowerCase() || undefined;
-    const pid = filter.pid;
-    if (glob === undefined && text === undefined && pid === undefined) return null;
-    const key = JSON.stringify([glob, text, pid]);
+    const { pid, tid, decision } = filter;
+    const categories =
+      filter.categories !== undefined && filter.categories.length > 0
+        ? filter.categories
+        : undefined;
+    const fromNs = options.ignoreTime ? undefined : filter.fromNs;
+    const toNs = options.ignoreTime ? undefined : filter.toNs;
+    const key = JSON.stringify([glob, text, pid, tid, categories, decision, fromNs, toNs]);
     const total = this.totalEvents;
-    if (this.filterCache?.key === key && this.filterCache.total === total) {
-      return this.filterCache.matches;
+    const cached = this.filterCache.get(key);
+    if (cached !== undefined && cached.total === total) return cached.matches;
+    const matches = this.computeMatches({
+      glob,
+      text,
+      pid,
+      tid,
+      categories,
+      decision,
+      fromNs,
+      toNs,
+    });
+    this.filterCache.delete(key);
+    this.filterCache.set(key, { total, matches });
+    while (this.filterCache.size > FILTER_CACHE_SIZE) {
+      this.filterCache.delete(this.filterCache.keys().next().value as string);
     }
-    // Per-name and per-session answers first: the loop below is then plain lookups.
-    let nameOk: Uint8Array | null = null;
-    if (glob !== undefined) {
-      const isMatch = eventMatcher(glob);
-      nameOk = Uint8Array.from(this.names, (name) => (isMatch(name) ? 1 : 0));
-    }
-    let sessionOk: Set<number> | null = null;
-    if (pid !== undefined) {
-      sessionOk = new Set();
-      for (const [session, p] of this.processes) if (p.pid === pid) sessionOk.add(session);
-    }
-    let search: string[] | null = null;
-    if (text !== undefined) search = this.lowerCasedText();
-    const out = new Uint32Array(total);
-    let n = 0;
-    for (let i = 0; i < total; i++) {
-      if (nameOk !== null && nameOk[this.nameOf[i] as number] === 0) continue;
-      if (sessionOk !== null && !sessionOk.has(this.sessionOf[i] as number)) continue;
-      if (search !== null && !(search[i] as string).includes(text as string)) continue;
-      out[n++] = i;
-    }
-    const matches = out.slice(0, n);
-    this.filterCache = { key, total, matches };
     return matches;
   }
 
-  private lowerCasedText(): string[] {
-    if (this.searchText === null) {
-      this.searchText = this.summaryOf.map((summary, i) =>
-        `${this.names[this.nameOf[i] as number] as string} ${summary}`.toLowerCase(),
+  private computeMatches(f: {
+    glob: string | undefined;
+    text: string | undefined;
+    pid: number | undefined;
+    tid: number | undefined;
+    categories: EventCategory[] | undefined;
+    decision: EventFilter['decision'];
+    fromNs: number | undefined;
+    toNs: number | undefined;
+  }): Uint32Array | null {
+    const total = this.totalEvents;
+    // Per-name and per-session answers first: the loop below is then plain lookups.
+    let nameOk: Uint8Array | null = null;
+    if (f.glob !== undefined || f.categories !== undefined) {
+      const isMatch = f.glob === undefined ? () => true : eventMatcher(f.glob);
+      const wanted =
+        f.categories === undefined
+          ? null
+          : new Set(f.categories.map((c) => CATEGORY_INDEX.get(c) ?? -1));
+      nameOk = Uint8Array.from(this.names, (name, id) =>
+        isMatch(name) && (wanted === null || wanted.has(this.nameCategory[id] as number)) ? 1 : 0,
       );
     }
-    return this.searchText;
+    let sessionOk: Set<number> | null = null;
+    if (f.pid !== undefined) {
+      sessionOk = new Set();
+      for (const [session, p] of this.processes) if (p.pid === f.pid) sessionOk.add(session);
+    }
+    const search = f.text === undefined ? null : this.textHits(f.text);
+    const decisionOk = decisionTest(f.decision);
+    const tid = f.tid;
+    const fromNs = f.fromNs ?? -Infinity;
+    const toNs = f.toNs ?? Infinity;
+    const timed = f.fromNs !== undefined || f.toNs !== undefined;
+    if (nameOk === null && sessionOk === null && search === null && decisionOk === null) {
+      if (tid === undefined && !timed) return null;
+    }
+    const out = new Uint32Array(total);
+    let n = 0;
+    for (let i = 0; i < total; i++) {
+      if (nameOk !== null && nameOk[this.nameOf.data[i] as number] === 0) continue;
+      if (sessionOk !== null && !sessionOk.has(this.sessionOf.data[i] as number)) continue;
+      if (tid !== undefined && this.tidOf.data[i] !== tid) continue;
+      if (timed) {
+        const t = this.offsetNsOf.data[i] as number;
+        if (t < fromNs || t > toNs) continue;
+      }
+      if (decisionOk !== null && !decisionOk(this.decisionOf.data[i] as number)) continue;
+      if (search !== null && search[i] === 0) continue;
+      out[n++] = i;
+    }
+    return out.slice(0, n);
+  }
+
+  /**
+   * The filtered events in `sort` order (file order without one). Sorting
+   * is stable: equal keys keep file order.
+   */
+  private ordered(filter: EventFilter, sort: EventSort | undefined): Uint32Array | null {
+    const matches = this.matching(filter);
+    if (sort === undefined) return matches;
+    const total = this.totalEvents;
+    const key = JSON.stringify([filter, sort.column, sort.descending]);
+    if (this.sortCache?.key === key && this.sortCache.total === total) return this.sortCache.order;
+    const order = matches === null ? identity(total) : Uint32Array.from(matches);
+    const sortKey = this.sortKey(sort.column);
+    const sign = sort.descending ? -1 : 1;
+    order.sort((a, b) => sign * ((sortKey[a] as number) - (sortKey[b] as number)) || a - b);
+    this.sortCache = { key, total, order };
+    return order;
+  }
+
+  /** One number per event that orders it by `column`. */
+  private sortKey(column: EventSort['column']): ArrayLike<number> {
+    switch (column) {
+      case 'time':
+        return this.offsetNsOf.view();
+      case 'tid':
+        return this.tidOf.view();
+      case 'pid': {
+        const pidOf = new Map([...this.processes].map(([session, p]) => [session, p.pid]));
+        return Float64Array.from(this.sessionOf.view(), (session) => pidOf.get(session) ?? 0);
+      }
+      case 'event':
+      case 'category': {
+        // Rank the distinct names once; each event then costs a lookup.
+        const ids = this.names.map((_, id) => id);
+        ids.sort((a, b) =>
+          column === 'event'
+            ? compareText(this.names[a] as string, this.names[b] as string)
+            : (this.nameCategory[a] as number) - (this.nameCategory[b] as number) ||
+              compareText(this.names[a] as string, this.names[b] as string),
+        );
+        const rank = new Float64Array(ids.length);
+        ids.forEach((id, position) => (rank[id] = position));
+        return Float64Array.from(this.nameOf.view(), (id) => rank[id] as number);
+      }
+      case 'decision':
+        // Denied first, then asked, then allowed, then undecided (ascending).
+        return Float64Array.from(this.decisionOf.view(), decisionRank);
+    }
+  }
+
+  /** Marks (1) on the events that match `highlight`; null when it names nothing. */
+  private highlights(highlight: EventFilter | undefined): Uint8Array | null {
+    if (highlight === undefined) return null;
+    const key = JSON.stringify(highlight);
+    const total = this.totalEvents;
+    if (this.highlightCache?.key === key && this.highlightCache.total === total) {
+      return this.highlightCache.marks;
+    }
+    let marks: Uint8Array | null = null;
+    const matches = this.matching(highlight);
+    if (matches !== null) {
+      marks = new Uint8Array(total);
+      for (const i of matches) marks[i] = 1;
+    }
+    this.highlightCache = { key, total, marks };
+    return marks;
+  }
+
+  /**
+   * Density of the filtered events per category over `buckets` equal slices
+   * of [fromNs, toNs] (default: the whole session), and the decided events
+   * in that range.
+   */
+  timeline(
+    filter: EventFilter,
+    range: { fromNs?: number; toNs?: number; buckets: number },
+  ): TimelineView {
+    const total = this.totalEvents;
+    const extentFromNs = total === 0 ? 0 : this.minOffsetNs;
+    const extentToNs = total === 0 ? 0 : this.maxOffsetNs;
+    const fromNs = range.fromNs ?? extentFromNs;
+    let toNs = range.toNs ?? extentToNs;
+    if (toNs <= fromNs) toNs = fromNs + 1;
+    const buckets = range.buckets;
+    const bucketNs = (toNs - fromNs) / buckets;
+    const counts = EVENT_CATEGORIES.map(() => new Array<number>(buckets).fill(0));
+    const denied: TimelineView['decisions'] = [];
+    const others: TimelineView['decisions'] = [];
+    let decided = 0;
+    const matches = this.matching(filter, { ignoreTime: true });
+    const n = matches === null ? total : matches.length;
+    for (let k = 0; k < n; k++) {
+      const i = matches === null ? k : (matches[k] as number);
+      const t = this.offsetNsOf.data[i] as number;
+      if (t < fromNs || t > toNs) continue;
+      const bucket = Math.min(buckets - 1, Math.floor((t - fromNs) / bucketNs));
+      const lane = counts[this.nameCategory[this.nameOf.data[i] as number] as number] as number[];
+      lane[bucket] = (lane[bucket] as number) + 1;
+      const bits = this.decisionOf.data[i] as number;
+      if (bits === 0) continue;
+      decided++;
+      const mark = {
+        offsetNs: t,
+        index: i,
+        outcome: bits & DECIDED_DENIED ? ('denied' as const) : ('allowed' as const),
+        asked: (bits & DECIDED_ASKED) !== 0,
+      };
+      const into = mark.outcome === 'denied' ? denied : others;
+      if (into.length < MAX_TIMELINE_MARKS) into.push(mark);
+    }
+    const decisions = [...denied, ...others].slice(0, MAX_TIMELINE_MARKS);
+    return {
+      extentFromNs,
+      extentToNs,
+      fromNs,
+      toNs,
+      bucketNs,
+      lanes: EVENT_CATEGORIES.map((c, i) => ({
+        category: c.id,
+        label: c.label,
+        counts: counts[i] as number[],
+      })),
+      decisions,
+      decisionsCut: decided > decisions.length,
+      totalEvents: total,
+    };
   }
 
   /** Rows `offset` … `offset + limit` of the filtered events. */
@@ -216,23 +556,27 @@ export class SessionIndex {
     filter: EventFilter,
     offset: number,
     limit: number,
+    options: { sort?: EventSort; highlight?: EventFilter } = {},
   ): Promise<{ matchingEvents: number; rows: EventRow[] }> {
-    const matches = this.matching(filter);
+    const marks = this.highlights(options.highlight);
+    const matches = this.ordered(filter, options.sort);
     const matchingEvents = matches === null ? this.totalEvents : matches.length;
     const end = Math.min(matchingEvents, offset + limit);
     const rows: EventRow[] = [];
     for (let k = offset; k < end; k++) {
       const index = matches === null ? k : (matches[k] as number);
-      rows.push(await this.row(index));
+      const row = await this.row(index);
+      row.highlighted = marks !== null && marks[index] === 1;
+      rows.push(row);
     }
     return { matchingEvents, rows };
   }
 
   private async row(index: number): Promise<EventRow> {
-    const block = this.blockOf[index] as number;
+    const block = this.blockOf.data[index] as number;
     const records = await this.blockRecords(block);
-    const record = records[this.recordOf[index] as number] as EventRecord;
-    const session = this.sessionOf[index] as number;
+    const record = records[this.recordOf.data[index] as number] as EventRecord;
+    const session = this.sessionOf.data[index] as number;
     const process = this.processes.get(session);
     const sinceStartMs =
       process === undefined ? 0 : Number((record.timeNs - process.startMonotonicNs) / 1000n) / 1000;
@@ -244,9 +588,10 @@ export class SessionIndex {
       seq: record.seq,
       timeNs: record.timeNs.toString(),
       sinceStartMs,
+      offsetNs: this.offsetNsOf.data[index] as number,
       event: record.event,
       category: categoryOf(record.event),
-      argsSummary: this.summaryOf[index] as string,
+      argsSummary: this.summaryOf(index),
       args: record.kind === 'audit' ? toJsonArgs(record) : [textOf(record.path)],
       argsTruncated: record.argsTruncated,
       fileIdentity:
@@ -263,7 +608,31 @@ export class SessionIndex {
                   : null,
             }
           : null,
+      decision: await this.decisionRow(index),
+      highlighted: false,
     };
+  }
+
+  private async decisionRow(index: number): Promise<EventRow['decision']> {
+    const bits = this.decisionOf.data[index] as number;
+    if (bits === 0) return null;
+    const row: NonNullable<EventRow['decision']> = {
+      outcome: bits & DECIDED_DENIED ? 'denied' : 'allowed',
+      asked: (bits & DECIDED_ASKED) !== 0,
+      detail: null,
+    };
+    const at = this.decisionRecordOf.get(index);
+    if (at === undefined) return row;
+    const record = (await this.blockRecords(at.block))[at.record];
+    if (record?.kind !== 'decision') return row;
+    row.detail = {
+      by: record.by,
+      ruleIndex: record.ruleIndex,
+      waitedNs: record.waitedNs.toString(),
+      stack: record.stack,
+      module: originOf(record.stack)?.module ?? null,
+    };
+    return row;
   }
 
   private async blockRecords(block: number): Promise<AgentRecord[]> {
@@ -296,6 +665,53 @@ export class SessionIndex {
       this.blockCache.delete(oldest);
     }
   }
+}
+
+/**
+ * The index of the process's event with sequence number `seq`, newest
+ * first: a decision follows its event within a few records, so this stops
+ * early (decisions are rare next to events, and the scan is bounded).
+ */
+function recentIndexOf(process: IndexedProcess, seq: number): number | undefined {
+  const kept = Math.min(process.recentCount, DECISION_LOOKBACK);
+  for (let k = 1; k <= kept; k++) {
+    const slot = (process.recentCount - k) % DECISION_LOOKBACK;
+    if (process.recentSeqs[slot] === seq) return process.recentIndices[slot];
+  }
+  return undefined;
+}
+
+function identity(n: number): Uint32Array {
+  const out = new Uint32Array(n);
+  for (let i = 0; i < n; i++) out[i] = i;
+  return out;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function decisionTest(decision: EventFilter['decision']): ((bits: number) => boolean) | null {
+  switch (decision) {
+    case undefined:
+      return null;
+    case 'any':
+      return (bits) => bits !== 0;
+    case 'none':
+      return (bits) => bits === 0;
+    case 'allowed':
+      return (bits) => (bits & DECIDED_ALLOWED) !== 0 && (bits & DECIDED_DENIED) === 0;
+    case 'denied':
+      return (bits) => (bits & DECIDED_DENIED) !== 0;
+    case 'asked':
+      return (bits) => (bits & DECIDED_ASKED) !== 0;
+  }
+}
+
+function decisionRank(bits: number): number {
+  if (bits & DECIDED_DENIED) return bits & DECIDED_ASKED ? 0 : 1;
+  if (bits & DECIDED_ALLOWED) return bits & DECIDED_ASKED ? 2 : 3;
+  return 4;
 }
 
 /** The records the table lists (decisions are left out). */

@@ -10,19 +10,27 @@ import path from 'node:path';
 import {
   ApiError,
   INTENT_HOLD_MS,
+  SESSION_CHANGE_MIN_MS,
   validateRequest,
   type ApiMethod,
   type ApiReply,
   type ApiRequest,
   type ApiResponse,
+  type ChangeMessage,
+  type FileDialogPurpose,
+  type SaveDialogPurpose,
   type PendingIntentRow,
+  type PolicyLiveUpdate,
+  type PolicyWriteResult,
   type ProcessRow,
   type RunStatus,
   type SessionOverview,
 } from '../common/ipc-contract.js';
+import type { PolicyDelivery } from './agent-server.js';
 import { AttachFailedError, AttachRefusedError, AttachRun } from './attach-run.js';
 import { CaptureRun, type RunPolicy } from './capture-run.js';
 import { CommandError } from './command-path.js';
+import { ExportJobs } from './export-jobs.js';
 import {
   IntentError,
   type IntentBroker,
@@ -31,6 +39,14 @@ import {
 } from './intent-broker.js';
 import { compilePolicy, PolicyCompileError } from './policy/compile.js';
 import { lastingRule } from './policy/lasting-rule.js';
+import {
+  checkPolicyDocument,
+  parsePolicyForEdit,
+  PolicyWriteRefused,
+  readPolicyForEdit,
+  samePolicyFile,
+  writePolicyFile,
+} from './policy-edit.js';
 import { formatPolicy, readPolicyFile } from './policy/index.js';
 import type { Policy } from './policy/policy.js';
 import { PolicyError } from './policy/policy-error.js';
@@ -46,6 +62,19 @@ export interface UiApiOptions {
   sessionDir?: string;
   /** Where refusals and failures are logged (one line each). */
   log?: (line: string) => void;
+  /** Native file dialogs: only the desktop app has them (`dialog.openFile`). */
+  dialogs?: NativeDialogs;
+}
+
+/** What the desktop adapter provides for `dialog.openFile`. */
+export interface NativeDialogs {
+  /** Shows an open dialog starting in `defaultDir`; the chosen absolute path, or null. */
+  openFile(options: {
+    purpose: FileDialogPurpose;
+    defaultDir: string | null;
+  }): Promise<string | null>;
+  /** Shows a save dialog proposing `defaultName`; the chosen absolute path, or null. */
+  saveFile(options: { purpose: SaveDialogPurpose; defaultName: string }): Promise<string | null>;
 }
 
 type Handlers = { [M in ApiMethod]: (request: ApiRequest<M>) => Promise<ApiResponse<M>> };
@@ -60,7 +89,12 @@ interface Run {
   detach: (() => Promise<void>) | null;
   finished: Promise<void>;
   /** The enforced policy, when the run has one: `always` answers are written into its file. */
-  policy: { file: string; current: Policy } | null;
+  policy: {
+    file: string;
+    current: Policy;
+    /** Sends a new policy to the run's live agents (`policy.write`). */
+    replace: (policy: RunPolicy) => Promise<PolicyDelivery[]>;
+  } | null;
 }
 
 /** Session indexes kept open; the least recently used is dropped beyond this. */
@@ -72,11 +106,18 @@ export class UiApi {
   private readonly indexes = new Map<string, Promise<SessionIndex>>();
   private readonly runs = new Map<string, Run>();
   private runCount = 0;
-  private readonly pendingListeners = new Set<(pending: number) => void>();
+  private readonly dialogs: NativeDialogs | null;
+  private readonly changeListeners = new Set<(message: ChangeMessage) => void>();
+  /** Watches live session files for growth while anyone listens. */
+  private growthTimer: NodeJS.Timeout | null = null;
+  private readonly sessionSizes = new Map<string, number>();
+  private readonly exports: ExportJobs;
 
   constructor(options: UiApiOptions = {}) {
     this.sessionDir = path.resolve(options.sessionDir ?? defaultSessionDir());
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.dialogs = options.dialogs ?? null;
+    this.exports = new ExportJobs(this.log);
   }
 
   /**
@@ -118,16 +159,28 @@ export class UiApi {
       );
       return overview((await opened).summary);
     },
-    'session.events': async ({ path: file, offset, limit, filter }) => {
+    'session.events': async ({ path: file, offset, limit, filter, sort, highlight }) => {
       const index = await this.index(this.sessionFile(file));
       await index.refresh();
       let page;
       try {
-        page = await index.page(filter ?? {}, offset, limit);
+        page = await index.page(filter ?? {}, offset, limit, { sort, highlight });
       } catch (error) {
         throw new ApiError('bad-request', `invalid filter: ${(error as Error).message}`);
       }
       return { totalEvents: index.totalEvents, offset, ...page };
+    },
+    'session.timeline': async ({ path: file, fromNs, toNs, buckets, filter }) => {
+      if (fromNs !== undefined && toNs !== undefined && toNs <= fromNs) {
+        throw new ApiError('bad-request', 'request.toNs must be after request.fromNs');
+      }
+      const index = await this.index(this.sessionFile(file));
+      await index.refresh();
+      try {
+        return index.timeline(filter ?? {}, { fromNs, toNs, buckets });
+      } catch (error) {
+        throw new ApiError('bad-request', `invalid filter: ${(error as Error).message}`);
+      }
     },
     'run.start': async (request) => this.startRun(request),
     'attach.start': async (request) => this.startAttach(request),
@@ -149,6 +202,9 @@ export class UiApi {
       return { ...run.status };
     },
     'intents.list': async () => ({ intents: this.pendingIntents() }),
+    'export.start': async (request) => this.exports.start(this.sessionFile(request.path), request),
+    'export.status': async ({ jobId }) => this.exports.status(jobId),
+    'export.cancel': async ({ jobId }) => this.exports.cancel(jobId),
     'intents.hold': async ({ id }) => {
       const { broker, brokerId } = this.brokerOf(id);
       try {
@@ -178,7 +234,115 @@ export class UiApi {
       }
       return { id };
     },
+    'app.capabilities': async () => ({ nativeDialogs: this.dialogs !== null }),
+    'dialog.openFile': async ({ purpose }) => {
+      if (this.dialogs === null) {
+        throw new ApiError(
+          'refused',
+          'file dialogs exist only in the desktop app: type the absolute path instead',
+        );
+      }
+      const chosen = await this.dialogs.openFile({
+        purpose,
+        defaultDir: purpose === 'session' ? this.sessionDir : null,
+      });
+      if (chosen !== null && !path.isAbsolute(chosen)) {
+        throw new ApiError('failed', `the dialog returned a relative path ${chosen}`);
+      }
+      return { path: chosen };
+    },
+    'dialog.saveFile': async ({ purpose, defaultName }) => {
+      if (this.dialogs === null) {
+        throw new ApiError(
+          'refused',
+          'file dialogs exist only in the desktop app: type the absolute path instead',
+        );
+      }
+      const chosen = await this.dialogs.saveFile({ purpose, defaultName });
+      if (chosen !== null && !path.isAbsolute(chosen)) {
+        throw new ApiError('failed', `the dialog returned a relative path ${chosen}`);
+      }
+      return { path: chosen };
+    },
+    'policy.read': async ({ path: file }) => {
+      checkPolicyPath(file);
+      let read;
+      try {
+        read = readPolicyForEdit(file);
+      } catch (error) {
+        throw policyFileError(file, error);
+      }
+      return { ...read, liveRuns: this.runsEnforcing(file).length };
+    },
+    'policy.parse': async ({ text }) => ({ ...parsePolicyForEdit(text, '<pasted>'), liveRuns: 0 }),
+    'policy.write': async (request) => this.writePolicy(request),
   };
+
+  /** Running runs that enforce the policy file `file`. */
+  private runsEnforcing(
+    file: string,
+  ): Array<[string, Run & { policy: NonNullable<Run['policy']> }]> {
+    const out: Array<[string, Run & { policy: NonNullable<Run['policy']> }]> = [];
+    for (const [runId, run] of this.runs) {
+      if (run.status.state !== 'running' || run.policy === null) continue;
+      if (samePolicyFile(run.policy.file, file)) {
+        out.push([runId, run as Run & { policy: NonNullable<Run['policy']> }]);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * `policy.write`: check and compile, write in one step, then hand the
+   * new policy to every running run that enforces that file, which sends
+   * it to each of its live agents (docs/protocol.md, "Replacing the
+   * policy"). A run's own `always` answers and remembered answers start
+   * from the new policy.
+   */
+  private async writePolicy(request: ApiRequest<'policy.write'>): Promise<PolicyWriteResult> {
+    const file = request.path;
+    checkPolicyPath(file);
+    const checked = checkPolicyDocument(request.policy, file);
+    if (!checked.ok) {
+      return { saved: false, path: file, sha256: null, problems: checked.problems, live: null };
+    }
+    let sha256: string;
+    try {
+      sha256 = writePolicyFile(file, checked.checked.text, {
+        overwrite: request.overwrite ?? false,
+        ...(request.baseSha256 !== undefined ? { baseSha256: request.baseSha256 } : {}),
+      });
+    } catch (error) {
+      throw policyFileError(file, error);
+    }
+    this.log(`hookscope: wrote the policy ${file}`);
+    const live: PolicyLiveUpdate = { runs: 0, processesUpdated: 0, notUpdated: [] };
+    const next: RunPolicy = {
+      file,
+      compiled: compilePolicy(checked.checked.policy, { askAnswer: 'interactive' }),
+      text: checked.checked.text,
+      sha256,
+      askAnswer: 'interactive',
+    };
+    for (const [runId, run] of this.runsEnforcing(file)) {
+      live.runs++;
+      run.policy.current = checked.checked.policy;
+      run.intents?.policyReplaced();
+      try {
+        for (const delivery of await run.policy.replace({ ...next, file: run.policy.file })) {
+          if (delivery.status === 'applied') live.processesUpdated++;
+          else live.notUpdated.push({ runId, pid: delivery.pid, status: delivery.status });
+        }
+      } catch (error) {
+        live.notUpdated.push({
+          runId,
+          pid: run.status.pid ?? 0,
+          status: `failed: ${(error as Error).message}`,
+        });
+      }
+    }
+    return { saved: true, path: file, sha256, problems: [], live };
+  }
 
   /** The broker holding intent `<runId>/<brokerId>`; ApiError not-found when none. */
   private brokerOf(id: string): { broker: IntentBroker; brokerId: string } {
@@ -246,27 +410,87 @@ export class UiApi {
   }
 
   /**
-   * Calls `listener` with the number of intents waiting (all runs) each
-   * time it changes: how the desktop shell asks for attention.
+   * The change feed: calls `listener` with what changed (intents waiting,
+   * a run's state, a live session file that grew, at most every
+   * SESSION_CHANGE_MIN_MS per file). The web host's WebSocket and the
+   * desktop shell forward it to the UI, which re-reads what changed.
    */
-  onPendingIntents(listener: (pending: number) => void): () => void {
-    this.pendingListeners.add(listener);
-    return () => this.pendingListeners.delete(listener);
+  subscribe(listener: (message: ChangeMessage) => void): () => void {
+    this.changeListeners.add(listener);
+    if (this.growthTimer === null) {
+      this.growthTimer = setInterval(() => this.checkSessionGrowth(), SESSION_CHANGE_MIN_MS);
+      this.growthTimer.unref();
+    }
+    return () => {
+      this.changeListeners.delete(listener);
+      if (this.changeListeners.size === 0) this.stopGrowthTimer();
+    };
   }
 
-  private pendingChanged(): void {
-    const pending = this.pendingIntents().length;
-    for (const listener of [...this.pendingListeners]) {
+  /**
+   * Calls `listener` with the number of intents waiting (all runs) each
+   * time the queue changes: how the desktop shell asks for attention.
+   */
+  onPendingIntents(listener: (pending: number) => void): () => void {
+    return this.subscribe((message) => {
+      if (message.topic === 'intents') listener(message.pending);
+    });
+  }
+
+  private emit(message: ChangeMessage): void {
+    for (const listener of [...this.changeListeners]) {
       try {
-        listener(pending);
+        listener(message);
       } catch (error) {
-        this.log(`hookscope: a pending-intent listener failed: ${(error as Error).message}`);
+        this.log(`hookscope: a change listener failed: ${(error as Error).message}`);
       }
     }
   }
 
+  private pendingChanged(): void {
+    this.emit({ topic: 'intents', pending: this.pendingIntents().length });
+  }
+
+  private runChanged(status: RunStatus): void {
+    this.sessionSizes.delete(status.sessionPath);
+    this.emit({
+      topic: 'run',
+      runId: status.runId,
+      sessionPath: status.sessionPath,
+      state: status.state,
+    });
+  }
+
+  /**
+   * Polls the size of live runs' session files (a stat each, a few times a
+   * second, only while someone listens): the recorder writes from many
+   * places, and a timer also caps the rate of messages per file.
+   */
+  private checkSessionGrowth(): void {
+    for (const run of this.runs.values()) {
+      if (run.status.state !== 'running') continue;
+      const file = run.status.sessionPath;
+      let size: number;
+      try {
+        size = fs.statSync(file).size;
+      } catch {
+        continue; // not created yet
+      }
+      if (this.sessionSizes.get(file) === size) continue;
+      this.sessionSizes.set(file, size);
+      this.emit({ topic: 'session', path: file });
+    }
+  }
+
+  private stopGrowthTimer(): void {
+    if (this.growthTimer !== null) clearInterval(this.growthTimer);
+    this.growthTimer = null;
+  }
+
   /** Stops the runs this API started and waits for their files to close. */
   async close(): Promise<void> {
+    this.stopGrowthTimer();
+    this.exports.cancelAll();
     for (const run of this.runs.values()) {
       if (run.status.state === 'running') run.stop();
     }
@@ -374,10 +598,12 @@ export class UiApi {
         status.exitCode = exit.code;
         status.signal = exit.signal;
         if (capture.recorder.error) status.error = capture.recorder.error.message;
+        this.runChanged(status);
       },
       (error: unknown) => {
         status.state = 'failed';
         status.error = (error as Error).message;
+        this.runChanged(status);
       },
     );
     const run: Run = {
@@ -386,7 +612,14 @@ export class UiApi {
       stop: () => capture.child.kill('SIGTERM'),
       detach: null,
       finished,
-      policy: policy !== null ? { file: policy.run.file, current: policy.policy } : null,
+      policy:
+        policy !== null
+          ? {
+              file: policy.run.file,
+              current: policy.policy,
+              replace: (next) => capture.replacePolicy(next),
+            }
+          : null,
     };
     return this.addRun(runId, run);
   }
@@ -395,6 +628,7 @@ export class UiApi {
     run.intents?.onLastingAnswer((answer) => this.writeLastingRule(run, answer));
     run.intents?.subscribe(() => this.pendingChanged());
     this.runs.set(runId, run);
+    this.runChanged(run.status);
     return { ...run.status };
   }
 
@@ -442,10 +676,12 @@ export class UiApi {
         if (end === 'agent-gone')
           status.error = `the agent in process ${request.pid} stopped reporting`;
         if (attached.recorder.error) status.error = attached.recorder.error.message;
+        this.runChanged(status);
       })
       .catch((error: unknown) => {
         status.state = 'failed';
         status.error = (error as Error).message;
+        this.runChanged(status);
       });
     const detach = async (): Promise<void> => {
       detachRequested = true;
@@ -459,9 +695,41 @@ export class UiApi {
       stop: () => void detach(),
       detach,
       finished,
-      policy: policy !== null ? { file: policy.run.file, current: policy.policy } : null,
+      policy:
+        policy !== null
+          ? {
+              file: policy.run.file,
+              current: policy.policy,
+              replace: (next) => attached.replacePolicy(next),
+            }
+          : null,
     });
   }
+}
+
+/**
+ * The editor reads and writes `.json` files only: the API must not become
+ * a way to read any file (a key, a token) or to replace one (a shell's
+ * start-up file) through a mistyped or malicious path.
+ */
+function checkPolicyPath(file: string): void {
+  if (!file.endsWith('.json')) {
+    throw new ApiError('refused', `${file} is not a policy file (.json)`);
+  }
+}
+
+/** A policy file that cannot be read or written, as an API error. */
+function policyFileError(file: string, error: unknown): unknown {
+  if (error instanceof PolicyWriteRefused) return new ApiError('refused', error.message);
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new ApiError('not-found', `no file or directory at ${file}`);
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new ApiError('refused', `${file}: permission denied`);
+  }
+  if (code === 'EISDIR' || code === 'ENOTDIR') {
+    return new ApiError('bad-request', `${file} is not a file`);
+  }
+  return error;
 }
 
 /** Reads, checks and compiles a policy for an interactive run; ApiError with every problem. */

@@ -5,15 +5,27 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { API_METHOD_NAMES, ipcChannel } from '../common/ipc-contract.js';
-import { UiApi } from '../core/ui-api.js';
+import {
+  API_METHOD_NAMES,
+  CHANGE_CHANNEL,
+  ipcChannel,
+  type ChangeMessage,
+  type RunStatus,
+} from '../common/ipc-contract.js';
+import { UiApi, type NativeDialogs } from '../core/ui-api.js';
 import { tempDir } from '../test-support/cli.js';
+import { auditCapableInterpreters } from '../test-support/pythons.js';
 import { writeSampleSession } from '../test-support/sample-session.js';
 import {
   APP_START_URL,
   bundleResponse,
+  forwardChanges,
   isAppUrl,
+  openDialogOptions,
   registerApiHandlers,
+  saveDialogOptions,
+  sendMenuCommand,
+  type ChangeTargetLike,
   type IpcMainLike,
 } from './desktop-policy.js';
 
@@ -108,5 +120,160 @@ describe('the app:// protocol', () => {
     );
     expect((await bundleResponse('app://hookscope/%E0%A4%A', rendererDir)).status).toBe(404);
     expect((await bundleResponse('app://other/index.html', rendererDir)).status).toBe(404);
+  });
+});
+
+/** A window's webContents as far as the feed uses it. */
+function fakeWebContents(): ChangeTargetLike & {
+  sent: [string, ChangeMessage][];
+  destroyed: boolean;
+} {
+  const contents = {
+    sent: [] as [string, ChangeMessage][],
+    destroyed: false,
+    isDestroyed: () => contents.destroyed,
+    send: (channel: string, message: ChangeMessage) => contents.sent.push([channel, message]),
+  };
+  return contents;
+}
+
+describe('the change feed to the window', () => {
+  it("forwards a real run's changes on the one channel, until stopped", async () => {
+    const python = auditCapableInterpreters()[0]!;
+    const contents = fakeWebContents();
+    const stop = forwardChanges(api, contents);
+    const started = await api.call(
+      'run.start',
+      { command: python.path, args: ['-c', 'pass'] },
+      't',
+    );
+    const run = (started as { ok: true; result: RunStatus }).result;
+    const deadline = Date.now() + 30_000;
+    while (!contents.sent.some(([, m]) => m.topic === 'run' && m.state === 'exited')) {
+      if (Date.now() > deadline) throw new Error(JSON.stringify(contents.sent));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(contents.sent[0]).toEqual([
+      CHANGE_CHANNEL,
+      { topic: 'run', runId: run.runId, sessionPath: run.sessionPath, state: 'running' },
+    ]);
+    expect(new Set(contents.sent.map(([channel]) => channel))).toEqual(new Set([CHANGE_CHANNEL]));
+    stop();
+    const count = contents.sent.length;
+    await api.call('run.start', { command: python.path, args: ['-c', 'pass'] }, 't');
+    expect(contents.sent).toHaveLength(count);
+  });
+
+  it('sends menu commands down the same channel, and nothing to a destroyed window', () => {
+    const contents = fakeWebContents();
+    sendMenuCommand(contents, 'open-session');
+    expect(contents.sent).toEqual([
+      [CHANGE_CHANNEL, { topic: 'command', command: 'open-session' }],
+    ]);
+    contents.destroyed = true;
+    sendMenuCommand(contents, 'launch');
+    expect(contents.sent).toHaveLength(1);
+  });
+});
+
+describe('native dialogs', () => {
+  it('are answered through the same checked wrapper, with the sessions directory to start in', async () => {
+    // Electron's dialog cannot run here: a stand-in that records what it was asked.
+    const asked: unknown[] = [];
+    const withDialogs = new UiApi({
+      sessionDir: path.join(dir, 'sessions'),
+      log: (l) => logged.push(l),
+      dialogs: {
+        openFile: async (options) => {
+          asked.push(options);
+          return options.purpose === 'session' ? path.join(dir, 'sessions', 'sample.hks') : null;
+        },
+        saveFile: async (options) => {
+          asked.push(options);
+          return path.join(dir, `exported-${options.defaultName}`);
+        },
+      } satisfies NativeDialogs,
+    });
+    const own = new Map<string, Listener>();
+    registerApiHandlers({ handle: (c, l) => own.set(c, l) }, withDialogs, (l) => logged.push(l));
+    const call = (method: string, payload: unknown, from = fromApp) =>
+      own.get(ipcChannel(method as never))!(from, payload);
+    expect(await call('app.capabilities', {})).toEqual({
+      ok: true,
+      result: { nativeDialogs: true },
+    });
+    expect(await call('dialog.openFile', { purpose: 'session' })).toEqual({
+      ok: true,
+      result: { path: path.join(dir, 'sessions', 'sample.hks') },
+    });
+    expect(await call('dialog.openFile', { purpose: 'policy' })).toEqual({
+      ok: true,
+      result: { path: null },
+    });
+    expect(asked).toEqual([
+      { purpose: 'session', defaultDir: path.join(dir, 'sessions') },
+      { purpose: 'policy', defaultDir: null },
+    ]);
+    // A foreign frame cannot open a dialog; a bad purpose never reaches one.
+    expect(
+      await call('dialog.openFile', { purpose: 'session' }, { senderFrame: { url: 'https://x/' } }),
+    ).toMatchObject({ ok: false, error: { code: 'refused' } });
+    expect(await call('dialog.openFile', { purpose: '/etc' })).toMatchObject({
+      ok: false,
+      error: { code: 'bad-request' },
+    });
+    expect(asked).toHaveLength(2);
+    // Export: the save dialog, then a real report of the session written there.
+    const saved = await call('dialog.saveFile', { purpose: 'export', defaultName: 'sample.html' });
+    const outPath = path.join(dir, 'exported-sample.html');
+    expect(saved).toEqual({ ok: true, result: { path: outPath } });
+    expect(asked.at(-1)).toEqual({ purpose: 'export', defaultName: 'sample.html' });
+    expect(
+      await call('dialog.saveFile', { purpose: 'export', defaultName: '../../etc/x' }),
+    ).toMatchObject({ ok: false, error: { code: 'bad-request' } });
+    let job = (await call('export.start', {
+      path: path.join(dir, 'sessions', 'sample.hks'),
+      format: 'html',
+      out: outPath,
+    })) as { ok: true; result: { jobId: string; state: string } };
+    expect(job).toMatchObject({ ok: true, result: { state: expect.any(String) } });
+    while (job.result.state === 'running') {
+      await new Promise((r) => setTimeout(r, 20));
+      job = (await call('export.status', { jobId: job.result.jobId })) as typeof job;
+    }
+    expect(job.result.state).toBe('done');
+    expect(fs.readFileSync(outPath, 'utf8')).toMatch(/^<!doctype html>/i);
+  });
+
+  it('are refused, clearly, where there are none (the web host)', async () => {
+    expect(await handler('app.capabilities')(fromApp, {})).toEqual({
+      ok: true,
+      result: { nativeDialogs: false },
+    });
+    expect(
+      await handler('dialog.saveFile')(fromApp, { purpose: 'export', defaultName: 'a.html' }),
+    ).toMatchObject({ ok: false, error: { code: 'refused' } });
+    expect(await handler('dialog.openFile')(fromApp, { purpose: 'policy' })).toEqual({
+      ok: false,
+      error: {
+        code: 'refused',
+        message: 'file dialogs exist only in the desktop app: type the absolute path instead',
+      },
+    });
+  });
+
+  it('filter by purpose and start in an existing directory only', () => {
+    const session = openDialogOptions('session', path.join(dir, 'sessions'));
+    expect(session).toMatchObject({
+      defaultPath: path.join(dir, 'sessions'),
+      properties: ['openFile'],
+      filters: [{ name: 'Hookscope sessions', extensions: ['hks'] }, { extensions: ['*'] }],
+    });
+    expect(openDialogOptions('session', path.join(dir, 'missing')).defaultPath).toBeUndefined();
+    expect(openDialogOptions('policy', null).filters[0]?.extensions).toEqual(['json', 'jsonc']);
+    expect(saveDialogOptions('export', 'a.html')).toMatchObject({
+      defaultPath: 'a.html',
+      properties: ['createDirectory'],
+    });
   });
 });

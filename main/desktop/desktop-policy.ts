@@ -5,10 +5,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import {
+  CHANGE_CHANNEL,
   IPC_CHANNEL_PREFIX,
   ipcChannel,
   API_METHOD_NAMES,
   type ApiReply,
+  type ChangeMessage,
+  type FileDialogPurpose,
+  type MenuCommand,
+  type SaveDialogPurpose,
 } from '../common/ipc-contract.js';
 import type { UiApi } from '../core/ui-api.js';
 import { CONTENT_SECURITY_POLICY, CONTENT_TYPES } from '../web/web-host.js';
@@ -130,4 +135,103 @@ export async function bundleResponse(url: string, rendererDir: string): Promise<
   } catch {
     return notFound();
   }
+}
+
+/** What the adapter needs of a window's webContents to push to it. */
+export interface ChangeTargetLike {
+  isDestroyed(): boolean;
+  send(channel: string, message: ChangeMessage): void;
+}
+
+/**
+ * Forwards the core's change feed to the window, on the one channel the
+ * preload listens to. Returns the function that stops it (the window closed).
+ */
+export function forwardChanges(
+  api: Pick<UiApi, 'subscribe'>,
+  target: ChangeTargetLike,
+): () => void {
+  return api.subscribe((message) => sendChange(target, message));
+}
+
+/** A menu item for the renderer: down the same channel as the feed. */
+export function sendMenuCommand(target: ChangeTargetLike, command: MenuCommand): void {
+  sendChange(target, { topic: 'command', command });
+}
+
+function sendChange(target: ChangeTargetLike, message: ChangeMessage): void {
+  // A window being torn down cannot take messages; the next one re-reads.
+  if (!target.isDestroyed()) target.send(CHANGE_CHANNEL, message);
+}
+
+/** Electron's OpenDialogOptions, as far as the app uses them. */
+export interface OpenDialogSpec {
+  title: string;
+  buttonLabel: string;
+  defaultPath?: string;
+  properties: ('openFile' | 'showHiddenFiles')[];
+  filters: { name: string; extensions: string[] }[];
+}
+
+/** The native open dialog for a purpose: sessions start in the sessions directory. */
+export function openDialogOptions(
+  purpose: FileDialogPurpose,
+  defaultDir: string | null,
+): OpenDialogSpec {
+  const all = { name: 'All files', extensions: ['*'] };
+  const spec: OpenDialogSpec =
+    purpose === 'session'
+      ? {
+          title: 'Open a recorded session',
+          buttonLabel: 'Open',
+          properties: ['openFile'],
+          filters: [{ name: 'Hookscope sessions', extensions: ['hks'] }, all],
+        }
+      : {
+          title: 'Choose a policy file',
+          buttonLabel: 'Use this policy',
+          properties: ['openFile', 'showHiddenFiles'],
+          filters: [{ name: 'Policies (JSON)', extensions: ['json', 'jsonc'] }, all],
+        };
+  if (defaultDir !== null && fs.existsSync(defaultDir)) spec.defaultPath = defaultDir;
+  return spec;
+}
+
+/** Electron's SaveDialogOptions, as far as the app uses them. */
+export interface SaveDialogSpec {
+  title: string;
+  buttonLabel: string;
+  defaultPath: string;
+  properties: ('createDirectory' | 'showOverwriteConfirmation')[];
+  filters: { name: string; extensions: string[] }[];
+}
+
+/**
+ * The native save dialog for a purpose. No overwrite confirmation: an
+ * existing file is never replaced (a report refuses it), so confirming
+ * would promise what does not happen.
+ */
+export function saveDialogOptions(purpose: SaveDialogPurpose, defaultName: string): SaveDialogSpec {
+  return purpose === 'export'
+    ? {
+        title: 'Export a report of this session',
+        buttonLabel: 'Export',
+        defaultPath: defaultName,
+        properties: ['createDirectory'],
+        filters: [
+          { name: 'HTML report', extensions: ['html'] },
+          {
+            name: 'JSON, SARIF or Perfetto trace (.json, .sarif, .trace.json)',
+            extensions: ['json', 'sarif'],
+          },
+          { name: 'CSV', extensions: ['csv'] },
+        ],
+      }
+    : {
+        title: 'Save the policy as',
+        buttonLabel: 'Save',
+        defaultPath: defaultName,
+        properties: ['createDirectory', 'showOverwriteConfirmation'],
+        filters: [{ name: 'Policies (JSON)', extensions: ['json'] }],
+      };
 }

@@ -3,16 +3,31 @@
 // it. One instance, one window, the renderer bundle from app://hookscope/.
 import path from 'node:path';
 
-import { app, BrowserWindow, ipcMain, Notification, protocol, session } from 'electron';
+import {
+  app,
+  BrowserWindow,
+  dialog,
+  ipcMain,
+  Menu,
+  Notification,
+  protocol,
+  session,
+} from 'electron';
 
 import { rendererBundleDir } from '../core/runtime-paths.js';
 import { UiApi } from '../core/ui-api.js';
+import { HOOKSCOPE_VERSION } from '../core/version.js';
+import { appMenuTemplate } from './app-menu.js';
 import {
   APP_SCHEME,
   APP_START_URL,
   bundleResponse,
+  forwardChanges,
   isAppUrl,
+  openDialogOptions,
   registerApiHandlers,
+  saveDialogOptions,
+  sendMenuCommand,
 } from './desktop-policy.js';
 
 const log = (line: string): void => {
@@ -29,7 +44,28 @@ if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
   let window: BrowserWindow | null = null;
-  const api = new UiApi({ log });
+  const api = new UiApi({
+    log,
+    // Only the desktop has native dialogs; they answer `dialog.openFile` and
+    // `dialog.saveFile`, which reach here through the same checked IPC
+    // wrapper (registerApiHandlers) as every other method.
+    dialogs: {
+      openFile: async ({ purpose, defaultDir }) => {
+        const options = openDialogOptions(purpose, defaultDir);
+        const chosen = window
+          ? await dialog.showOpenDialog(window, options)
+          : await dialog.showOpenDialog(options);
+        return chosen.canceled ? null : (chosen.filePaths[0] ?? null);
+      },
+      saveFile: async ({ purpose, defaultName }) => {
+        const options = saveDialogOptions(purpose, defaultName);
+        const chosen = window
+          ? await dialog.showSaveDialog(window, options)
+          : await dialog.showSaveDialog(options);
+        return chosen.canceled || !chosen.filePath ? null : chosen.filePath;
+      },
+    },
+  });
 
   app.on('second-instance', () => {
     if (window) {
@@ -76,6 +112,24 @@ if (!app.requestSingleInstanceLock()) {
     });
     session.defaultSession.setPermissionCheckHandler(() => false);
     registerApiHandlers(ipcMain, api, log);
+    app.setAboutPanelOptions({
+      applicationName: 'Hookscope',
+      applicationVersion: HOOKSCOPE_VERSION,
+    });
+    Menu.setApplicationMenu(
+      Menu.buildFromTemplate(
+        appMenuTemplate({
+          platform: process.platform,
+          packaged: app.isPackaged,
+          onCommand: (command) => {
+            if (window === null) return;
+            if (window.isMinimized()) window.restore();
+            window.focus();
+            sendMenuCommand(window.webContents, command);
+          },
+        }),
+      ),
+    );
 
     window = new BrowserWindow({
       width: 1400,
@@ -93,6 +147,12 @@ if (!app.requestSingleInstanceLock()) {
       },
     });
     window.once('ready-to-show', () => window?.show());
+    // Push, not polling: what changed in the core goes to the window on one channel.
+    const stopForwarding = forwardChanges(api, window.webContents);
+    window.on('closed', () => {
+      stopForwarding();
+      window = null;
+    });
     // A thread in a target is waiting for an answer: ask for attention
     // (taskbar flash, and a notification when the window is not in front).
     let announced = 0;

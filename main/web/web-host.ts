@@ -12,19 +12,36 @@
 //  - an Origin header, when the browser sends one, must be ours;
 //  - the bundle is served with a strict CSP and no Referer, so the token in
 //    the page URL does not leak.
+// The change feed (a WebSocket at /api/events) passes the same checks
+// before the upgrade: WebSockets are not bound by the same-origin policy,
+// so any page may try to open one to 127.0.0.1 (cross-site WebSocket
+// hijacking); the Origin check and the token are what stop it.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import path from 'node:path';
 
-import { isApiMethod, type ApiErrorCode } from '../common/ipc-contract.js';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+import {
+  CHANGE_FEED_PATH,
+  CHANGE_FEED_PROTOCOL,
+  CHANGE_FEED_TOKEN_PREFIX,
+  isApiMethod,
+  type ApiErrorCode,
+} from '../common/ipc-contract.js';
 import type { UiApi } from '../core/ui-api.js';
 
 export const TOKEN_HEADER = 'x-hookscope-token';
 /** Largest API request body. */
 const MAX_BODY_BYTES = 1024 * 1024;
+/** The feed is one-way: anything a client sends is small or a misuse. */
+const MAX_FEED_MESSAGE_BYTES = 1024;
+/** Messages a slow feed client may have queued before it is dropped (it reconnects and re-reads). */
+const MAX_FEED_BUFFERED_BYTES = 1024 * 1024;
 
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
@@ -100,19 +117,34 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     });
   });
 
+  /** The Host and Origin checks every request and upgrade passes first. */
+  function originProblem(req: http.IncomingMessage): string | null {
+    const allowedHosts = [`127.0.0.1:${port}`, `localhost:${port}`];
+    if (!allowedHosts.includes(req.headers.host ?? '')) {
+      return `Host ${JSON.stringify(req.headers.host ?? '')} is not this server`;
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && !allowedHosts.some((h) => origin === `http://${h}`)) {
+      return `Origin ${JSON.stringify(origin)} is not this server`;
+    }
+    return null;
+  }
+
+  /** 401 without a token, 403 with a wrong one, null when it is ours. */
+  function tokenProblem(given: string | undefined, where: string): [number, string] | null {
+    if (given === undefined || given === '') return [401, `missing ${where}`];
+    // Compare digests in constant time: no timing hint about how much matched.
+    if (!crypto.timingSafeEqual(sha256(given), tokenDigest)) return [403, 'wrong token'];
+    return null;
+  }
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const refuse = (status: number, message: string): void => {
       log(`hookscope serve: refused ${req.method} ${req.url ?? ''}: ${message}`);
       sendJson(res, status, failure(status === 400 ? 'bad-request' : 'refused', message));
     };
-    const allowedHosts = [`127.0.0.1:${port}`, `localhost:${port}`];
-    if (!allowedHosts.includes(req.headers.host ?? '')) {
-      return refuse(403, `Host ${JSON.stringify(req.headers.host ?? '')} is not this server`);
-    }
-    const origin = req.headers.origin;
-    if (origin !== undefined && !allowedHosts.some((h) => origin === `http://${h}`)) {
-      return refuse(403, `Origin ${JSON.stringify(origin)} is not this server`);
-    }
+    const badOrigin = originProblem(req);
+    if (badOrigin !== null) return refuse(403, badOrigin);
     const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
 
     if (url.pathname.startsWith('/api/')) {
@@ -121,13 +153,11 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
         return refuse(405, 'API requests must use POST');
       }
       const given = req.headers[TOKEN_HEADER];
-      if (typeof given !== 'string' || given === '') {
-        return refuse(401, `missing ${TOKEN_HEADER} header`);
-      }
-      // Compare digests in constant time: no timing hint about how much matched.
-      if (!crypto.timingSafeEqual(sha256(given), tokenDigest)) {
-        return refuse(403, 'wrong token');
-      }
+      const badToken = tokenProblem(
+        typeof given === 'string' ? given : undefined,
+        `${TOKEN_HEADER} header`,
+      );
+      if (badToken !== null) return refuse(...badToken);
       const method = url.pathname.slice('/api/'.length);
       if (!isApiMethod(method)) return refuse(404, `unknown API method "${method}"`);
       if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
@@ -171,6 +201,59 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     res.end(req.method === 'HEAD' ? undefined : content);
   }
 
+  // The change feed. The checks run on the upgrade request, before any
+  // WebSocket exists: a refused client gets a plain HTTP status.
+  const feed = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_FEED_MESSAGE_BYTES,
+    handleProtocols: (offered) =>
+      offered.has(CHANGE_FEED_PROTOCOL) ? CHANGE_FEED_PROTOCOL : false,
+  });
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refuse = (status: number, message: string): void => {
+      log(`hookscope serve: refused WebSocket ${req.url ?? ''}: ${message}`);
+      const body = `${message}\n`;
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n` +
+          'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+          `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+    };
+    socket.on('error', () => socket.destroy());
+    const badOrigin = originProblem(req);
+    if (badOrigin !== null) return refuse(403, badOrigin);
+    const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+    if (url.pathname !== CHANGE_FEED_PATH) return refuse(404, 'no WebSocket here');
+    // A browser cannot set headers on a WebSocket: the token comes as an
+    // offered subprotocol next to CHANGE_FEED_PROTOCOL.
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    if (!offered.includes(CHANGE_FEED_PROTOCOL)) {
+      return refuse(400, `the WebSocket must offer the subprotocol ${CHANGE_FEED_PROTOCOL}`);
+    }
+    const given = offered.find((p) => p.startsWith(CHANGE_FEED_TOKEN_PREFIX));
+    const badToken = tokenProblem(
+      given?.slice(CHANGE_FEED_TOKEN_PREFIX.length),
+      `${CHANGE_FEED_TOKEN_PREFIX}<token> subprotocol`,
+    );
+    if (badToken !== null) return refuse(...badToken);
+    feed.handleUpgrade(req, socket, head, (ws) => followChanges(ws));
+  });
+
+  /** Forwards the core's change feed to one client until it goes away. */
+  function followChanges(ws: WebSocket): void {
+    const stop = options.api.subscribe((message) => {
+      if (ws.bufferedAmount > MAX_FEED_BUFFERED_BYTES) {
+        ws.terminate();
+        return;
+      }
+      ws.send(JSON.stringify(message));
+    });
+    ws.on('close', stop);
+    ws.on('error', (error) => log(`hookscope serve: change feed: ${error.message}`));
+    // One-way: a client has nothing to say on it.
+    ws.on('message', () => ws.close(1008, 'the change feed is one-way'));
+  }
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // Loopback only, never all interfaces.
@@ -187,6 +270,9 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     url: `http://127.0.0.1:${port}/?token=${token}`,
     close: () =>
       new Promise<void>((resolve) => {
+        // Upgraded sockets are no longer the HTTP server's: end them here.
+        for (const client of feed.clients) client.terminate();
+        feed.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -112,8 +112,12 @@ export function compilePolicy(policy: Policy, options: CompileOptions): Buffer {
   out.u8(ANSWER_CODES[policy.ask.timeoutAction]);
   out.u8(options.askAnswer === 'interactive' ? ASK_INTERACTIVE : ANSWER_CODES[options.askAnswer]);
   out.u32(policy.ask.timeoutMs);
-  out.u32(policy.rules.length);
-  policy.rules.forEach((rule, index) => writeRule(out, rule, index));
+  // A disabled rule is not sent at all; the others keep their file index.
+  const enabled = policy.rules.filter((rule) => rule.disabled !== true).length;
+  out.u32(enabled);
+  policy.rules.forEach((rule, index) => {
+    if (rule.disabled !== true) writeRule(out, rule, index);
+  });
   const compiled = out.finish();
   if (compiled.length > MAX_COMPILED_POLICY_BYTES) {
     throw new PolicyCompileError(

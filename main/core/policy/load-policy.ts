@@ -638,6 +638,11 @@ class PolicyChecker {
       const value = this.string(comment.value, at('comment'));
       if (value !== null) rule.comment = value;
     }
+    const disabled = m.get('disabled');
+    if (disabled && this.expect(disabled.value, 'boolean', at('disabled'), 'true or false')) {
+      // `false` is the same as leaving it out, so the policy keeps one form.
+      if (disabled.value.value === true) rule.disabled = true;
+    }
 
     if (this.issues.length > before) return null;
     // Keys in the documented order, whatever order the file used.

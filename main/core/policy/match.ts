@@ -174,6 +174,7 @@ class CompiledPolicy {
   constructor(policy: Policy) {
     for (const cls of INTENT_CLASSES) this.intentRules.set(cls, []);
     policy.rules.forEach((rule, index) => {
+      if (rule.disabled === true) return; // kept in the file, matches nothing
       const compiled = compileRule(rule, index);
       if (rule.event !== undefined) {
         this.eventRules.push(compiled);

@@ -68,6 +68,11 @@ export interface Rule {
   /** Only on `ask` rules; `once` when absent. */
   scope?: Scope;
   comment?: string;
+  /**
+   * Kept in the file, but matches nothing: a rule switched off without
+   * losing it (or the other rules' indexes). Only `true` is written.
+   */
+  disabled?: true;
 }
 
 export interface AskSettings {
@@ -126,6 +131,7 @@ export const RULE_KEYS = [
   'pid',
   'scope',
   'comment',
+  'disabled',
 ] as const satisfies readonly (keyof Rule)[];
 
 /** The policy as file text: two-space JSON, keys in a fixed order, final newline. */

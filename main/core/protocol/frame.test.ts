@@ -38,7 +38,7 @@ describe('encodeFrame', () => {
   });
 
   it('refuses an unknown type', () => {
-    expect(() => encodeFrame(11 as FrameType, Buffer.alloc(0))).toThrow(RangeError);
+    expect(() => encodeFrame(12 as FrameType, Buffer.alloc(0))).toThrow(RangeError);
   });
 
   it('has the documented limits', () => {
@@ -104,7 +104,7 @@ describe('FrameDecoder', () => {
     ['bad magic', (h) => h.write('XSK1', 0, 'latin1'), /bad frame magic/],
     ['bad version', (h) => (h[4] = 2), /unsupported protocol version 2/],
     ['unknown type 0', (h) => (h[5] = 0), /unknown frame type 0/],
-    ['unknown type 11', (h) => (h[5] = 11), /unknown frame type 11/],
+    ['unknown type 12', (h) => (h[5] = 12), /unknown frame type 12/],
     [
       'oversize length',
       (h) => h.writeUInt32LE(MAX_MAIN_PAYLOAD + 1, 8),

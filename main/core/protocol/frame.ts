@@ -18,10 +18,16 @@ export enum FrameType {
   ASK = 7,
   /** main → agent: the answer to an ASK. */
   ANSWER = 8,
-  /** main → agent, attach mode, right after WELCOME: the compiled policy (empty: none new). */
+  /**
+   * main → agent: the compiled policy. Attach mode: right after WELCOME
+   * (empty: none new). Any mode, later: replaces the enforced policy
+   * (answered by POLICY_ACK; docs/protocol.md, "Replacing the policy").
+   */
   POLICY = 9,
   /** main → agent: someone is reading this ask; keep it waiting a while longer. */
   HOLD = 10,
+  /** agent → main: what became of a POLICY frame sent after the handshake. */
+  POLICY_ACK = 11,
 }
 
 /** Largest payload the agent may send to main. */
@@ -68,7 +74,7 @@ export class FrameStreamError extends ProtocolError {
 }
 
 export function isFrameType(value: number): value is FrameType {
-  return value >= FrameType.HELLO && value <= FrameType.HOLD && Number.isInteger(value);
+  return value >= FrameType.HELLO && value <= FrameType.POLICY_ACK && Number.isInteger(value);
 }
 
 export function frameTypeName(type: number): string {

@@ -262,6 +262,13 @@ static void answer_all(int deny, uint8_t by) {
     }
 }
 
+void hs_ask_forget(void) {
+    pthread_mutex_lock(&ask_mu);
+    memset(memory, 0, sizeof memory);
+    memory_next = 0;
+    pthread_mutex_unlock(&ask_mu);
+}
+
 void hs_ask_link_down(void) {
     pthread_once(&cv_once, init_cv);
     pthread_mutex_lock(&ask_mu);

@@ -54,6 +54,12 @@ int hs_ask_answer(const uint8_t *payload, size_t len);
  * -1 if not. */
 int hs_ask_hold(const uint8_t *payload, size_t len);
 
+/* A new policy is in force: answers remembered for this process were
+ * given to rules by their index, which may now name other rules, so they
+ * are forgotten (the next identical ask is asked again). Waiting asks keep
+ * waiting for their answers. */
+void hs_ask_forget(void);
+
 /* In the child after fork: no asks wait there; answers remembered for the
  * parent process do not hold for the child. */
 void hs_ask_after_fork(void);

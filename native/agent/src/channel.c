@@ -258,10 +258,41 @@ static void writer_finished(void) {
     pthread_mutex_unlock(&hs_agent.done_mu);
 }
 
+/* A POLICY frame after the handshake (docs/protocol.md, "Replacing the
+ * policy"): its body is read whole (the length was checked against the
+ * frame limit), judged, and answered with a POLICY_ACK. A body that does
+ * not load is refused with the old policy kept; so is any policy for a
+ * process that was started without one: a capture-only run stays capture
+ * only. Returns 0, or -1 when the socket failed. */
+static int live_policy(int fd, uint32_t len) {
+    uint8_t *bytes = malloc(len ? len : 1);
+    if (!bytes) {
+        /* Out of memory: the body must still be consumed to stay in step,
+         * and cannot be; stop talking (the agent goes pass-through). */
+        return -1;
+    }
+    int r = recv_exact(fd, bytes, len, 1000);
+    if (r == 0) {
+        uint32_t status;
+        if (!atomic_load(&hs_agent.enforce))
+            status = HS_POLICY_NOT_ENFORCING;
+        else
+            status = (uint32_t)hs_policy_replace(bytes, len);
+        if (status == HS_POLICY_APPLIED)
+            hs_ask_forget();
+        uint8_t ack[4];
+        hs_put_u32(ack, status);
+        r = send_frame(fd, HS_FRAME_POLICY_ACK, ack, sizeof ack);
+    }
+    free(bytes);
+    return r;
+}
+
 /* Frames from the inspector, read without waiting for one to arrive.
- * Returns 0 when there was none or only ANSWERs and HOLDs (handed to the
- * waiting asks), 1 for DETACH, -1 when the inspector is gone (EOF, error) or sent
- * anything else: either way the agent must stop talking to it. */
+ * Returns 0 when there was none or only ANSWERs, HOLDs and POLICYs (handed
+ * to the waiting asks, or loaded), 1 for DETACH, -1 when the inspector is
+ * gone (EOF, error) or sent anything else: either way the agent must stop
+ * talking to it. */
 static int check_control(int fd) {
     /* Bounded, so a flood of answers cannot keep the writer from its ring. */
     for (int frames = 0; frames < 256; frames++) {
@@ -278,6 +309,12 @@ static int check_control(int fd) {
         uint32_t len = hs_get_u32(h + 8);
         if (h[5] == HS_FRAME_DETACH && len == 0)
             return 1;
+        if (h[5] == HS_FRAME_POLICY) {
+            /* Over the frame limit the stream itself is not to be trusted. */
+            if (len > HS_MAX_MAIN_PAYLOAD || live_policy(fd, len) != 0)
+                return -1;
+            continue;
+        }
         if ((h[5] != HS_FRAME_ANSWER && h[5] != HS_FRAME_HOLD) || len > 64)
             return -1;
         uint8_t body[64];

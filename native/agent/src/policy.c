@@ -6,6 +6,7 @@
 #endif
 #include "policy.h"
 #include "stack.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -97,9 +98,11 @@ struct policy_data {
 };
 
 /* The policy in force. Judging threads take one snapshot of this pointer
- * per judgment; a new policy (an attach that brings one) replaces it with
- * a release store and the old one is kept, never freed: a thread may still
- * be judging with it, and policies are replaced once per attach at most. */
+ * per judgment; a new policy (an attach that brings one, or a live
+ * replacement from the inspector) replaces it with a release store and the
+ * old one is kept, never freed: a thread may still be judging with it.
+ * Live replacements are counted and capped (hs_policy_replace), so what is
+ * kept stays bounded. */
 static struct policy_data empty_policy;
 static struct policy_data *_Atomic current_policy = &empty_policy;
 
@@ -391,6 +394,18 @@ int hs_policy_load_bytes(const uint8_t *data, size_t size) {
     /* The one it replaces stays allocated (see current_policy). */
     atomic_store_explicit(&current_policy, pd, memory_order_release);
     return 0;
+}
+
+static _Atomic unsigned live_replacements;
+
+int hs_policy_replace(const uint8_t *data, size_t size) {
+    /* Only the writer thread calls this: the count cannot race past the cap. */
+    if (atomic_load(&live_replacements) >= HS_POLICY_MAX_REPLACEMENTS)
+        return HS_POLICY_TOO_MANY;
+    if (!data || size == 0 || hs_policy_load_bytes(data, size) != 0)
+        return HS_POLICY_MALFORMED;
+    atomic_fetch_add(&live_replacements, 1);
+    return HS_POLICY_APPLIED;
 }
 
 int hs_policy_load_file(const char *path) {

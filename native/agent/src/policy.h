@@ -53,6 +53,14 @@ int hs_policy_load_file(const char *path);
 /* The same from bytes in memory (copied). Replaces any loaded policy. */
 int hs_policy_load_bytes(const uint8_t *data, size_t size);
 
+/* A live replacement (a POLICY frame after the handshake): loads it like
+ * hs_policy_load_bytes, at most HS_POLICY_MAX_REPLACEMENTS times per
+ * process, since each replaced policy stays allocated. Returns an
+ * enum hs_policy_ack status (wire.h); on any refusal the policy in force
+ * stays. */
+#define HS_POLICY_MAX_REPLACEMENTS 256
+int hs_policy_replace(const uint8_t *data, size_t size);
+
 /* Frees the loaded policy, if any. */
 void hs_policy_reset(void);
 

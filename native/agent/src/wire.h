@@ -20,8 +20,18 @@ enum hs_frame_type {
     HS_FRAME_DETACH = 6, /* main -> agent: stop capturing, send BYE, close */
     HS_FRAME_ASK = 7,    /* agent -> main: an intent waits for an answer */
     HS_FRAME_ANSWER = 8, /* main -> agent: the answer to an ASK */
-    HS_FRAME_POLICY = 9, /* main -> agent, attach mode, right after WELCOME: the compiled policy (empty: none) */
+    HS_FRAME_POLICY = 9, /* main -> agent: the compiled policy; right after WELCOME in attach mode (empty: none),
+                            and at any time later to replace the enforced one (answered by POLICY_ACK) */
     HS_FRAME_HOLD = 10,  /* main -> agent: someone is looking at this ask: push its deadline out */
+    HS_FRAME_POLICY_ACK = 11, /* agent -> main: what became of a later POLICY frame (enum hs_policy_ack) */
+};
+
+/* POLICY_ACK status (docs/protocol.md, "Replacing the policy"). */
+enum hs_policy_ack {
+    HS_POLICY_APPLIED = 0,      /* enforced from now on */
+    HS_POLICY_MALFORMED = 1,    /* refused: the old policy stays */
+    HS_POLICY_NOT_ENFORCING = 2, /* refused: this process was started without a policy (capture only) */
+    HS_POLICY_TOO_MANY = 3,     /* refused: the replacement limit is reached; the old policy stays */
 };
 
 enum hs_record_kind { HS_RECORD_AUDIT = 1, HS_RECORD_OPEN_CODE = 2, HS_RECORD_DECISION = 3 };

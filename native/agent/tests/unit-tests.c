@@ -3,6 +3,7 @@
  * SHA-256 (known vectors; hardware path equal to the portable one) and the
  * compiled-policy parser and intent matcher (with a mutation fuzz). */
 #include "policy.h"
+#include "wire.h"
 #include "ring.h"
 #include "sha256.h"
 
@@ -308,9 +309,29 @@ static void test_policy_fuzz(void) {
     CHECK(loaded > 0); /* some mutations (e.g. of literal code points) stay valid */
 }
 
+/* A live replacement that does not load (cut at every length, or with a
+ * byte too many) is refused and leaves the policy in force untouched.
+ * (An applied one would leave the old policy allocated by design, which
+ * LeakSanitizer would report; the integration test covers those.) */
+static void test_policy_replace_refused(void) {
+    struct buf good;
+    build_policy(&good);
+    CHECK(hs_policy_load_bytes(good.d, good.n) == 0);
+    for (size_t n = 0; n < good.n; n++)
+        CHECK(hs_policy_replace(good.d, n) == HS_POLICY_MALFORMED);
+    struct buf longer = good;
+    longer.d[longer.n++] = 0;
+    CHECK(hs_policy_replace(longer.d, longer.n) == HS_POLICY_MALFORMED);
+    CHECK(hs_policy_replace(NULL, 0) == HS_POLICY_MALFORMED);
+    struct hs_verdict v = judge(0, "/srv/app/x/m.py", "/srv/app/x/m.py", 0);
+    CHECK(v.deny && v.rule == 10);
+    hs_policy_reset();
+}
+
 int main(void) {
     test_policy_intents();
     test_policy_fuzz();
+    test_policy_replace_refused();
     test_sha256_vectors();
     test_sha256_hw_matches_portable();
     test_ring_order_wrap_and_full();

@@ -1,7 +1,9 @@
 import { useApp } from '../store/store-context.js';
 import { ErrorBoundary } from './error-boundary.js';
-import { IntentBadge, IntentQueue, useIntentPolling } from './intent-queue.js';
+import { ShellNotice, useDesktopShell } from './desktop-shell.js';
+import { IntentBadge, IntentQueue, useIntentFeed } from './intent-queue.js';
 import { ProcessPicker } from './process-picker.js';
+import { RulesEditor } from './rules-editor.js';
 import { SessionView } from './session-view.js';
 import { SessionsList } from './sessions-list.js';
 
@@ -9,7 +11,8 @@ export function App() {
   const screen = useApp((s) => s.screen);
   const showScreen = useApp((s) => s.showScreen);
   const sessionPath = useApp((s) => s.sessionPath);
-  useIntentPolling();
+  useIntentFeed();
+  useDesktopShell();
   const tab = (id: typeof screen, label: string, disabled = false) => (
     <button
       type="button"
@@ -35,15 +38,18 @@ export function App() {
             sessionPath ? `Session: ${baseName(sessionPath)}` : 'Session',
             sessionPath === null,
           )}
+          {tab('rules', 'Rules')}
         </nav>
         <IntentBadge />
       </header>
+      <ShellNotice />
       <IntentQueue />
       <main className="app-main">
         <ErrorBoundary resetKey={screen}>
           {screen === 'processes' && <ProcessPicker />}
           {screen === 'sessions' && <SessionsList />}
           {screen === 'session' && <SessionView />}
+          {screen === 'rules' && <RulesEditor />}
         </ErrorBoundary>
       </main>
     </div>

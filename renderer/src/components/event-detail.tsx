@@ -1,9 +1,12 @@
-// Everything recorded about one event: all arguments, and for code opened
-// for execution the file identity the agent derived from the descriptor.
+// Everything recorded about one event: all arguments, for code opened for
+// execution the file identity the agent derived from the descriptor, and
+// the policy's decision with the stack of the thread it stopped.
 import { categoryLabel } from '../../../main/common/event-taxonomy.js';
 import type { ArgValue } from '../../../main/common/ipc-contract.js';
 import { useApp } from '../store/store-context.js';
+import { StackFrames } from './stack-frames.js';
 import { Empty } from './states.js';
+import { formatOffsetSeconds } from './time-format.js';
 
 export function EventDetail() {
   const row = useApp((s) => s.selectedEvent);
@@ -33,11 +36,46 @@ export function EventDetail() {
         </dd>
         <dt>Time</dt>
         <dd>
-          +{row.sinceStartMs.toFixed(3)} ms (monotonic {row.timeNs} ns)
+          {formatOffsetSeconds(row.offsetNs)} s into the session; +{row.sinceStartMs.toFixed(3)} ms
+          into the process (monotonic {row.timeNs} ns)
         </dd>
         <dt>Sequence</dt>
         <dd>{row.seq}</dd>
       </dl>
+      {row.decision !== null && (
+        <>
+          <h4>Decision</h4>
+          <dl className="facts" data-testid="decision">
+            <dt>Outcome</dt>
+            <dd className={`dec-${row.decision.outcome}`}>
+              {row.decision.outcome}
+              {row.decision.asked ? ' (asked)' : ''}
+            </dd>
+            {row.decision.detail !== null && (
+              <>
+                <dt>Decided by</dt>
+                <dd>
+                  {row.decision.detail.by}
+                  {row.decision.detail.ruleIndex !== null
+                    ? `, rule ${row.decision.detail.ruleIndex}`
+                    : ', the default'}
+                </dd>
+                <dt>Waited</dt>
+                <dd>{(Number(row.decision.detail.waitedNs) / 1e6).toFixed(3)} ms</dd>
+                {row.decision.detail.module !== null && (
+                  <>
+                    <dt>From</dt>
+                    <dd className="mono">{row.decision.detail.module}</dd>
+                  </>
+                )}
+              </>
+            )}
+          </dl>
+          {row.decision.detail?.stack && row.decision.detail.stack.length > 0 && (
+            <StackFrames stack={row.decision.detail.stack} open />
+          )}
+        </>
+      )}
       {id !== null && (
         <>
           <h4>File identity</h4>

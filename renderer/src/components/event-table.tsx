@@ -3,10 +3,12 @@
 // pages from the core as they scroll into view.
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 
-import type { EventRow } from '../../../main/common/ipc-contract.js';
+import type { EventRow, EventSort, EventSortColumn } from '../../../main/common/ipc-contract.js';
 import { EVENT_PAGE_SIZE } from '../store/session-view-slice.js';
 import { useApp } from '../store/store-context.js';
+import { TABLE_COLUMNS, type TableColumnId } from '../store/table-prefs-slice.js';
 import { Empty, ErrorState, Loading } from './states.js';
+import { formatOffsetSeconds } from './time-format.js';
 
 export const ROW_HEIGHT_PX = 24;
 /** Rows rendered above and below the visible ones. */
@@ -23,6 +25,9 @@ export function EventTable() {
   const moveSelection = useApp((s) => s.moveSelection);
   const filter = useApp((s) => s.filter);
   const setFilter = useApp((s) => s.setFilter);
+  const columns = useApp((s) => s.columns);
+  const sort = useApp((s) => s.sort);
+  const setSort = useApp((s) => s.setSort);
 
   const scroller = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
@@ -37,11 +42,11 @@ export function EventTable() {
     return () => observer.disconnect();
   }, [matching === null]);
 
-  // A new filter starts at the top.
+  // A new filter or order starts at the top.
   useEffect(() => {
     scroller.current?.scrollTo({ top: 0 });
     setScrollTop(0);
-  }, [filter]);
+  }, [filter, sort]);
 
   // Keep the keyboard-selected row in view.
   useEffect(() => {
@@ -109,6 +114,7 @@ export function EventTable() {
           key={i}
           position={i}
           row={row}
+          columns={columns}
           selected={selected?.index === row.index}
           onSelect={() => select(row, i)}
         />
@@ -119,24 +125,9 @@ export function EventTable() {
   return (
     <div className="event-table" role="grid" aria-label="Events" aria-rowcount={count}>
       <div className="ev-row ev-header" role="row">
-        <span className="ev-cell ev-time" role="columnheader">
-          Time (ms)
-        </span>
-        <span className="ev-cell ev-pid" role="columnheader">
-          PID
-        </span>
-        <span className="ev-cell ev-tid" role="columnheader">
-          TID
-        </span>
-        <span className="ev-cell ev-name" role="columnheader">
-          Event
-        </span>
-        <span className="ev-cell ev-cat" role="columnheader">
-          Category
-        </span>
-        <span className="ev-cell ev-args" role="columnheader">
-          Arguments
-        </span>
+        {columns.map((id) => (
+          <ColumnHeader key={id} id={id} sort={sort} onSort={(next) => void setSort(next)} />
+        ))}
       </div>
       {error !== null && (
         <div className="inline-error" role="alert">
@@ -153,7 +144,7 @@ export function EventTable() {
       >
         {count === 0 ? (
           <Empty title="No events match">
-            {filter.event || filter.pid !== undefined || filter.text
+            {Object.keys(filter).length > 0
               ? 'Change or clear the filter.'
               : 'Nothing was recorded yet.'}
           </Empty>
@@ -167,35 +158,129 @@ export function EventTable() {
   );
 }
 
+/** The columns that sort, and the table order each means. */
+const SORTS: Partial<Record<TableColumnId, EventSortColumn>> = {
+  time: 'time',
+  procTime: 'time',
+  pid: 'pid',
+  tid: 'tid',
+  event: 'event',
+  category: 'category',
+  decision: 'decision',
+};
+
+function ColumnHeader({
+  id,
+  sort,
+  onSort,
+}: {
+  id: TableColumnId;
+  sort: EventSort | null;
+  onSort: (sort: EventSort | null) => void;
+}) {
+  const info = TABLE_COLUMNS.find((c) => c.id === id);
+  const column = SORTS[id];
+  const label = info?.label ?? id;
+  if (column === undefined) {
+    return (
+      <span className={`ev-cell ev-${id}`} role="columnheader" title={info?.title}>
+        {label}
+      </span>
+    );
+  }
+  const active = sort?.column === column;
+  // Ascending, then descending, then back to file order.
+  const next: EventSort | null = !active
+    ? { column, descending: false }
+    : !sort.descending
+      ? { column, descending: true }
+      : null;
+  return (
+    <span
+      className={`ev-cell ev-${id}`}
+      role="columnheader"
+      aria-sort={active ? (sort.descending ? 'descending' : 'ascending') : 'none'}
+    >
+      <button
+        type="button"
+        className="sort"
+        title={`${info?.title ?? label}: sort`}
+        onClick={() => onSort(next)}
+      >
+        {label}
+        {active ? (sort.descending ? ' ▼' : ' ▲') : ''}
+      </button>
+    </span>
+  );
+}
+
+function cellText(row: EventRow, id: TableColumnId): string {
+  switch (id) {
+    case 'time':
+      return formatOffsetSeconds(row.offsetNs);
+    case 'procTime':
+      return row.sinceStartMs.toFixed(3);
+    case 'pid':
+      return String(row.pid);
+    case 'tid':
+      return String(row.tid);
+    case 'seq':
+      return String(row.seq);
+    case 'event':
+      return row.event;
+    case 'category':
+      return row.category;
+    case 'decision':
+      return row.decision === null
+        ? ''
+        : `${row.decision.outcome}${row.decision.asked ? ' (asked)' : ''}`;
+    case 'args':
+      return row.argsSummary;
+  }
+}
+
+const NUMERIC = new Set<TableColumnId>(['time', 'procTime', 'pid', 'tid', 'seq']);
+
 function EventLine({
   row,
+  columns,
   position,
   selected,
   onSelect,
 }: {
   row: EventRow;
+  columns: TableColumnId[];
   position: number;
   selected: boolean;
   onSelect: () => void;
 }) {
+  const classes = ['ev-row'];
+  if (selected) classes.push('ev-selected');
+  if (row.highlighted) classes.push('ev-highlighted');
+  if (row.decision?.outcome === 'denied') classes.push('ev-denied');
   return (
     <div
-      className={selected ? 'ev-row ev-selected' : 'ev-row'}
+      className={classes.join(' ')}
       style={{ top: position * ROW_HEIGHT_PX }}
       role="row"
       aria-rowindex={position + 1}
       aria-selected={selected}
       data-event={row.event}
+      data-highlighted={row.highlighted || undefined}
       onClick={onSelect}
     >
-      <span className="ev-cell ev-time num">{row.sinceStartMs.toFixed(3)}</span>
-      <span className="ev-cell ev-pid num">{row.pid}</span>
-      <span className="ev-cell ev-tid num">{row.tid}</span>
-      <span className="ev-cell ev-name">{row.event}</span>
-      <span className={`ev-cell ev-cat cat-${row.category}`}>{row.category}</span>
-      <span className="ev-cell ev-args" title={row.argsSummary}>
-        {row.argsSummary}
-      </span>
+      {columns.map((id) => {
+        const text = cellText(row, id);
+        let className = `ev-cell ev-${id}`;
+        if (NUMERIC.has(id)) className += ' num';
+        if (id === 'category') className += ` cat-${row.category}`;
+        if (id === 'decision' && row.decision !== null) className += ` dec-${row.decision.outcome}`;
+        return (
+          <span key={id} className={className} title={id === 'args' ? text : undefined}>
+            {text}
+          </span>
+        );
+      })}
     </div>
   );
 }

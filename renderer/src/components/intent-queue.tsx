@@ -10,22 +10,17 @@ import type {
   IntentScope,
   PendingIntentRow,
 } from '../../../main/common/ipc-contract.js';
-import { INTENTS_POLL_MS } from '../store/intents-slice.js';
 
 /** How often a card that is being read renews its hold (each holds INTENT_HOLD_MS). */
 const HOLD_EVERY_MS = 1000;
 import { useApp } from '../store/store-context.js';
 import { baseName } from './app.js';
 
-/** Re-reads the queue while the inspector is open; names the count in the title. */
-export function useIntentPolling(): void {
-  const loadIntents = useApp((s) => s.loadIntents);
+/** Keeps the queue current while the inspector is open; names the count in the title. */
+export function useIntentFeed(): void {
+  const watchIntents = useApp((s) => s.watchIntents);
   const count = useApp((s) => s.intents.length);
-  useEffect(() => {
-    void loadIntents();
-    const timer = setInterval(() => void loadIntents(), INTENTS_POLL_MS);
-    return () => clearInterval(timer);
-  }, [loadIntents]);
+  useEffect(() => watchIntents(), [watchIntents]);
   useEffect(() => {
     document.title = count > 0 ? `(${count}) Hookscope — waiting for you` : 'Hookscope';
     // A new question asks for the window (the desktop shell raises it).

@@ -1,11 +1,12 @@
 // The process picker: what runs here, which of it is CPython, and whether
 // Hookscope could attach (with the reason and the fix when not); and the
 // Launch form, which starts a command with the agent preloaded.
-import { useEffect, useMemo, type FormEvent } from 'react';
+import { useEffect, useMemo, useRef, type FormEvent } from 'react';
 
 import type { ProcessRow } from '../../../main/common/ipc-contract.js';
 import { visibleProcesses } from '../store/processes-slice.js';
 import { useApp } from '../store/store-context.js';
+import { BrowseButton } from './desktop-shell.js';
 import { Empty, ErrorState, Loading } from './states.js';
 
 export function ProcessPicker() {
@@ -148,6 +149,12 @@ function LaunchForm() {
   const error = useApp((s) => s.launchError);
   const setForm = useApp((s) => s.setLaunchForm);
   const launch = useApp((s) => s.launch);
+  // File → Launch… (desktop menu) puts the cursor in the command field.
+  const focusRequest = useApp((s) => s.launchFocusRequest);
+  const commandField = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (focusRequest > 0) commandField.current?.focus();
+  }, [focusRequest]);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     void launch();
@@ -164,6 +171,7 @@ function LaunchForm() {
         <label>
           Command
           <input
+            ref={commandField}
             name="command"
             placeholder="python3"
             value={form.command}
@@ -192,12 +200,19 @@ function LaunchForm() {
         </label>
         <label>
           Policy file (optional, for Launch and Attach)
-          <input
-            name="policyPath"
-            placeholder="/path/to/policy.json — its ask rules wait for you here"
-            value={form.policyPath}
-            onChange={(e) => setForm({ policyPath: e.target.value })}
-          />
+          <span className="path-field">
+            <input
+              name="policyPath"
+              placeholder="/path/to/policy.json — its ask rules wait for you here"
+              value={form.policyPath}
+              onChange={(e) => setForm({ policyPath: e.target.value })}
+            />
+            <BrowseButton
+              purpose="policy"
+              label="Browse for a policy file"
+              onChosen={(path) => setForm({ policyPath: path })}
+            />
+          </span>
         </label>
         <div className="launch-actions">
           <button type="submit" className="primary" disabled={launching}>

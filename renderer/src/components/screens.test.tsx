@@ -82,6 +82,15 @@ function pageAt(origin: string): void {
   (window as unknown as { happyDOM: { setURL(url: string): void } }).happyDOM.setURL(`${origin}/`);
 }
 
+/** Table preferences kept for one test only. */
+function memoryStorage() {
+  const kept = new Map<string, string>();
+  return {
+    getItem: (key: string) => kept.get(key) ?? null,
+    setItem: (key: string, value: string) => void kept.set(key, value),
+  };
+}
+
 function renderApp(store: AppStore) {
   return render(
     <StoreContext.Provider value={store}>
@@ -143,6 +152,193 @@ describe('screens', () => {
     expect(screen.getByRole('complementary', { name: 'Event detail' }).textContent).toContain(
       'No event selected',
     );
+  });
+});
+
+describe('the session view', () => {
+  async function openSaved(): Promise<AppStore> {
+    const store = createAppStore(api, memoryStorage());
+    store.getState().showScreen('sessions');
+    renderApp(store);
+    const open = await screen.findByRole('button', { name: 'Open' });
+    await act(async () => {
+      fireEvent.click(open);
+    });
+    await waitFor(() => expect(store.getState().matchingEvents).toBeGreaterThan(0));
+    await waitFor(() => expect(store.getState().timeline).not.toBeNull());
+    return store;
+  }
+
+  it('draws the density of imports on the timeline, and a drag filters the table to that time', async () => {
+    const store = await openSaved();
+    const total = store.getState().totalEvents;
+    const imports = document.querySelector('[data-lane="imports"]')!;
+    expect(Number(imports.getAttribute('data-count'))).toBeGreaterThan(0);
+    const lanesTotal = [...document.querySelectorAll('[data-lane]')].reduce(
+      (n, lane) => n + Number(lane.getAttribute('data-count')),
+      0,
+    );
+    expect(lanesTotal).toBe(total);
+    // happy-dom lays nothing out: the chart is 100 px wide after its 120 px of labels.
+    const chart = screen.getByRole('img', { name: /Event density by category/ });
+    await act(async () => {
+      fireEvent.pointerDown(chart, { clientX: 120, button: 0, pointerId: 1 });
+      fireEvent.pointerMove(chart, { clientX: 170, pointerId: 1 });
+      fireEvent.pointerUp(chart, { clientX: 170, pointerId: 1 });
+    });
+    await waitFor(() => expect(store.getState().filter.toNs).toBeDefined());
+    const { fromNs, toNs } = store.getState().filter;
+    const view = store.getState().timeline!;
+    expect(fromNs).toBe(Math.floor(view.fromNs));
+    expect(toNs! - fromNs!).toBeCloseTo((view.toNs - view.fromNs) / 2, -3);
+    await waitFor(() => expect(store.getState().matchingEvents).toBeLessThan(total));
+    expect(screen.getByTestId('time-filter').textContent).toMatch(/time/);
+    expect(screen.getByTestId('timeline-brush')).toBeTruthy();
+    // Zoom to the range, then clear it: the whole session again.
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Zoom to range' }));
+    });
+    await waitFor(() => expect(store.getState().timeline!.toNs).toBeLessThan(view.toNs));
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Clear range' }));
+    });
+    await waitFor(() => expect(store.getState().matchingEvents).toBe(total));
+    await act(async () => {
+      fireEvent.keyDown(chart, { key: '0' });
+    });
+    await waitFor(() => expect(store.getState().timelineView).toBeNull());
+  });
+
+  it('sorts by a header, shows the chosen columns, keeps a named filter and marks rows', async () => {
+    const store = await openSaved();
+    const header = () => screen.getByRole('columnheader', { name: /^Event/ });
+    await act(async () => {
+      fireEvent.click(within(header()).getByRole('button'));
+    });
+    await waitFor(() => expect(header().getAttribute('aria-sort')).toBe('ascending'));
+    await waitFor(() => expect(store.getState().pages[0]).toBeDefined());
+    const names = store.getState().pages[0]!.map((r) => r.event);
+    expect(names).toEqual([...names].sort());
+
+    // Columns: Seq on, Category off.
+    const columns = screen.getByRole('group', { name: 'Columns' });
+    await act(async () => {
+      fireEvent.click(within(columns).getByLabelText('Seq'));
+      fireEvent.click(within(columns).getByLabelText('Category'));
+    });
+    expect(screen.getByRole('columnheader', { name: /Seq/ })).toBeTruthy();
+    expect(screen.queryByRole('columnheader', { name: /Category/ })).toBeNull();
+
+    // A named filter: saved, cleared, applied again.
+    await act(async () => {
+      fireEvent.change(screen.getByLabelText('Event glob'), { target: { value: 'import' } });
+      fireEvent.submit(screen.getByRole('form', { name: 'Filter events' }));
+    });
+    await waitFor(() => expect(store.getState().filter).toEqual({ event: 'import' }));
+    const importCount = await waitFor(() => {
+      const n = store.getState().matchingEvents;
+      if (n === null) throw new Error('loading');
+      return n;
+    });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Save filter…' }));
+    });
+    await act(async () => {
+      fireEvent.change(screen.getByLabelText('Filter name'), { target: { value: 'imports only' } });
+      fireEvent.submit(screen.getByRole('form', { name: 'Save the filter' }));
+    });
+    expect(store.getState().savedFilters).toEqual([
+      { name: 'imports only', filter: { event: 'import' } },
+    ]);
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Clear' }));
+    });
+    await waitFor(() => expect(store.getState().filter).toEqual({}));
+    await act(async () => {
+      fireEvent.change(screen.getByLabelText('Saved filters'), {
+        target: { value: 'imports only' },
+      });
+    });
+    await waitFor(() => expect(store.getState().matchingEvents).toBe(importCount));
+
+    // A highlight marks rows and hides none (in file order: the rows on screen).
+    await act(async () => {
+      fireEvent.click(within(header()).getByRole('button'));
+    });
+    await waitFor(() => expect(header().getAttribute('aria-sort')).toBe('descending'));
+    await act(async () => {
+      fireEvent.click(within(header()).getByRole('button'));
+      fireEvent.click(screen.getByRole('button', { name: 'Clear' }));
+    });
+    await waitFor(() => expect(store.getState().sort).toBeNull());
+    await waitFor(() => expect(store.getState().filter).toEqual({}));
+    await waitFor(() => expect(store.getState().matchingEvents).not.toBeNull());
+    const all = store.getState().matchingEvents;
+    const shown = await waitFor(() => {
+      const event = document.querySelector('[role="row"][data-event]')?.getAttribute('data-event');
+      if (!event) throw new Error('no rows yet');
+      return event;
+    });
+    await act(async () => {
+      fireEvent.change(screen.getByLabelText('Highlight by'), { target: { value: 'event' } });
+      fireEvent.change(screen.getByLabelText('Highlight'), { target: { value: shown } });
+      fireEvent.submit(screen.getByRole('form', { name: 'Highlight events' }));
+    });
+    await waitFor(() =>
+      expect(document.querySelectorAll('[data-highlighted="true"]').length).toBeGreaterThan(0),
+    );
+    expect(store.getState().matchingEvents).toBe(all);
+    for (const row of document.querySelectorAll('[role="row"][data-event]')) {
+      expect(row.getAttribute('data-highlighted') === 'true').toBe(
+        row.getAttribute('data-event') === shown,
+      );
+    }
+  });
+});
+
+describe('the export dialog', () => {
+  it('writes a CSV report of the open session with progress, and refuses an existing file', async () => {
+    const store = createAppStore(api, memoryStorage());
+    store.getState().showScreen('sessions');
+    renderApp(store);
+    await act(async () => {
+      fireEvent.click(await screen.findByRole('button', { name: 'Open' }));
+    });
+    await waitFor(() => expect(store.getState().overview).not.toBeNull());
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Export…' }));
+    });
+    const dialog = screen.getByRole('dialog', { name: 'Export a report' });
+    // The scope "filter" means nothing while the table shows everything.
+    expect(within(dialog).getByLabelText(/the events the table's filter shows/)).toHaveProperty(
+      'disabled',
+      true,
+    );
+    await act(async () => {
+      fireEvent.change(within(dialog).getByLabelText('Format'), { target: { value: 'csv' } });
+    });
+    const out = within(dialog).getByLabelText('Save as') as HTMLInputElement;
+    expect(out.value).toBe(store.getState().sessionPath!.replace(/\.hks$/, '.csv'));
+    const target = path.join(dir, 'export-from-dialog.csv');
+    await act(async () => {
+      fireEvent.change(out, { target: { value: target } });
+      fireEvent.submit(within(dialog).getByRole('form', { name: 'Export' }));
+    });
+    await waitFor(() =>
+      expect(within(dialog).getByTestId('export-status').textContent).toMatch(/Saved/),
+    );
+    expect(fs.readFileSync(target, 'utf8').split('\n')[0]).toMatch(/^kind,session,pid,/);
+    // Again to the same name: refused, the first report kept.
+    await act(async () => {
+      fireEvent.submit(within(dialog).getByRole('form', { name: 'Export' }));
+    });
+    await waitFor(() =>
+      expect(within(dialog).getByRole('alert').textContent).toMatch(/exists; choose another name/),
+    );
+    await act(async () => {
+      fireEvent.click(within(dialog).getByRole('button', { name: 'Close' }));
+    });
+    expect(screen.queryByRole('dialog')).toBeNull();
   });
 });
 

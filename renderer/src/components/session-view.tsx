@@ -1,14 +1,16 @@
-// One session: its processes as a tree, the filter bar, the virtualised
-// event table and the detail of the selected event. A session being
+// One session: its processes as a tree, the filter bar, the timeline, the
+// virtualised event table and the detail of the selected event. A session being
 // recorded by a run started here is followed live.
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useState } from 'react';
 
 import type { SessionOverview, SessionProcessRow } from '../../../main/common/ipc-contract.js';
-import { LIVE_POLL_MS } from '../store/session-view-slice.js';
 import { useApp } from '../store/store-context.js';
 import { EventDetail } from './event-detail.js';
 import { EventTable } from './event-table.js';
+import { ExportDialog } from './export-dialog.js';
+import { FilterBar } from './filter-bar.js';
 import { Empty, ErrorState, Loading } from './states.js';
+import { Timeline } from './timeline.js';
 
 export function SessionView() {
   const path = useApp((s) => s.sessionPath);
@@ -17,14 +19,11 @@ export function SessionView() {
   const error = useApp((s) => s.overviewError);
   const open = useApp((s) => s.openSession);
   const run = useApp((s) => s.run);
-  const pollLive = useApp((s) => s.pollLive);
+  const watchLive = useApp((s) => s.watchLiveSession);
   const live = run !== null && run.state === 'running';
 
-  useEffect(() => {
-    if (!live) return;
-    const timer = window.setInterval(() => void pollLive(), LIVE_POLL_MS);
-    return () => window.clearInterval(timer);
-  }, [live, pollLive]);
+  // Follow a live run: the change feed says when its file grew.
+  useEffect(() => (live ? watchLive() : undefined), [live, path, watchLive]);
 
   if (path === null) {
     return <Empty title="No session open">Open a saved session or launch a command.</Empty>;
@@ -46,6 +45,7 @@ export function SessionView() {
         <ProcessTree processes={overview.processes} />
         <div className="session-events">
           <FilterBar />
+          <Timeline />
           <EventTable />
         </div>
         <EventDetail />
@@ -58,6 +58,9 @@ function SessionHeader({ overview }: { overview: SessionOverview }) {
   const run = useApp((s) => s.run);
   const detach = useApp((s) => s.detach);
   const [detaching, setDetaching] = useState(false);
+  const exporting = useApp((s) => s.exportDialogOpen);
+  const openExport = useApp((s) => s.openExportDialog);
+  const closeExport = useApp((s) => s.closeExportDialog);
   const state =
     run?.state === 'running'
       ? 'live'
@@ -93,6 +96,14 @@ function SessionHeader({ overview }: { overview: SessionOverview }) {
             {detaching ? 'Detaching…' : 'Detach'}
           </button>
         )}
+        <button
+          type="button"
+          title="Write a report of this session: HTML, JSON, CSV, Perfetto, SARIF or a policy"
+          onClick={openExport}
+        >
+          Export…
+        </button>
+        {exporting && <ExportDialog onClose={closeExport} />}
       </div>
       {overview.attach !== null && (
         <div className="hint" data-testid="attach-note">
@@ -187,85 +198,5 @@ function ProcessTree({ processes }: { processes: SessionProcessRow[] }) {
         <ul>{roots.map(renderNode)}</ul>
       )}
     </aside>
-  );
-}
-
-function FilterBar() {
-  const filter = useApp((s) => s.filter);
-  const setFilter = useApp((s) => s.setFilter);
-  const matching = useApp((s) => s.matchingEvents);
-  const total = useApp((s) => s.totalEvents);
-  const [event, setEvent] = useState(filter.event ?? '');
-  const [pid, setPid] = useState(filter.pid === undefined ? '' : String(filter.pid));
-  const [text, setText] = useState(filter.text ?? '');
-  const [problem, setProblem] = useState<string | null>(null);
-
-  // Keep the inputs in step when the filter changes elsewhere (process tree).
-  useEffect(() => {
-    setPid(filter.pid === undefined ? '' : String(filter.pid));
-  }, [filter.pid]);
-
-  const apply = (e?: FormEvent) => {
-    e?.preventDefault();
-    const pidText = pid.trim();
-    if (pidText !== '' && !/^[0-9]{1,9}$/.test(pidText)) {
-      setProblem('PID must be a number');
-      return;
-    }
-    setProblem(null);
-    void setFilter({
-      ...(event.trim() ? { event: event.trim() } : {}),
-      ...(pidText ? { pid: Number(pidText) } : {}),
-      ...(text.trim() ? { text: text.trim() } : {}),
-    });
-  };
-  const clear = () => {
-    setEvent('');
-    setPid('');
-    setText('');
-    setProblem(null);
-    void setFilter({});
-  };
-  const active =
-    filter.event !== undefined || filter.pid !== undefined || filter.text !== undefined;
-  return (
-    <form className="filter-bar" onSubmit={apply} aria-label="Filter events">
-      <input
-        name="event"
-        aria-label="Event glob"
-        placeholder="event glob, e.g. socket.* or {open,os.*}"
-        value={event}
-        onChange={(e) => setEvent(e.target.value)}
-      />
-      <input
-        name="pid"
-        aria-label="PID"
-        placeholder="pid"
-        className="narrow"
-        value={pid}
-        onChange={(e) => setPid(e.target.value)}
-      />
-      <input
-        name="text"
-        aria-label="Text in arguments"
-        placeholder="text in arguments"
-        value={text}
-        onChange={(e) => setText(e.target.value)}
-      />
-      <button type="submit" className="primary">
-        Filter
-      </button>
-      <button type="button" onClick={clear} disabled={!active && !event && !pid && !text}>
-        Clear
-      </button>
-      <span className="count" data-testid="event-count">
-        {matching === null
-          ? '…'
-          : active
-            ? `${matching.toLocaleString()} of ${total.toLocaleString()} events`
-            : `${total.toLocaleString()} events`}
-      </span>
-      {problem && <span className="inline-error">{problem}</span>}
-    </form>
   );
 }

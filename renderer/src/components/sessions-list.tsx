@@ -1,6 +1,7 @@
 import { useEffect } from 'react';
 
 import { useApp } from '../store/store-context.js';
+import { BrowseButton } from './desktop-shell.js';
 import { Empty, ErrorState, Loading } from './states.js';
 
 export function SessionsList() {
@@ -21,6 +22,13 @@ export function SessionsList() {
         <button type="button" onClick={() => void load()} disabled={status === 'loading'}>
           Refresh
         </button>
+        <BrowseButton
+          purpose="session"
+          label="Open a session file"
+          onChosen={(path) => void open(path)}
+        >
+          Open…
+        </BrowseButton>
       </div>
       {status === 'error' && error !== null ? (
         <ErrorState title="Could not list sessions" message={error} onRetry={() => void load()} />

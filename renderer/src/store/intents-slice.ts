@@ -7,9 +7,13 @@ import type {
   PendingIntentRow,
 } from '../../../main/common/ipc-contract.js';
 import { messageOf, type AppState } from './app-store.js';
+import { followChanges } from './change-feed.js';
 
-/** How often the queue is re-read while the inspector is open. */
-export const INTENTS_POLL_MS = 400;
+/**
+ * How often the queue is re-read while the change feed is down. While it
+ * is up the core says when the queue changes and nothing polls.
+ */
+export const INTENTS_FALLBACK_POLL_MS = 5000;
 
 export interface IntentsSlice {
   /** Threads waiting for an answer, oldest first. */
@@ -21,6 +25,8 @@ export interface IntentsSlice {
   /** Why an answer was refused, by intent id. */
   answerErrors: Record<string, string>;
   loadIntents: () => Promise<void>;
+  /** Keeps the queue current (pushed changes, slow polling without them); returns the stop. */
+  watchIntents: () => () => void;
   answerIntent: (id: string, outcome: IntentOutcome, scope?: IntentScope) => Promise<void>;
   /** Someone is reading it: keep its thread waiting (the countdown stands still). */
   holdIntent: (id: string) => Promise<void>;
@@ -46,6 +52,12 @@ export const createIntentsSlice =
         set({ intentsError: messageOf(error) });
       }
     },
+    watchIntents: () =>
+      followChanges(api, {
+        wants: (message) => message.topic === 'intents',
+        refresh: () => get().loadIntents(),
+        fallbackMs: INTENTS_FALLBACK_POLL_MS,
+      }),
     holdIntent: async (id) => {
       try {
         const { deadlineAtMs } = await api.holdIntent({ id });
@@ -60,7 +72,7 @@ export const createIntentsSlice =
       set({ answering: { ...get().answering, [id]: true } });
       try {
         await api.answerIntent({ id, outcome, ...(scope !== undefined ? { scope } : {}) });
-        // Gone from the queue at once; the next poll confirms.
+        // Gone from the queue at once; the pushed change confirms.
         set({ intents: get().intents.filter((i) => i.id !== id) });
       } catch (error) {
         set({ answerErrors: { ...get().answerErrors, [id]: messageOf(error) } });

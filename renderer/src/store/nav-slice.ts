@@ -2,7 +2,7 @@ import type { StateCreator } from 'zustand';
 
 import type { AppState } from './app-store.js';
 
-export type Screen = 'processes' | 'sessions' | 'session';
+export type Screen = 'processes' | 'sessions' | 'session' | 'rules';
 
 export interface NavSlice {
   screen: Screen;

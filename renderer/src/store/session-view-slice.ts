@@ -6,14 +6,16 @@ import type { StateCreator } from 'zustand';
 import type {
   EventFilter,
   EventRow,
+  EventSort,
   HookscopeApi,
   RunStatus,
   SessionOverview,
 } from '../../../main/common/ipc-contract.js';
 import { messageOf, type AppState, type LoadStatus } from './app-store.js';
+import { followChanges } from './change-feed.js';
 
 export const EVENT_PAGE_SIZE = 200;
-/** How often a live session is re-read. */
+/** How often a live session is re-read while the change feed is down. */
 export const LIVE_POLL_MS = 800;
 
 export interface SessionViewSlice {
@@ -25,6 +27,10 @@ export interface SessionViewSlice {
   run: RunStatus | null;
 
   filter: EventFilter;
+  /** Table order; null: file order. */
+  sort: EventSort | null;
+  /** Rows matching this are marked, not hidden; null: none. */
+  highlight: EventFilter | null;
   /** Events that pass the filter; null until the first page arrives. */
   matchingEvents: number | null;
   totalEvents: number;
@@ -42,6 +48,8 @@ export interface SessionViewSlice {
   detach: () => Promise<void>;
   closeSession: () => void;
   setFilter: (filter: EventFilter) => Promise<void>;
+  setSort: (sort: EventSort | null) => Promise<void>;
+  setHighlight: (highlight: EventFilter | null) => Promise<void>;
   /** Makes sure rows first..last (filtered positions) are loaded. */
   ensureRows: (first: number, last: number) => Promise<void>;
   selectEvent: (row: EventRow | null, position?: number) => void;
@@ -49,6 +57,12 @@ export interface SessionViewSlice {
   moveSelection: (delta: number) => Promise<void>;
   /** One live refresh: run status, overview and the loaded pages. */
   pollLive: () => Promise<void>;
+  /**
+   * Follows the open live run: a refresh whenever the change feed says its
+   * file grew or its run changed state (polling only while the feed is
+   * down). Returns the function that stops it.
+   */
+  watchLiveSession: () => () => void;
 }
 
 export const createSessionViewSlice =
@@ -57,7 +71,7 @@ export const createSessionViewSlice =
     const inFlight = new Set<string>();
 
     const loadPage = async (page: number, generation: number): Promise<void> => {
-      const { sessionPath, filter } = get();
+      const { sessionPath, filter, sort, highlight } = get();
       if (sessionPath === null) return;
       const key = `${generation}:${page}`;
       if (inFlight.has(key)) return;
@@ -68,6 +82,8 @@ export const createSessionViewSlice =
           offset: page * EVENT_PAGE_SIZE,
           limit: EVENT_PAGE_SIZE,
           filter,
+          ...(sort === null ? {} : { sort }),
+          ...(highlight === null ? {} : { highlight }),
         });
         if (get().eventsGeneration !== generation) return;
         set({
@@ -82,6 +98,43 @@ export const createSessionViewSlice =
         inFlight.delete(key);
       }
     };
+
+    /**
+     * A new list: filter, order or highlight changed. The selected event
+     * stays in the detail pane; its place in a new list is unknown until it
+     * is selected again (a highlight change keeps the list and its place).
+     */
+    const reload = async (
+      change: Partial<Pick<SessionViewSlice, 'filter' | 'sort' | 'highlight'>>,
+      options: { keepPosition?: boolean } = {},
+    ): Promise<void> => {
+      const generation = get().eventsGeneration + 1;
+      const keepCount = options.keepPosition === true;
+      set({
+        ...change,
+        // Kept on screen until the new rows replace them: no flash of "…".
+        ...(keepCount ? {} : { pages: {}, matchingEvents: null, selectedPosition: null }),
+        eventsError: null,
+        eventsGeneration: generation,
+      });
+      const { first, last } = visibleRange;
+      const wanted = new Set([0]);
+      if (keepCount) {
+        for (let p = Math.floor(first / EVENT_PAGE_SIZE); p <= last / EVENT_PAGE_SIZE; p++) {
+          wanted.add(p);
+        }
+      }
+      await Promise.all([...wanted].map((page) => loadPage(page, generation)));
+      if (keepCount && get().eventsGeneration === generation) {
+        // Pages out of view still carry the old marks: read again when needed.
+        const pages = get().pages;
+        set({
+          pages: Object.fromEntries([...wanted].map((p) => [p, pages[p]]).filter(([, r]) => r)),
+        });
+      }
+    };
+    /** Rows the table last asked for (kept in view across a highlight change). */
+    const visibleRange = { first: 0, last: 0 };
 
     const loadOverview = async (path: string): Promise<void> => {
       try {
@@ -102,6 +155,8 @@ export const createSessionViewSlice =
       overviewError: null,
       run: null,
       filter: {},
+      sort: null,
+      highlight: null,
       matchingEvents: null,
       totalEvents: 0,
       pages: {},
@@ -120,8 +175,14 @@ export const createSessionViewSlice =
           overviewError: null,
           run: run ?? null,
           filter: {},
+          sort: null,
+          highlight: null,
           matchingEvents: null,
           totalEvents: 0,
+          timeline: null,
+          timelineStatus: 'idle',
+          timelineError: null,
+          timelineView: null,
           pages: {},
           eventsError: null,
           eventsGeneration: generation,
@@ -145,22 +206,13 @@ export const createSessionViewSlice =
           eventsGeneration: get().eventsGeneration + 1,
         }),
 
-      setFilter: async (filter) => {
-        const generation = get().eventsGeneration + 1;
-        set({
-          filter,
-          pages: {},
-          matchingEvents: null,
-          eventsError: null,
-          eventsGeneration: generation,
-          // The selected event stays in the detail pane; its place in the
-          // new list is unknown until it is selected again.
-          selectedPosition: null,
-        });
-        await loadPage(0, generation);
-      },
+      setFilter: (filter) => reload({ filter }),
+      setSort: (sort) => reload({ sort }),
+      setHighlight: (highlight) => reload({ highlight }, { keepPosition: true }),
 
       ensureRows: async (first, last) => {
+        visibleRange.first = first;
+        visibleRange.last = last;
         const { pages, eventsGeneration } = get();
         const from = Math.floor(Math.max(0, first) / EVENT_PAGE_SIZE);
         const to = Math.floor(Math.max(0, last) / EVENT_PAGE_SIZE);
@@ -196,6 +248,17 @@ export const createSessionViewSlice =
         } catch (error) {
           set({ eventsError: messageOf(error) });
         }
+      },
+
+      watchLiveSession: () => {
+        const path = get().sessionPath;
+        const runId = get().run?.runId;
+        return followChanges(api, {
+          wants: (m) =>
+            (m.topic === 'session' && m.path === path) || (m.topic === 'run' && m.runId === runId),
+          refresh: () => get().pollLive(),
+          fallbackMs: LIVE_POLL_MS,
+        });
       },
 
       pollLive: async () => {

@@ -1,0 +1,157 @@
+// Reports written for the UI's export dialog: each export runs in the
+// background of the main process (writeReport streams, so the API stays
+// responsive), reports its progress as bytes of the session read, and can
+// be cancelled. Like `hookscope report`, a failed or cancelled export
+// leaves nothing at its output path.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import {
+  ApiError,
+  type EventFilter,
+  type ExportJob,
+  type ExportRequest,
+} from '../common/ipc-contract.js';
+import { ReportError, writeReport, type ReportOptions } from './report.js';
+
+/** Finished jobs remembered for `export.status`; the oldest are forgotten beyond this. */
+const KEPT_JOBS = 32;
+
+/** Raised from the progress callback to stop writeReport between blocks. */
+class ExportCancelled extends Error {}
+
+interface Job {
+  status: ExportJob;
+  cancel: AbortController;
+}
+
+export class ExportJobs {
+  private readonly jobs = new Map<string, Job>();
+
+  constructor(private readonly log: (line: string) => void) {}
+
+  /**
+   * Starts an export of `sessionFile` (already checked to be a session the
+   * UI may read). Refuses at once what can be known up front: an output
+   * that exists, a folder that does not, a filter reports cannot apply.
+   */
+  start(sessionFile: string, request: ExportRequest): ExportJob {
+    const out = path.resolve(request.out);
+    if (fs.existsSync(out)) {
+      throw new ApiError('refused', `${out} exists; choose another name (it is not overwritten)`);
+    }
+    const folder = path.dirname(out);
+    if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) {
+      throw new ApiError('refused', `${folder} is not a folder`);
+    }
+    const options = reportFilter(request.filter);
+    const jobId = crypto.randomUUID();
+    const cancel = new AbortController();
+    const status: ExportJob = {
+      jobId,
+      path: sessionFile,
+      format: request.format,
+      out,
+      state: 'running',
+      readBytes: 0,
+      totalBytes: fs.statSync(sessionFile).size,
+      outBytes: null,
+      error: null,
+      startedAtMs: Date.now(),
+      endedAtMs: null,
+    };
+    this.jobs.set(jobId, { status, cancel });
+    this.forgetOld();
+    void this.run(sessionFile, out, { ...options, format: request.format }, status, cancel.signal);
+    return { ...status };
+  }
+
+  status(jobId: string): ExportJob {
+    return { ...this.job(jobId).status };
+  }
+
+  cancel(jobId: string): ExportJob {
+    const job = this.job(jobId);
+    job.cancel.abort();
+    return { ...job.status };
+  }
+
+  /** Cancels every running export (the app is closing). */
+  cancelAll(): void {
+    for (const job of this.jobs.values()) job.cancel.abort();
+  }
+
+  private job(jobId: string): Job {
+    const job = this.jobs.get(jobId);
+    if (job === undefined) throw new ApiError('not-found', `no export with id ${jobId}`);
+    return job;
+  }
+
+  private async run(
+    sessionFile: string,
+    out: string,
+    options: ReportOptions,
+    status: ExportJob,
+    signal: AbortSignal,
+  ): Promise<void> {
+    try {
+      await writeReport(sessionFile, out, {
+        ...options,
+        onProgress: (readBytes, totalBytes) => {
+          // The report stops at the next block; writeReport removes its temporary file.
+          if (signal.aborted) throw new ExportCancelled('cancelled');
+          status.readBytes = readBytes;
+          status.totalBytes = totalBytes;
+        },
+      });
+      if (signal.aborted) {
+        // Finished in the same moment it was cancelled: honour the cancel.
+        fs.rmSync(out, { force: true });
+        status.state = 'cancelled';
+      } else {
+        status.state = 'done';
+        status.readBytes = status.totalBytes;
+        status.outBytes = fs.statSync(out).size;
+      }
+    } catch (error) {
+      if (error instanceof ExportCancelled || signal.aborted) {
+        status.state = 'cancelled';
+      } else {
+        status.state = 'failed';
+        status.error =
+          error instanceof ReportError
+            ? error.message
+            : `could not write the report: ${(error as Error).message}`;
+        this.log(`hookscope: export of ${sessionFile} to ${out} failed: ${status.error}`);
+      }
+    } finally {
+      status.endedAtMs = Date.now();
+    }
+  }
+
+  private forgetOld(): void {
+    if (this.jobs.size <= KEPT_JOBS) return;
+    for (const [id, job] of this.jobs) {
+      if (this.jobs.size <= KEPT_JOBS) break;
+      if (job.status.state !== 'running') this.jobs.delete(id);
+    }
+  }
+}
+
+/** The table filter as report options; refuses what a report cannot apply. */
+function reportFilter(filter: EventFilter | undefined): Pick<ReportOptions, 'pid' | 'eventGlob'> {
+  if (filter === undefined) return {};
+  const unsupported = Object.keys(filter).filter((key) => key !== 'pid' && key !== 'event');
+  if (unsupported.length > 0) {
+    throw new ApiError(
+      'refused',
+      `reports filter by process and event glob only, not by ${unsupported.join(', ')}`,
+    );
+  }
+  return {
+    ...(filter.pid === undefined ? {} : { pid: filter.pid }),
+    ...(filter.event === undefined ? {} : { eventGlob: filter.event }),
+  };
+}
