@@ -13,6 +13,23 @@ import { SessionWriter } from './session-file.js';
 import { SessionIndex } from './session-index.js';
 import { summarizeSession } from './summary.js';
 
+/** One process, pid 7, started at 0 on the monotonic clock. */
+const PROCESS_7 = {
+  session: 1,
+  pid: 7,
+  ppid: 1,
+  parentSession: null,
+  uid: 0,
+  exe: '/usr/bin/python3',
+  argv: ['python3'],
+  cwd: '/',
+  pythonVersion: '3.11',
+  agentVersion: '0.1.0',
+  startMonotonicNs: '0',
+  startRealtimeNs: '0',
+  flags: { preInit: true, initializedAtStart: false, auditHook: true, openCodeHook: true },
+};
+
 let dir: string;
 let sample: string;
 beforeAll(() => {
@@ -66,21 +83,7 @@ describe('SessionIndex', () => {
   it('reads on from where it stopped while the file grows, even from a half-written block', async () => {
     const file = path.join(dir, 'growing.hks');
     const w = SessionWriter.create(file, { overwrite: false });
-    w.writeProcess({
-      session: 1,
-      pid: 7,
-      ppid: 1,
-      parentSession: null,
-      uid: 0,
-      exe: '/usr/bin/python3',
-      argv: ['python3'],
-      cwd: '/',
-      pythonVersion: '3.11',
-      agentVersion: '0.1.0',
-      startMonotonicNs: '0',
-      startRealtimeNs: '0',
-      flags: { preInit: true, initializedAtStart: false, auditHook: true, openCodeHook: true },
-    });
+    w.writeProcess(PROCESS_7);
     const batch = (from: number): Buffer =>
       Buffer.concat(
         [0, 1, 2].map((i) =>
@@ -116,21 +119,7 @@ describe('SessionIndex', () => {
   it('finds argument text in every line of a block, whatever lower-casing does to its length', async () => {
     const file = path.join(dir, 'text.hks');
     const w = SessionWriter.create(file, { overwrite: false });
-    w.writeProcess({
-      session: 1,
-      pid: 7,
-      ppid: 1,
-      parentSession: null,
-      uid: 0,
-      exe: '/usr/bin/python3',
-      argv: ['python3'],
-      cwd: '/',
-      pythonVersion: '3.11',
-      agentVersion: '0.1.0',
-      startMonotonicNs: '0',
-      startRealtimeNs: '0',
-      flags: { preInit: true, initializedAtStart: false, auditHook: true, openCodeHook: true },
-    });
+    w.writeProcess(PROCESS_7);
     const texts = [
       ['/srv/Needle/a', '/srv/other'],
       ['/srv/x', '/srv/needle/b needle again'],

@@ -15,6 +15,7 @@ import type {
 const HOLD_EVERY_MS = 1000;
 import { useApp } from '../store/store-context.js';
 import { baseName } from './app.js';
+import { StackFrames } from './stack-frames.js';
 
 /** Keeps the queue current while the inspector is open; names the count in the title. */
 export function useIntentFeed(): void {
@@ -160,19 +161,7 @@ function IntentCard({ intent, first }: { intent: PendingIntentRow; first: boolea
         <dt>Asked by</dt>
         <dd>{rule}</dd>
       </dl>
-      {intent.stack !== null && intent.stack.length > 0 && (
-        <details className="intent-stack">
-          <summary>Python stack ({intent.stack.length} frames, innermost first)</summary>
-          <ol>
-            {intent.stack.map((f, i) => (
-              <li key={i} className="mono">
-                {f.file}:{f.line} in {f.function}
-                {f.module ? ` (${f.module})` : ''}
-              </li>
-            ))}
-          </ol>
-        </details>
-      )}
+      {intent.stack !== null && intent.stack.length > 0 && <StackFrames stack={intent.stack} />}
       <div className="intent-actions">
         <button
           type="button"
