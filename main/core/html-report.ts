@@ -1,8 +1,10 @@
 // The HTML report: one self-contained file a reviewer opens offline. No
 // network (a CSP that forbids it, no external scripts, fonts or images),
-// readable in print. Three streaming passes over the session: the summary,
-// then the timeline and the lists the summary does not keep, then the
-// event rows, embedded as JSON for the page's search and pages.
+// readable in print. Two streaming passes over the session: the summary
+// (which also finds the timeline's range), then the timeline, the lists the
+// summary does not keep and the event rows (embedded as JSON for the page's
+// search and pages; capped at HTML_MAX_EVENTS, so held until the page's top
+// is out).
 //
 // Everything from the target is data, never markup: text is HTML-escaped,
 // and the embedded JSON has '<' escaped so no string can close its script.
@@ -13,9 +15,11 @@ import {
   formatValue,
   isCodeLoadEvent,
   textOf,
+  type AuditRecord,
   type OpenCodeRecord,
   type StackFrame,
 } from './protocol/records.js';
+import { formatArgs, jsonString, memoText } from './report-text.js';
 import type { SessionBlock } from './session-file.js';
 import { originOf } from './stack-origin.js';
 import { summarizeSession, type SessionSummary } from './summary.js';
@@ -39,6 +43,17 @@ function scriptJson(value: unknown): string {
     .replace(/\u2028|\u2029/g, ' ');
 }
 
+const SCRIPT_UNSAFE = /[<\u2028\u2029]/;
+
+/** scriptJson of a string; most need no replacing, so are not searched twice. */
+function scriptString(text: string): string {
+  const json = jsonString(text);
+  return SCRIPT_UNSAFE.test(json) ? scriptJson(text) : json;
+}
+
+const scriptEventJson = memoText(scriptString);
+const ROW_ARGS_FORMAT = { maxStringLength: 300, maxBytesLength: 64 };
+
 interface Asked {
   what: string;
   outcome: string;
@@ -54,29 +69,80 @@ interface SecondPass {
   buckets: Map<EventCategory, number[]>;
   decisions: Asked[];
   filesWritten: Map<string, number>;
+  /**
+   * The event rows for the page's table, as JSON text (comma-separated, a
+   * chunk per block): the first HTML_MAX_EVENTS events that are not
+   * decisions. Bounded by that limit, not by the session.
+   */
+  rows: string[];
+  /** Events past the limit: counted, not shown. */
+  omitted: number;
 }
 
-/** Timeline range and the lists the summary does not keep. */
-async function secondPass(blocks: Blocks, comments: () => RuleComments): Promise<SecondPass> {
-  let firstNs: bigint | null = null;
-  let lastNs: bigint | null = null;
-  for await (const block of blocks()) {
-    if (block.type !== 'events') continue;
-    for (const r of block.records) {
-      if (firstNs === null || r.timeNs < firstNs) firstNs = r.timeNs;
-      if (lastNs === null || r.timeNs > lastNs) lastNs = r.timeNs;
+/** First and last record times, gathered while the summary reads the session. */
+interface TimeRange {
+  firstNs: bigint | null;
+  lastNs: bigint | null;
+}
+
+/** `blocks`, passed through, noting the time range of their records in `range`. */
+async function* rangedBlocks(
+  blocks: AsyncIterable<SessionBlock>,
+  range: TimeRange,
+): AsyncGenerator<SessionBlock> {
+  for await (const block of blocks) {
+    if (block.type === 'events') {
+      for (const r of block.records) {
+        if (range.firstNs === null || r.timeNs < range.firstNs) range.firstNs = r.timeNs;
+        if (range.lastNs === null || r.timeNs > range.lastNs) range.lastNs = r.timeNs;
+      }
     }
+    yield block;
   }
+}
+
+/**
+ * The timeline, the lists the summary does not keep, and the event rows,
+ * in one pass (the range is known from the summary's). The rows are kept
+ * until the top of the page is written; they are capped, so memory stays
+ * flat.
+ */
+async function secondPass(
+  blocks: Blocks,
+  range: TimeRange,
+  comments: () => RuleComments,
+): Promise<SecondPass> {
+  const { firstNs, lastNs } = range;
   const buckets = new Map<EventCategory, number[]>();
   for (const c of EVENT_CATEGORIES) buckets.set(c.id, new Array<number>(TIMELINE_BUCKETS).fill(0));
   const span = firstNs !== null && lastNs !== null && lastNs > firstNs ? lastNs - firstNs : 1n;
   const decisions: Asked[] = [];
   const filesWritten = new Map<string, number>();
-  const pids = new Map<number, number>();
+  const pids = new Map<number, { pid: number; start: bigint }>();
   const recentCode = new Map<string, OpenCodeRecord>();
+  const origin = firstNs ?? 0n;
+  const bucketCount = BigInt(TIMELINE_BUCKETS);
+  // A record's bucket is floor((t - first) * 120 / span). In doubles that
+  // is exact while the span is under 2^46 ns (19.5 hours): the product
+  // stays below 2^53, and a quotient q ≤ 120 that is not a whole number is
+  // at least 1/span < 2^-46 below the next one, more than the rounding of
+  // the division (half an ulp, ≤ 2^-47), so Math.floor never rounds up.
+  // Longer sessions keep the BigInt arithmetic.
+  const spanNumber = span < 2n ** 46n ? Number(span) : null;
+  const rows: string[] = [];
+  let shown = 0;
+  let omitted = 0;
   for await (const block of blocks()) {
-    if (block.type === 'process') pids.set(block.process.session, block.process.pid);
+    if (block.type === 'process') {
+      pids.set(block.process.session, {
+        pid: block.process.pid,
+        start: BigInt(block.process.startMonotonicNs),
+      });
+    }
     if (block.type !== 'events') continue;
+    const p = pids.get(block.sessionId);
+    const pidJson = p ? String(p.pid) : 'null';
+    const blockRows: string[] = [];
     for (const r of block.records) {
       if (r.kind === 'decision') {
         if (decisions.length >= LIST_LIMIT) continue;
@@ -88,16 +154,22 @@ async function secondPass(blocks: Blocks, comments: () => RuleComments): Promise
             what: code ? `${code.intent} ${code.realPath || textOf(code.path)}` : r.event,
             outcome: r.outcome,
             by: decidedByText(r, comments()),
-            pid: pids.get(block.sessionId) ?? null,
+            pid: p?.pid ?? null,
             module: originOf(r.stack)?.module ?? null,
             stack: r.stack,
           });
         }
         continue;
       }
+      if (shown < HTML_MAX_EVENTS) {
+        blockRows.push(eventRow(r, p, pidJson));
+        shown++;
+      } else omitted++;
       const i = Math.min(
         TIMELINE_BUCKETS - 1,
-        Number(((r.timeNs - (firstNs ?? 0n)) * BigInt(TIMELINE_BUCKETS)) / span),
+        spanNumber !== null
+          ? Math.floor((Number(r.timeNs - origin) * TIMELINE_BUCKETS) / spanNumber)
+          : Number(((r.timeNs - origin) * bucketCount) / span),
       );
       const row = buckets.get(categoryOf(r.event));
       if (row) row[i] = (row[i] ?? 0) + 1;
@@ -122,8 +194,27 @@ async function secondPass(blocks: Blocks, comments: () => RuleComments): Promise
         }
       }
     }
+    // One flat string per block: a few hundred kept strings, not 200,000.
+    if (blockRows.length > 0) rows.push(blockRows.join(','));
   }
-  return { firstNs, lastNs, buckets, decisions, filesWritten };
+  return { firstNs, lastNs, buckets, decisions, filesWritten, rows, omitted };
+}
+
+/**
+ * One row of the events table: scriptJson([pid, tid, ms, event, args]),
+ * written directly (only the two strings can hold what scriptJson escapes).
+ */
+function eventRow(
+  r: AuditRecord | OpenCodeRecord,
+  p: { pid: number; start: bigint } | undefined,
+  pidJson: string,
+): string {
+  const ms = p ? Number((r.timeNs - p.start) / 1000n) / 1000 : null;
+  const args =
+    r.kind === 'audit'
+      ? formatArgs(r.args, ROW_ARGS_FORMAT)
+      : `${r.intent} ${textOf(r.path)}${r.sha256 ? ` sha256=${r.sha256}` : ''}`;
+  return `[${pidJson},${r.tid},${ms === null ? 'null' : ms},${scriptEventJson(r.event)},${scriptString(args)}]`;
 }
 
 const COLORS: Record<string, string> = {
@@ -214,9 +305,15 @@ export async function htmlReport(
   blocks: Blocks,
   write: (text: string) => Promise<void>,
 ): Promise<void> {
-  const summary: SessionSummary = await summarizeSession(sessionPath);
+  // The summary's pass also finds the timeline's range: one decode of the
+  // session fewer.
+  const range: TimeRange = { firstNs: null, lastNs: null };
+  const summary: SessionSummary = await summarizeSession(
+    sessionPath,
+    rangedBlocks(blocks(), range),
+  );
   const comments = ruleCommentsOf(summary.policy);
-  const pass = await secondPass(blocks, () => comments);
+  const pass = await secondPass(blocks, range, () => comments);
   const title = summary.run ? summary.run.command.join(' ') : sessionPath;
   const durationMs =
     summary.run && summary.runEnd ? summary.runEnd.endedAtMs - summary.run.startedAtMs : null;
@@ -327,41 +424,13 @@ ${table(
 <p id="pager"><button id="prev" type="button">Previous</button><span id="page-info"></span><button id="next" type="button">Next</button></p>
 <table><thead><tr><th>PID</th><th>TID</th><th>ms</th><th>Event</th><th>Arguments</th></tr></thead><tbody id="events-body"></tbody></table>`);
   await write(out.join('\n'));
-  // The rows, streamed into the data element.
+  // The rows, gathered by the second pass, into the data element.
   await write('<script type="application/json" id="events-data">[');
-  let n = 0;
-  let omitted = 0;
-  const pids = new Map<number, { pid: number; start: bigint }>();
-  let batch = '';
-  for await (const block of blocks()) {
-    if (block.type === 'process') {
-      pids.set(block.process.session, {
-        pid: block.process.pid,
-        start: BigInt(block.process.startMonotonicNs),
-      });
-    }
-    if (block.type !== 'events') continue;
-    const p = pids.get(block.sessionId);
-    for (const r of block.records) {
-      if (r.kind === 'decision') continue;
-      if (n >= HTML_MAX_EVENTS) {
-        omitted++;
-        continue;
-      }
-      const ms = p ? Number((r.timeNs - p.start) / 1000n) / 1000 : null;
-      const args =
-        r.kind === 'audit'
-          ? formatValue(r.args, { maxStringLength: 300, maxBytesLength: 64 })
-          : `${r.intent} ${textOf(r.path)}${r.sha256 ? ` sha256=${r.sha256}` : ''}`;
-      batch += `${n ? ',' : ''}${scriptJson([p?.pid ?? null, r.tid, ms, r.event, args])}`;
-      n++;
-      if (batch.length > 1 << 16) {
-        await write(batch);
-        batch = '';
-      }
-    }
+  for (let i = 0; i < pass.rows.length; i++) {
+    await write(i === 0 ? (pass.rows[i] as string) : `,${pass.rows[i] as string}`);
   }
-  await write(`${batch}]</script>`);
+  await write(']</script>');
+  const omitted = pass.omitted;
   if (omitted > 0) {
     await write(
       `<p class="dim">The first ${HTML_MAX_EVENTS.toLocaleString('en')} events are in this page; ${omitted.toLocaleString('en')} more are in the session file (hookscope show).</p>`,

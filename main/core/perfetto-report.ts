@@ -6,7 +6,8 @@
 // trace event per line; the track names, collected on the way, go last.
 
 import { categoryOf } from '../common/event-taxonomy.js';
-import { formatValue, textOf } from './protocol/records.js';
+import { textOf } from './protocol/records.js';
+import { TextBatch, formatArgs, jsonString, memoText } from './report-text.js';
 import type { SessionBlock } from './session-file.js';
 
 /** Microseconds from the first record, as trace `ts` (fractional µs keep ns). */
@@ -26,18 +27,20 @@ export async function perfettoReport(
 ): Promise<void> {
   await write('{"displayTimeUnit":"ns","traceEvents":[\n');
   let first = true;
-  let batch = '';
-  const emit = async (event: Record<string, unknown>): Promise<void> => {
-    batch += `${first ? '' : ',\n'}${JSON.stringify(event)}`;
+  const batch = new TextBatch({ write });
+  /**
+   * Appends one trace event, already JSON text (a million of them: no
+   * objects); the batch is flushed once per record, not per event.
+   */
+  const emit = (event: string): void => {
+    batch.add(first ? event : `,\n${event}`);
     first = false;
-    if (batch.length > 1 << 16) {
-      await write(batch);
-      batch = '';
-    }
   };
   let origin: bigint | null = null;
   const processes = new Map<number, { pid: number; name: string }>();
-  const threads = new Map<string, { pid: number; tid: number }>();
+  // Threads in the order first seen (their names go last), by pid then tid.
+  const threads: Array<{ pid: number; tid: number }> = [];
+  const seenThreads = new Map<number, Set<number>>();
   // Code files opened for execution, by the source path their code names, per process.
   const loads = new Map<string, number>();
   let nextFlow = 1;
@@ -51,42 +54,37 @@ export async function perfettoReport(
     }
     if (block.type !== 'events') continue;
     const pid = processes.get(block.sessionId)?.pid ?? block.sessionId;
+    let tids = seenThreads.get(pid);
+    if (tids === undefined) seenThreads.set(pid, (tids = new Set()));
     for (const r of block.records) {
+      if (batch.full) await batch.flush();
       origin ??= r.timeNs;
       const ts = micros(r.timeNs, origin);
-      threads.set(`${pid}:${r.tid}`, { pid, tid: r.tid });
+      if (!tids.has(r.tid)) {
+        tids.add(r.tid);
+        threads.push({ pid, tid: r.tid });
+      }
+      // "pid":…,"tid":…,"ts":…: every event of this record has them.
+      const where = `"pid":${pid},"tid":${r.tid},"ts":`;
       if (r.kind === 'decision') {
         if (r.waitedNs > 0n) {
-          await emit({
-            name: `waited for a decision: ${r.event}`,
-            cat: 'intent',
-            ph: 'X',
-            pid,
-            tid: r.tid,
-            ts: Math.max(0, micros(r.timeNs - r.waitedNs, origin)),
-            dur: Number(r.waitedNs) / 1000,
-            args: { outcome: r.outcome, by: r.by, rule: r.ruleIndex },
-          });
+          const startTs = Math.max(0, micros(r.timeNs - r.waitedNs, origin));
+          emit(
+            `{"name":${jsonString(`waited for a decision: ${r.event}`)},"cat":"intent","ph":"X",${where}${startTs},"dur":${Number(r.waitedNs) / 1000},"args":{"outcome":"${r.outcome}","by":"${r.by}","rule":${r.ruleIndex ?? 'null'}}}`,
+          );
         }
         continue;
       }
       if (r.kind === 'open-code') {
         const path = textOf(r.path);
         const source = r.intent === 'bytecode' ? sourceOfBytecode(path) : path;
-        await emit({
-          name: `${r.event} ${r.intent}`,
-          cat: categoryOf(r.event),
-          ph: 'X',
-          pid,
-          tid: r.tid,
-          ts,
-          dur: 1,
-          args: { path, realPath: r.realPath, sha256: r.sha256, size: r.size },
-        });
+        emit(
+          `{"name":${jsonString(`${r.event} ${r.intent}`)},"cat":${categoryJson(r.event)},"ph":"X",${where}${ts},"dur":1,"args":{"path":${jsonString(path)},"realPath":${jsonString(r.realPath)},"sha256":${r.sha256 === null ? 'null' : `"${r.sha256}"`},"size":${r.size}}}`,
+        );
         if (source !== null && r.status === 'ok') {
           const id = nextFlow++;
           loads.set(`${pid}\0${source}`, id);
-          await emit({ name: 'load → exec', cat: 'flow', ph: 's', id, pid, tid: r.tid, ts });
+          emit(`{"name":"load → exec","cat":"flow","ph":"s","id":${id},${where}${ts}}`);
         }
         continue;
       }
@@ -94,56 +92,49 @@ export async function perfettoReport(
       if (code !== undefined && code.type === 'code') {
         const key = `${pid}\0${code.filename.text}`;
         const id = loads.get(key);
-        await emit({
-          name: 'exec',
-          cat: categoryOf(r.event),
-          ph: 'X',
-          pid,
-          tid: r.tid,
-          ts,
-          dur: 1,
-          args: { code: `${code.name.text} in ${code.filename.text}:${code.firstLine}` },
-        });
+        emit(
+          `{"name":"exec","cat":${categoryJson(r.event)},"ph":"X",${where}${ts},"dur":1,"args":{"code":${jsonString(`${code.name.text} in ${code.filename.text}:${code.firstLine}`)}}}`,
+        );
         if (id !== undefined) {
           loads.delete(key);
-          await emit({
-            name: 'load → exec',
-            cat: 'flow',
-            ph: 'f',
-            bp: 'e',
-            id,
-            pid,
-            tid: r.tid,
-            ts,
-          });
+          emit(`{"name":"load → exec","cat":"flow","ph":"f","bp":"e","id":${id},${where}${ts}}`);
         }
         continue;
       }
-      await emit({
-        name: r.event,
-        cat: categoryOf(r.event),
-        ph: 'i',
-        s: 't',
-        pid,
-        tid: r.tid,
-        ts,
-        args: { args: formatValue(r.args, { maxStringLength: 200, maxBytesLength: 32 }) },
-      });
+      emit(
+        `${instantHead(r.event)}${where}${ts},"args":{"args":${jsonString(formatArgs(r.args, ARGS_FORMAT))}}}`,
+      );
     }
   }
   for (const p of processes.values()) {
-    await emit({ name: 'process_name', ph: 'M', pid: p.pid, tid: 0, args: { name: p.name } });
+    emit(
+      JSON.stringify({ name: 'process_name', ph: 'M', pid: p.pid, tid: 0, args: { name: p.name } }),
+    );
   }
-  for (const t of threads.values()) {
-    await emit({
-      name: 'thread_name',
-      ph: 'M',
-      pid: t.pid,
-      tid: t.tid,
-      args: { name: t.tid === t.pid ? `main thread ${t.tid}` : `thread ${t.tid}` },
-    });
+  for (const t of threads) {
+    emit(
+      JSON.stringify({
+        name: 'thread_name',
+        ph: 'M',
+        pid: t.pid,
+        tid: t.tid,
+        args: { name: t.tid === t.pid ? `main thread ${t.tid}` : `thread ${t.tid}` },
+      }),
+    );
   }
   // A load whose code never ran (a failed import) leaves a flow start
   // without an end; trace viewers ignore those.
-  await write(`${batch}\n]}\n`);
+  batch.add('\n]}\n');
+  await batch.flush();
 }
+
+const ARGS_FORMAT = { maxStringLength: 200, maxBytesLength: 32 };
+
+/** "cat" of an event name, as JSON. */
+const categoryJson = memoText((event) => jsonString(categoryOf(event)));
+
+/** An instant event up to its "pid": `{"name":…,"cat":…,"ph":"i","s":"t",`. */
+const instantHead = memoText(
+  (event) =>
+    `{"name":${jsonString(event)},"cat":${jsonString(categoryOf(event))},"ph":"i","s":"t",`,
+);

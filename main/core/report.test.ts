@@ -10,8 +10,18 @@ import { writeEnforcedSampleSession, writeSampleSession } from '../test-support/
 import Ajv from 'ajv';
 
 import { auditCapableInterpreters } from '../test-support/pythons.js';
+import {
+  encodeAuditRecord,
+  encodeDecisionRecord,
+  encodeOpenCodeRecord,
+  v,
+} from '../test-support/wire-encoder.js';
+import { jsonReportBlock, toPlain } from './json-report.js';
 import { parsePolicy } from './policy/load-policy.js';
+import { formatValue, toJsonValue, type Value } from './protocol/records.js';
 import { CSV_COLUMNS, csvCell } from './report.js';
+import { csvJsonCell, formatArgs, jsonString, jsonValueText } from './report-text.js';
+import { SessionWriter, readSessionBlocks } from './session-file.js';
 
 const GOLDEN = path.join(__dirname, 'report-golden');
 
@@ -20,6 +30,163 @@ function session(): { dir: string; file: string } {
   const file = path.join(dir, 'enforced.hks');
   writeEnforcedSampleSession(file, { withStack: true });
   return { dir, file };
+}
+
+/**
+ * One process whose subprocess.Popen was asked by the policy's default and
+ * allowed by the user, called from a file whose path has a space and
+ * non-ASCII letters (its SARIF URI must be percent-encoded).
+ */
+function writeDefaultDenialSession(file: string): void {
+  const w = SessionWriter.create(file, { overwrite: true });
+  w.writeRun({
+    hookscopeVersion: '0.1.0',
+    command: ['python3', 'app.py'],
+    cwd: '/srv',
+    startedAtMs: 1_700_000_000_000,
+    socketDir: '/tmp/x',
+  });
+  w.writePolicy({
+    file: '/srv/policy.json',
+    sha256: 'ab'.repeat(32),
+    text: '{"rules": []}',
+    askAnswer: 'deny',
+  });
+  w.writeProcess({
+    session: 1,
+    pid: 300,
+    ppid: 1,
+    parentSession: null,
+    uid: 1000,
+    exe: '/usr/bin/python3',
+    argv: ['python3', 'app.py'],
+    cwd: '/srv',
+    pythonVersion: '3.12.3',
+    agentVersion: '0.1.0',
+    startMonotonicNs: '1000000000',
+    startRealtimeNs: '1700000000000000000',
+    flags: { preInit: true, initializedAtStart: false, auditHook: true, openCodeHook: true },
+  });
+  w.writeEvents(
+    1,
+    Buffer.concat([
+      encodeAuditRecord({
+        seq: 0,
+        tid: 300,
+        timeNs: 1_001_000_000n,
+        event: 'subprocess.Popen',
+        args: v.tuple([v.str('/bin/true'), v.list([v.str('true')]), v.none(), v.none()]),
+      }),
+      encodeDecisionRecord({
+        seq: 1,
+        tid: 300,
+        timeNs: 1_002_000_000n,
+        event: 'subprocess.Popen',
+        eventSeq: 0,
+        outcome: 'allowed',
+        action: 'ask',
+        by: 'user',
+        ruleIndex: null,
+        stack: [['/srv/my app/été.py', 'main', 3, '__main__']],
+      }),
+    ]),
+  );
+  w.close();
+}
+
+/** Audit records carrying every kind of value, and the awkward texts, through the real decoder. */
+function writeEveryValueSession(file: string): void {
+  const awkward = [
+    '',
+    'plain',
+    "it's",
+    'say "hi"',
+    'both \' and "',
+    'back\\slash',
+    'line\nbreak\r\ttab',
+    '<script>',
+    '\u2028\u2029',
+    '=SUM(A1)',
+    '-1',
+    '@x',
+    'é ü 😀',
+    'x'.repeat(250),
+    'y'.repeat(350),
+    '\u0001\u007f\u0085',
+  ];
+  const values: Value[] = [
+    v.none(),
+    v.bool(true),
+    v.bool(false),
+    v.int(0),
+    v.int(-5),
+    v.int(2n ** 53n),
+    v.int(-(2n ** 63n)),
+    v.intApprox(1.2e30),
+    v.intApprox(Infinity),
+    v.float(1.5),
+    v.float(-0),
+    v.float(1e16),
+    v.float(NaN),
+    v.float(-Infinity),
+    v.str('cut short', 5000),
+    v.strFs(Buffer.from([0x2f, 0xff, 0x61]), '/\udcffa'),
+    v.strFs(Buffer.from([0xc3]), '\udcc3', 9),
+    v.bytes(Buffer.from([0, 0x27, 0x22, 0x5c, 0x41, 0xff])),
+    v.bytes(Buffer.alloc(100, 0x61), 300),
+    v.bytearray(Buffer.from('ab')),
+    v.tuple([]),
+    v.tuple([], 3),
+    v.tuple([v.int(1)]),
+    v.tuple([v.int(1)], 2),
+    v.list([v.str('a'), v.list([v.none()], 4)]),
+    v.code('/srv/mod.py', 'f', 3),
+    v.code("<weird 'file'>", 'g"h', 1),
+    v.other('socket', 0xdeadn),
+    v.other('é"x', 0n),
+    ...awkward.map((text) => v.str(text)),
+  ];
+  const w = SessionWriter.create(file, { overwrite: true });
+  w.writeRun({
+    hookscopeVersion: '0.1.0',
+    command: ['python3'],
+    cwd: '/',
+    startedAtMs: 1,
+    socketDir: '/tmp/x',
+  });
+  const records = values.map((value, i) =>
+    encodeAuditRecord({
+      seq: i,
+      tid: 7,
+      timeNs: 5n + BigInt(i),
+      event: awkward[i % awkward.length] || 'open',
+      args: v.tuple([value, value]),
+    }),
+  );
+  records.push(
+    encodeOpenCodeRecord({
+      seq: values.length,
+      tid: 7,
+      timeNs: 99n,
+      intent: 'bytecode',
+      size: 3,
+      sha256: Buffer.alloc(32, 1),
+      path: v.strFs(Buffer.from([0x2f, 0xfe]), '/\udcfe'),
+      realPath: '/srv/"x",y',
+    }),
+    encodeDecisionRecord({
+      seq: values.length + 1,
+      tid: 7,
+      timeNs: 100n,
+      event: 'io.open_code',
+      eventSeq: values.length,
+      ruleIndex: null,
+      by: 'default',
+      stack: [['/srv/a "b".py', 'f\n', 2, null]],
+    }),
+  );
+  w.writeEvents(1, Buffer.concat(records));
+  w.close();
 }
 
 /** RFC 4180 rows (quoted cells may hold commas, quotes and line breaks). */
@@ -126,6 +293,102 @@ describe('hookscope report', () => {
       artifactLocation: { uri: 'file:///srv/app.py' },
       region: { startLine: 12 },
     });
+  });
+
+  it('sarif: valid against the SARIF 2.1.0 schema (vendored from OASIS)', async () => {
+    const schema = JSON.parse(
+      fs.readFileSync(path.join(__dirname, 'test-data', 'sarif-schema-2.1.0.json'), 'utf8'),
+    ) as object;
+    // The schema is draft-07, Ajv's default. Ajv knows no formats of its own
+    // (ajv-formats is not a dependency), so the three the schema uses are
+    // given here rather than ignored: a location's URI must parse.
+    const parses = (text: string, base?: string): boolean => URL.canParse(text, base);
+    const validate = new Ajv({
+      allErrors: true,
+      strict: false,
+      formats: {
+        uri: (text: string) => parses(text),
+        'uri-reference': (text: string) => parses(text, 'file:///'),
+        'date-time': (text: string) => !Number.isNaN(Date.parse(text)),
+      },
+    }).compile(schema);
+    const dir = tempDir('hookscope-report-');
+    const enforced = path.join(dir, 'enforced.hks');
+    writeEnforcedSampleSession(enforced, { withStack: true });
+    const sample = path.join(dir, 'sample.hks');
+    writeSampleSession(sample);
+    // A decision by the policy's default, from a file whose name needs escaping in a URI.
+    const odd = path.join(dir, 'odd.hks');
+    writeDefaultDenialSession(odd);
+    for (const file of [enforced, sample, odd]) {
+      const r = await runCli(['report', file, '--format', 'sarif']);
+      expect(r.code, r.stderr).toBe(0);
+      const sarif = JSON.parse(r.stdout) as unknown;
+      expect(validate(sarif), JSON.stringify(validate.errors?.slice(0, 3))).toBe(true);
+    }
+    const oddRun = (
+      JSON.parse((await runCli(['report', odd, '--format', 'sarif'])).stdout) as {
+        runs: Array<{
+          results: Array<{
+            ruleId: string;
+            level: string;
+            locations: Array<{ physicalLocation: { artifactLocation: { uri: string } } }>;
+          }>;
+        }>;
+      }
+    ).runs[0];
+    expect(oddRun?.results.map((x) => [x.ruleId, x.level])).toEqual([
+      ['hookscope/default', 'warning'],
+    ]);
+    expect(oddRun?.results[0]?.locations[0]?.physicalLocation.artifactLocation.uri).toBe(
+      'file:///srv/my%20app/%C3%A9t%C3%A9.py',
+    );
+    // And the schema does catch what is not SARIF.
+    expect(validate({ version: '2.1.0', runs: [{ results: [] }] })).toBe(false);
+  });
+
+  it('the direct text writers give exactly the bytes of the generic code they stand for', async () => {
+    const dir = tempDir('hookscope-report-');
+    const every = path.join(dir, 'every.hks');
+    writeEveryValueSession(every);
+    const enforced = path.join(dir, 'enforced.hks');
+    writeEnforcedSampleSession(enforced, { withStack: true });
+    // And a real recording: whatever CPython hands the agent.
+    const real = path.join(dir, 'real.hks');
+    const py = auditCapableInterpreters().at(-1);
+    const rec = await runCli([
+      'run',
+      '--out',
+      real,
+      '--no-summary',
+      '--',
+      py?.path ?? 'python3',
+      '-c',
+      'import json, pickle, os; pickle.loads(pickle.dumps({"a": b"\\xff" * 3, "b": 2**70, "c": 1.5})); open(os.devnull, "w"); exec(compile("x=1", "<s>", "exec"))',
+    ]);
+    expect(rec.code, rec.stderr).toBe(0);
+    let records = 0;
+    for (const file of [every, enforced, real]) {
+      for await (const block of readSessionBlocks(file)) {
+        if (block.type !== 'events') continue;
+        expect(jsonReportBlock(block, true)).toBe(JSON.stringify(toPlain(block)));
+        for (const r of block.records) {
+          records++;
+          expect(jsonString(r.event)).toBe(JSON.stringify(r.event));
+          if (r.kind !== 'audit') continue;
+          const json = JSON.stringify(toJsonValue(r.args));
+          expect(jsonValueText(r.args)).toBe(json);
+          expect(csvJsonCell(r.args)).toBe(csvCell(json));
+          for (const options of [
+            { maxStringLength: 200, maxBytesLength: 32 },
+            { maxStringLength: 300, maxBytesLength: 64 },
+          ]) {
+            expect(formatArgs(r.args, options)).toBe(formatValue(r.args, options));
+          }
+        }
+      }
+    }
+    expect(records).toBeGreaterThan(60);
   });
 
   it('policy: the learned policy parses, and leaves out what was denied', async () => {

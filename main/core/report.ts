@@ -18,11 +18,11 @@ import { formatPolicy, learnPolicy } from './policy/index.js';
 import {
   isCodeLoadEvent,
   textOf,
-  toJsonValue,
   type AgentRecord,
   type DecisionRecord,
   type OpenCodeRecord,
 } from './protocol/records.js';
+import { TextBatch, csvJsonCell, csvText, jsonValueText, memoText } from './report-text.js';
 import { SessionReader, type PolicyInfo, type SessionBlock } from './session-file.js';
 import { originOf } from './stack-origin.js';
 import { errnoText } from './summary.js';
@@ -129,11 +129,22 @@ export async function writeReport(
   const sink: Sink = {
     write: (text) =>
       new Promise((resolve, reject) => {
-        if (stream.write(text)) resolve();
-        else {
-          stream.once('drain', resolve);
-          stream.once('error', reject);
+        if (stream.write(text)) {
+          resolve();
+          return;
         }
+        // Each listener removes the other: a long report waits for 'drain'
+        // thousands of times, and must not pile up 'error' listeners.
+        const onDrain = (): void => {
+          stream.off('error', onError);
+          resolve();
+        };
+        const onError = (error: Error): void => {
+          stream.off('drain', onDrain);
+          reject(error);
+        };
+        stream.once('drain', onDrain);
+        stream.once('error', onError);
       }),
   };
   try {
@@ -241,71 +252,43 @@ async function csvReport(
 ): Promise<void> {
   await sink.write(`${CSV_COLUMNS.join(',')}\r\n`);
   const pids = new Map<number, number>();
-  let batch = '';
+  // Rows are joined a batch at a time: one flat string per write, which the
+  // stream encodes far faster than a long chain of appended pieces.
+  const batch = new TextBatch(sink);
   for await (const block of filterBlocks(blocks, filter)) {
     if (block.type === 'process') pids.set(block.process.session, block.process.pid);
     if (block.type !== 'events') continue;
-    const pid = pids.get(block.sessionId) ?? null;
+    const pid = pids.get(block.sessionId);
+    // ,session,pid, : the same for every record of the block.
+    const owner = `,${block.sessionId},${pid ?? ''},`;
     for (const record of block.records) {
-      batch += `${csvRow(record, block.sessionId, pid).map(csvCell).join(',')}\r\n`;
-      if (batch.length > 1 << 16) {
-        await sink.write(batch);
-        batch = '';
-      }
+      if (batch.add(csvRow(record, owner))) await batch.flush();
     }
   }
-  if (batch !== '') await sink.write(batch);
+  await batch.flush();
 }
 
-function csvRow(
-  record: AgentRecord,
-  session: number,
-  pid: number | null,
-): (string | number | null)[] {
-  const row: Record<(typeof CSV_COLUMNS)[number], string | number | null> = {
-    kind: record.kind,
-    session,
-    pid,
-    tid: record.tid,
-    seq: record.seq,
-    time_ns: record.timeNs.toString(),
-    event: record.event,
-    category: categoryOf(record.event),
-    args: null,
-    path: null,
-    real_path: null,
-    size: null,
-    sha256: null,
-    intent: null,
-    error: null,
-    outcome: null,
-    action: null,
-    decided_by: null,
-    rule: null,
-    waited_ns: null,
-    event_seq: null,
-    module: null,
-  };
+/** "event,category" cells of an event name: names repeat endlessly. */
+const csvEventCells = memoText((event) => `${csvText(event)},${csvText(categoryOf(event))}`);
+
+/**
+ * One CSV row, CSV_COLUMNS in order, ending in CRLF: written directly, the
+ * same bytes as csvCell over each column (`owner` is ",session,pid,").
+ * Cells that can only hold digits or a fixed word (numbers, time, hex
+ * digest, intent, outcome) cannot need quoting, so are written as they are.
+ */
+function csvRow(record: AgentRecord, owner: string): string {
+  const head = `${record.kind}${owner}${record.tid},${record.seq},${record.timeNs},${csvEventCells(record.event)},`;
   if (record.kind === 'audit') {
-    row.args = JSON.stringify(toJsonValue(record.args));
-  } else if (record.kind === 'open-code') {
-    row.args = JSON.stringify([toJsonValue(record.path)]);
-    row.path = textOf(record.path);
-    row.real_path = record.realPath;
-    row.size = record.size;
-    row.sha256 = record.sha256;
-    row.intent = record.intent;
-    if (record.status === 'error') row.error = errnoText(record.errno);
-  } else {
-    row.outcome = record.outcome;
-    row.action = record.action;
-    row.decided_by = record.by;
-    row.rule = record.ruleIndex;
-    row.waited_ns = record.waitedNs.toString();
-    row.event_seq = record.eventSeq.toString();
-    row.module = originOf(record.stack)?.module ?? null;
+    // args, then path … module empty.
+    return `${head}${csvJsonCell(record.args)},,,,,,,,,,,,,\r\n`;
   }
-  return CSV_COLUMNS.map((c) => row[c]);
+  if (record.kind === 'open-code') {
+    const error = record.status === 'error' ? csvText(errnoText(record.errno)) : '';
+    return `${head}${csvText(`[${jsonValueText(record.path)}]`)},${csvText(textOf(record.path))},${csvText(record.realPath)},${record.size},${record.sha256 ?? ''},${record.intent},${error},,,,,,,\r\n`;
+  }
+  const module = originOf(record.stack)?.module;
+  return `${head},,,,,,,${record.outcome},${record.action},${record.by},${record.ruleIndex ?? ''},${record.waitedNs},${record.eventSeq},${module === undefined ? '' : csvText(module)}\r\n`;
 }
 
 // ---------------------------------------------------------------- SARIF
