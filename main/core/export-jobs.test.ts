@@ -68,20 +68,38 @@ describe('export through the UI API', () => {
     expect(sarif.runs[0]?.results.length).toBe(3);
   });
 
-  it('applies the table filter by process and event glob', async () => {
-    const out = path.join(dir, 'popen.csv');
-    const started = await call<ExportJob>('export.start', {
-      path: sample,
-      format: 'csv',
-      out,
-      filter: { event: 'subprocess.*' },
-    });
-    const job = await finished((started as { result: ExportJob }).result.jobId);
-    expect(job.state).toBe('done');
-    const lines = fs.readFileSync(out, 'utf8').trim().split(/\r?\n/);
-    // The header, the event and the decision about it.
-    expect(lines).toHaveLength(3);
-    expect(lines.slice(1).every((line) => line.includes('subprocess.Popen'))).toBe(true);
+  it("exports exactly the events the table's filter shows, each with its decision", async () => {
+    const csv = async (name: string, filter: object) => {
+      const out = path.join(dir, name);
+      const started = await call<ExportJob>('export.start', {
+        path: sample,
+        format: 'csv',
+        out,
+        filter,
+      });
+      expect(started.ok, JSON.stringify(started)).toBe(true);
+      const job = await finished((started as { result: ExportJob }).result.jobId);
+      expect(job.state).toBe('done');
+      return fs
+        .readFileSync(out, 'utf8')
+        .trim()
+        .split(/\r?\n/)
+        .slice(1)
+        .map((line) => line.split(',').slice(0, 7).join(','));
+    };
+    // The Popen event and the decision about it.
+    const popen = await csv('popen.csv', { event: 'subprocess.*' });
+    expect(popen.map((line) => line.split(',')[0])).toEqual(['audit', 'decision']);
+    // Filters only the table has: decision and category; text.
+    const denied = await csv('denied.csv', { decision: 'denied', categories: ['network'] });
+    expect(denied.map((line) => `${line.split(',')[0]} ${line.split(',')[6]}`)).toEqual([
+      'audit socket.connect',
+      'decision socket.connect',
+    ]);
+    const hosts = await csv('hosts.csv', { text: 'hosts' });
+    expect(hosts.map((line) => `${line.split(',')[0]} ${line.split(',')[6]}`)).toEqual([
+      'audit open',
+    ]);
   });
 
   it('refuses an existing output, a missing folder and a session outside the sessions folder', async () => {
@@ -119,28 +137,38 @@ describe('export through the UI API', () => {
     });
   });
 
-  it('reports a failure with the reason and leaves no file', async () => {
+  it('refuses a filtered HTML report up front, and reports a failure with its reason', async () => {
     const out = path.join(dir, 'filtered.html');
+    expect(
+      await call('export.start', { path: sample, format: 'html', out, filter: { pid: 1 } }),
+    ).toMatchObject({
+      ok: false,
+      error: { code: 'refused', message: expect.stringMatching(/covers the whole session/) },
+    });
+    expect(fs.existsSync(out)).toBe(false);
+    // A session that turns out unreadable once the export runs: failed, said why, no file.
+    const broken = path.join(sessions, 'broken.hks');
+    fs.writeFileSync(broken, Buffer.alloc(64, 7));
     const started = await call<ExportJob>('export.start', {
-      path: sample,
-      format: 'html',
-      out,
-      filter: { pid: 1 },
+      path: broken,
+      format: 'csv',
+      out: path.join(dir, 'broken.csv'),
     });
     const job = await finished((started as { result: ExportJob }).result.jobId);
     expect(job.state).toBe('failed');
-    expect(job.error).toMatch(/html report covers the whole session/);
-    expect(fs.existsSync(out)).toBe(false);
-    expect(logged.some((line) => line.includes('filtered.html'))).toBe(true);
+    expect(job.error).toMatch(/could not write the report|not a Hookscope session|session/);
+    expect(fs.existsSync(path.join(dir, 'broken.csv'))).toBe(false);
+    expect(logged.some((line) => line.includes('broken.csv'))).toBe(true);
+    fs.rmSync(broken);
   });
 
-  it('cancels a long export with nothing left behind', async () => {
+  it.each(['json', 'html'])('cancels a long %s export with nothing left behind', async (format) => {
     const big = path.join(sessions, 'big.hks');
-    writeBenchSession(big, 200_000);
-    const folder = path.join(dir, 'cancelled');
+    if (!fs.existsSync(big)) writeBenchSession(big, 200_000);
+    const folder = path.join(dir, `cancelled-${format}`);
     fs.mkdirSync(folder);
-    const out = path.join(folder, 'big.json');
-    const started = await call<ExportJob>('export.start', { path: big, format: 'json', out });
+    const out = path.join(folder, `big.${format}`);
+    const started = await call<ExportJob>('export.start', { path: big, format, out });
     const { jobId } = (started as { result: ExportJob }).result;
     // Some progress first, so the cancel lands mid-way.
     for (;;) {

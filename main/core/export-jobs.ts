@@ -8,12 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import {
-  ApiError,
-  type EventFilter,
-  type ExportJob,
-  type ExportRequest,
-} from '../common/ipc-contract.js';
+import { ApiError, type ExportJob, type ExportRequest } from '../common/ipc-contract.js';
 import { ReportError, writeReport, type ReportOptions } from './report.js';
 
 /** Finished jobs remembered for `export.status`; the oldest are forgotten beyond this. */
@@ -34,10 +29,12 @@ export class ExportJobs {
 
   /**
    * Starts an export of `sessionFile` (already checked to be a session the
-   * UI may read). Refuses at once what can be known up front: an output
-   * that exists, a folder that does not, a filter reports cannot apply.
+   * UI may read). `keep` marks the events to export by their position (the
+   * table's filter, from the session index); null exports them all.
+   * Refuses at once what can be known up front: an output that exists, a
+   * folder that does not, a filter the format cannot apply.
    */
-  start(sessionFile: string, request: ExportRequest): ExportJob {
+  start(sessionFile: string, request: ExportRequest, keep: Uint8Array | null): ExportJob {
     const out = path.resolve(request.out);
     if (fs.existsSync(out)) {
       throw new ApiError('refused', `${out} exists; choose another name (it is not overwritten)`);
@@ -46,7 +43,14 @@ export class ExportJobs {
     if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) {
       throw new ApiError('refused', `${folder} is not a folder`);
     }
-    const options = reportFilter(request.filter);
+    if (keep !== null && request.format === 'html') {
+      throw new ApiError(
+        'refused',
+        'the HTML report covers the whole session: export it without the filter, or choose another format',
+      );
+    }
+    const options: Pick<ReportOptions, 'keepEvent'> =
+      keep === null ? {} : { keepEvent: (position) => keep[position] === 1 };
     const jobId = crypto.randomUUID();
     const cancel = new AbortController();
     const status: ExportJob = {
@@ -138,20 +142,4 @@ export class ExportJobs {
       if (job.status.state !== 'running') this.jobs.delete(id);
     }
   }
-}
-
-/** The table filter as report options; refuses what a report cannot apply. */
-function reportFilter(filter: EventFilter | undefined): Pick<ReportOptions, 'pid' | 'eventGlob'> {
-  if (filter === undefined) return {};
-  const unsupported = Object.keys(filter).filter((key) => key !== 'pid' && key !== 'event');
-  if (unsupported.length > 0) {
-    throw new ApiError(
-      'refused',
-      `reports filter by process and event glob only, not by ${unsupported.join(', ')}`,
-    );
-  }
-  return {
-    ...(filter.pid === undefined ? {} : { pid: filter.pid }),
-    ...(filter.event === undefined ? {} : { eventGlob: filter.event }),
-  };
 }

@@ -23,10 +23,14 @@ import {
   type OpenCodeRecord,
 } from './protocol/records.js';
 import { TextBatch, csvJsonCell, csvText, jsonValueText, memoText } from './report-text.js';
+import { RecentSeqs } from './recent-seqs.js';
 import { SessionReader, type PolicyInfo, type SessionBlock } from './session-file.js';
 import { originOf } from './stack-origin.js';
 import { errnoText } from './summary.js';
 import { HOOKSCOPE_VERSION } from './version.js';
+
+/** How many times the html report reads the session (for its progress). */
+const HTML_READS = 2;
 
 export const REPORT_FORMATS = ['json', 'html', 'csv', 'perfetto', 'sarif', 'policy'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
@@ -37,6 +41,12 @@ export interface ReportOptions {
   pid?: number;
   /** Only records whose event name matches this glob (decisions by what they decide). */
   eventGlob?: string;
+  /**
+   * Only the events this keeps, by their position among the session's
+   * events in file order (decision records not counted), the numbering of
+   * the UI's event table; a decision goes with the event it decided.
+   */
+  keepEvent?: (position: number) => boolean;
   /** Called as the session file is read, with bytes read and its size. */
   onProgress?: (readBytes: number, totalBytes: number) => void;
 }
@@ -104,7 +114,10 @@ export async function writeReport(
       throw new ReportError(`bad --event glob: ${(error as Error).message}`);
     }
   }
-  if (options.format === 'html' && (options.pid !== undefined || match !== null)) {
+  if (
+    options.format === 'html' &&
+    (options.pid !== undefined || match !== null || options.keepEvent !== undefined)
+  ) {
     throw new ReportError(
       'the html report covers the whole session: --pid and --event do not apply',
     );
@@ -149,15 +162,25 @@ export async function writeReport(
   };
   try {
     const blocks = progressBlocks(reader, sessionPath, options.onProgress);
-    const filter = { pid: options.pid, match };
+    const filter = { pid: options.pid, match, keepEvent: options.keepEvent ?? null };
     if (options.format === 'json') await jsonReport(blocks, filter, sink, sessionPath);
     else if (options.format === 'html') {
       await reader.close();
-      // Several passes, each a fresh reader: memory stays flat.
+      // Several passes, each a fresh reader: memory stays flat. Progress
+      // counts both reads (htmlReport reads the session HTML_READS times).
+      const total = fs.statSync(sessionPath).size;
+      let pass = 0;
       const fresh = async function* (): AsyncGenerator<SessionBlock> {
-        yield* (await SessionReader.open(sessionPath)).blocks();
+        const done = Math.min(pass++, HTML_READS - 1) * total;
+        for await (const block of (await SessionReader.open(sessionPath)).blocks()) {
+          if (options.onProgress && block.type !== 'end') {
+            options.onProgress(Math.floor((done + block.offset) / HTML_READS), total);
+          }
+          yield block;
+        }
       };
       await htmlReport(sessionPath, fresh, (text) => sink.write(text));
+      options.onProgress?.(total, total);
     } else if (options.format === 'csv') await csvReport(blocks, filter, sink);
     else if (options.format === 'perfetto') {
       await perfettoReport(filterBlocks(blocks, filter), (text) => sink.write(text));
@@ -196,6 +219,7 @@ async function* progressBlocks(
 interface Filter {
   pid: number | undefined;
   match: ((event: string) => boolean) | null;
+  keepEvent: ((position: number) => boolean) | null;
 }
 
 /** Blocks with events narrowed to the filter (processes of other pids dropped). */
@@ -204,15 +228,35 @@ async function* filterBlocks(
   filter: Filter,
 ): AsyncGenerator<SessionBlock> {
   const pids = new Map<number, number>();
+  const keepEvent = filter.keepEvent;
+  let position = 0;
+  // Kept events per process: a decision goes with the event it decided.
+  const kept = new Map<number, RecentSeqs>();
   for await (const block of blocks) {
     if (block.type === 'process') pids.set(block.process.session, block.process.pid);
     if (block.type !== 'events') {
       yield block;
       continue;
     }
-    if (filter.pid !== undefined && pids.get(block.sessionId) !== filter.pid) continue;
-    const records =
-      filter.match === null ? block.records : block.records.filter((r) => filter.match!(r.event));
+    if (filter.pid !== undefined && pids.get(block.sessionId) !== filter.pid) {
+      if (keepEvent !== null) {
+        for (const r of block.records) if (r.kind !== 'decision') position++;
+      }
+      continue;
+    }
+    let records = block.records;
+    if (keepEvent !== null) {
+      let seqs = kept.get(block.sessionId);
+      if (seqs === undefined) kept.set(block.sessionId, (seqs = new RecentSeqs()));
+      const keptSeqs = seqs;
+      records = records.filter((r) => {
+        if (r.kind === 'decision') return keptSeqs.find(Number(r.eventSeq)) !== undefined;
+        if (!keepEvent(position++)) return false;
+        keptSeqs.add(r.seq, 1);
+        return true;
+      });
+    }
+    if (filter.match !== null) records = records.filter((r) => filter.match!(r.event));
     if (records.length > 0) yield { ...block, records };
   }
 }

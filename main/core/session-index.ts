@@ -26,6 +26,7 @@ import {
   type AgentRecord,
   type Value,
 } from './protocol/records.js';
+import { RecentSeqs } from './recent-seqs.js';
 import { SESSION_HEADER_SIZE, SessionReader, type SessionBlock } from './session-file.js';
 import { originOf } from './stack-origin.js';
 import { TypedColumn } from './typed-column.js';
@@ -37,12 +38,6 @@ const SUMMARY_VALUE_CHARS = 120;
 const SUMMARY_CHARS = 300;
 /** Decoded events blocks kept for paging. */
 const BLOCK_CACHE_SIZE = 16;
-/**
- * Events per process remembered by sequence number, so that a decision
- * record (which names the event it decided by its sequence number, and
- * follows it closely) finds its event.
- */
-const DECISION_LOOKBACK = 8192;
 /** Filter answers kept (a Uint32Array of up to 4 MB each for 1M events). */
 const FILTER_CACHE_SIZE = 4;
 
@@ -57,14 +52,8 @@ const CATEGORY_INDEX = new Map<EventCategory, number>(EVENT_CATEGORIES.map((c, i
 interface IndexedProcess {
   pid: number;
   startMonotonicNs: bigint;
-  /**
-   * The latest events' sequence numbers and indices, in a ring (a Map
-   * trimmed from its front costs a scan over its deleted slots each time).
-   */
-  recentSeqs: Float64Array;
-  recentIndices: Uint32Array;
-  /** Events ever put in the ring; the next goes to recentCount % DECISION_LOOKBACK. */
-  recentCount: number;
+  /** Its latest events' indices by sequence number, for joining decisions. */
+  recent: RecentSeqs;
 }
 
 export class SessionIndex {
@@ -182,9 +171,7 @@ export class SessionIndex {
         this.processes.set(block.process.session, {
           pid: block.process.pid,
           startMonotonicNs: startNs,
-          recentSeqs: new Float64Array(DECISION_LOOKBACK),
-          recentIndices: new Uint32Array(DECISION_LOOKBACK),
-          recentCount: 0,
+          recent: new RecentSeqs(),
         });
         break;
       }
@@ -243,11 +230,7 @@ export class SessionIndex {
       this.nameOf.push(nameId);
       this.offsetNsOf.push(offsetNs);
       this.decisionOf.push(0);
-      if (process !== undefined) {
-        const slot = process.recentCount++ % DECISION_LOOKBACK;
-        process.recentSeqs[slot] = record.seq;
-        process.recentIndices[slot] = index;
-      }
+      process?.recent.add(record.seq, index);
     }
     this.blockText.push(lines.join('\0'));
     this.blockLowerText.push(undefined);
@@ -319,8 +302,7 @@ export class SessionIndex {
     block: number,
     recordIndex: number,
   ): void {
-    if (process === undefined) return;
-    const index = recentIndexOf(process, Number(record.eventSeq));
+    const index = process?.recent.find(Number(record.eventSeq));
     if (index === undefined) return;
     if (record.stack !== null) this.decisionRecordOf.set(index, { block, record: recordIndex });
     let bits = this.decisionOf.data[index] as number;
@@ -422,6 +404,18 @@ export class SessionIndex {
       out[n++] = i;
     }
     return out.slice(0, n);
+  }
+
+  /**
+   * One byte per event, 1 where it passes `filter` (null: every event
+   * does): what an export of "the events the table shows" keeps.
+   */
+  eventMask(filter: EventFilter): Uint8Array | null {
+    const matches = this.matching(filter);
+    if (matches === null) return null;
+    const mask = new Uint8Array(this.totalEvents);
+    for (const i of matches) mask[i] = 1;
+    return mask;
   }
 
   /**
@@ -665,20 +659,6 @@ export class SessionIndex {
       this.blockCache.delete(oldest);
     }
   }
-}
-
-/**
- * The index of the process's event with sequence number `seq`, newest
- * first: a decision follows its event within a few records, so this stops
- * early (decisions are rare next to events, and the scan is bounded).
- */
-function recentIndexOf(process: IndexedProcess, seq: number): number | undefined {
-  const kept = Math.min(process.recentCount, DECISION_LOOKBACK);
-  for (let k = 1; k <= kept; k++) {
-    const slot = (process.recentCount - k) % DECISION_LOOKBACK;
-    if (process.recentSeqs[slot] === seq) return process.recentIndices[slot];
-  }
-  return undefined;
 }
 
 function identity(n: number): Uint32Array {

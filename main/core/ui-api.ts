@@ -202,7 +202,21 @@ export class UiApi {
       return { ...run.status };
     },
     'intents.list': async () => ({ intents: this.pendingIntents() }),
-    'export.start': async (request) => this.exports.start(this.sessionFile(request.path), request),
+    'export.start': async (request) => {
+      const file = this.sessionFile(request.path);
+      let keep: Uint8Array | null = null;
+      if (request.filter !== undefined && Object.keys(request.filter).length > 0) {
+        // The events the table shows: the same index, the same filter.
+        const index = await this.index(file);
+        await index.refresh();
+        try {
+          keep = index.eventMask(request.filter);
+        } catch (error) {
+          throw new ApiError('bad-request', `invalid filter: ${(error as Error).message}`);
+        }
+      }
+      return this.exports.start(file, request, keep);
+    },
     'export.status': async ({ jobId }) => this.exports.status(jobId),
     'export.cancel': async ({ jobId }) => this.exports.cancel(jobId),
     'intents.hold': async ({ id }) => {

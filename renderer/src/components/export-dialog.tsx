@@ -45,6 +45,11 @@ export function ExportDialog({ onClose }: { onClose: () => void }) {
 
   const running = job?.state === 'running';
   const filtered = Object.keys(filter).length > 0;
+  const filterNote = !filtered
+    ? 'The table shows every event: nothing to narrow'
+    : format === 'html'
+      ? 'The HTML report always covers the whole session'
+      : null;
   const close = () => {
     if (running) return;
     reset();
@@ -71,7 +76,7 @@ export function ExportDialog({ onClose }: { onClose: () => void }) {
       path: sessionPath,
       format,
       out: target,
-      ...(scope === 'filter' && filtered ? { filter } : {}),
+      ...(scope === 'filter' && filterNote === null ? { filter } : {}),
     });
   };
 
@@ -115,16 +120,17 @@ export function ExportDialog({ onClose }: { onClose: () => void }) {
               />{' '}
               the whole session
             </label>
-            <label title={filtered ? undefined : 'The table shows every event: nothing to narrow'}>
+            <label title={filterNote ?? undefined}>
               <input
                 type="radio"
                 name="scope"
-                checked={scope === 'filter'}
-                disabled={!filtered}
+                checked={scope === 'filter' && filterNote === null}
+                disabled={filterNote !== null}
                 onChange={() => setScope('filter')}
               />{' '}
               the events the table's filter shows
             </label>
+            {filterNote !== null && filtered && <p className="hint">{filterNote}</p>}
           </fieldset>
           <label>
             Save as
