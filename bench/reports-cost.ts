@@ -10,71 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { REPORT_FORMATS } from '../main/core/report.js';
-import { SessionWriter } from '../main/core/session-file.js';
+import { writeBenchSession } from '../main/test-support/bench-session.js';
 import { CLI } from '../main/test-support/cli.js';
-import { encodeAuditRecord, encodeOpenCodeRecord, v } from '../main/test-support/wire-encoder.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
-
-/** A session of `events` records in one process: opens, imports, code loads, sockets. */
-function writeSession(file: string, events: number): void {
-  const w = SessionWriter.create(file, { overwrite: true });
-  w.writeRun({
-    hookscopeVersion: 'bench',
-    command: ['python3', 'app.py'],
-    cwd: '/srv',
-    startedAtMs: 1_700_000_000_000,
-    socketDir: '/tmp/x',
-  });
-  w.writeProcess({
-    session: 1,
-    pid: 4242,
-    ppid: 1,
-    parentSession: null,
-    uid: 1000,
-    exe: '/usr/bin/python3',
-    argv: ['python3', 'app.py'],
-    cwd: '/srv',
-    pythonVersion: '3.12.3',
-    agentVersion: 'bench',
-    startMonotonicNs: '1000000000',
-    startRealtimeNs: '1700000000000000000',
-    flags: { preInit: true, initializedAtStart: false, auditHook: true, openCodeHook: true },
-  });
-  const batch: Buffer[] = [];
-  for (let i = 0; i < events; i++) {
-    const timeNs = 1_000_000_000n + BigInt(i) * 1000n;
-    const r =
-      i % 10 === 0
-        ? encodeOpenCodeRecord({
-            seq: i,
-            tid: 4242,
-            timeNs,
-            intent: 'pythoncode',
-            size: 1000 + (i % 97),
-            sha256: Buffer.alloc(32, i % 251),
-            path: v.str(`/srv/app/mod_${i % 5000}.py`),
-            realPath: `/srv/app/mod_${i % 5000}.py`,
-          })
-        : encodeAuditRecord({
-            seq: i,
-            tid: 4242 + (i % 4),
-            timeNs,
-            event: i % 3 === 0 ? 'open' : i % 3 === 1 ? 'import' : 'socket.connect',
-            args:
-              i % 3 === 2
-                ? v.tuple([v.other('socket', 0x1000n), v.tuple([v.str('10.0.0.1'), v.int(443)])])
-                : v.tuple([v.str(`/srv/data/file_${i % 1000}.txt`), v.str('r'), v.int(524288)]),
-          });
-    batch.push(r);
-    if (batch.length === 2000) {
-      w.writeEvents(1, Buffer.concat(batch));
-      batch.length = 0;
-    }
-  }
-  if (batch.length) w.writeEvents(1, Buffer.concat(batch));
-  w.close();
-}
 
 interface Measured {
   seconds: number;
@@ -110,8 +49,8 @@ function main(): void {
   try {
     const big = path.join(dir, 'big.hks');
     const small = path.join(dir, 'small.hks');
-    writeSession(big, EVENTS);
-    writeSession(small, EVENTS / 10);
+    writeBenchSession(big, EVENTS);
+    writeBenchSession(small, EVENTS / 10);
     const sizeMb = fs.statSync(big).size / 1e6;
     console.log(
       `reports: a ${EVENTS.toLocaleString('en')}-event session (${sizeMb.toFixed(1)} MB), each export in its own process\n`,
