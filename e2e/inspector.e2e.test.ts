@@ -236,6 +236,63 @@ describe('the inspector in Chromium', () => {
     await page.locator('.ev-row[data-event="subprocess.Popen"]').first().waitFor();
   });
 
+  it("edits the live run's policy in the Rules screen and the running target follows", async () => {
+    const policy = path.join(dir, 'rules-e2e.json');
+    fs.writeFileSync(
+      policy,
+      JSON.stringify({
+        version: 1,
+        default: 'allow',
+        rules: [{ action: 'deny', event: 'hookscope.e2e.rules', comment: 'no e2e events' }],
+      }),
+    );
+    const out = path.join(dir, 'rules-e2e-outcomes.txt');
+    const stop = path.join(dir, 'rules-e2e-stop');
+    const script = path.join(dir, 'rules-e2e.py');
+    fs.writeFileSync(
+      script,
+      [
+        'import os, sys, time',
+        'end = time.monotonic() + 60',
+        `while not os.path.exists(${JSON.stringify(stop)}) and time.monotonic() < end:`,
+        '    try:',
+        '        sys.audit("hookscope.e2e.rules")',
+        '        outcome = "allowed"',
+        '    except PermissionError:',
+        '        outcome = "denied"',
+        `    open(${JSON.stringify(out)}, "a").write(outcome + "\\n")`,
+        '    time.sleep(0.02)',
+        '',
+      ].join('\n'),
+    );
+    const last = () =>
+      fs.existsSync(out) ? fs.readFileSync(out, 'utf8').trim().split('\n').at(-1) : undefined;
+    try {
+      await page.getByRole('tab', { name: 'Processes' }).click();
+      await page.locator('input[name="command"]').fill(python.path);
+      await page.locator('textarea[name="args"]').fill(script);
+      await page.locator('input[name="policyPath"]').fill(policy);
+      await page.getByRole('button', { name: 'Launch and record' }).click();
+      await page.getByTestId('session-state').waitFor();
+      // The form keeps its fields: the attach test below wants no policy.
+      await page.getByRole('tab', { name: 'Processes' }).click();
+      await page.locator('input[name="policyPath"]').fill('');
+      await expect.poll(last, { timeout: 20_000 }).toBe('denied');
+      await page.getByRole('tab', { name: 'Rules' }).click();
+      const rule = page.getByRole('listitem', { name: 'rule 0' });
+      await rule.waitFor();
+      expect(await rule.textContent()).toContain('no e2e events');
+      await page.getByRole('button', { name: 'Disable rule 0' }).click();
+      await shot('rules-editor');
+      await page.getByRole('button', { name: 'Save', exact: true }).click();
+      await page.getByText('Saved — 1 live process updated').waitFor();
+      expect(JSON.parse(fs.readFileSync(policy, 'utf8')).rules[0].disabled).toBe(true);
+      await expect.poll(last, { timeout: 10_000 }).toBe('allowed');
+    } finally {
+      fs.writeFileSync(stop, '');
+    }
+  });
+
   it('attaches to a running process from the picker and detaches from the session view', async () => {
     await page.getByRole('tab', { name: 'Processes' }).click();
     await page.getByLabel('Search processes').fill(String(sleeper.pid));
