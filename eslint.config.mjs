@@ -9,7 +9,16 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
 export default tseslint.config(
-  { ignores: ['app/dist/**', 'native/addon/build/**', 'node_modules/**', 'artifacts/**'] },
+  {
+    ignores: [
+      'app/dist/**',
+      'native/addon/build/**',
+      'node_modules/**',
+      'artifacts/**',
+      'release/**',
+      'app/node_modules/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

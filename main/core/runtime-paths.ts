@@ -4,27 +4,66 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-/** The repository (development) or app (packaged) root that holds native/ builds. */
-function installRoot(): string {
+/** The repository root that holds the native/ builds, seen from a module in main/core. */
+function installRoot(here: string): string {
   // Compiled code runs from app/dist/main/core; sources (tests) from main/core.
-  const here = __dirname;
   const marker = `${path.sep}app${path.sep}dist${path.sep}main${path.sep}`;
   const i = here.lastIndexOf(marker);
   if (i >= 0) return here.slice(0, i);
   return path.resolve(here, '..', '..');
 }
 
-/** Packaged builds set HOOKSCOPE_RESOURCES to the unpacked resources folder. */
-function resourcesDir(): string | null {
-  const dir = process.env.HOOKSCOPE_RESOURCES;
-  return dir && path.isAbsolute(dir) ? dir : null;
+/**
+ * The packaged app's resources directory, or null when not running packaged.
+ *
+ * Electron sets `process.resourcesPath`; plain Node (the CLI, the tests)
+ * does not. It is set in a development Electron run too (`electron app`),
+ * where it names Electron's own resources, so "packaged" means: this code
+ * runs from `<resourcesPath>/app.asar` (or an unpacked `app` folder) there.
+ * electron-builder.yml copies the agent and the addon into
+ * `<resourcesPath>/native`, outside the asar: CPython's loader cannot read
+ * an asar. No environment variable can redirect this: which library gets
+ * injected into other processes is decided by where the app is installed.
+ */
+export function packagedResourcesDir(
+  resourcesPath: string | undefined,
+  moduleDir: string,
+): string | null {
+  if (!resourcesPath || !path.isAbsolute(resourcesPath)) return null;
+  for (const appDir of ['app.asar', 'app']) {
+    const inside = path.join(resourcesPath, appDir) + path.sep;
+    if (moduleDir.startsWith(inside)) return resourcesPath;
+  }
+  return null;
+}
+
+/** Where the agent library and the addon are: the packaged app's, or the repository's builds. */
+export function nativeBuildPaths(
+  resourcesPath: string | undefined,
+  moduleDir: string,
+): { agent: string; addon: string } {
+  const packaged = packagedResourcesDir(resourcesPath, moduleDir);
+  if (packaged) {
+    return {
+      agent: path.join(packaged, 'native', 'hookscope-agent.so'),
+      addon: path.join(packaged, 'native', 'hookscope_native.node'),
+    };
+  }
+  const root = installRoot(moduleDir);
+  return {
+    agent: path.join(root, 'native', 'agent', 'build', 'hookscope-agent.so'),
+    addon: path.join(root, 'native', 'addon', 'build', 'Release', 'hookscope_native.node'),
+  };
+}
+
+function ownNativeBuildPaths(): { agent: string; addon: string } {
+  // Electron's type for `process` declares resourcesPath; plain Node's does not.
+  const { resourcesPath } = process as { resourcesPath?: string };
+  return nativeBuildPaths(resourcesPath, __dirname);
 }
 
 export function agentLibraryPath(): string {
-  const res = resourcesDir();
-  const candidate = res
-    ? path.join(res, 'native', 'hookscope-agent.so')
-    : path.join(installRoot(), 'native', 'agent', 'build', 'hookscope-agent.so');
+  const candidate = ownNativeBuildPaths().agent;
   if (!fs.existsSync(candidate)) {
     throw new Error(
       `the Hookscope agent library is missing at ${candidate} (run \`npm run build\`)`,
@@ -34,10 +73,7 @@ export function agentLibraryPath(): string {
 }
 
 export function addonPath(): string {
-  const res = resourcesDir();
-  return res
-    ? path.join(res, 'native', 'hookscope_native.node')
-    : path.join(installRoot(), 'native', 'addon', 'build', 'Release', 'hookscope_native.node');
+  return ownNativeBuildPaths().addon;
 }
 
 /** The built renderer bundle (index.html and assets/), served by the web host and the desktop app. */
@@ -46,7 +82,7 @@ export function rendererBundleDir(): string {
   // app's asar) has the bundle beside it; sources (tests) use app/dist.
   const marker = `${path.sep}dist${path.sep}main${path.sep}`;
   if (__dirname.includes(marker)) return path.resolve(__dirname, '..', '..', 'renderer');
-  return path.join(installRoot(), 'app', 'dist', 'renderer');
+  return path.join(installRoot(__dirname), 'app', 'dist', 'renderer');
 }
 
 /** `$XDG_DATA_HOME/hookscope/sessions`, by default under ~/.local/share. */

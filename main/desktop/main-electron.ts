@@ -144,6 +144,9 @@ if (!app.requestSingleInstanceLock()) {
         webSecurity: true,
         webviewTag: false,
         spellcheck: false,
+        // A middle click on a link would ask for a new window; the window
+        // open handler refuses it anyway, but the event never needs to fire.
+        disableBlinkFeatures: 'Auxclick',
       },
     });
     window.once('ready-to-show', () => window?.show());
