@@ -15,6 +15,7 @@ describe('the IPC contract', () => {
       'processes.list',
       'sessions.list',
       'session.open',
+      'session.progress',
       'session.events',
       'session.timeline',
       'run.start',

@@ -433,6 +433,11 @@ export interface ApiMethods {
     response: { directory: string; sessions: SessionFileRow[] };
   };
   'session.open': { request: { path: string }; response: SessionOverview };
+  /** How far a `session.open` still reading the file has come (for a progress bar). */
+  'session.progress': {
+    request: { path: string };
+    response: { opening: boolean; readBytes: number; totalBytes: number };
+  };
   'session.events': {
     request: {
       path: string;
@@ -561,6 +566,7 @@ export const API_FUNCTIONS = {
   'processes.list': 'listProcesses',
   'sessions.list': 'listSessions',
   'session.open': 'openSession',
+  'session.progress': 'sessionProgress',
   'session.events': 'sessionEvents',
   'session.timeline': 'sessionTimeline',
   'run.start': 'startRun',
@@ -808,6 +814,7 @@ const REQUEST_CHECKS: Record<ApiMethod, Check> = {
   'processes.list': obj({}),
   'sessions.list': obj({}),
   'session.open': obj({ path: sessionPath }),
+  'session.progress': obj({ path: sessionPath }),
   'session.events': obj(
     { path: sessionPath, offset: int(0, 2 ** 32), limit: int(1, MAX_EVENT_PAGE) },
     {

@@ -95,8 +95,10 @@ describe('SessionIndex', () => {
         ),
       );
     w.writeEvents(1, batch(0));
-    const index = await SessionIndex.open(file);
+    const index = SessionIndex.withSummary(file);
+    await index.refresh();
     expect(index.totalEvents).toBe(3);
+    expect(index.summary()?.totalEvents).toBe(3);
     w.writeEvents(1, batch(3));
     w.close();
     // Half of the next block, as a reader may see it mid-write.
@@ -114,6 +116,14 @@ describe('SessionIndex', () => {
     expect(index.totalEvents).toBe(9);
     const { rows } = await index.page({ text: 'm8' }, 0, 5);
     expect(rows.map((r) => r.seq)).toEqual([8]);
+    // The summary went on with it: the same as one read of the whole file.
+    expect(index.summary()).toEqual(await summarizeSession(file));
+    expect(index.progress.readBytes).toBeGreaterThan(0);
+    expect(await index.stillReads()).toBe(true);
+    // Replaced by another file of the same name: this index no longer reads it.
+    fs.copyFileSync(file, `${file}.new`);
+    fs.renameSync(`${file}.new`, file);
+    expect(await index.stillReads()).toBe(false);
   });
 
   it('finds argument text in every line of a block, whatever lower-casing does to its length', async () => {

@@ -30,7 +30,7 @@ import { RecentSeqs } from './recent-seqs.js';
 import { SESSION_HEADER_SIZE, SessionReader, type SessionBlock } from './session-file.js';
 import { originOf } from './stack-origin.js';
 import { TypedColumn } from './typed-column.js';
-import { errnoText, summarizeSession, type SessionSummary } from './summary.js';
+import { errnoText, SessionSummarizer, type SessionSummary } from './summary.js';
 
 /** Characters of one value kept in the summary line. */
 const SUMMARY_VALUE_CHARS = 120;
@@ -100,6 +100,11 @@ export class SessionIndex {
   /** Where the next pass starts reading, and the file size it saw last. */
   private nextOffset = SESSION_HEADER_SIZE;
   private seenSize = -1;
+  /** The file's size when the first pass began, and how far passes have read. */
+  private sizeAtStart = 0;
+  private readBytes = 0;
+  private fileId: { dev: number; ino: number } | null = null;
+  private summarizer: SessionSummarizer | null = null;
   private refreshing: Promise<void> | null = null;
 
   /** Recent filters' answers (the table's, the timeline's, the highlight's), by key. */
@@ -138,32 +143,64 @@ export class SessionIndex {
     index: SessionIndex;
     summary: SessionSummary;
   }> {
-    const index = new SessionIndex(path);
-    const size = (await fs.promises.stat(path)).size;
-    const reader = await SessionReader.open(path);
-    const summary = await summarizeSession(path, index.indexing(reader.blocks()));
-    index.seenSize = size;
-    return { index, summary };
+    const index = SessionIndex.withSummary(path);
+    await index.refresh();
+    return { index, summary: index.summary() as SessionSummary };
   }
 
-  private async *indexing(
-    blocks: AsyncIterable<SessionBlock>,
-  ): AsyncGenerator<SessionBlock, void, undefined> {
-    for await (const block of blocks) {
-      this.take(block);
-      yield block;
+  /**
+   * An index that also keeps the session summary, not read yet: the first
+   * refresh() reads the file (watch `progress` meanwhile). The summary goes
+   * on with the index as a live file grows: summary() answers again later
+   * without reading the file again.
+   */
+  static withSummary(path: string): SessionIndex {
+    const index = new SessionIndex(path);
+    index.summarizer = new SessionSummarizer(path);
+    return index;
+  }
+
+  /** The session summary up to what was read; null for an index opened without one. */
+  summary(): SessionSummary | null {
+    return this.summarizer?.result() ?? null;
+  }
+
+  /** How far the first read has come: bytes of the file indexed, of its size then. */
+  get progress(): { readBytes: number; totalBytes: number } {
+    return { readBytes: this.readBytes, totalBytes: Math.max(this.seenSize, this.sizeAtStart) };
+  }
+
+  /**
+   * Whether the file is still the one this index read (same inode, not
+   * shorter): only then may a later open go on from here.
+   */
+  async stillReads(): Promise<boolean> {
+    try {
+      const stat = await fs.promises.stat(this.path);
+      return (
+        this.fileId !== null &&
+        stat.dev === this.fileId.dev &&
+        stat.ino === this.fileId.ino &&
+        stat.size >= this.seenSize
+      );
+    } catch {
+      return false;
     }
   }
 
   private async readNewBlocks(): Promise<void> {
-    const size = (await fs.promises.stat(this.path)).size;
-    if (size === this.seenSize) return;
+    const stat = await fs.promises.stat(this.path);
+    if (stat.size === this.seenSize) return;
+    this.fileId ??= { dev: stat.dev, ino: stat.ino };
+    if (this.seenSize < 0) this.sizeAtStart = stat.size;
     const reader = await SessionReader.open(this.path, { startOffset: this.nextOffset });
     for await (const block of reader.blocks()) this.take(block);
-    this.seenSize = size;
+    this.seenSize = stat.size;
   }
 
   private take(block: SessionBlock): void {
+    this.summarizer?.add(block);
+    if (block.type !== 'end') this.readBytes = block.offset;
     switch (block.type) {
       case 'process': {
         const startNs = BigInt(block.process.startMonotonicNs);

@@ -198,188 +198,205 @@ interface SessionState {
 const RECENT_CODE_LIMIT = 256;
 
 /**
+ * Summarises a session block by block: `add` every block in file order,
+ * `result` whenever (again after more blocks: a live file is summarised as
+ * it grows, without reading it again).
+ */
+export class SessionSummarizer {
+  readonly add: (block: SessionBlock) => void;
+  readonly result: () => SessionSummary;
+
+  constructor(path: string) {
+    let run: RunInfo | null = null;
+    let policy: PolicyInfo | null = null;
+    let comments = ruleCommentsOf(null);
+    let runEnd: RunEndInfo | null = null;
+    let attach: AttachInfo | null = null;
+    let truncated: TornTail | null = null;
+    const sessions = new Map<number, SessionState>();
+    const processes: ProcessSummary[] = [];
+    const notices: NoticeInfo[] = [];
+    const categoryCounts = new Map<EventCategory, number>();
+    const eventCounts = new Map<string, number>();
+    let eventsOmitted = 0;
+    let totalEvents = 0;
+    const code = new CappedList<CodeLoad>();
+    const launches = new CappedList<SubprocessLaunch>();
+    const sockets = new CappedList<SocketUse>();
+    const denials = new CappedList<Denial>();
+    let deniedTotal = 0;
+
+    const session = (id: number): SessionState => {
+      let state = sessions.get(id);
+      if (state === undefined) {
+        state = { summary: null, records: 0, dropped: 0n, recentCode: new Map() };
+        sessions.set(id, state);
+      }
+      return state;
+    };
+
+    this.add = (block: SessionBlock): void => {
+      switch (block.type) {
+        case 'run':
+          run = block.run;
+          break;
+        case 'policy':
+          policy = block.policy;
+          comments = ruleCommentsOf(policy);
+          break;
+        case 'run-end':
+          runEnd = block.runEnd;
+          break;
+        case 'attach':
+          attach = block.attach;
+          break;
+        case 'notice':
+          if (notices.length < SUMMARY_LIST_LIMIT) notices.push(block.notice);
+          break;
+        case 'process': {
+          const p = block.process;
+          const state = session(p.session);
+          state.summary = {
+            session: p.session,
+            pid: p.pid,
+            ppid: p.ppid,
+            parentSession: p.parentSession,
+            exe: p.exe,
+            argv: p.argv,
+            cwd: p.cwd,
+            pythonVersion: p.pythonVersion,
+            agentVersion: p.agentVersion,
+            startedAtMs: Number(BigInt(p.startRealtimeNs) / 1_000_000n),
+            end: null,
+            records: 0,
+            recordsTotal: null,
+            dropped: 0n,
+          };
+          processes.push(state.summary);
+          break;
+        }
+        case 'process-end': {
+          const e = block.processEnd;
+          const state = session(e.session);
+          if (e.droppedTotal !== undefined) {
+            state.dropped = maxBig(state.dropped, BigInt(e.droppedTotal));
+          }
+          if (state.summary) {
+            state.summary.end = {
+              reason: e.reason,
+              endTimeMs: e.endTimeMs,
+              exitCode: e.exitCode ?? null,
+              signal: e.signal ?? null,
+            };
+            if (e.recordsTotal !== undefined) state.summary.recordsTotal = BigInt(e.recordsTotal);
+          }
+          break;
+        }
+        case 'drops': {
+          const state = session(block.sessionId);
+          state.dropped = maxBig(state.dropped, block.droppedTotal);
+          break;
+        }
+        case 'events': {
+          const state = session(block.sessionId);
+          state.records += block.records.length;
+          const pid = state.summary?.pid ?? null;
+          for (const record of block.records) {
+            if (record.kind === 'decision') {
+              if (record.outcome === 'denied') {
+                deniedTotal++;
+                const code = isCodeLoadEvent(record.event)
+                  ? state.recentCode.get(Number(record.eventSeq))
+                  : undefined;
+                addDenial(denials, record, code, pid, decidedByText(record, comments));
+              }
+              continue;
+            }
+            totalEvents++;
+            const category = categoryOf(record.event);
+            categoryCounts.set(category, (categoryCounts.get(category) ?? 0) + 1);
+            const seen = eventCounts.get(record.event);
+            if (seen !== undefined) eventCounts.set(record.event, seen + 1);
+            else if (eventCounts.size < SUMMARY_LIST_LIMIT) eventCounts.set(record.event, 1);
+            else eventsOmitted++;
+            if (record.kind === 'open-code') {
+              addCodeLoad(code, record, pid);
+              state.recentCode.set(record.seq, record);
+              if (state.recentCode.size > RECENT_CODE_LIMIT) {
+                // Maps iterate in insertion order: the first key is the oldest.
+                state.recentCode.delete(state.recentCode.keys().next().value as number);
+              }
+            } else {
+              addLaunch(launches, record, pid);
+              addSocket(sockets, record, pid);
+            }
+          }
+          break;
+        }
+        case 'end':
+          truncated = block.truncated;
+          break;
+      }
+    };
+
+    this.result = (): SessionSummary => {
+      let droppedTotal = 0n;
+      for (const state of sessions.values()) {
+        droppedTotal += state.dropped;
+        if (state.summary) {
+          state.summary.records = state.records;
+          state.summary.dropped = state.dropped;
+        }
+      }
+
+      return {
+        path,
+        run,
+        policy,
+        runEnd,
+        attach,
+        processes: [...processes],
+        totalEvents,
+        byCategory: EVENT_CATEGORIES.map((c) => ({
+          category: c.id,
+          label: c.label,
+          count: categoryCounts.get(c.id) ?? 0,
+        })),
+        byEvent: [...eventCounts]
+          .map(([event, count]) => ({ event, category: categoryOf(event), count }))
+          .sort((a, b) => b.count - a.count || (a.event < b.event ? -1 : 1)),
+        codeLoaded: [...code.items.values()],
+        subprocesses: [...launches.items.values()],
+        sockets: [...sockets.items.values()],
+        denials: [...denials.items.values()],
+        deniedTotal,
+        droppedTotal,
+        notices: [...notices],
+        truncated,
+        omitted: {
+          events: eventsOmitted,
+          codeLoaded: code.omitted,
+          subprocesses: launches.omitted,
+          sockets: sockets.omitted,
+          denials: denials.omitted,
+        },
+      };
+    };
+  }
+}
+
+/**
  * Summarises the session file at `path`. `blocks`, when given, are that
- * file's blocks already being read by someone else (the UI's event index
- * reads the file once for both).
+ * file's blocks already being read by someone else.
  */
 export async function summarizeSession(
   path: string,
   blocks?: AsyncIterable<SessionBlock>,
 ): Promise<SessionSummary> {
   const source = blocks ?? (await SessionReader.open(path)).blocks();
-  let run: RunInfo | null = null;
-  let policy: PolicyInfo | null = null;
-  let comments = ruleCommentsOf(null);
-  let runEnd: RunEndInfo | null = null;
-  let attach: AttachInfo | null = null;
-  let truncated: TornTail | null = null;
-  const sessions = new Map<number, SessionState>();
-  const processes: ProcessSummary[] = [];
-  const notices: NoticeInfo[] = [];
-  const categoryCounts = new Map<EventCategory, number>();
-  const eventCounts = new Map<string, number>();
-  let eventsOmitted = 0;
-  let totalEvents = 0;
-  const code = new CappedList<CodeLoad>();
-  const launches = new CappedList<SubprocessLaunch>();
-  const sockets = new CappedList<SocketUse>();
-  const denials = new CappedList<Denial>();
-  let deniedTotal = 0;
-
-  const session = (id: number): SessionState => {
-    let state = sessions.get(id);
-    if (state === undefined) {
-      state = { summary: null, records: 0, dropped: 0n, recentCode: new Map() };
-      sessions.set(id, state);
-    }
-    return state;
-  };
-
-  for await (const block of source) {
-    switch (block.type) {
-      case 'run':
-        run = block.run;
-        break;
-      case 'policy':
-        policy = block.policy;
-        comments = ruleCommentsOf(policy);
-        break;
-      case 'run-end':
-        runEnd = block.runEnd;
-        break;
-      case 'attach':
-        attach = block.attach;
-        break;
-      case 'notice':
-        if (notices.length < SUMMARY_LIST_LIMIT) notices.push(block.notice);
-        break;
-      case 'process': {
-        const p = block.process;
-        const state = session(p.session);
-        state.summary = {
-          session: p.session,
-          pid: p.pid,
-          ppid: p.ppid,
-          parentSession: p.parentSession,
-          exe: p.exe,
-          argv: p.argv,
-          cwd: p.cwd,
-          pythonVersion: p.pythonVersion,
-          agentVersion: p.agentVersion,
-          startedAtMs: Number(BigInt(p.startRealtimeNs) / 1_000_000n),
-          end: null,
-          records: 0,
-          recordsTotal: null,
-          dropped: 0n,
-        };
-        processes.push(state.summary);
-        break;
-      }
-      case 'process-end': {
-        const e = block.processEnd;
-        const state = session(e.session);
-        if (e.droppedTotal !== undefined) {
-          state.dropped = maxBig(state.dropped, BigInt(e.droppedTotal));
-        }
-        if (state.summary) {
-          state.summary.end = {
-            reason: e.reason,
-            endTimeMs: e.endTimeMs,
-            exitCode: e.exitCode ?? null,
-            signal: e.signal ?? null,
-          };
-          if (e.recordsTotal !== undefined) state.summary.recordsTotal = BigInt(e.recordsTotal);
-        }
-        break;
-      }
-      case 'drops': {
-        const state = session(block.sessionId);
-        state.dropped = maxBig(state.dropped, block.droppedTotal);
-        break;
-      }
-      case 'events': {
-        const state = session(block.sessionId);
-        state.records += block.records.length;
-        const pid = state.summary?.pid ?? null;
-        for (const record of block.records) {
-          if (record.kind === 'decision') {
-            if (record.outcome === 'denied') {
-              deniedTotal++;
-              const code = isCodeLoadEvent(record.event)
-                ? state.recentCode.get(Number(record.eventSeq))
-                : undefined;
-              addDenial(denials, record, code, pid, decidedByText(record, comments));
-            }
-            continue;
-          }
-          totalEvents++;
-          const category = categoryOf(record.event);
-          categoryCounts.set(category, (categoryCounts.get(category) ?? 0) + 1);
-          const seen = eventCounts.get(record.event);
-          if (seen !== undefined) eventCounts.set(record.event, seen + 1);
-          else if (eventCounts.size < SUMMARY_LIST_LIMIT) eventCounts.set(record.event, 1);
-          else eventsOmitted++;
-          if (record.kind === 'open-code') {
-            addCodeLoad(code, record, pid);
-            state.recentCode.set(record.seq, record);
-            if (state.recentCode.size > RECENT_CODE_LIMIT) {
-              // Maps iterate in insertion order: the first key is the oldest.
-              state.recentCode.delete(state.recentCode.keys().next().value as number);
-            }
-          } else {
-            addLaunch(launches, record, pid);
-            addSocket(sockets, record, pid);
-          }
-        }
-        break;
-      }
-      case 'end':
-        truncated = block.truncated;
-        break;
-    }
-  }
-
-  let droppedTotal = 0n;
-  for (const state of sessions.values()) {
-    droppedTotal += state.dropped;
-    if (state.summary) {
-      state.summary.records = state.records;
-      state.summary.dropped = state.dropped;
-    }
-  }
-
-  return {
-    path,
-    run,
-    policy,
-    runEnd,
-    attach,
-    processes,
-    totalEvents,
-    byCategory: EVENT_CATEGORIES.map((c) => ({
-      category: c.id,
-      label: c.label,
-      count: categoryCounts.get(c.id) ?? 0,
-    })),
-    byEvent: [...eventCounts]
-      .map(([event, count]) => ({ event, category: categoryOf(event), count }))
-      .sort((a, b) => b.count - a.count || (a.event < b.event ? -1 : 1)),
-    codeLoaded: [...code.items.values()],
-    subprocesses: [...launches.items.values()],
-    sockets: [...sockets.items.values()],
-    denials: [...denials.items.values()],
-    deniedTotal,
-    droppedTotal,
-    notices,
-    truncated,
-    omitted: {
-      events: eventsOmitted,
-      codeLoaded: code.omitted,
-      subprocesses: launches.omitted,
-      sockets: sockets.omitted,
-      denials: denials.omitted,
-    },
-  };
+  const summarizer = new SessionSummarizer(path);
+  for await (const block of source) summarizer.add(block);
+  return summarizer.result();
 }
 
 function addDenial(

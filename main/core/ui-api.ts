@@ -104,6 +104,8 @@ export class UiApi {
   readonly sessionDir: string;
   private readonly log: (line: string) => void;
   private readonly indexes = new Map<string, Promise<SessionIndex>>();
+  /** Indexes being read for the first time, for `session.progress`. */
+  private readonly opening = new Map<string, SessionIndex>();
   private readonly runs = new Map<string, Run>();
   private runCount = 0;
   private readonly dialogs: NativeDialogs | null;
@@ -150,14 +152,35 @@ export class UiApi {
     }),
     'session.open': async ({ path: file }) => {
       const resolved = this.sessionFile(file);
-      // A fresh index on every open (the file may have been replaced),
-      // built in the same read as the summary.
-      const opened = SessionIndex.openWithSummary(resolved);
-      this.remember(
-        resolved,
-        opened.then((o) => o.index),
-      );
-      return overview((await opened).summary);
+      // The index already open for this file goes on from where it stopped
+      // (a live run's file only grows: its summary grows with it); a file
+      // replaced or cut since is read afresh, index and summary in one read.
+      const open = this.indexes.get(resolved);
+      const known = open === undefined ? null : await open.catch(() => null);
+      if (known !== null && known.summary() !== null && (await known.stillReads())) {
+        this.remember(resolved, open as Promise<SessionIndex>);
+        await known.refresh();
+        return overview(known.summary() as SessionSummary);
+      }
+      const index = SessionIndex.withSummary(resolved);
+      this.opening.set(resolved, index);
+      const ready = index.refresh().then(() => index);
+      this.remember(resolved, ready);
+      try {
+        await ready;
+      } finally {
+        if (this.opening.get(resolved) === index) this.opening.delete(resolved);
+      }
+      return overview(index.summary() as SessionSummary);
+    },
+    'session.progress': async ({ path: file }) => {
+      const index = this.opening.get(this.sessionFile(file));
+      return index === undefined
+        ? { opening: false, readBytes: 0, totalBytes: 0 }
+        : {
+            opening: true,
+            ...index.progress,
+          };
     },
     'session.events': async ({ path: file, offset, limit, filter, sort, highlight }) => {
       const index = await this.index(this.sessionFile(file));

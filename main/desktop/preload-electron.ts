@@ -52,6 +52,7 @@ const api: HookscopeApi = {
   listProcesses: (request) => invoke('processes.list', request),
   listSessions: (request) => invoke('sessions.list', request),
   openSession: (request) => invoke('session.open', request),
+  sessionProgress: (request) => invoke('session.progress', request),
   sessionEvents: (request) => invoke('session.events', request),
   sessionTimeline: (request) => invoke('session.timeline', request),
   startRun: (request) => invoke('run.start', request),

@@ -17,6 +17,7 @@ export function SessionView() {
   const overview = useApp((s) => s.overview);
   const status = useApp((s) => s.overviewStatus);
   const error = useApp((s) => s.overviewError);
+  const progress = useApp((s) => s.openProgress);
   const open = useApp((s) => s.openSession);
   const run = useApp((s) => s.run);
   const watchLive = useApp((s) => s.watchLiveSession);
@@ -37,7 +38,17 @@ export function SessionView() {
       />
     );
   }
-  if (overview === null) return <Loading what="the session" />;
+  if (overview === null) {
+    if (progress === null || progress.totalBytes === 0) return <Loading what="the session" />;
+    const percent = Math.min(100, Math.round((progress.readBytes / progress.totalBytes) * 100));
+    return (
+      <div className="state state-loading" role="status">
+        <span className="spinner" aria-hidden="true" /> Reading the session:{' '}
+        <progress max={100} value={percent} aria-label="Reading the session" /> {percent}% of{' '}
+        {(progress.totalBytes / 1e6).toFixed(1)} MB
+      </div>
+    );
+  }
   return (
     <div className="session">
       <SessionHeader overview={overview} />

@@ -15,6 +15,8 @@ import { messageOf, type AppState, type LoadStatus } from './app-store.js';
 import { followChanges } from './change-feed.js';
 
 export const EVENT_PAGE_SIZE = 200;
+/** How often the progress of a first read is asked for. */
+const OPEN_PROGRESS_MS = 250;
 /** How often a live session is re-read while the change feed is down. */
 export const LIVE_POLL_MS = 800;
 
@@ -23,6 +25,8 @@ export interface SessionViewSlice {
   overview: SessionOverview | null;
   overviewStatus: LoadStatus;
   overviewError: string | null;
+  /** While a session is read for the first time: how far (bytes). */
+  openProgress: { readBytes: number; totalBytes: number } | null;
   /** The run recording this session, while the UI follows it. */
   run: RunStatus | null;
 
@@ -137,6 +141,20 @@ export const createSessionViewSlice =
     const visibleRange = { first: 0, last: 0 };
 
     const loadOverview = async (path: string): Promise<void> => {
+      // A large file takes seconds to read the first time: show how far.
+      const progress =
+        get().overview === null
+          ? setInterval(() => {
+              void api.sessionProgress({ path }).then(
+                (p) => {
+                  if (p.opening && get().sessionPath === path && get().overview === null) {
+                    set({ openProgress: { readBytes: p.readBytes, totalBytes: p.totalBytes } });
+                  }
+                },
+                () => undefined,
+              );
+            }, OPEN_PROGRESS_MS)
+          : null;
       try {
         const overview = await api.openSession({ path });
         if (get().sessionPath !== path) return;
@@ -145,6 +163,9 @@ export const createSessionViewSlice =
         if (get().sessionPath === path) {
           set({ overviewStatus: 'error', overviewError: messageOf(error) });
         }
+      } finally {
+        if (progress !== null) clearInterval(progress);
+        if (get().sessionPath === path) set({ openProgress: null });
       }
     };
 
@@ -153,6 +174,7 @@ export const createSessionViewSlice =
       overview: null,
       overviewStatus: 'idle',
       overviewError: null,
+      openProgress: null,
       run: null,
       filter: {},
       sort: null,
