@@ -323,6 +323,7 @@ export class AgentServer {
     });
 
     socket.on('data', (chunk: Buffer) => {
+      yieldIfOverBudget(socket, chunk.length);
       try {
         for (const frame of decoder.push(chunk)) {
           if (!sessionId) {
@@ -414,6 +415,37 @@ export class AgentServer {
         this.refuse(socket, `${what} from pid ${peer.pid}: ${(err as Error).message}`);
       }
     });
+  }
+}
+
+/**
+ * Bytes of agent traffic one event-loop turn may handle before the
+ * connections that sent them pause until the next turn. Node reads each
+ * readable socket up to 32 times (64 KiB each) per turn, so twenty busy
+ * agents with a backlog can hand one turn tens of MB to validate and
+ * write (~130 MB/s here) while API calls wait. With the budget, other
+ * work (the UI's API, answers to asks) gets a turn every few MB; the
+ * paused agents' sends wait in their socket buffers meanwhile. Measured
+ * with main/web/load-faults.test.ts's load, longest API call in four
+ * paired runs: 248, 1129, 457, 569 ms with it; 1080, 1821, 1114, 543 ms
+ * without (a shared 2-core machine, load average 5-12).
+ */
+const INGEST_BYTES_PER_TURN = 4 * 1024 * 1024;
+let ingestedThisTurn = 0;
+let budgetReset = false;
+
+function yieldIfOverBudget(socket: net.Socket, bytes: number): void {
+  ingestedThisTurn += bytes;
+  if (!budgetReset) {
+    budgetReset = true;
+    setImmediate(() => {
+      ingestedThisTurn = 0;
+      budgetReset = false;
+    });
+  }
+  if (ingestedThisTurn > INGEST_BYTES_PER_TURN && !socket.isPaused()) {
+    socket.pause();
+    setImmediate(() => socket.resume());
   }
 }
 

@@ -72,7 +72,7 @@ export class CaptureRun {
   ) {
     this.exited = new Promise<TargetExit>((resolve) => {
       child.once('exit', (code, signal) => {
-        if (signal && child.pid) recorder.processKilled(child.pid, signal);
+        if (child.pid) recorder.processExited(child.pid, signal);
         resolve({ code, signal });
       });
     });
@@ -146,6 +146,7 @@ export class CaptureRun {
       });
       // Known synchronously, before any agent can connect.
       rootPid = child.pid ?? -1;
+      if (rootPid > 0) recorder.awaitExit(rootPid);
       await new Promise<void>((resolve, reject) => {
         child.once('spawn', resolve);
         child.once('error', reject);

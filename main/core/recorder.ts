@@ -38,6 +38,32 @@ export class SessionRecorder implements AgentSink {
     this.killedBy.set(pid, signal);
   }
 
+  /**
+   * Launched pids whose exit the launcher will report (processExited).
+   * The kernel closes a killed process's socket and sends SIGCHLD at the
+   * same moment, and Node may see either first: when the connection's end
+   * comes first, its session end is held until the exit is known, or a
+   * SIGKILLed target would be recorded as a mere "disconnected" (seen in
+   * about 1 run in 6 in main/cli/faults.test.ts).
+   */
+  private readonly exitAwaited = new Set<number>();
+  /** Sessions held for that, by pid. */
+  private readonly heldEnds = new Map<number, number[]>();
+
+  /** The launcher will call processExited(pid) when `pid` ends. */
+  awaitExit(pid: number): void {
+    this.exitAwaited.add(pid);
+  }
+
+  /** The launcher saw `pid` end (`signal`: what killed it); writes any held session end. */
+  processExited(pid: number, signal: string | null): void {
+    if (signal) this.killedBy.set(pid, signal);
+    this.exitAwaited.delete(pid);
+    const held = this.heldEnds.get(pid) ?? [];
+    this.heldEnds.delete(pid);
+    for (const sessionId of held) this.writeProcessEnd(sessionId, null);
+  }
+
   /** The first write failure (disk full, ...): capture stops writing after it. */
   get error(): Error | null {
     return this.writeError;
@@ -86,6 +112,17 @@ export class SessionRecorder implements AgentSink {
     const p = this.processes.get(sessionId);
     if (!p || p.ended) return;
     p.ended = true;
+    if (!bye && this.exitAwaited.has(p.pid) && !this.killedBy.has(p.pid)) {
+      // Its exit is on its way (see exitAwaited): killed or not, it says.
+      this.heldEnds.set(p.pid, [...(this.heldEnds.get(p.pid) ?? []), sessionId]);
+      return;
+    }
+    this.writeProcessEnd(sessionId, bye);
+  }
+
+  private writeProcessEnd(sessionId: number, bye: Bye | null): void {
+    const p = this.processes.get(sessionId);
+    if (!p) return;
     if (bye) p.droppedTotal = bye.droppedTotal;
     const signal = this.killedBy.get(p.pid);
     this.write(() =>
