@@ -74,6 +74,12 @@ export interface SessionProcessRow {
 }
 
 export interface SessionOverview {
+  /**
+   * A large file is answered after its first stretch is read; the rest is
+   * read in the background: how far (open it again for more), null once
+   * the whole file is in.
+   */
+  indexing: { readBytes: number; totalBytes: number } | null;
   path: string;
   command: string[] | null;
   cwd: string | null;

@@ -104,6 +104,8 @@ export class SessionIndex {
   private sizeAtStart = 0;
   private readBytes = 0;
   private fileId: { dev: number; ino: number } | null = null;
+  /** A pass has read to the end of the file once. */
+  private readOnce = false;
   private summarizer: SessionSummarizer | null = null;
   private refreshing: Promise<void> | null = null;
 
@@ -129,10 +131,37 @@ export class SessionIndex {
   /** Reads blocks appended since the last pass (nothing when the size is unchanged). */
   refresh(): Promise<void> {
     // One pass at a time: concurrent callers share it.
-    this.refreshing ??= this.readNewBlocks().finally(() => {
+    this.refreshing ??= this.readNewBlocks(Infinity).finally(() => {
       this.refreshing = null;
     });
     return this.refreshing;
+  }
+
+  /**
+   * Reads on for about `budgetMs`, then stops between blocks: a large file
+   * shows its first events at once while the rest is read (refresh() goes
+   * on from where this stopped). Waits for a pass already running.
+   */
+  async refreshFor(budgetMs: number): Promise<void> {
+    if (this.refreshing !== null) return this.refreshing;
+    this.refreshing = this.readNewBlocks(performance.now() + budgetMs).finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  /**
+   * Brings the index up to date unless a pass is running already (then what
+   * is read so far answers: a request must not wait for a large file's
+   * whole first read).
+   */
+  async catchUp(): Promise<void> {
+    if (this.refreshing === null) await this.refresh();
+  }
+
+  /** The first read of the whole file has not finished yet (it goes on in the background). */
+  get reading(): boolean {
+    return !this.readOnce;
   }
 
   /**
@@ -167,7 +196,8 @@ export class SessionIndex {
 
   /** How far the first read has come: bytes of the file indexed, of its size then. */
   get progress(): { readBytes: number; totalBytes: number } {
-    return { readBytes: this.readBytes, totalBytes: Math.max(this.seenSize, this.sizeAtStart) };
+    const totalBytes = Math.max(this.seenSize, this.sizeAtStart);
+    return { readBytes: this.readOnce ? totalBytes : this.readBytes, totalBytes };
   }
 
   /**
@@ -188,14 +218,23 @@ export class SessionIndex {
     }
   }
 
-  private async readNewBlocks(): Promise<void> {
+  private async readNewBlocks(deadline: number): Promise<void> {
     const stat = await fs.promises.stat(this.path);
     if (stat.size === this.seenSize) return;
     this.fileId ??= { dev: stat.dev, ino: stat.ino };
-    if (this.seenSize < 0) this.sizeAtStart = stat.size;
+    if (this.sizeAtStart === 0) this.sizeAtStart = stat.size;
     const reader = await SessionReader.open(this.path, { startOffset: this.nextOffset });
-    for await (const block of reader.blocks()) this.take(block);
+    for await (const block of reader.blocks()) {
+      if (block.type !== 'end' && performance.now() > deadline) {
+        // Out of time: the next pass starts with this block (leaving the
+        // loop closes the reader).
+        this.nextOffset = block.offset;
+        return;
+      }
+      this.take(block);
+    }
     this.seenSize = stat.size;
+    this.readOnce = true;
   }
 
   private take(block: SessionBlock): void {

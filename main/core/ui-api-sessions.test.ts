@@ -47,13 +47,45 @@ describe('session.open', () => {
       }
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    expect((await opening).totalEvents).toBe(200_000);
+    // What the first read did not reach follows in the background.
+    let opened = await opening;
+    while (opened.indexing !== null) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      opened = await open(file);
+    }
+    expect(opened.totalEvents).toBe(200_000);
     expect(seen.length).toBeGreaterThan(0);
     expect(seen.some((bytes) => bytes > 0)).toBe(true);
     expect(seen).toEqual([...seen].sort((a, b) => a - b));
     expect(
       result<{ opening: boolean }>(await api.call('session.progress', { path: file }, 'test')),
     ).toEqual({ opening: false, readBytes: 0, totalBytes: 0 });
+  });
+
+  it('answers a large file after its first stretch and reads the rest in the background', async () => {
+    const file = path.join(dir, 'big.hks');
+    // Almost no time for the first read: the rest certainly follows.
+    const quick = new UiApi({ sessionDir: dir, log: () => undefined, openFirstReadMs: 1 });
+    const first = result<SessionOverview>(await quick.call('session.open', { path: file }, 't'));
+    expect(first.indexing).not.toBeNull();
+    expect(first.indexing!.totalBytes).toBe(fs.statSync(file).size);
+    expect(first.totalEvents).toBeLessThan(200_000);
+    // The table answers with what is read so far, without waiting for the rest.
+    const page = result<{ totalEvents: number }>(
+      await quick.call('session.events', { path: file, offset: 0, limit: 10 }, 't'),
+    );
+    expect(page.totalEvents).toBeLessThan(200_000);
+    let latest = first;
+    const readBytes: number[] = [];
+    while (latest.indexing !== null) {
+      readBytes.push(latest.indexing.readBytes);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      latest = result<SessionOverview>(await quick.call('session.open', { path: file }, 't'));
+    }
+    expect(readBytes).toEqual([...readBytes].sort((a, b) => a - b));
+    // Once all is read: the same overview as one read of the whole file.
+    expect(latest).toEqual(await open(file));
+    expect(latest.totalEvents).toBe(200_000);
   });
 
   it('goes on with a file that grew, and reads a replaced file afresh', async () => {

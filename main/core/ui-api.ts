@@ -64,6 +64,8 @@ export interface UiApiOptions {
   log?: (line: string) => void;
   /** Native file dialogs: only the desktop app has them (`dialog.openFile`). */
   dialogs?: NativeDialogs;
+  /** How long `session.open` reads a new file before answering (the rest follows). */
+  openFirstReadMs?: number;
 }
 
 /** What the desktop adapter provides for `dialog.openFile`. */
@@ -99,6 +101,8 @@ interface Run {
 
 /** Session indexes kept open; the least recently used is dropped beyond this. */
 const OPEN_INDEXES = 4;
+/** How long session.open reads a new file before answering with what it has. */
+const OPEN_FIRST_READ_MS = 700;
 
 export class UiApi {
   readonly sessionDir: string;
@@ -114,12 +118,14 @@ export class UiApi {
   private growthTimer: NodeJS.Timeout | null = null;
   private readonly sessionSizes = new Map<string, number>();
   private readonly exports: ExportJobs;
+  private readonly openFirstReadMs: number;
 
   constructor(options: UiApiOptions = {}) {
     this.sessionDir = path.resolve(options.sessionDir ?? defaultSessionDir());
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.dialogs = options.dialogs ?? null;
     this.exports = new ExportJobs(this.log);
+    this.openFirstReadMs = options.openFirstReadMs ?? OPEN_FIRST_READ_MS;
   }
 
   /**
@@ -159,19 +165,28 @@ export class UiApi {
       const known = open === undefined ? null : await open.catch(() => null);
       if (known !== null && known.summary() !== null && (await known.stillReads())) {
         this.remember(resolved, open as Promise<SessionIndex>);
-        await known.refresh();
-        return overview(known.summary() as SessionSummary);
+        await known.catchUp();
+        return overview(known.summary() as SessionSummary, known);
       }
+      // A large file: its first second of reading is shown at once, and the
+      // rest is read in the background (`indexing` says how far; the view
+      // opens it again until it is done).
       const index = SessionIndex.withSummary(resolved);
       this.opening.set(resolved, index);
-      const ready = index.refresh().then(() => index);
+      const ready = index.refreshFor(this.openFirstReadMs).then(() => index);
       this.remember(resolved, ready);
       try {
         await ready;
       } finally {
         if (this.opening.get(resolved) === index) this.opening.delete(resolved);
       }
-      return overview(index.summary() as SessionSummary);
+      if (index.reading) {
+        index.refresh().catch((error: unknown) => {
+          this.log(`hookscope: reading ${resolved} failed: ${(error as Error).message}`);
+          if (this.indexes.get(resolved) === ready) this.indexes.delete(resolved);
+        });
+      }
+      return overview(index.summary() as SessionSummary, index);
     },
     'session.progress': async ({ path: file }) => {
       const index = this.opening.get(this.sessionFile(file));
@@ -184,7 +199,7 @@ export class UiApi {
     },
     'session.events': async ({ path: file, offset, limit, filter, sort, highlight }) => {
       const index = await this.index(this.sessionFile(file));
-      await index.refresh();
+      await index.catchUp();
       let page;
       try {
         page = await index.page(filter ?? {}, offset, limit, { sort, highlight });
@@ -198,7 +213,7 @@ export class UiApi {
         throw new ApiError('bad-request', 'request.toNs must be after request.fromNs');
       }
       const index = await this.index(this.sessionFile(file));
-      await index.refresh();
+      await index.catchUp();
       try {
         return index.timeline(filter ?? {}, { fromNs, toNs, buckets });
       } catch (error) {
@@ -850,8 +865,9 @@ function processRow(p: ProcessInfo): ProcessRow {
   };
 }
 
-function overview(s: SessionSummary): SessionOverview {
+function overview(s: SessionSummary, index: SessionIndex): SessionOverview {
   return {
+    indexing: index.reading ? index.progress : null,
     path: s.path,
     command: s.run?.command ?? null,
     cwd: s.run?.cwd ?? null,

@@ -4,6 +4,7 @@
 import { useEffect, useState } from 'react';
 
 import type { SessionOverview, SessionProcessRow } from '../../../main/common/ipc-contract.js';
+import { INDEXING_POLL_MS } from '../store/session-view-slice.js';
 import { useApp } from '../store/store-context.js';
 import { EventDetail } from './event-detail.js';
 import { EventTable } from './event-table.js';
@@ -25,6 +26,14 @@ export function SessionView() {
 
   // Follow a live run: the change feed says when its file grew.
   useEffect(() => (live ? watchLive() : undefined), [live, path, watchLive]);
+  // A large file shows its first part at once; the rest comes while it is read.
+  const indexing = overview?.indexing ?? null;
+  const pollLive = useApp((s) => s.pollLive);
+  useEffect(() => {
+    if (indexing === null || live) return;
+    const timer = window.setInterval(() => void pollLive(), INDEXING_POLL_MS);
+    return () => window.clearInterval(timer);
+  }, [indexing === null, live, pollLive]);
 
   if (path === null) {
     return <Empty title="No session open">Open a saved session or launch a command.</Empty>;
@@ -77,13 +86,15 @@ function SessionHeader({ overview }: { overview: SessionOverview }) {
       ? 'live'
       : run?.state === 'detached'
         ? 'detached'
-        : overview.endedAtMs !== null
-          ? overview.signal
-            ? `ended by ${overview.signal}`
-            : `ended with code ${overview.exitCode ?? '?'}`
-          : run?.state === 'failed'
-            ? `failed: ${run.error ?? ''}`
-            : 'incomplete';
+        : overview.indexing !== null
+          ? 'reading…'
+          : overview.endedAtMs !== null
+            ? overview.signal
+              ? `ended by ${overview.signal}`
+              : `ended with code ${overview.exitCode ?? '?'}`
+            : run?.state === 'failed'
+              ? `failed: ${run.error ?? ''}`
+              : 'incomplete';
   return (
     <div className="session-head">
       <div>
@@ -134,6 +145,15 @@ function SessionHeader({ overview }: { overview: SessionOverview }) {
         </div>
       )}
       <div className="stats">
+        {overview.indexing !== null && (
+          <span className="warn" data-testid="indexing" role="status">
+            reading the file:{' '}
+            {Math.round(
+              (overview.indexing.readBytes / Math.max(1, overview.indexing.totalBytes)) * 100,
+            )}
+            % of {(overview.indexing.totalBytes / 1e6).toFixed(1)} MB
+          </span>
+        )}
         <span>{overview.totalEvents.toLocaleString()} events</span>
         <span>{overview.processes.length} processes</span>
         {overview.droppedTotal !== '0' && (

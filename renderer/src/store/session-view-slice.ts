@@ -19,6 +19,8 @@ export const EVENT_PAGE_SIZE = 200;
 const OPEN_PROGRESS_MS = 250;
 /** How often a live session is re-read while the change feed is down. */
 export const LIVE_POLL_MS = 800;
+/** How often a file still being read the first time is asked for more. */
+export const INDEXING_POLL_MS = 400;
 
 export interface SessionViewSlice {
   sessionPath: string | null;
@@ -59,7 +61,7 @@ export interface SessionViewSlice {
   selectEvent: (row: EventRow | null, position?: number) => void;
   /** Selects the event `delta` rows from the selected one (keyboard). */
   moveSelection: (delta: number) => Promise<void>;
-  /** One live refresh: run status, overview and the loaded pages. */
+  /** One live refresh: run status, overview and the loaded pages (also while a file is still read). */
   pollLive: () => Promise<void>;
   /**
    * Follows the open live run: a refresh whenever the change feed says its
@@ -285,15 +287,19 @@ export const createSessionViewSlice =
 
       pollLive: async () => {
         const { run, sessionPath, eventsGeneration } = get();
-        if (run === null || sessionPath === null) return;
-        let status = run;
-        try {
-          status = await api.runStatus({ runId: run.runId });
-        } catch (error) {
-          set({ eventsError: messageOf(error) });
+        if (sessionPath === null) return;
+        // A saved file still being read the first time has no run: only
+        // the overview and the pages grow.
+        if (run !== null) {
+          let status = run;
+          try {
+            status = await api.runStatus({ runId: run.runId });
+          } catch (error) {
+            set({ eventsError: messageOf(error) });
+          }
+          if (get().sessionPath !== sessionPath) return;
+          set({ run: status });
         }
-        if (get().sessionPath !== sessionPath) return;
-        set({ run: status });
         await loadOverview(sessionPath);
         // Reload the pages on screen: the filtered list grows at its end.
         const loaded = Object.keys(get().pages).map(Number);
