@@ -203,12 +203,10 @@ static int connect_server(void) {
     size_t hello_len = build_hello(batch + HS_FRAME_HEADER_SIZE, BATCH_MAX);
     if (send_frame(fd, HS_FRAME_HELLO, batch + HS_FRAME_HEADER_SIZE, (uint32_t)hello_len) != 0)
         goto fail;
-    uint8_t welcome[HS_FRAME_HEADER_SIZE + 8];
+    uint8_t welcome[HS_WELCOME_FRAME_SIZE];
     if (recv_exact(fd, welcome, sizeof welcome, WELCOME_TIMEOUT_MS) != 0)
         goto fail;
-    if (hs_get_u32(welcome) != HS_FRAME_MAGIC || welcome[4] != HS_PROTOCOL_VERSION ||
-        welcome[5] != HS_FRAME_WELCOME || hs_get_u32(welcome + 8) != 8 ||
-        hs_get_u32(welcome + HS_FRAME_HEADER_SIZE) != 0)
+    if (!hs_welcome_accepted(welcome)) /* wire.h: pure, fuzzed */
         goto fail;
     return fd;
 fail:
@@ -304,23 +302,23 @@ static int check_control(int fd) {
         /* The server writes a frame in one piece; a second is ample. */
         if (recv_exact(fd, h, sizeof h, 1000) != 0)
             return -1;
-        if (hs_get_u32(h) != HS_FRAME_MAGIC || h[4] != HS_PROTOCOL_VERSION || h[6] != 0 || h[7] != 0)
+        /* Header checks are pure (wire.h) so the fuzz target runs them too.
+         * Over a frame limit the stream itself is not to be trusted. */
+        uint32_t len = 0;
+        int type = hs_control_header(h, &len);
+        if (type < 0)
             return -1;
-        uint32_t len = hs_get_u32(h + 8);
-        if (h[5] == HS_FRAME_DETACH && len == 0)
+        if (type == HS_FRAME_DETACH)
             return 1;
-        if (h[5] == HS_FRAME_POLICY) {
-            /* Over the frame limit the stream itself is not to be trusted. */
-            if (len > HS_MAX_MAIN_PAYLOAD || live_policy(fd, len) != 0)
+        if (type == HS_FRAME_POLICY) {
+            if (live_policy(fd, len) != 0)
                 return -1;
             continue;
         }
-        if ((h[5] != HS_FRAME_ANSWER && h[5] != HS_FRAME_HOLD) || len > 64)
-            return -1;
-        uint8_t body[64];
+        uint8_t body[HS_CONTROL_BODY_MAX];
         if (recv_exact(fd, body, len, 1000) != 0)
             return -1;
-        if ((h[5] == HS_FRAME_ANSWER ? hs_ask_answer(body, len) : hs_ask_hold(body, len)) != 0)
+        if ((type == HS_FRAME_ANSWER ? hs_ask_answer(body, len) : hs_ask_hold(body, len)) != 0)
             return -1;
     }
     return 0;
@@ -483,11 +481,8 @@ static void drop_gil(int state) {
  * hooksActiveAt was judged. Returns 0, or -1 (the attach fails). */
 static int receive_policy(int fd) {
     uint8_t h[HS_FRAME_HEADER_SIZE];
-    if (recv_exact(fd, h, sizeof h, WELCOME_TIMEOUT_MS) != 0 || hs_get_u32(h) != HS_FRAME_MAGIC ||
-        h[4] != HS_PROTOCOL_VERSION || h[5] != HS_FRAME_POLICY || h[6] != 0 || h[7] != 0)
-        return -1;
-    uint32_t len = hs_get_u32(h + 8);
-    if (len > HS_MAX_MAIN_PAYLOAD)
+    uint32_t len = 0;
+    if (recv_exact(fd, h, sizeof h, WELCOME_TIMEOUT_MS) != 0 || hs_control_header(h, &len) != HS_FRAME_POLICY)
         return -1;
     if (len == 0)
         return 0; /* none given: what is enforced already (a launch policy) stays */

@@ -95,9 +95,16 @@ static void put_tuple_head(struct hs_out *o, uint32_t full, uint32_t n) {
     o->p += 9;
 }
 
-/* Room one frame needs at least: its tuple head, two short strings, an
- * int and None. */
-#define FRAME_MIN (9 + 2 * HS_VALUE_MIN + 9 + 1)
+/* Room one frame needs at least: its tuple head, then HS_VALUE_MIN (what
+ * hs_encode_value needs to stay inside its room) for each of the file
+ * name, the function name and the module, and the line (9). The loop
+ * keeps HS_VALUE_MIN + 9 + HS_VALUE_MIN back while it encodes the file
+ * name, so the file name must still get HS_VALUE_MIN of its own. (Found by
+ * fuzz/fuzz-stack.c: this was one HS_VALUE_MIN short, so a frame begun
+ * with 115-161 bytes left gave the file name under 9 bytes, put_sized's
+ * room - 9 wrapped around, and a long file name was copied up to 4 KiB
+ * past the end of the record or ask buffer.) */
+#define FRAME_MIN (9 + HS_VALUE_MIN + HS_VALUE_MIN + 9 + HS_VALUE_MIN)
 
 int hs_stack_encode(struct hs_out *o) {
     if (!hs_py.PyEval_GetFrame || !hs_py.PyFrame_GetLineNumber || (size_t)(o->end - o->p) < 9 + FRAME_MIN)

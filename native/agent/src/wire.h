@@ -95,4 +95,39 @@ static inline void hs_frame_header(uint8_t *p, uint8_t type, uint32_t payload_le
     hs_put_u32(p + 8, payload_len);
 }
 
+/* The pure part of reading frames from main (docs/protocol.md, "Frames"),
+ * kept free of sockets so the fuzz targets (native/agent/fuzz/) call
+ * exactly what the writer calls. */
+
+/* Checks the header of a frame main sent after the handshake. Returns its
+ * type (HS_FRAME_DETACH, HS_FRAME_POLICY, HS_FRAME_ANSWER, HS_FRAME_HOLD)
+ * with its payload length in *len, or -1: a protocol error (bad magic,
+ * version or flags, a type the agent does not take then, a length over the
+ * limit for that type); the stream cannot be trusted after that. */
+#define HS_CONTROL_BODY_MAX 64 /* ANSWER and HOLD bodies are 8 bytes; refuse anything much longer */
+static inline int hs_control_header(const uint8_t *h, uint32_t *len) {
+    if (hs_get_u32(h) != HS_FRAME_MAGIC || h[4] != HS_PROTOCOL_VERSION || h[6] != 0 || h[7] != 0)
+        return -1;
+    *len = hs_get_u32(h + 8);
+    switch (h[5]) {
+    case HS_FRAME_DETACH:
+        return *len == 0 ? HS_FRAME_DETACH : -1;
+    case HS_FRAME_POLICY:
+        return *len <= HS_MAX_MAIN_PAYLOAD ? HS_FRAME_POLICY : -1;
+    case HS_FRAME_ANSWER:
+    case HS_FRAME_HOLD:
+        return *len <= HS_CONTROL_BODY_MAX ? h[5] : -1;
+    default:
+        return -1;
+    }
+}
+
+/* Checks a whole WELCOME frame (header and 8-byte payload): 1 when the
+ * inspector accepted the HELLO (status 0), else 0. */
+#define HS_WELCOME_FRAME_SIZE (HS_FRAME_HEADER_SIZE + 8)
+static inline int hs_welcome_accepted(const uint8_t *f) {
+    return hs_get_u32(f) == HS_FRAME_MAGIC && f[4] == HS_PROTOCOL_VERSION && f[5] == HS_FRAME_WELCOME &&
+           f[6] == 0 && f[7] == 0 && hs_get_u32(f + 8) == 8 && hs_get_u32(f + HS_FRAME_HEADER_SIZE) == 0;
+}
+
 #endif
