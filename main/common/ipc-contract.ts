@@ -248,6 +248,14 @@ export interface RunStatus {
 /** How long an answer to an `ask` holds (docs/policy.md, "Scope"). */
 export const INTENT_SCOPES = ['once', 'process', 'session', 'always'] as const;
 export type IntentScope = (typeof INTENT_SCOPES)[number];
+/**
+ * What an `always` answer's rule matches: `exact` what was asked (code:
+ * class, real path and SHA-256; an event: its name and every argument);
+ * code by `prefix` (its folder) or `hash` (these bytes wherever they are);
+ * an event by `name` (any arguments).
+ */
+export const INTENT_MATCHES = ['exact', 'prefix', 'hash', 'name'] as const;
+export type IntentMatch = (typeof INTENT_MATCHES)[number];
 export const INTENT_OUTCOMES = ['allow', 'deny'] as const;
 export type IntentOutcome = (typeof INTENT_OUTCOMES)[number];
 
@@ -492,7 +500,8 @@ export interface ApiMethods {
    * writes a rule into the run's policy file, just above the asking rule.
    */
   'intents.answer': {
-    request: { id: string; outcome: IntentOutcome; scope?: IntentScope };
+    /** `match` (default `exact`) only with scope `always`: what the written rule matches. */
+    request: { id: string; outcome: IntentOutcome; scope?: IntentScope; match?: IntentMatch };
     response: { id: string };
   };
   /**
@@ -846,7 +855,7 @@ const REQUEST_CHECKS: Record<ApiMethod, Check> = {
   'intents.list': obj({}),
   'intents.answer': obj(
     { id: str({ min: 1, max: 128 }), outcome: oneOf(INTENT_OUTCOMES) },
-    { scope: oneOf(INTENT_SCOPES) },
+    { scope: oneOf(INTENT_SCOPES), match: oneOf(INTENT_MATCHES) },
   ),
   'intents.hold': obj({ id: str({ min: 1, max: 128 }) }),
   'export.start': obj(

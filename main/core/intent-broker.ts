@@ -5,7 +5,7 @@
 // intent the moment its thread stops waiting (timeout, process gone).
 // Plain Node: no UI, no Electron.
 
-import type { IntentOutcome, PendingSubjectRow } from '../common/ipc-contract.js';
+import type { IntentMatch, IntentOutcome, PendingSubjectRow } from '../common/ipc-contract.js';
 import type { AgentProcess, AskSink } from './agent-server.js';
 import { answerKey, subjectFromRecord, type Subject } from './policy/match.js';
 import { MAX_HOLD_MS, type AnswerFrame, type AskFrame, type AskScope } from './protocol/ask.js';
@@ -55,12 +55,15 @@ export interface IntentAnswer {
    * Defaults to the asking rule's scope.
    */
   scope?: AskScope;
+  /** With `always`: what the written rule matches (default `exact`). */
+  match?: IntentMatch;
 }
 
 /** An `always` answer, for whoever keeps the policy file. */
 export interface LastingAnswer {
   subject: Subject;
   outcome: IntentOutcome;
+  match: IntentMatch;
   /** The `ask` rule that asked; a lasting rule goes just above it. */
   ruleIndex: number | null;
 }
@@ -209,6 +212,7 @@ export class IntentBroker implements AskSink {
         this.lastingHandler?.({
           subject: w.subject,
           outcome: answer.outcome,
+          match: answer.match ?? 'exact',
           ruleIndex: w.intent.ruleIndex,
         });
       }

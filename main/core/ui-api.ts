@@ -10,6 +10,7 @@ import path from 'node:path';
 import {
   ApiError,
   INTENT_HOLD_MS,
+  type IntentMatch,
   SESSION_CHANGE_MIN_MS,
   validateRequest,
   type ApiMethod,
@@ -266,7 +267,7 @@ export class UiApi {
         throw error;
       }
     },
-    'intents.answer': async ({ id, outcome, scope }) => {
+    'intents.answer': async ({ id, outcome, scope, match }) => {
       const slash = id.indexOf('/');
       const run = slash > 0 ? this.runs.get(id.slice(0, slash)) : undefined;
       const broker = run?.intents;
@@ -274,12 +275,19 @@ export class UiApi {
         throw new ApiError('not-found', `no pending intent ${id}`);
       }
       const brokerId = id.slice(slash + 1);
+      if (match !== undefined && match !== 'exact' && scope !== 'always') {
+        throw new ApiError('bad-request', 'request.match applies only to scope "always"');
+      }
       if (scope === 'always') {
         const pending = broker.list().find((p) => p.id === brokerId);
-        if (pending !== undefined) this.checkLastingRule(run, brokerId);
+        if (pending !== undefined) this.checkLastingRule(run, brokerId, match ?? 'exact');
       }
       try {
-        broker.answer(brokerId, { outcome, ...(scope !== undefined ? { scope } : {}) });
+        broker.answer(brokerId, {
+          outcome,
+          ...(scope !== undefined ? { scope } : {}),
+          ...(match !== undefined ? { match } : {}),
+        });
       } catch (error) {
         if (error instanceof IntentError) throw new ApiError('not-found', error.message);
         throw error;
@@ -420,15 +428,15 @@ export class UiApi {
    * before anything is answered when it is not, so the user can pick
    * another scope.
    */
-  private checkLastingRule(run: Run, brokerId: string): void {
+  private checkLastingRule(run: Run, brokerId: string, match: IntentMatch): void {
     if (run.policy === null) throw new ApiError('bad-request', 'this run has no policy file');
     const subject = run.intents?.subjectOf(brokerId);
     if (subject === undefined) return; // answered meanwhile: answer() reports it
-    const made = lastingRule(subject, 'allow', '');
+    const made = lastingRule(subject, 'allow', '', match);
     if (!made.ok) {
       throw new ApiError(
         'bad-request',
-        `cannot answer "always": ${made.reason}; answer for the session or the process instead`,
+        `cannot answer "always" (match ${match}): ${made.reason}; choose another match, or answer for the session or the process instead`,
       );
     }
   }
@@ -440,6 +448,7 @@ export class UiApi {
       answer.subject,
       answer.outcome,
       `${answer.outcome === 'allow' ? 'allowed' : 'denied'} in the inspector on ${new Date().toISOString()}`,
+      answer.match,
     );
     if (!made.ok) return;
     const rules = [...run.policy.current.rules];
@@ -453,11 +462,38 @@ export class UiApi {
       fs.renameSync(temp, run.policy.file);
       run.policy.current = next;
       this.log(`hookscope: wrote an "always" rule into ${run.policy.file}`);
+      // The run's agents judge by the new file from now on: a rule wider
+      // than the question (a folder, a digest, a name) answers its next
+      // asks in the target, and rule numbers in decisions match the file.
+      void this.pushPolicy(run, next, text);
     } catch (error) {
       fs.rmSync(temp, { force: true });
       this.log(
         `hookscope: could not write the "always" rule into ${run.policy.file}: ${(error as Error).message}`,
       );
+    }
+  }
+
+  /** Sends `policy` (just written to the run's policy file) to the run's live agents. */
+  private async pushPolicy(run: Run, policy: Policy, text: string): Promise<void> {
+    if (run.policy === null) return;
+    try {
+      run.intents?.policyReplaced();
+      const deliveries = await run.policy.replace({
+        file: run.policy.file,
+        compiled: compilePolicy(policy, { askAnswer: 'interactive' }),
+        text,
+        sha256: crypto.createHash('sha256').update(text).digest('hex'),
+        askAnswer: 'interactive',
+      });
+      const missed = deliveries.filter((d) => d.status !== 'applied');
+      if (missed.length > 0) {
+        this.log(
+          `hookscope: the "always" rule did not reach ${missed.map((d) => `pid ${d.pid} (${d.status})`).join(', ')}`,
+        );
+      }
+    } catch (error) {
+      this.log(`hookscope: could not send the new policy to the run: ${(error as Error).message}`);
     }
   }
 

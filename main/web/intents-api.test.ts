@@ -220,6 +220,81 @@ describe('pending intents through the API of hookscope serve', () => {
     }
   });
 
+  it('"always" by name: the rule covers any arguments, and the agent answers the next one itself', async () => {
+    const dir = tempDir('hookscope-intents-api-');
+    const served = await serveIn(dir);
+    try {
+      const policy = writePolicy(dir, {
+        default: 'allow',
+        ask: { timeoutMs: 60_000, timeoutAction: 'deny' },
+        rules: [{ action: 'ask', event: 'hookscope.test.*' }],
+      });
+      const result = path.join(dir, 'result.txt');
+      const go = path.join(dir, 'go');
+      const run = ok(
+        await post<RunStatus>(served, 'run.start', {
+          command: python.path,
+          args: [
+            '-c',
+            [
+              'import os, sys, time',
+              'sys.audit("hookscope.test.ask", "/srv/one", 1)',
+              'end = time.monotonic() + 30',
+              `while not os.path.exists(${JSON.stringify(go)}) and time.monotonic() < end:`,
+              '    time.sleep(0.02)',
+              // Other arguments: the exact rule would ask again, the name rule does not.
+              'sys.audit("hookscope.test.ask", "/srv/two", 2)',
+              `open(${JSON.stringify(result)}, "w").write("done")`,
+            ].join('\n'),
+          ],
+          policyPath: policy,
+        }),
+      );
+      const [pending] = await waitForIntents(served, 1);
+      // A match that does not fit an event is refused before anything is answered.
+      const refused = await post(served, 'intents.answer', {
+        id: pending?.id,
+        outcome: 'allow',
+        scope: 'always',
+        match: 'hash',
+      });
+      expect(refused.reply).toMatchObject({
+        ok: false,
+        error: { message: expect.stringMatching(/matched exactly or by its name/) },
+      });
+      ok(
+        await post(served, 'intents.answer', {
+          id: pending?.id,
+          outcome: 'allow',
+          scope: 'always',
+          match: 'name',
+        }),
+      );
+      const written = JSON.parse(fs.readFileSync(policy, 'utf8')) as { rules: unknown[] };
+      expect(written.rules).toEqual([
+        {
+          action: 'allow',
+          event: 'hookscope.test.ask',
+          comment: expect.stringMatching(/^allowed in the inspector on /),
+        },
+        { action: 'ask', event: 'hookscope.test.*' },
+      ]);
+      // The new policy reached the agent (the session says so); then the second event.
+      const deadline = Date.now() + 20_000;
+      while (!fs.readFileSync(run.sessionPath).includes('live process updated')) {
+        if (Date.now() > deadline) throw new Error('the policy was not sent to the agent');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      fs.writeFileSync(go, '');
+      expect(await waitForFile(result, 30_000)).toBe('done');
+      expect(ok(await post<{ intents: unknown[] }>(served, 'intents.list', {})).intents).toEqual(
+        [],
+      );
+    } finally {
+      await served.stop();
+    }
+  });
+
   it('a killed inspector: the waiting thread gets the offline answer at once, not at the timeout', async () => {
     const dir = tempDir('hookscope-intents-api-');
     const served = await serveIn(dir);

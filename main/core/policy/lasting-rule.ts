@@ -5,19 +5,48 @@
 import { escapeGlob } from './glob.js';
 import type { AuditSubject, Subject } from './match.js';
 import type { Answer, ArgScalar, Rule } from './policy.js';
+import type { IntentMatch } from '../../common/ipc-contract.js';
 import type { Value } from '../protocol/records.js';
 
 export type LastingRule = { ok: true; rule: Rule } | { ok: false; reason: string };
 
 /**
- * An intent is pinned by class, real path and SHA-256; an audit event by
- * its name and every argument, each as an exact match. Events with an
+ * `exact` (the default): an intent is pinned by class, real path and
+ * SHA-256; an audit event by its name and every argument, each as an
+ * exact match. Wider only when the user chose it: code by folder
+ * (`prefix`) or by content (`hash`), an event by `name`. Events with an
  * argument a rule cannot state exactly (bytes, objects, nested or cut
  * values) get no rule: the reason says which argument.
  */
-export function lastingRule(subject: Subject, outcome: Answer, comment: string): LastingRule {
+export function lastingRule(
+  subject: Subject,
+  outcome: Answer,
+  comment: string,
+  match: IntentMatch = 'exact',
+): LastingRule {
   if (subject.kind === 'intent') {
+    if (match === 'name') {
+      return { ok: false, reason: 'code is matched by its file, its folder or its content' };
+    }
+    if (match === 'prefix') {
+      // The folder the code is in, and everything below it, of this class.
+      const folder = subject.realpath.slice(0, subject.realpath.lastIndexOf('/') + 1);
+      if (folder === '' || folder === '/') {
+        return { ok: false, reason: 'the file is not in a folder a rule should cover' };
+      }
+      return {
+        ok: true,
+        rule: { action: outcome, intent: subject.intent, realpathPrefix: folder, comment },
+      };
+    }
     if (subject.sha256 === null) return { ok: false, reason: 'the file could not be read' };
+    if (match === 'hash') {
+      // These exact bytes, wherever they are loaded from.
+      return {
+        ok: true,
+        rule: { action: outcome, intent: subject.intent, sha256: subject.sha256, comment },
+      };
+    }
     return {
       ok: true,
       rule: {
@@ -28,6 +57,12 @@ export function lastingRule(subject: Subject, outcome: Answer, comment: string):
         comment,
       },
     };
+  }
+  if (match === 'prefix' || match === 'hash') {
+    return { ok: false, reason: 'an event is matched exactly or by its name' };
+  }
+  if (match === 'name') {
+    return { ok: true, rule: { action: outcome, event: escapeGlob(subject.event), comment } };
   }
   const args = exactArgs(subject);
   if (!args.ok) return args;

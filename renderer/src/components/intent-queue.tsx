@@ -6,6 +6,7 @@
 import { useEffect, useState, type KeyboardEvent } from 'react';
 
 import type {
+  IntentMatch,
   IntentOutcome,
   IntentScope,
   PendingIntentRow,
@@ -67,6 +68,19 @@ export function IntentQueue() {
   );
 }
 
+/** What an Always rule written into the policy may cover, by what was asked. */
+const MATCHES: Record<'audit' | 'intent', Array<{ match: IntentMatch; label: string }>> = {
+  intent: [
+    { match: 'exact', label: 'this file, these bytes' },
+    { match: 'prefix', label: 'anything in its folder' },
+    { match: 'hash', label: 'these bytes, from any path' },
+  ],
+  audit: [
+    { match: 'exact', label: 'these arguments' },
+    { match: 'name', label: 'any arguments' },
+  ],
+};
+
 const LASTING_SCOPES: Array<{ scope: IntentScope; label: string }> = [
   { scope: 'process', label: 'for this process' },
   { scope: 'session', label: 'for this session' },
@@ -93,9 +107,10 @@ function IntentCard({ intent, first }: { intent: PendingIntentRow; first: boolea
   const [scope, setScope] = useState<IntentScope>(
     intent.scope === 'once' ? 'session' : intent.scope,
   );
+  const [match, setMatch] = useState<IntentMatch>('exact');
   const secondsLeft = Math.max(0, Math.ceil((intent.deadlineAtMs - now) / 1000));
   const reply = (outcome: IntentOutcome, lasting: boolean) =>
-    void answer(intent.id, outcome, lasting ? scope : 'once');
+    void answer(intent.id, outcome, lasting ? scope : 'once', lasting ? match : undefined);
   const onKey = (e: KeyboardEvent) => {
     if (busy || e.target instanceof HTMLSelectElement) return;
     if (e.key === 'a') reply('allow', false);
@@ -193,6 +208,20 @@ function IntentCard({ intent, first }: { intent: PendingIntentRow; first: boolea
               </option>
             ))}
           </select>
+          {scope === 'always' && (
+            <select
+              aria-label="What the written rule matches"
+              value={match}
+              disabled={busy}
+              onChange={(e) => setMatch(e.target.value as IntentMatch)}
+            >
+              {MATCHES[intent.subject.kind].map((o) => (
+                <option key={o.match} value={o.match}>
+                  {o.label}
+                </option>
+              ))}
+            </select>
+          )}
         </span>
       </div>
       {error !== undefined && (

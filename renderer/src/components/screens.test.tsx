@@ -364,6 +364,20 @@ describe('the intent queue', () => {
     // The oldest card has the focus: the countdown stands still while it is read.
     await waitFor(() => expect(first.textContent).toContain('(paused while you read)'));
     expect(screen.getByRole('link', { name: '1 waiting for an answer' })).toBeTruthy();
+    // "Always … (written into the policy)" offers what the rule matches: for an event,
+    // these arguments or any.
+    expect(within(first).queryByLabelText('What the written rule matches')).toBeNull();
+    fireEvent.change(within(first).getByLabelText('How long an Always answer holds'), {
+      target: { value: 'always' },
+    });
+    const match = within(first).getByLabelText('What the written rule matches');
+    expect([...match.querySelectorAll('option')].map((o) => o.textContent)).toEqual([
+      'these arguments',
+      'any arguments',
+    ]);
+    fireEvent.change(within(first).getByLabelText('How long an Always answer holds'), {
+      target: { value: 'session' },
+    });
     expect(document.title).toBe('(1) Hookscope — waiting for you');
     await act(async () => {
       fireEvent.click(within(first).getByRole('button', { name: /Deny once/ }));

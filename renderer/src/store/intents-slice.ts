@@ -2,6 +2,7 @@ import type { StateCreator } from 'zustand';
 
 import type {
   HookscopeApi,
+  IntentMatch,
   IntentOutcome,
   IntentScope,
   PendingIntentRow,
@@ -27,7 +28,13 @@ export interface IntentsSlice {
   loadIntents: () => Promise<void>;
   /** Keeps the queue current (pushed changes, slow polling without them); returns the stop. */
   watchIntents: () => () => void;
-  answerIntent: (id: string, outcome: IntentOutcome, scope?: IntentScope) => Promise<void>;
+  /** `match` only with scope `always`: what the written rule covers. */
+  answerIntent: (
+    id: string,
+    outcome: IntentOutcome,
+    scope?: IntentScope,
+    match?: IntentMatch,
+  ) => Promise<void>;
   /** Someone is reading it: keep its thread waiting (the countdown stands still). */
   holdIntent: (id: string) => Promise<void>;
 }
@@ -68,10 +75,15 @@ export const createIntentsSlice =
         // Answered or gone meanwhile: the next read of the queue shows it.
       }
     },
-    answerIntent: async (id, outcome, scope) => {
+    answerIntent: async (id, outcome, scope, match) => {
       set({ answering: { ...get().answering, [id]: true } });
       try {
-        await api.answerIntent({ id, outcome, ...(scope !== undefined ? { scope } : {}) });
+        await api.answerIntent({
+          id,
+          outcome,
+          ...(scope !== undefined ? { scope } : {}),
+          ...(match !== undefined && scope === 'always' ? { match } : {}),
+        });
         // Gone from the queue at once; the pushed change confirms.
         set({ intents: get().intents.filter((i) => i.id !== id) });
       } catch (error) {
