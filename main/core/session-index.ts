@@ -308,8 +308,11 @@ export class SessionIndex {
       this.decisionOf.push(0);
       process?.recent.add(record.seq, index);
     }
-    this.blockText.push(lines.join('\0'));
-    this.blockLowerText.push(undefined);
+    const text = lines.join('\0');
+    this.blockText.push(text);
+    // Lower-cased now, while the file is read (in the background for a
+    // large one), not on the first text search: that search stays fast.
+    this.blockLowerText.push(text.toLowerCase());
   }
 
   /** The argument summary of event `index` (its line without the name). */

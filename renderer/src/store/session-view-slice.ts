@@ -14,7 +14,13 @@ import type {
 import { messageOf, type AppState, type LoadStatus } from './app-store.js';
 import { followChanges } from './change-feed.js';
 
-export const EVENT_PAGE_SIZE = 200;
+/**
+ * Rows per request: a screenful and the overscan. Each row of a filtered
+ * list may live in a different block of the file, which the core decodes
+ * whole, so a page is kept small: a sparse filter over a large session
+ * costs a block per row.
+ */
+export const EVENT_PAGE_SIZE = 64;
 /** How often the progress of a first read is asked for. */
 const OPEN_PROGRESS_MS = 250;
 /** How often a live session is re-read while the change feed is down. */
