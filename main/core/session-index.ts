@@ -79,7 +79,7 @@ export class SessionIndex {
   private readonly blockText: string[] = [];
   /** The first event of each block (its index), to map a text hit to its event. */
   private readonly blockFirstEvent: number[] = [];
-  /** Lower-cased block texts, made on the first text search. */
+  /** Lower-cased block texts, for case-insensitive search (made as blocks are read). */
   private readonly blockLowerText: (string | undefined)[] = [];
   /**
    * Where the decision record of an event is, for decisions that carry a
