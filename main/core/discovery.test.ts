@@ -11,6 +11,7 @@ import { findOnPath, readAttacherContext } from './attacher-context.js';
 import {
   inspectProcess,
   listProcesses,
+  listProcessesYielding,
   NoSuchProcessError,
   type ProcessInfo,
 } from './discovery.js';
@@ -299,6 +300,22 @@ describe('listProcesses', () => {
     expect(all.find((p) => p.pid === process.pid)).toBeDefined();
     // Nothing that ended during the scan is reported.
     expect(all.flatMap(codesOf)).not.toContain('no-such-process');
+  });
+
+  it('gives the same answer when it lets other work run between processes (the server scan)', async () => {
+    const py = interpreters[0]!;
+    const { child } = await startUntilReady(py.path, ['-c', SLEEPER]);
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 0);
+    const scanned = await listProcessesYielding();
+    clearInterval(ticker);
+    const found = scanned.find((p) => p.pid === child.pid);
+    expect(found?.python?.major).toBe(3);
+    expect(found).toEqual(listProcesses().find((p) => p.pid === child.pid));
+    const pids = scanned.map((p) => p.pid);
+    expect(pids).toEqual([...pids].sort((a, b) => a - b));
+    // Other work ran while it scanned (a timer fired between its slices).
+    if (pids.length > 16) expect(turns).toBeGreaterThan(0);
   });
 });
 

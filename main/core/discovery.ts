@@ -90,19 +90,50 @@ export function inspectProcess(pid: number, options: DiscoveryOptions = {}): Pro
 export function listProcesses(options: DiscoveryOptions = {}): ProcessInfo[] {
   const attacher = options.attacher ?? readAttacherContext();
   const scan = new ScanState();
-  const pids = fs
-    .readdirSync('/proc')
-    .filter((name) => /^[1-9][0-9]*$/.test(name))
-    .map(Number)
-    .sort((a, b) => a - b);
   const result: ProcessInfo[] = [];
-  for (const pid of pids) {
+  for (const pid of procPids()) {
     const info = readProcess(pid, attacher, scan);
     if (info !== null && !info.attach.reasons.some((r) => r.code === 'no-such-process')) {
       result.push(info);
     }
   }
   return result;
+}
+
+/** Processes read between two turns of the event loop by listProcessesYielding. */
+const PROCESSES_PER_TURN = 8;
+
+/**
+ * listProcesses for a server: the same answer, but it gives the event loop
+ * a turn every few processes. A scan reads /proc and ELF headers with
+ * blocking calls (tens to hundreds of ms in all); in one piece it would
+ * hold every other request of the inspector for that long.
+ */
+export async function listProcessesYielding(
+  options: DiscoveryOptions = {},
+): Promise<ProcessInfo[]> {
+  const attacher = options.attacher ?? readAttacherContext();
+  const scan = new ScanState();
+  const result: ProcessInfo[] = [];
+  const pids = procPids();
+  for (let i = 0; i < pids.length; i++) {
+    if (i % PROCESSES_PER_TURN === PROCESSES_PER_TURN - 1) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const info = readProcess(pids[i] as number, attacher, scan);
+    if (info !== null && !info.attach.reasons.some((r) => r.code === 'no-such-process')) {
+      result.push(info);
+    }
+  }
+  return result;
+}
+
+function procPids(): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((name) => /^[1-9][0-9]*$/.test(name))
+    .map(Number)
+    .sort((a, b) => a - b);
 }
 
 /** Things read once per scan rather than once per process. */

@@ -51,7 +51,7 @@ import {
 import { formatPolicy, readPolicyFile } from './policy/index.js';
 import type { Policy } from './policy/policy.js';
 import { PolicyError } from './policy/policy-error.js';
-import { listProcesses, type ProcessInfo } from './discovery.js';
+import { listProcessesYielding, type ProcessInfo } from './discovery.js';
 import { defaultSessionDir, newSessionFilePath } from './runtime-paths.js';
 import { SessionFileError } from './session-file.js';
 import { SessionIndex } from './session-index.js';
@@ -152,7 +152,9 @@ export class UiApi {
   }
 
   private readonly handlers: Handlers = {
-    'processes.list': async () => ({ processes: listProcesses().map(processRow) }),
+    'processes.list': async () => ({
+      processes: (await listProcessesYielding()).map(processRow),
+    }),
     'sessions.list': async () => ({
       directory: this.sessionDir,
       sessions: this.listSessionFiles(),
