@@ -49,6 +49,16 @@ export interface CaptureRunOptions {
   onNotice?: (level: string, message: string) => void;
   /** Enforce this policy (headless): the agent judges every event and intent. */
   policy?: RunPolicy;
+  /**
+   * Start the target in a session of its own (setsid), for runs started
+   * from the UI, which have no terminal to share. The kernel's scheduler
+   * groups tasks by session (autogroup), so a target that starts many busy
+   * processes competes with the inspector as one group instead of each
+   * process taking a share of the CPU the inspector needs to stay
+   * responsive. The CLI keeps the target in its terminal's session (Ctrl-C
+   * reaches it, as the user expects).
+   */
+  ownSession?: boolean;
 }
 
 export interface TargetExit {
@@ -143,6 +153,7 @@ export class CaptureRun {
         env,
         stdio: options.stdio ?? 'inherit',
         argv0: options.command,
+        detached: options.ownSession ?? false,
       });
       // Known synchronously, before any agent can connect.
       rootPid = child.pid ?? -1;

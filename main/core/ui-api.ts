@@ -667,6 +667,9 @@ export class UiApi {
       outPath,
       // The UI shows what the agent records, not the target's terminal output.
       stdio: 'ignore',
+      // No terminal to share: its own session, so its busy processes share
+      // the CPU as one group against the inspector (CaptureRunOptions).
+      ownSession: true,
       hookscopeVersion: HOOKSCOPE_VERSION,
       ...(policy !== null ? { policy: policy.run } : {}),
     });
@@ -699,7 +702,17 @@ export class UiApi {
     const run: Run = {
       status,
       intents: capture.intents,
-      stop: () => capture.child.kill('SIGTERM'),
+      // The target leads its own process group (ownSession): Stop ends the
+      // whole tree it started, not just its first process.
+      stop: () => {
+        const pid = capture.child.pid;
+        try {
+          if (pid === undefined) throw new Error('no pid');
+          process.kill(-pid, 'SIGTERM');
+        } catch {
+          capture.child.kill('SIGTERM');
+        }
+      },
       detach: null,
       finished,
       policy:
