@@ -14,6 +14,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Removes each test file's temporary folders once it has run.
+    setupFiles: ['main/test-support/temp-dirs-setup.ts'],
     // The JSON report lets .ci/run print a plain "N passed, N failed" line.
     reporters: ['default', ['json', { outputFile: 'artifacts/test-results.json' }]],
     maxWorkers: 2,

@@ -70,27 +70,28 @@ export async function showJson(file: string, extra: string[] = []): Promise<Show
     .map((l) => JSON.parse(l) as ShownEvent);
 }
 
-/** Folders made by tempDir in this process, removed when it exits. */
+/** Folders made by tempDir in this test file, removed after it (temp-dirs-setup.ts). */
 const madeDirs = new Set<string>();
 
 /**
  * A new empty folder under the system's temporary folder. It is removed
- * when the test process exits (tests may remove it sooner), so test runs
+ * once the test file has run (tests may remove it sooner), so test runs
  * do not pile folders up in /tmp.
  */
 export function tempDir(prefix = 'hookscope-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  if (madeDirs.size === 0) {
-    process.once('exit', () => {
-      for (const made of madeDirs) {
-        try {
-          fs.rmSync(made, { recursive: true, force: true });
-        } catch {
-          // A folder something still holds open stays; the rest go.
-        }
-      }
-    });
-  }
   madeDirs.add(dir);
   return dir;
+}
+
+/** Removes every folder tempDir made so far (a folder still in use stays). */
+export function removeTempDirs(): void {
+  for (const made of madeDirs) {
+    try {
+      fs.rmSync(made, { recursive: true, force: true });
+      madeDirs.delete(made);
+    } catch {
+      // Something still holds it: left for the system's cleaning.
+    }
+  }
 }
