@@ -12,17 +12,10 @@ import { SessionReader, type TornTail } from '../core/session-file.js';
 import { formatSummary, summarizeSession } from '../core/summary.js';
 import { CLI, runCli, tempDir } from '../test-support/cli.js';
 import { auditCapableInterpreters } from '../test-support/pythons.js';
+import { until } from '../test-support/waiting.js';
 
 const interpreters = auditCapableInterpreters();
 const py = interpreters[interpreters.length - 1]!;
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** What a session file holds about one event name, read block by block (bounded memory). */
 interface Readback {

@@ -7,16 +7,9 @@ import { describe, expect, it } from 'vitest';
 
 import { CLI, runCli, tempDir } from '../test-support/cli.js';
 import { auditCapableInterpreters } from '../test-support/pythons.js';
+import { until } from '../test-support/waiting.js';
 
 const py = auditCapableInterpreters()[auditCapableInterpreters().length - 1]!;
-
-async function until(cond: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('inspector killed mid-run', () => {
   it('leaves a readable session and the target finishes normally', async () => {

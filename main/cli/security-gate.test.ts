@@ -15,19 +15,12 @@ import { FrameType, encodeFrame } from '../core/protocol/frame.js';
 import { readBlocks } from '../test-support/session-blocks.js';
 import { runCli, showJson, tempDir } from '../test-support/cli.js';
 import { auditCapableInterpreters } from '../test-support/pythons.js';
+import { until } from '../test-support/waiting.js';
 
 const interpreters = auditCapableInterpreters();
 const py = interpreters[interpreters.length - 1]!;
 // Another user cannot run pyenv's builds (they live under /root).
 const systemPython = interpreters.find((p) => p.path.startsWith('/usr/'));
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** HELLO payload (docs/protocol.md) for `pid`, with `token`. */
 function hello(token: Buffer, pid: number): Buffer {

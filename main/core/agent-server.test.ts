@@ -8,29 +8,14 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { AgentServer, type AgentSink } from './agent-server.js';
+import { AgentServer } from './agent-server.js';
 import { FrameType, encodeFrame } from './protocol/frame.js';
 import { agentLibraryPath, makePrivateSocketDir } from './runtime-paths.js';
 import { auditCapableInterpreters } from '../test-support/pythons.js';
+import { CollectingSink } from '../test-support/collecting-sink.js';
+import { until } from '../test-support/waiting.js';
 
 const py = auditCapableInterpreters()[0]!;
-
-class CollectingSink implements AgentSink {
-  notices: string[] = [];
-  started: number[] = [];
-  eventFrames = 0;
-  processStarted(p: { hello: { pid: number } }): void {
-    this.started.push(p.hello.pid);
-  }
-  events(): void {
-    this.eventFrames++;
-  }
-  drops(): void {}
-  processEnded(): void {}
-  notice(_level: string, message: string): void {
-    this.notices.push(message);
-  }
-}
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -76,14 +61,6 @@ function runTarget(
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout: Buffer.concat(out).toString('utf8') }));
   });
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Sends raw bytes from this process and waits for the server to hang up. */

@@ -12,10 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { AgentServer, type AgentSink } from './agent-server.js';
+import { AgentServer } from './agent-server.js';
 import { FRAME_HEADER_SIZE, FrameType, encodeFrame } from './protocol/frame.js';
 import { agentLibraryPath, makePrivateSocketDir } from './runtime-paths.js';
 import { auditCapableInterpreters } from '../test-support/pythons.js';
+import { CollectingSink } from '../test-support/collecting-sink.js';
+import { until } from '../test-support/waiting.js';
 
 const interpreters = auditCapableInterpreters();
 const py = interpreters[interpreters.length - 1]!;
@@ -23,35 +25,10 @@ const py = interpreters[interpreters.length - 1]!;
 const systemPython = interpreters.find((p) => p.path.startsWith('/usr/'));
 const NOBODY = 65534;
 
-class CollectingSink implements AgentSink {
-  notices: string[] = [];
-  started: number[] = [];
-  eventFrames = 0;
-  processStarted(p: { hello: { pid: number } }): void {
-    this.started.push(p.hello.pid);
-  }
-  events(): void {
-    this.eventFrames++;
-  }
-  drops(): void {}
-  processEnded(): void {}
-  notice(_level: string, message: string): void {
-    this.notices.push(message);
-  }
-}
-
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
-
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Python with the agent preloaded; `prefix` runs it through another program (setpriv). */
 function runTarget(

@@ -23,17 +23,10 @@ import {
   RemoteExecError,
 } from './remote-exec.js';
 import { agentLibraryPath } from './runtime-paths.js';
+import { until } from '../test-support/waiting.js';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function alive(pid: number): boolean {
   try {
