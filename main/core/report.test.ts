@@ -218,6 +218,17 @@ function parseCsv(text: string): string[][] {
   return rows;
 }
 
+/** Records `code` run by the newest CPython found into `out` (a real session). */
+async function recordReal(out: string, code: string, cwd?: string): Promise<void> {
+  const python = auditCapableInterpreters().at(-1);
+  if (python === undefined) throw new Error('no CPython with audit hooks found');
+  const rec = await runCli(
+    ['run', '--out', out, '--no-summary', '--', python.path, '-c', code],
+    cwd === undefined ? {} : { cwd },
+  );
+  expect(rec.code, rec.stderr).toBe(0);
+}
+
 describe('hookscope report', () => {
   for (const [format, golden] of [
     ['csv', 'enforced.csv'],
@@ -355,18 +366,10 @@ describe('hookscope report', () => {
     writeEnforcedSampleSession(enforced, { withStack: true });
     // And a real recording: whatever CPython hands the agent.
     const real = path.join(dir, 'real.hks');
-    const py = auditCapableInterpreters().at(-1);
-    const rec = await runCli([
-      'run',
-      '--out',
+    await recordReal(
       real,
-      '--no-summary',
-      '--',
-      py?.path ?? 'python3',
-      '-c',
       'import json, pickle, os; pickle.loads(pickle.dumps({"a": b"\\xff" * 3, "b": 2**70, "c": 1.5})); open(os.devnull, "w"); exec(compile("x=1", "<s>", "exec"))',
-    ]);
-    expect(rec.code, rec.stderr).toBe(0);
+    );
     let records = 0;
     for (const file of [every, enforced, real]) {
       for await (const block of readSessionBlocks(file)) {
@@ -464,18 +467,10 @@ describe('hookscope report', () => {
     writeEnforcedSampleSession(enforced, { withStack: true });
     // And a real recording, with every kind of value CPython hands the agent.
     const real = path.join(dir, 'real.hks');
-    const py = auditCapableInterpreters().at(-1);
-    const rec = await runCli([
-      'run',
-      '--out',
+    await recordReal(
       real,
-      '--no-summary',
-      '--',
-      py?.path ?? 'python3',
-      '-c',
       'import json, pickle; pickle.loads(pickle.dumps({"a": b"\\xff" * 3, "b": 2**70}))',
-    ]);
-    expect(rec.code, rec.stderr).toBe(0);
+    );
     const schema = JSON.parse(
       fs.readFileSync(path.join(REPO_ROOT, 'main', 'core', 'report-schema.json'), 'utf8'),
     ) as object;
@@ -505,23 +500,9 @@ describe('hookscope report', () => {
   it('perfetto: trace event JSON that parses, with tracks, instants, waits and load → exec flows', async () => {
     const dir = tempDir('hookscope-report-');
     const real = path.join(dir, 'real.hks');
-    const py = auditCapableInterpreters().at(-1);
     const mod = path.join(dir, 'traced_mod.py');
     fs.writeFileSync(mod, 'VALUE = 1\n');
-    const rec = await runCli(
-      [
-        'run',
-        '--out',
-        real,
-        '--no-summary',
-        '--',
-        py?.path ?? 'python3',
-        '-c',
-        'import traced_mod',
-      ],
-      { cwd: dir },
-    );
-    expect(rec.code, rec.stderr).toBe(0);
+    await recordReal(real, 'import traced_mod', dir);
     const enforced = path.join(dir, 'enforced.hks');
     writeEnforcedSampleSession(enforced, { withStack: true });
     for (const file of [real, enforced]) {
