@@ -24,6 +24,7 @@ import { auditCapableInterpreters } from '../../../main/test-support/pythons.js'
 import { fetchApi } from '../api/hookscope-api.js';
 import { createAppStore, type AppStore } from '../store/app-store.js';
 import { StoreContext } from '../store/store-context.js';
+import { memoryStorage } from '../store/table-prefs-slice.js';
 import { App } from './app.js';
 
 const python = auditCapableInterpreters().at(-1)!;
@@ -52,14 +53,6 @@ function writePolicy(name: string, policy: PolicyDocument = POLICY): string {
 
 function readPolicy(file: string): PolicyDocument {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as PolicyDocument;
-}
-
-function memoryStorage() {
-  const kept = new Map<string, string>();
-  return {
-    getItem: (key: string) => kept.get(key) ?? null,
-    setItem: (key: string, value: string) => void kept.set(key, value),
-  };
 }
 
 function renderApp(store: AppStore) {

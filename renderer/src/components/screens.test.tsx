@@ -24,6 +24,7 @@ import { startServe, type ServedInspector } from '../../../main/test-support/ser
 import { fetchApi } from '../api/hookscope-api.js';
 import { createAppStore, type AppStore } from '../store/app-store.js';
 import { StoreContext } from '../store/store-context.js';
+import { memoryStorage } from '../store/table-prefs-slice.js';
 import { App } from './app.js';
 
 const python = auditCapableInterpreters()[0]!;
@@ -80,15 +81,6 @@ afterAll(async () => {
  */
 function pageAt(origin: string): void {
   (window as unknown as { happyDOM: { setURL(url: string): void } }).happyDOM.setURL(`${origin}/`);
-}
-
-/** Table preferences kept for one test only. */
-function memoryStorage() {
-  const kept = new Map<string, string>();
-  return {
-    getItem: (key: string) => kept.get(key) ?? null,
-    setItem: (key: string, value: string) => void kept.set(key, value),
-  };
 }
 
 function renderApp(store: AppStore) {

@@ -54,8 +54,16 @@ export function prefsStorage(): PrefsStorage {
   } catch {
     // Storage can be refused (privacy settings): fall through.
   }
-  const memory = new Map<string, string>();
-  return { getItem: (key) => memory.get(key) ?? null, setItem: (key, v) => memory.set(key, v) };
+  return memoryStorage();
+}
+
+/** Preferences kept in memory only (for this window; a test's own store). */
+export function memoryStorage(): PrefsStorage {
+  const kept = new Map<string, string>();
+  return {
+    getItem: (key) => kept.get(key) ?? null,
+    setItem: (key, value) => void kept.set(key, value),
+  };
 }
 
 export interface TablePrefsSlice {
