@@ -80,7 +80,7 @@ export class SessionIndex {
   /** The first event of each block (its index), to map a text hit to its event. */
   private readonly blockFirstEvent: number[] = [];
   /** Lower-cased block texts, for case-insensitive search (made as blocks are read). */
-  private readonly blockLowerText: (string | undefined)[] = [];
+  private readonly blockLowerText: string[] = [];
   /**
    * Where the decision record of an event is, for decisions that carry a
    * stack (denials and asks: few, so a map, not a column).
@@ -342,11 +342,7 @@ export class SessionIndex {
           : total;
       if (end === first) continue;
       const text = this.blockText[block] as string;
-      let lower = this.blockLowerText[block];
-      if (lower === undefined) {
-        lower = text.toLowerCase();
-        this.blockLowerText[block] = lower;
-      }
+      const lower = this.blockLowerText[block] as string;
       if (lower.length !== text.length) {
         // Lower-casing changed lengths (a few Unicode letters): the offsets
         // do not hold for this block, so each line is searched by itself.
