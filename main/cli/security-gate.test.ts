@@ -81,8 +81,10 @@ describe('hookscope run: the agent socket refuses strangers', () => {
       '    other = ("import os, socket\\ns = socket.socket(socket.AF_UNIX)\\n"',
       '             "try:\\n    s.connect(os.environ[\\"HOOKSCOPE_SOCKET\\"]); print(\\"connected\\")\\n"',
       '             "except OSError as e:\\n    print(e.__class__.__name__)\\n")',
+      // Its own process, without our agent (the checkout may be unreadable to it).
+      '    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}',
       '    p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",',
-      '                        sys.argv[1], "-c", other], capture_output=True, text=True)',
+      '                        sys.argv[1], "-c", other], capture_output=True, text=True, env=env)',
       '    r["other uid"] = p.stdout.strip() + p.stderr.strip()',
       'sys.audit("hookscope.test.after", 1)',
       `open(${JSON.stringify(report)}, "w").write(json.dumps(r))`,

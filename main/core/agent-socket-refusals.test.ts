@@ -16,6 +16,7 @@ import { AgentServer } from './agent-server.js';
 import { FRAME_HEADER_SIZE, FrameType, encodeFrame } from './protocol/frame.js';
 import { agentLibraryPath, makePrivateSocketDir } from './runtime-paths.js';
 import { auditCapableInterpreters } from '../test-support/pythons.js';
+import { tempDir } from '../test-support/cli.js';
 import { CollectingSink } from '../test-support/collecting-sink.js';
 import { until } from '../test-support/waiting.js';
 
@@ -44,7 +45,7 @@ function runTarget(
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         PATH: process.env.PATH,
-        LD_PRELOAD: agentLibraryPath(),
+        LD_PRELOAD: agentForEveryone(),
         HOOKSCOPE_SOCKET: socket,
         HOOKSCOPE_TOKEN: tokenHex,
         HOOKSCOPE_SERVER_UID: String(process.getuid!()),
@@ -57,6 +58,19 @@ function runTarget(
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
+}
+
+/**
+ * A copy of the agent another user can load: the checkout may sit in a
+ * folder only root can enter (a clone in a mktemp -d folder is 0700).
+ */
+function agentForEveryone(): string {
+  const dir = tempDir('hookscope-agent-copy-');
+  fs.chmodSync(dir, 0o755);
+  const copy = path.join(dir, path.basename(agentLibraryPath()));
+  fs.copyFileSync(agentLibraryPath(), copy);
+  fs.chmodSync(copy, 0o644);
+  return copy;
 }
 
 describe('agent socket: a peer of another uid', () => {
