@@ -16,15 +16,25 @@ import { perfettoReport } from './perfetto-report.js';
 import { JSON_REPORT_TAIL, jsonReportBlock, jsonReportHead } from './json-report.js';
 import { formatPolicy, learnPolicy } from './policy/index.js';
 import {
+  RecordKind,
+  decodeRecordAt,
   isCodeLoadEvent,
+  recordEventAt,
   textOf,
   type AgentRecord,
   type DecisionRecord,
   type OpenCodeRecord,
 } from './protocol/records.js';
-import { TextBatch, csvJsonCell, csvText, jsonValueText, memoText } from './report-text.js';
+import { ByteOut, writeCsvRow, writePlainRecord } from './report-bytes.js';
+import { csvJsonCell, csvText, jsonValueText, memoText } from './report-text.js';
 import { RecentSeqs } from './recent-seqs.js';
-import { SessionReader, type PolicyInfo, type SessionBlock } from './session-file.js';
+import {
+  SessionReader,
+  type PolicyInfo,
+  type RawEventsBlock,
+  type RawSessionBlock,
+  type SessionBlock,
+} from './session-file.js';
 import { originOf } from './stack-origin.js';
 import { errnoText } from './summary.js';
 import { HOOKSCOPE_VERSION } from './version.js';
@@ -61,8 +71,11 @@ export class ReportError extends Error {
 
 /** Where the report goes: a stream, written in chunks, with backpressure. */
 interface Sink {
-  write(text: string): Promise<void>;
+  write(chunk: string | Buffer): Promise<void>;
 }
+
+/** Report bytes are handed to the sink in pieces of about this size. */
+const OUTPUT_CHUNK = 1 << 20;
 
 /** The columns of the CSV report, in order (stable: consumers index them). */
 export const CSV_COLUMNS = [
@@ -130,7 +143,9 @@ export async function writeReport(
     if (fs.existsSync(outPath)) throw new ReportError(`${outPath} exists; it is not overwritten`);
     temp = path.join(path.dirname(outPath), `.${path.basename(outPath)}.${process.pid}.tmp`);
     try {
-      stream = fs.createWriteStream(temp, { flags: 'wx', mode: 0o644 });
+      // A deep buffer lets the file system write while the next stretch
+      // of the report is made, instead of taking turns with it.
+      stream = fs.createWriteStream(temp, { flags: 'wx', mode: 0o644, highWaterMark: 8 << 20 });
       await new Promise<void>((resolve, reject) => {
         (stream as fs.WriteStream).once('open', () => resolve());
         (stream as fs.WriteStream).once('error', reject);
@@ -140,9 +155,9 @@ export async function writeReport(
     }
   }
   const sink: Sink = {
-    write: (text) =>
+    write: (chunk) =>
       new Promise((resolve, reject) => {
-        if (stream.write(text)) {
+        if (stream.write(chunk)) {
           resolve();
           return;
         }
@@ -161,9 +176,14 @@ export async function writeReport(
       }),
   };
   try {
-    const blocks = progressBlocks(reader, sessionPath, options.onProgress);
     const filter = { pid: options.pid, match, keepEvent: options.keepEvent ?? null };
-    if (options.format === 'json') await jsonReport(blocks, filter, sink, sessionPath);
+    // json, csv and sarif read the records as bytes (report-bytes.ts); the
+    // others decode them.
+    const raw = (): AsyncGenerator<RawSessionBlock> =>
+      progressBlocks(reader.rawBlocks(), sessionPath, options.onProgress);
+    const blocks = (): AsyncGenerator<SessionBlock> =>
+      progressBlocks(reader.blocks(), sessionPath, options.onProgress);
+    if (options.format === 'json') await jsonReport(raw(), filter, sink, sessionPath);
     else if (options.format === 'html') {
       await reader.close();
       // Several passes, each a fresh reader: memory stays flat. Progress
@@ -181,11 +201,11 @@ export async function writeReport(
       };
       await htmlReport(sessionPath, fresh, (text) => sink.write(text));
       options.onProgress?.(total, total);
-    } else if (options.format === 'csv') await csvReport(blocks, filter, sink);
+    } else if (options.format === 'csv') await csvReport(raw(), filter, sink);
     else if (options.format === 'perfetto') {
-      await perfettoReport(filterBlocks(blocks, filter), (text) => sink.write(text));
-    } else if (options.format === 'sarif') await sarifReport(blocks, filter, sink, sessionPath);
-    else await sink.write(formatPolicy(await learnPolicy(filterBlocks(blocks, filter))));
+      await perfettoReport(filterBlocks(blocks(), filter), (text) => sink.write(text));
+    } else if (options.format === 'sarif') await sarifReport(raw(), filter, sink, sessionPath);
+    else await sink.write(formatPolicy(await learnPolicy(filterBlocks(blocks(), filter))));
     if (temp !== null && outPath !== null) {
       await new Promise<void>((resolve, reject) => {
         (stream as fs.WriteStream).end((error?: Error | null) =>
@@ -203,27 +223,27 @@ export async function writeReport(
   }
 }
 
-async function* progressBlocks(
-  reader: SessionReader,
+async function* progressBlocks<B extends { type: string; offset: number }>(
+  blocks: AsyncIterable<B>,
   sessionPath: string,
   onProgress: ReportOptions['onProgress'],
-): AsyncGenerator<SessionBlock> {
+): AsyncGenerator<B> {
   const total = onProgress ? fs.statSync(sessionPath).size : 0;
-  for await (const block of reader.blocks()) {
+  for await (const block of blocks) {
     if (onProgress && block.type !== 'end') onProgress(block.offset, total);
     yield block;
   }
   onProgress?.(total, total);
 }
 
-interface Filter {
+export interface Filter {
   pid: number | undefined;
   match: ((event: string) => boolean) | null;
   keepEvent: ((position: number) => boolean) | null;
 }
 
 /** Blocks with events narrowed to the filter (processes of other pids dropped). */
-async function* filterBlocks(
+export async function* filterBlocks(
   blocks: AsyncIterable<SessionBlock>,
   filter: Filter,
 ): AsyncGenerator<SessionBlock> {
@@ -261,8 +281,72 @@ async function* filterBlocks(
   }
 }
 
+/**
+ * filterBlocks for records left as bytes: which records of each events
+ * block the filter keeps, by their offsets in the block, with the same
+ * rules (and the same numbering of event positions).
+ */
+class RawSelection {
+  private readonly pids = new Map<number, number>();
+  private position = 0;
+  private readonly kept = new Map<number, RecentSeqs>();
+  private readonly matched = new Map<string, boolean>();
+
+  constructor(private readonly filter: Filter) {}
+
+  /** Every block passes through here, in file order. */
+  see(block: RawSessionBlock): void {
+    if (block.type === 'process') this.pids.set(block.process.session, block.process.pid);
+  }
+
+  /** The offsets of the records of `block` the filter keeps (often none). */
+  records(block: RawEventsBlock): number[] {
+    const { pid, keepEvent, match } = this.filter;
+    const src = block.records;
+    const offsets: number[] = [];
+    if (pid !== undefined && this.pids.get(block.sessionId) !== pid) {
+      if (keepEvent !== null) {
+        for (let p = 0; p < src.length; p += src.readUInt32LE(p)) {
+          if (src[p + 4] !== RecordKind.DECISION) this.position++;
+        }
+      }
+      return offsets;
+    }
+    let seqs: RecentSeqs | undefined;
+    if (keepEvent !== null) {
+      seqs = this.kept.get(block.sessionId);
+      if (seqs === undefined) this.kept.set(block.sessionId, (seqs = new RecentSeqs()));
+    }
+    for (let p = 0; p < src.length; p += src.readUInt32LE(p)) {
+      if (seqs !== undefined && keepEvent !== null) {
+        if (src[p + 4] === RecordKind.DECISION) {
+          // The decided event's seq follows the name (docs/protocol.md).
+          const q = p + 28 + src.readUInt16LE(p + 6);
+          const eventSeq = src.readUInt32LE(q) + src.readUInt32LE(q + 4) * 0x1_0000_0000;
+          if (seqs.find(eventSeq) === undefined) continue;
+        } else {
+          if (!keepEvent(this.position++)) continue;
+          seqs.add(src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000, 1);
+        }
+      }
+      if (match !== null && !this.matches(recordEventAt(src, p))) continue;
+      offsets.push(p);
+    }
+    return offsets;
+  }
+
+  private matches(event: string): boolean {
+    let yes = this.matched.get(event);
+    if (yes === undefined) {
+      yes = this.filter.match!(event);
+      if (this.matched.size < 4096) this.matched.set(event, yes);
+    }
+    return yes;
+  }
+}
+
 async function jsonReport(
-  blocks: AsyncIterable<SessionBlock>,
+  blocks: AsyncIterable<RawSessionBlock>,
   filter: Filter,
   sink: Sink,
   sessionPath: string,
@@ -273,12 +357,32 @@ async function jsonReport(
       generatedBy: `Hookscope ${HOOKSCOPE_VERSION}`,
     }),
   );
+  const selection = new RawSelection(filter);
+  const out = new ByteOut();
   let first = true;
-  for await (const block of filterBlocks(blocks, filter)) {
-    await sink.write(jsonReportBlock(block, first));
+  for await (const block of blocks) {
+    selection.see(block);
+    if (block.type !== 'events') {
+      out.text(jsonReportBlock(block, first));
+      first = false;
+      continue;
+    }
+    const kept = selection.records(block);
+    if (kept.length === 0) continue;
+    // jsonReportBlock's events line, record by record from the bytes.
+    out.text(
+      `${first ? '' : ',\n'}{"type":"events","offset":${block.offset},"sessionId":${block.sessionId},"records":[`,
+    );
+    for (let i = 0; i < kept.length; i++) {
+      if (i > 0) out.byte(0x2c);
+      writePlainRecord(out, block.records, kept[i] as number);
+    }
+    out.text(']}');
     first = false;
+    if (out.pos >= OUTPUT_CHUNK) await sink.write(out.take());
   }
-  await sink.write(JSON_REPORT_TAIL);
+  out.text(JSON_REPORT_TAIL);
+  await sink.write(out.take());
 }
 
 /** RFC 4180 quoting; a cell a spreadsheet would run as a formula gets a leading quote. */
@@ -290,26 +394,29 @@ export function csvCell(value: string | number | null): string {
 }
 
 async function csvReport(
-  blocks: AsyncIterable<SessionBlock>,
+  blocks: AsyncIterable<RawSessionBlock>,
   filter: Filter,
   sink: Sink,
 ): Promise<void> {
   await sink.write(`${CSV_COLUMNS.join(',')}\r\n`);
   const pids = new Map<number, number>();
-  // Rows are joined a batch at a time: one flat string per write, which the
-  // stream encodes far faster than a long chain of appended pieces.
-  const batch = new TextBatch(sink);
-  for await (const block of filterBlocks(blocks, filter)) {
+  const selection = new RawSelection(filter);
+  const out = new ByteOut();
+  for await (const block of blocks) {
+    selection.see(block);
     if (block.type === 'process') pids.set(block.process.session, block.process.pid);
     if (block.type !== 'events') continue;
     const pid = pids.get(block.sessionId);
     // ,session,pid, : the same for every record of the block.
     const owner = `,${block.sessionId},${pid ?? ''},`;
-    for (const record of block.records) {
-      if (batch.add(csvRow(record, owner))) await batch.flush();
+    const ownerBytes = Buffer.from(owner, 'latin1');
+    const rowOf = (record: AgentRecord): string => csvRow(record, owner);
+    for (const p of selection.records(block)) {
+      writeCsvRow(out, block.records, p, ownerBytes, rowOf);
     }
+    if (out.pos >= OUTPUT_CHUNK) await sink.write(out.take());
   }
-  await batch.flush();
+  await sink.write(out.take());
 }
 
 /** "event,category" cells of an event name: names repeat endlessly. */
@@ -321,7 +428,7 @@ const csvEventCells = memoText((event) => `${csvText(event)},${csvText(categoryO
  * Cells that can only hold digits or a fixed word (numbers, time, hex
  * digest, intent, outcome) cannot need quoting, so are written as they are.
  */
-function csvRow(record: AgentRecord, owner: string): string {
+export function csvRow(record: AgentRecord, owner: string): string {
   const head = `${record.kind}${owner}${record.tid},${record.seq},${record.timeNs},${csvEventCells(record.event)},`;
   if (record.kind === 'audit') {
     // args, then path … module empty.
@@ -340,7 +447,7 @@ function csvRow(record: AgentRecord, owner: string): string {
 const SARIF_SCHEMA = 'https://json.schemastore.org/sarif-2.1.0.json';
 
 async function sarifReport(
-  blocks: AsyncIterable<SessionBlock>,
+  blocks: AsyncIterable<RawSessionBlock>,
   filter: Filter,
   sink: Sink,
   sessionPath: string,
@@ -354,14 +461,20 @@ async function sarifReport(
   let started = false;
   const head = (): string =>
     `{"$schema":${JSON.stringify(SARIF_SCHEMA)},"version":"2.1.0","runs":[{"results":[`;
-  for await (const block of filterBlocks(blocks, filter)) {
+  const selection = new RawSelection(filter);
+  for await (const block of blocks) {
+    selection.see(block);
     if (block.type === 'policy') {
       policy = block.policy;
       comments = ruleCommentsOf(policy);
     }
     if (block.type === 'process') pids.set(block.process.session, block.process.pid);
     if (block.type !== 'events') continue;
-    for (const record of block.records) {
+    for (const p of selection.records(block)) {
+      // Only intents and decisions matter here: audit records (nearly all
+      // of a session) are passed over without being decoded.
+      if (block.records[p + 4] === RecordKind.AUDIT) continue;
+      const record = decodeRecordAt(block.records, p);
       if (record.kind === 'open-code') {
         recentCode.set(`${block.sessionId}:${record.seq}`, record);
         if (recentCode.size > 4096) recentCode.delete(recentCode.keys().next().value as string);

@@ -12,7 +12,7 @@ import { open as openFile } from 'node:fs/promises';
 
 import { ProtocolError } from './protocol/frame.js';
 import type { Hello } from './protocol/hello.js';
-import { decodeRecords, type AgentRecord } from './protocol/records.js';
+import { decodeRecords, validateEventsPayload, type AgentRecord } from './protocol/records.js';
 
 export const SESSION_MAGIC: Buffer = Buffer.from('HKSCSESS', 'latin1');
 export const SESSION_FORMAT_VERSION = 1;
@@ -162,6 +162,23 @@ export type SessionBlock =
   | { type: 'policy'; offset: number; policy: PolicyInfo }
   /** Always the last item: where reading stopped, and why if early. */
   | { type: 'end'; offset: number; truncated: TornTail | null };
+
+/**
+ * An `events` block as `rawBlocks()` yields it: the records checked
+ * (validateEventsPayload) but not decoded, for readers that write or skip
+ * most records without making objects of them (the reports).
+ */
+export interface RawEventsBlock {
+  type: 'events';
+  offset: number;
+  sessionId: number;
+  /** The records, back to back: a view of the reader's buffer, never overwritten. */
+  records: Buffer;
+  /** How many records `records` holds. */
+  count: number;
+}
+
+export type RawSessionBlock = Exclude<SessionBlock, { type: 'events' }> | RawEventsBlock;
 
 /** The `process` block for an accepted HELLO. */
 export function processInfoFromHello(
@@ -522,7 +539,21 @@ export class SessionReader {
   }
 
   /** Single pass over the blocks; closes the file when done or abandoned. */
-  async *blocks(): AsyncGenerator<SessionBlock, void, undefined> {
+  blocks(): AsyncGenerator<SessionBlock, void, undefined> {
+    return this.read(false) as AsyncGenerator<SessionBlock, void, undefined>;
+  }
+
+  /**
+   * As blocks(), with each events block's records checked but left as
+   * bytes. One or the other, once per reader.
+   */
+  rawBlocks(): AsyncGenerator<RawSessionBlock, void, undefined> {
+    return this.read(true) as AsyncGenerator<RawSessionBlock, void, undefined>;
+  }
+
+  private async *read(
+    raw: boolean,
+  ): AsyncGenerator<SessionBlock | RawSessionBlock, void, undefined> {
     if (this.started) throw new Error('SessionReader.blocks() can be iterated only once');
     this.started = true;
     try {
@@ -562,7 +593,7 @@ export class SessionReader {
         }
         this.start += BLOCK_HEADER_SIZE + length;
         this.fileOffset += BLOCK_HEADER_SIZE + length;
-        const block = this.decodeBlock(type, payload, blockOffset);
+        const block = this.decodeBlock(type, payload, blockOffset, raw);
         if (block !== null) yield block;
       }
       yield { type: 'end', offset: this.fileOffset, truncated: this.tail };
@@ -622,7 +653,12 @@ export class SessionReader {
     return true;
   }
 
-  private decodeBlock(type: number, payload: Buffer, offset: number): SessionBlock | null {
+  private decodeBlock(
+    type: number,
+    payload: Buffer,
+    offset: number,
+    raw: boolean,
+  ): SessionBlock | RawEventsBlock | null {
     const invalid = (what: string, reason: string): SessionFileError =>
       new SessionFileError(
         this.path,
@@ -669,6 +705,17 @@ export class SessionReader {
         };
       case BlockType.EVENTS: {
         if (payload.length < 5) throw invalid('events', `only ${payload.length} bytes`);
+        if (raw) {
+          const records = payload.subarray(4);
+          let count: number;
+          try {
+            count = validateEventsPayload(records);
+          } catch (error) {
+            if (error instanceof ProtocolError) throw invalid('events', error.message);
+            throw error;
+          }
+          return { type: 'events', offset, sessionId: payload.readUInt32LE(0), records, count };
+        }
         let records: AgentRecord[];
         try {
           records = decodeRecords(payload.subarray(4));

@@ -153,13 +153,17 @@ function recordHeader(
 
 export interface AuditRecordSpec extends RecordHeaderSpec {
   event: string | Buffer;
-  /** The argument value; normally a tuple (anything is encoded as given). */
-  args: Value;
+  /**
+   * The argument value; normally a tuple (anything is encoded as given).
+   * A Buffer is taken as an encoded value, for bytes no Value describes
+   * (a str that is not valid UTF-8).
+   */
+  args: Value | Buffer;
 }
 
 export function encodeAuditRecord(spec: AuditRecordSpec): Buffer {
   const event = typeof spec.event === 'string' ? Buffer.from(spec.event, 'utf8') : spec.event;
-  const body = encodeValue(spec.args);
+  const body = Buffer.isBuffer(spec.args) ? spec.args : encodeValue(spec.args);
   return Buffer.concat([recordHeader(1, event, body.length, spec), body]);
 }
 

@@ -172,7 +172,8 @@ export interface AuditRecord extends RecordBase {
 
 export type OpenCodeIntent =
   'unknown' | 'pythoncode' | 'bytecode' | 'zipimport' | 'nativecode' | 'ctypes';
-const INTENTS: readonly OpenCodeIntent[] = [
+/** Open-code intents by their code on the wire. */
+export const OPEN_CODE_INTENTS: readonly OpenCodeIntent[] = [
   'unknown',
   'pythoncode',
   'bytecode',
@@ -397,10 +398,10 @@ function skipRecord(buf: Buffer, p: number): number {
     }
     needBytes(q, OPEN_CODE_FIXED_SIZE, end, 'open-code fields');
     const intent = buf[q] as number;
-    if (intent >= INTENTS.length) fail(`unknown open-code intent ${intent}`, q);
+    if (intent >= OPEN_CODE_INTENTS.length) fail(`unknown open-code intent ${intent}`, q);
     if (native !== intent >= FIRST_NATIVE_INTENT) {
       fail(
-        `intent ${INTENTS[intent] as string} does not belong in a "${native ? NATIVE_LOAD_EVENT : OPEN_CODE_EVENT}" record`,
+        `intent ${OPEN_CODE_INTENTS[intent] as string} does not belong in a "${native ? NATIVE_LOAD_EVENT : OPEN_CODE_EVENT}" record`,
         q,
       );
     }
@@ -539,11 +540,42 @@ export function decodeRecords(payload: Buffer): AgentRecord[] {
   return records;
 }
 
+/**
+ * Decodes the one record at offset `p` of a payload that
+ * validateEventsPayload accepted (the byte-level report writers hand the
+ * records they do not write themselves to the ordinary path this way).
+ */
+export function decodeRecordAt(payload: Buffer, p: number): AgentRecord {
+  const reader = new ValueReader(payload, p);
+  return reader.record();
+}
+
+/** Decodes the value at offset `p` of a validated payload, and where it ends. */
+export function decodeValueAt(payload: Buffer, p: number): { value: Value; end: number } {
+  const reader = new ValueReader(payload, p);
+  const value = reader.valueHere();
+  return { value, end: reader.position };
+}
+
+/** The event name of the record at offset `p` of a validated payload (interned). */
+export function recordEventAt(payload: Buffer, p: number): string {
+  return eventName(payload, p + RECORD_HEADER_SIZE, u16(payload, p + 6));
+}
+
 /** Builds objects from bytes that validateEventsPayload accepted. */
 class ValueReader {
-  private pos = 0;
+  constructor(
+    private readonly buf: Buffer,
+    private pos = 0,
+  ) {}
 
-  constructor(private readonly buf: Buffer) {}
+  get position(): number {
+    return this.pos;
+  }
+
+  valueHere(): Value {
+    return this.value();
+  }
 
   record(): AgentRecord {
     const buf = this.buf;
@@ -597,7 +629,7 @@ class ValueReader {
         tid,
         event,
         argsTruncated,
-        intent: INTENTS[buf[q] as number] as OpenCodeIntent,
+        intent: OPEN_CODE_INTENTS[buf[q] as number] as OpenCodeIntent,
         status: ok ? 'ok' : 'error',
         errno: ok ? 0 : u32(buf, q + 4),
         size: u32(buf, q + 8) + u32(buf, q + 12) * TWO_POW_32,

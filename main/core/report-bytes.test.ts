@@ -1,0 +1,314 @@
+// The byte-level report writers give exactly the bytes of the string
+// writers they stand in for, record by record, on generated records of
+// every kind and value (text with quotes, controls, formula characters,
+// non-ASCII and invalid UTF-8; integers at the 2^53 edges; failed opens;
+// decisions), on the bench generator's session and on a real recording;
+// and whole reports through writeReport equal the reports the string
+// writers make from decoded blocks, filters included.
+import fs from 'node:fs';
+import path from 'node:path';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+import { writeBenchSession } from '../test-support/bench-session.js';
+import { runCli, tempDir } from '../test-support/cli.js';
+import { auditCapableInterpreters } from '../test-support/pythons.js';
+import { leaf, sequenceOf } from '../test-support/record-arbitraries.js';
+import { writeEnforcedSampleSession, writeSampleSession } from '../test-support/sample-session.js';
+import {
+  encodeAuditRecord,
+  encodeDecisionRecord,
+  encodeOpenCodeRecord,
+  encodeValue,
+  v,
+} from '../test-support/wire-encoder.js';
+import { JSON_REPORT_TAIL, jsonReportBlock, jsonReportHead } from './json-report.js';
+import { ValueTag, decodeRecordAt, validateEventsPayload, type Value } from './protocol/records.js';
+import { CSV_COLUMNS, csvRow, filterBlocks, writeReport } from './report.js';
+import { ByteOut, writeCsvRow, writePlainRecord } from './report-bytes.js';
+import { plainRecordJson } from './report-text.js';
+import { SessionReader } from './session-file.js';
+import { eventMatcher } from './event-glob.js';
+import { HOOKSCOPE_VERSION } from './version.js';
+
+const RUNS = Number(process.env['FAST_CHECK_RUNS'] ?? 300);
+const OWNER = ',3,4242,';
+
+/** Text that exercises the fast path: ASCII with every character that needs care. */
+const asciiText = fc.string({
+  unit: fc.oneof(
+    fc.constantFrom('"', '\\', ',', '\r', '\n', '\t', '\b', '\f', '\x00', '\x1f', '\x7f', "'"),
+    fc.constantFrom('=', '+', '-', '@', '/', ' ', 'a', 'Z', '0', '.'),
+    fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 1 }),
+  ),
+  maxLength: 30,
+});
+/** Any bytes at all: a str the agent claims is UTF-8 may not be. */
+const anyBytes = fc.uint8Array({ maxLength: 24 }).map((a) => Buffer.from(a));
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0, 0);
+  return b;
+}
+
+/** An encoded str value of exactly these bytes, cut short when `extra` > 0. */
+function wireStr(bytes: Buffer, extra: number, tag = ValueTag.STR): Buffer {
+  return Buffer.concat([Buffer.from([tag]), u32(bytes.length + extra), u32(bytes.length), bytes]);
+}
+
+/** Encoded values: the shared leaves, plus what only bytes can say. */
+const wireLeaf: fc.Arbitrary<Buffer> = fc.oneof(
+  leaf.map(encodeValue),
+  fc.tuple(asciiText, fc.nat(3)).map(([t, extra]) => wireStr(Buffer.from(t), extra)),
+  fc.tuple(anyBytes, fc.nat(2)).map(([b, extra]) => wireStr(b, extra)),
+  anyBytes.map((b) => wireStr(b, 0, ValueTag.STR_FS)),
+  fc
+    .constantFrom(
+      0n,
+      1n,
+      -1n,
+      2n ** 31n,
+      -(2n ** 31n),
+      2n ** 53n - 1n,
+      2n ** 53n,
+      -(2n ** 53n) + 1n,
+      -(2n ** 53n),
+      -(2n ** 53n) - 1n,
+      2n ** 63n - 1n,
+      -(2n ** 63n),
+      1n << 32n,
+      (1n << 52n) + 12345n,
+    )
+    .map((n) => encodeValue(v.int(n))),
+  fc
+    .tuple(fc.oneof(asciiText, fc.constant('café')), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }))
+    .map(([name, id]) => encodeValue(v.other(name, id))),
+);
+function wireSequence(item: fc.Arbitrary<Buffer>): fc.Arbitrary<Buffer> {
+  return fc
+    .tuple(fc.array(item, { maxLength: 5 }), fc.boolean(), fc.nat(4))
+    .map(([items, list, extra]) =>
+      Buffer.concat([
+        Buffer.from([list ? ValueTag.LIST : ValueTag.TUPLE]),
+        u32(items.length + extra),
+        u32(items.length),
+        ...items,
+      ]),
+    );
+}
+const wireArgs = fc
+  .tuple(
+    fc.array(fc.oneof(wireLeaf, wireSequence(wireLeaf), sequenceOf(leaf).map(encodeValue)), {
+      maxLength: 5,
+    }),
+    fc.nat(2),
+  )
+  .map(([items, extra]) =>
+    Buffer.concat([
+      Buffer.from([ValueTag.TUPLE]),
+      u32(items.length + extra),
+      u32(items.length),
+      ...items,
+    ]),
+  );
+
+const eventName = fc.oneof(
+  fc.constantFrom('open', 'import', 'socket.connect', 'exec', 'os.system'),
+  asciiText.filter((t) => t.length > 0),
+  fc.constantFrom('évènement', '=cmd', 'a,b', 'x"y'),
+);
+const seqNumber = fc.oneof(fc.nat(), fc.constantFrom(2 ** 32, 2 ** 53 - 1));
+const time = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
+
+const auditRecord = fc
+  .tuple(eventName, wireArgs, seqNumber, time, fc.nat(), fc.boolean())
+  .map(([event, args, seq, timeNs, tid, cut]) =>
+    encodeAuditRecord({ event, args, seq, timeNs, tid: tid >>> 0, flags: cut ? 1 : 0 }),
+  );
+const pathBytes = fc.oneof(
+  asciiText.map((t) => Buffer.from(`/srv/${t}`)),
+  anyBytes,
+);
+const openCodeRecord = fc
+  .tuple(
+    fc.constantFrom('unknown', 'pythoncode', 'bytecode', 'zipimport') as fc.Arbitrary<
+      'unknown' | 'pythoncode' | 'bytecode' | 'zipimport'
+    >,
+    fc.constantFrom(0, 0, 0, 1),
+    pathBytes,
+    fc.boolean(),
+    pathBytes,
+    fc.tuple(fc.nat(), time, time, fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })),
+    seqNumber,
+  )
+  .map(([intent, status, p, fsPath, real, [size, dev, ino, mtimeNs], seq]) => {
+    // The path as a str value (or str_fs), written over a placeholder of its size.
+    const record = encodeOpenCodeRecord({
+      intent,
+      status,
+      errno: status === 1 ? 13 : 0,
+      size,
+      dev,
+      ino,
+      mtimeNs,
+      seq,
+      sha256: Buffer.alloc(32, size % 256),
+      path: v.str('x'.repeat(p.length)),
+      realPath: real,
+    });
+    const at = 28 + 'io.open_code'.length + 72;
+    if (fsPath) record[at] = ValueTag.STR_FS;
+    p.copy(record, at + 9);
+    return record;
+  });
+const decisionRecord = fc
+  .tuple(eventName, seqNumber, fc.option(asciiText, { nil: null }))
+  .map(([event, eventSeq, module]) =>
+    encodeDecisionRecord({
+      event,
+      eventSeq,
+      stack: [['/srv/a.py', 'f', 3, module]],
+      ...(eventSeq % 3 === 0 ? { ruleIndex: null, by: 'default' as const } : { ruleIndex: 2 }),
+    }),
+  );
+const anyRecord = fc.oneof(
+  { arbitrary: auditRecord, weight: 4 },
+  { arbitrary: openCodeRecord, weight: 2 },
+  { arbitrary: decisionRecord, weight: 1 },
+);
+
+/** Byte writer output and string writer output for every record of a payload. */
+function compareRecords(payload: Buffer): number {
+  const count = validateEventsPayload(payload);
+  const owner = Buffer.from(OWNER, 'latin1');
+  let p = 0;
+  for (let i = 0; i < count; i++) {
+    const record = decodeRecordAt(payload, p);
+    const json = new ByteOut(16);
+    writePlainRecord(json, payload, p);
+    expect(json.take().toString('utf8')).toBe(plainRecordJson(record));
+    const csv = new ByteOut(16);
+    writeCsvRow(csv, payload, p, owner, (r) => csvRow(r, OWNER));
+    expect(csv.take().toString('utf8')).toBe(csvRow(record, OWNER));
+    p += payload.readUInt32LE(p);
+  }
+  return count;
+}
+
+/** The json and csv reports the string writers make from decoded blocks. */
+async function stringReports(
+  file: string,
+  filter: Parameters<typeof filterBlocks>[1],
+): Promise<{ json: string; csv: string }> {
+  const reader = await SessionReader.open(file);
+  let json = jsonReportHead({
+    path: path.basename(file),
+    generatedBy: `Hookscope ${HOOKSCOPE_VERSION}`,
+  });
+  let csv = `${CSV_COLUMNS.join(',')}\r\n`;
+  const pids = new Map<number, number>();
+  let first = true;
+  for await (const block of filterBlocks(reader.blocks(), filter)) {
+    json += jsonReportBlock(block, first);
+    first = false;
+    if (block.type === 'process') pids.set(block.process.session, block.process.pid);
+    if (block.type !== 'events') continue;
+    const owner = `,${block.sessionId},${pids.get(block.sessionId) ?? ''},`;
+    for (const r of block.records) csv += csvRow(r, owner);
+  }
+  return { json: json + JSON_REPORT_TAIL, csv };
+}
+
+describe('byte-level report writers', () => {
+  it('write every generated record exactly as the string writers do', () => {
+    fc.assert(
+      fc.property(fc.array(anyRecord, { minLength: 1, maxLength: 4 }), (records) => {
+        compareRecords(Buffer.concat(records));
+      }),
+      { numRuns: RUNS * 3 },
+    );
+  });
+
+  it('write a generated session, a sample session and a real recording exactly', async () => {
+    const dir = tempDir('hookscope-report-bytes-');
+    const bench = path.join(dir, 'bench.hks');
+    writeBenchSession(bench, 20_000);
+    const enforced = path.join(dir, 'enforced.hks');
+    writeEnforcedSampleSession(enforced, { withStack: true });
+    const real = path.join(dir, 'real.hks');
+    const python = auditCapableInterpreters().at(-1);
+    if (python === undefined) throw new Error('no CPython with audit hooks found');
+    const rec = await runCli([
+      'run',
+      '--out',
+      real,
+      '--no-summary',
+      '--',
+      python.path,
+      '-c',
+      'import json, pickle, os; pickle.loads(pickle.dumps({"a": b"\\xff", "b": 2**70, "c": 1.5})); open(os.devnull, "w"); os.listdir("/"); exec(compile("x=1", "<s>", "exec"))',
+    ]);
+    expect(rec.code, rec.stderr).toBe(0);
+    let records = 0;
+    for (const file of [bench, enforced, real]) {
+      for await (const block of (await SessionReader.open(file)).rawBlocks()) {
+        if (block.type === 'events') records += compareRecords(block.records);
+      }
+    }
+    expect(records).toBeGreaterThan(20_000);
+  });
+
+  it('whole json and csv reports equal the string writers’, with and without filters', async () => {
+    const dir = tempDir('hookscope-report-bytes-');
+    const bench = path.join(dir, 'bench.hks');
+    writeBenchSession(bench, 12_000);
+    const sample = path.join(dir, 'sample.hks');
+    writeSampleSession(sample);
+    const cases = [
+      { file: bench, options: {} },
+      { file: bench, options: { pid: 4002 } },
+      { file: bench, options: { eventGlob: 'sub*' } },
+      // Every third event, with the decisions of those kept.
+      { file: bench, options: { keepEvent: (i: number) => i % 3 === 0 } },
+      { file: bench, options: { pid: 4001, eventGlob: 'io.*', keepEvent: (i: number) => i > 50 } },
+      { file: sample, options: {} },
+      { file: sample, options: { pid: 200 } },
+    ];
+    let n = 0;
+    for (const { file, options } of cases) {
+      const o = options as { pid?: number; eventGlob?: string; keepEvent?: (i: number) => boolean };
+      const expected = await stringReports(file, {
+        pid: o.pid,
+        match: o.eventGlob === undefined ? null : eventMatcher(o.eventGlob),
+        keepEvent: o.keepEvent ?? null,
+      });
+      for (const format of ['json', 'csv'] as const) {
+        const out = path.join(dir, `out-${n++}.${format}`);
+        await writeReport(file, out, { format, ...o });
+        expect(fs.readFileSync(out, 'utf8')).toBe(expected[format]);
+      }
+    }
+  });
+
+  it('a value written as bytes and as text differ in nothing for hand-picked edge cases', () => {
+    const values: Value[] = [
+      v.str('=SUM(A1)'),
+      v.str('tab\there "q" \\ back'),
+      v.str('x'.repeat(5), 4096),
+      v.bytes(Buffer.from([0, 255, 16])),
+      v.bytearray(Buffer.alloc(0), 9),
+      v.float(Number.NaN),
+      v.intApprox(1e30),
+      v.code('/srv/a.py', '<module>', 1),
+      v.tuple([], 3),
+      v.list([v.none(), v.bool(true)], 70),
+    ];
+    const payload = Buffer.concat(
+      values.map((value, i) =>
+        encodeAuditRecord({ event: 'open', seq: i, args: v.tuple([value, v.tuple([value])]) }),
+      ),
+    );
+    expect(compareRecords(payload)).toBe(values.length);
+  });
+});
