@@ -205,7 +205,7 @@ export async function writeReport(
     else if (options.format === 'perfetto') {
       await perfettoReport(filterBlocks(blocks(), filter), (text) => sink.write(text));
     } else if (options.format === 'sarif') await sarifReport(raw(), filter, sink, sessionPath);
-    else await sink.write(formatPolicy(await learnPolicy(filterBlocks(blocks(), filter))));
+    else await sink.write(formatPolicy(await learnPolicy(filterRawBlocks(raw(), filter))));
     if (temp !== null && outPath !== null) {
       await new Promise<void>((resolve, reject) => {
         (stream as fs.WriteStream).end((error?: Error | null) =>
@@ -342,6 +342,28 @@ class RawSelection {
       if (this.matched.size < 4096) this.matched.set(event, yes);
     }
     return yes;
+  }
+}
+
+/** filterBlocks for blocks with events as bytes: the kept records, still bytes. */
+export async function* filterRawBlocks(
+  blocks: AsyncIterable<RawSessionBlock>,
+  filter: Filter,
+): AsyncGenerator<RawSessionBlock> {
+  const selection = new RawSelection(filter);
+  for await (const block of blocks) {
+    selection.see(block);
+    if (block.type !== 'events') {
+      yield block;
+      continue;
+    }
+    const kept = selection.records(block);
+    if (kept.length === block.count) yield block;
+    else if (kept.length > 0) {
+      const src = block.records;
+      const parts = kept.map((p) => src.subarray(p, p + src.readUInt32LE(p)));
+      yield { ...block, records: Buffer.concat(parts), count: kept.length };
+    }
   }
 }
 

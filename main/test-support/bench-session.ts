@@ -75,8 +75,10 @@ export function writeBenchSession(file: string, events: number, processes = 4): 
           tid,
           timeNs,
           intent: 'pythoncode',
-          size: 1000 + (i % 97),
-          sha256: Buffer.alloc(32, i % 251),
+          // A module has one content in a run: loading its path again
+          // gives the same size and digest (as a learned policy expects).
+          size: 1000 + ((i % 5000) % 97),
+          sha256: Buffer.alloc(32, (i % 5000) % 251),
           path: v.str(`/srv/app/mod_${i % 5000}.py`),
           realPath: `/srv/app/mod_${i % 5000}.py`,
         }),

@@ -46,6 +46,8 @@ describe('learnPolicy from a written session', () => {
     // Same session, same text; and the text loads back to the same policy.
     const again = await learnPolicy(await SessionReader.open(file));
     expect(formatPolicy(again)).toBe(formatPolicy(policy));
+    const decoded = await learnPolicy((await SessionReader.open(file)).blocks());
+    expect(decoded).toEqual(policy);
     expect(parsePolicy(formatPolicy(policy), 'learned.json')).toEqual(policy);
     expect(evaluate(policy, { kind: 'audit', event: 'os.fork', args: [] }).action).toBe('deny');
   });
@@ -58,6 +60,9 @@ describe('learnPolicy from a run under a policy', () => {
     const policy = await learnPolicy(file);
     // The .pyc, subprocess.Popen and socket.connect were denied; open was allowed.
     expect(policy.rules).toEqual([{ action: 'allow', event: 'open' }]);
+    // Decoded blocks (what the UI holds) teach the same as the bytes.
+    const decoded = await learnPolicy((await SessionReader.open(file)).blocks());
+    expect(decoded).toEqual(policy);
   });
 });
 

@@ -16,7 +16,15 @@ import {
   type Policy,
   type Rule,
 } from './policy.js';
-import { SessionReader, type SessionBlock } from '../session-file.js';
+import {
+  RecordKind,
+  decodeRecordAt,
+  recordEventAt,
+  type AgentRecord,
+  type DecisionRecord,
+  type OpenCodeRecord,
+} from '../protocol/records.js';
+import { SessionReader, type RawSessionBlock, type SessionBlock } from '../session-file.js';
 
 /** Records remembered per process for the decision that follows each. */
 const RECENT_RECORDS = 256;
@@ -26,80 +34,151 @@ export interface LearnOptions {
   offline?: Answer;
 }
 
+type LearnBlock = SessionBlock | RawSessionBlock;
+
+/**
+ * The rule keys of one process's latest records, by sequence number, for
+ * the decision that follows each (same thread, next record). A fixed
+ * ring: a Map trimmed from the front slows down as V8 keeps its deleted
+ * slots (see recent-seqs.ts).
+ */
+class RecentKeys {
+  private readonly seqs = new Float64Array(RECENT_RECORDS);
+  private readonly keys = new Array<string>(RECENT_RECORDS);
+  /** 1: the key is a file's; 0: an event name. */
+  private readonly isFile = new Uint8Array(RECENT_RECORDS);
+  private count = 0;
+
+  add(seq: number, key: string, isFile: boolean): void {
+    const slot = this.count++ % RECENT_RECORDS;
+    this.seqs[slot] = seq;
+    this.keys[slot] = key;
+    this.isFile[slot] = isFile ? 1 : 0;
+  }
+
+  find(seq: number): { key: string; isFile: boolean } | undefined {
+    const kept = Math.min(this.count, RECENT_RECORDS);
+    for (let k = 1; k <= kept; k++) {
+      const slot = (this.count - k) % RECENT_RECORDS;
+      if (this.seqs[slot] === seq) {
+        return { key: this.keys[slot] as string, isFile: this.isFile[slot] === 1 };
+      }
+    }
+    return undefined;
+  }
+}
+
+/** What a session let happen: each rule's key counts the times. */
+class Learner {
+  readonly files = new Map<
+    string,
+    { intent: IntentClass; realpath: string; sha256: string; allowed: number }
+  >();
+  /** By event name. */
+  readonly events = new Map<string, number>();
+  /** Real paths already judged for pinnable(), which compiles a glob. */
+  private readonly pinnableCache = new Map<string, boolean>();
+  private readonly recent = new Map<number, RecentKeys>();
+
+  recentOf(session: number): RecentKeys {
+    let keys = this.recent.get(session);
+    if (keys === undefined) this.recent.set(session, (keys = new RecentKeys()));
+    return keys;
+  }
+
+  audit(keys: RecentKeys, event: string, seq: number): void {
+    // Anyone may raise any name, even an empty one, which no rule can
+    // name: the default (deny) covers it.
+    if (event === '') return;
+    this.events.set(event, (this.events.get(event) ?? 0) + 1);
+    keys.add(seq, event, false);
+  }
+
+  openCode(keys: RecentKeys, record: OpenCodeRecord): void {
+    // A failed open ran nothing.
+    if (record.status !== 'ok' || record.sha256 === null) return;
+    const key = `${record.intent}\0${record.realPath}\0${record.sha256}`;
+    const file = this.files.get(key);
+    if (file !== undefined) file.allowed++;
+    else {
+      let ok = this.pinnableCache.get(record.realPath);
+      if (ok === undefined) {
+        ok = pinnable(record.realPath);
+        if (this.pinnableCache.size < 65536) this.pinnableCache.set(record.realPath, ok);
+      }
+      if (!ok) return;
+      this.files.set(key, {
+        intent: record.intent,
+        realpath: record.realPath,
+        sha256: record.sha256,
+        allowed: 1,
+      });
+    }
+    keys.add(record.seq, key, true);
+  }
+
+  /** A record the policy of that run denied did not happen: its decision takes it back. */
+  decision(keys: RecentKeys, record: DecisionRecord): void {
+    if (record.outcome !== 'denied') return;
+    const decided = keys.find(Number(record.eventSeq));
+    if (decided === undefined) return;
+    if (decided.isFile) {
+      const file = this.files.get(decided.key);
+      if (file !== undefined) file.allowed--;
+    } else {
+      const seen = this.events.get(decided.key);
+      if (seen !== undefined) this.events.set(decided.key, seen - 1);
+    }
+  }
+
+  /** An events block, decoded or as bytes (only names are needed of most records). */
+  block(block: Extract<LearnBlock, { type: 'events' }>): void {
+    const keys = this.recentOf(block.sessionId);
+    if (!Buffer.isBuffer(block.records)) {
+      for (const record of block.records) this.record(keys, record);
+      return;
+    }
+    const src = block.records;
+    for (let p = 0; p < src.length; p += src.readUInt32LE(p)) {
+      if (src[p + 4] === RecordKind.AUDIT) {
+        const seq = src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000;
+        this.audit(keys, recordEventAt(src, p), seq);
+      } else this.record(keys, decodeRecordAt(src, p));
+    }
+  }
+
+  private record(keys: RecentKeys, record: AgentRecord): void {
+    if (record.kind === 'audit') this.audit(keys, record.event, record.seq);
+    else if (record.kind === 'open-code') this.openCode(keys, record);
+    else this.decision(keys, record);
+  }
+}
+
 /**
  * Learns from a session: a path to a session file, an open SessionReader,
- * or its blocks. The result is sorted (intents by class, real path and
- * digest, then events by name), so one session always gives the same
- * policy, and it has been through parsePolicy.
+ * or its blocks (decoded, or with events as bytes). The result is sorted
+ * (intents by class, real path and digest, then events by name), so one
+ * session always gives the same policy, and it has been through
+ * parsePolicy.
  */
 export async function learnPolicy(
-  session: string | SessionReader | AsyncIterable<SessionBlock> | Iterable<SessionBlock>,
+  session: string | SessionReader | AsyncIterable<LearnBlock> | Iterable<LearnBlock>,
   options: LearnOptions = {},
 ): Promise<Policy> {
   const blocks =
     typeof session === 'string'
-      ? (await SessionReader.open(session)).blocks()
+      ? (await SessionReader.open(session)).rawBlocks()
       : session instanceof SessionReader
-        ? session.blocks()
+        ? session.rawBlocks()
         : session;
 
-  // Each rule's key counts the times it was let happen: a record the policy
-  // of that run denied did not happen, so its decision takes it back.
-  const files = new Map<
-    string,
-    { intent: IntentClass; realpath: string; sha256: string; allowed: number }
-  >();
-  const events = new Map<string, number>();
-  // The rule key of each recent record, per session, for the decision that
-  // follows it (same thread, next record); bounded like the summary's.
-  const recent = new Map<number, Map<number, string>>();
+  const learner = new Learner();
   let command: string[] | null = null;
   for await (const block of blocks) {
     if (block.type === 'run') command = block.run.command;
-    if (block.type !== 'events') continue;
-    let keys = recent.get(block.sessionId);
-    if (keys === undefined) {
-      keys = new Map();
-      recent.set(block.sessionId, keys);
-    }
-    for (const record of block.records) {
-      let key: string | null = null;
-      if (record.kind === 'decision') {
-        const decided = keys.get(Number(record.eventSeq));
-        if (record.outcome === 'denied' && decided !== undefined) {
-          const file = files.get(decided);
-          if (file !== undefined) file.allowed--;
-          const seen = events.get(decided);
-          if (seen !== undefined) events.set(decided, seen - 1);
-        }
-        continue;
-      }
-      if (record.kind === 'audit') {
-        // Anyone may raise any name, even an empty one, which no rule can
-        // name: the default (deny) covers it.
-        if (record.event === '') continue;
-        key = `event\0${record.event}`;
-        events.set(key, (events.get(key) ?? 0) + 1);
-      } else if (record.status === 'ok' && record.sha256 !== null && pinnable(record.realPath)) {
-        // A failed open ran nothing.
-        key = `${record.intent}\0${record.realPath}\0${record.sha256}`;
-        const file = files.get(key);
-        if (file !== undefined) file.allowed++;
-        else {
-          files.set(key, {
-            intent: record.intent,
-            realpath: record.realPath,
-            sha256: record.sha256,
-            allowed: 1,
-          });
-        }
-      }
-      if (key !== null) {
-        keys.set(record.seq, key);
-        if (keys.size > RECENT_RECORDS) keys.delete(keys.keys().next().value as number);
-      }
-    }
+    if (block.type === 'events') learner.block(block);
   }
+  const { files, events } = learner;
 
   const classOrder = (c: IntentClass): number => INTENT_CLASSES.indexOf(c);
   const fileRules: Rule[] = [...files.values()]
@@ -118,7 +197,7 @@ export async function learnPolicy(
     }));
   const eventRules: Rule[] = [...events]
     .filter(([, allowed]) => allowed > 0)
-    .map(([key]) => key.slice('event\0'.length))
+    .map(([name]) => name)
     .sort(compareText)
     .map((name) => ({ action: 'allow', event: escapeGlob(name) }));
 
