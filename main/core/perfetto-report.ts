@@ -6,9 +6,10 @@
 // trace event per line; the track names, collected on the way, go last.
 
 import { categoryOf } from '../common/event-taxonomy.js';
-import { textOf } from './protocol/records.js';
-import { TextBatch, formatArgs, jsonString, memoText } from './report-text.js';
-import type { SessionBlock } from './session-file.js';
+import { RecordKind, decodeRecordAt, textOf, type AgentRecord } from './protocol/records.js';
+import { ByteOut, NameBytes, writeReprJson } from './report-bytes.js';
+import { formatArgs, jsonString, memoText } from './report-text.js';
+import type { RawSessionBlock, SessionBlock } from './session-file.js';
 
 /** Microseconds from the first record, as trace `ts` (fractional µs keep ns). */
 function micros(ns: bigint, origin: bigint): number {
@@ -21,22 +22,29 @@ export function sourceOfBytecode(pycPath: string): string | null {
   return m ? `${m[1]}/${m[2]}.py` : null;
 }
 
+type PerfettoBlock = SessionBlock | RawSessionBlock;
+
+/**
+ * Writes the trace of `blocks`: decoded, or with events as bytes, in which
+ * case nearly every record (an audit event) is written straight from its
+ * bytes (report-bytes.ts) and only the rest are decoded. Both give the
+ * same bytes (report-bytes.test.ts).
+ */
 export async function perfettoReport(
-  blocks: AsyncIterable<SessionBlock>,
-  write: (text: string) => Promise<void>,
+  blocks: AsyncIterable<PerfettoBlock>,
+  write: (chunk: string | Buffer) => Promise<void>,
 ): Promise<void> {
-  await write('{"displayTimeUnit":"ns","traceEvents":[\n');
+  const out = new ByteOut();
+  out.text('{"displayTimeUnit":"ns","traceEvents":[\n');
   let first = true;
-  const batch = new TextBatch({ write });
-  /**
-   * Appends one trace event, already JSON text (a million of them: no
-   * objects); the batch is flushed once per record, not per event.
-   */
+  /** Appends one trace event, already JSON text. */
   const emit = (event: string): void => {
-    batch.add(first ? event : `,\n${event}`);
+    out.text(first ? event : `,\n${event}`);
     first = false;
   };
   let origin: bigint | null = null;
+  /** `origin` as a number while it is exact, for the records' fast path. */
+  let originNumber: number | null = null;
   const processes = new Map<number, { pid: number; name: string }>();
   // Threads in the order first seen (their names go last), by pid then tid.
   const threads: Array<{ pid: number; tid: number }> = [];
@@ -44,67 +52,117 @@ export async function perfettoReport(
   // Code files opened for execution, by the source path their code names, per process.
   const loads = new Map<string, number>();
   let nextFlow = 1;
+
+  /** Every trace event of one decoded record. */
+  const record = (r: AgentRecord, pid: number, origin: bigint): void => {
+    const ts = micros(r.timeNs, origin);
+    // "pid":…,"tid":…,"ts":…: every event of this record has them.
+    const where = `"pid":${pid},"tid":${r.tid},"ts":`;
+    if (r.kind === 'decision') {
+      if (r.waitedNs > 0n) {
+        const startTs = Math.max(0, micros(r.timeNs - r.waitedNs, origin));
+        emit(
+          `{"name":${jsonString(`waited for a decision: ${r.event}`)},"cat":"intent","ph":"X",${where}${startTs},"dur":${Number(r.waitedNs) / 1000},"args":{"outcome":"${r.outcome}","by":"${r.by}","rule":${r.ruleIndex ?? 'null'}}}`,
+        );
+      }
+      return;
+    }
+    if (r.kind === 'open-code') {
+      const path = textOf(r.path);
+      const source = r.intent === 'bytecode' ? sourceOfBytecode(path) : path;
+      emit(
+        `{"name":${jsonString(`${r.event} ${r.intent}`)},"cat":${categoryJson(r.event)},"ph":"X",${where}${ts},"dur":1,"args":{"path":${jsonString(path)},"realPath":${jsonString(r.realPath)},"sha256":${r.sha256 === null ? 'null' : `"${r.sha256}"`},"size":${r.size}}}`,
+      );
+      if (source !== null && r.status === 'ok') {
+        const id = nextFlow++;
+        loads.set(`${pid}\0${source}`, id);
+        emit(`{"name":"load → exec","cat":"flow","ph":"s","id":${id},${where}${ts}}`);
+      }
+      return;
+    }
+    const code = r.event === 'exec' ? r.args.items[0] : undefined;
+    if (code !== undefined && code.type === 'code') {
+      const key = `${pid}\0${code.filename.text}`;
+      const id = loads.get(key);
+      emit(
+        `{"name":"exec","cat":${categoryJson(r.event)},"ph":"X",${where}${ts},"dur":1,"args":{"code":${jsonString(`${code.name.text} in ${code.filename.text}:${code.firstLine}`)}}}`,
+      );
+      if (id !== undefined) {
+        loads.delete(key);
+        emit(`{"name":"load → exec","cat":"flow","ph":"f","bp":"e","id":${id},${where}${ts}}`);
+      }
+      return;
+    }
+    emit(
+      `${instantHead(r.event)}${where}${ts},"args":{"args":${jsonString(formatArgs(r.args, ARGS_FORMAT))}}}`,
+    );
+  };
+
+  /**
+   * The instant of the audit record at `p` (not an exec), from its bytes:
+   * what record() writes for it.
+   */
+  const instant = (src: Buffer, p: number, pidText: Buffer, originNs: number): void => {
+    if (!first) out.put(EVENT_SEPARATOR);
+    first = false;
+    instantHeadBytes.write(out, src, p);
+    out.put(pidText);
+    out.uint(src.readUInt32LE(p + 8));
+    out.put(TS);
+    const high = src.readUInt32LE(p + 24);
+    const ns =
+      high <= 0x1f_ffff
+        ? high * 0x1_0000_0000 + src.readUInt32LE(p + 20) - originNs
+        : Number(src.readBigUInt64LE(p + 20) - (origin as bigint));
+    out.micros(ns);
+    out.put(ARGS_OPEN);
+    writeReprJson(out, src, p + 28 + src.readUInt16LE(p + 6), ARGS_FORMAT);
+    out.put(ARGS_CLOSE);
+  };
+
   for await (const block of blocks) {
     if (block.type === 'process') {
       const p = block.process;
       // Time 0 is the first agent's start: every record (and every wait) is after it.
       const start = BigInt(p.startMonotonicNs);
-      if (origin === null || start < origin) origin = start;
+      if (origin === null || start < origin) {
+        origin = start;
+        originNumber = start <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(start) : null;
+      }
       processes.set(p.session, { pid: p.pid, name: `${p.argv.join(' ') || p.exe} (pid ${p.pid})` });
     }
     if (block.type !== 'events') continue;
     const pid = processes.get(block.sessionId)?.pid ?? block.sessionId;
     let tids = seenThreads.get(pid);
     if (tids === undefined) seenThreads.set(pid, (tids = new Set()));
-    for (const r of block.records) {
-      if (batch.full) await batch.flush();
-      origin ??= r.timeNs;
-      const ts = micros(r.timeNs, origin);
-      if (!tids.has(r.tid)) {
-        tids.add(r.tid);
-        threads.push({ pid, tid: r.tid });
-      }
-      // "pid":…,"tid":…,"ts":…: every event of this record has them.
-      const where = `"pid":${pid},"tid":${r.tid},"ts":`;
-      if (r.kind === 'decision') {
-        if (r.waitedNs > 0n) {
-          const startTs = Math.max(0, micros(r.timeNs - r.waitedNs, origin));
-          emit(
-            `{"name":${jsonString(`waited for a decision: ${r.event}`)},"cat":"intent","ph":"X",${where}${startTs},"dur":${Number(r.waitedNs) / 1000},"args":{"outcome":"${r.outcome}","by":"${r.by}","rule":${r.ruleIndex ?? 'null'}}}`,
-          );
+    if (!Buffer.isBuffer(block.records)) {
+      for (const r of block.records) {
+        origin ??= r.timeNs;
+        if (!tids.has(r.tid)) {
+          tids.add(r.tid);
+          threads.push({ pid, tid: r.tid });
         }
-        continue;
+        record(r, pid, origin);
       }
-      if (r.kind === 'open-code') {
-        const path = textOf(r.path);
-        const source = r.intent === 'bytecode' ? sourceOfBytecode(path) : path;
-        emit(
-          `{"name":${jsonString(`${r.event} ${r.intent}`)},"cat":${categoryJson(r.event)},"ph":"X",${where}${ts},"dur":1,"args":{"path":${jsonString(path)},"realPath":${jsonString(r.realPath)},"sha256":${r.sha256 === null ? 'null' : `"${r.sha256}"`},"size":${r.size}}}`,
-        );
-        if (source !== null && r.status === 'ok') {
-          const id = nextFlow++;
-          loads.set(`${pid}\0${source}`, id);
-          emit(`{"name":"load → exec","cat":"flow","ph":"s","id":${id},${where}${ts}}`);
+    } else {
+      const src = block.records;
+      const pidText = Buffer.from(`"pid":${pid},"tid":`, 'latin1');
+      for (let p = 0; p < src.length; p += src.readUInt32LE(p)) {
+        if (origin === null) {
+          origin = src.readBigUInt64LE(p + 20);
+          originNumber = origin <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(origin) : null;
         }
-        continue;
-      }
-      const code = r.event === 'exec' ? r.args.items[0] : undefined;
-      if (code !== undefined && code.type === 'code') {
-        const key = `${pid}\0${code.filename.text}`;
-        const id = loads.get(key);
-        emit(
-          `{"name":"exec","cat":${categoryJson(r.event)},"ph":"X",${where}${ts},"dur":1,"args":{"code":${jsonString(`${code.name.text} in ${code.filename.text}:${code.firstLine}`)}}}`,
-        );
-        if (id !== undefined) {
-          loads.delete(key);
-          emit(`{"name":"load → exec","cat":"flow","ph":"f","bp":"e","id":${id},${where}${ts}}`);
+        const tid = src.readUInt32LE(p + 8);
+        if (!tids.has(tid)) {
+          tids.add(tid);
+          threads.push({ pid, tid });
         }
-        continue;
+        if (src[p + 4] === RecordKind.AUDIT && originNumber !== null && !namedExec(src, p)) {
+          instant(src, p, pidText, originNumber);
+        } else record(decodeRecordAt(src, p), pid, origin);
       }
-      emit(
-        `${instantHead(r.event)}${where}${ts},"args":{"args":${jsonString(formatArgs(r.args, ARGS_FORMAT))}}}`,
-      );
     }
+    if (out.pos >= 1 << 20) await write(out.take());
   }
   for (const p of processes.values()) {
     emit(
@@ -124,9 +182,25 @@ export async function perfettoReport(
   }
   // A load whose code never ran (a failed import) leaves a flow start
   // without an end; trace viewers ignore those.
-  batch.add('\n]}\n');
-  await batch.flush();
+  out.text('\n]}\n');
+  await write(out.take());
 }
+
+/** Whether the record at `p` is named `exec` (its code may end a load → exec flow). */
+function namedExec(src: Buffer, p: number): boolean {
+  return (
+    src.readUInt16LE(p + 6) === 4 &&
+    src[p + 28] === 0x65 &&
+    src[p + 29] === 0x78 &&
+    src[p + 30] === 0x65 &&
+    src[p + 31] === 0x63
+  );
+}
+
+const EVENT_SEPARATOR = Buffer.from(',\n', 'latin1');
+const TS = Buffer.from(',"ts":', 'latin1');
+const ARGS_OPEN = Buffer.from(',"args":{"args":"', 'latin1');
+const ARGS_CLOSE = Buffer.from('"}}', 'latin1');
 
 const ARGS_FORMAT = { maxStringLength: 200, maxBytesLength: 32 };
 
@@ -138,3 +212,6 @@ const instantHead = memoText(
   (event) =>
     `{"name":${jsonString(event)},"cat":${jsonString(categoryOf(event))},"ph":"i","s":"t",`,
 );
+
+/** instantHead, remembered by the name's bytes. */
+const instantHeadBytes = new NameBytes(instantHead);

@@ -27,7 +27,8 @@ import { ValueTag, decodeRecordAt, validateEventsPayload, type Value } from './p
 import { CSV_COLUMNS, csvRow, filterBlocks, writeReport } from './report.js';
 import { ByteOut, writeCsvRow, writePlainRecord } from './report-bytes.js';
 import { plainRecordJson } from './report-text.js';
-import { SessionReader } from './session-file.js';
+import { perfettoReport } from './perfetto-report.js';
+import { SessionReader, SessionWriter } from './session-file.js';
 import { eventMatcher } from './event-glob.js';
 import { HOOKSCOPE_VERSION } from './version.js';
 
@@ -220,6 +221,48 @@ async function stringReports(
   return { json: json + JSON_REPORT_TAIL, csv };
 }
 
+/** The perfetto trace of `file` made from decoded blocks and from bytes. */
+async function perfettoBothWays(file: string): Promise<{ decoded: string; raw: string }> {
+  const collect = async (raw: boolean): Promise<string> => {
+    const chunks: Buffer[] = [];
+    const reader = await SessionReader.open(file);
+    await perfettoReport(raw ? reader.rawBlocks() : reader.blocks(), async (chunk) => {
+      chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, 'utf8'));
+    });
+    return Buffer.concat(chunks).toString('utf8');
+  };
+  return { decoded: await collect(false), raw: await collect(true) };
+}
+
+/** A session file of one process holding `payload`'s records. */
+function writeOneProcessSession(file: string, payload: Buffer, startNs: bigint): void {
+  const w = SessionWriter.create(file, { overwrite: true });
+  w.writeRun({
+    hookscopeVersion: 't',
+    command: ['python3'],
+    cwd: '/',
+    startedAtMs: 1,
+    socketDir: '/x',
+  });
+  w.writeProcess({
+    session: 1,
+    pid: 77,
+    ppid: 1,
+    parentSession: null,
+    uid: 0,
+    exe: '/usr/bin/python3',
+    argv: ['python3'],
+    cwd: '/',
+    pythonVersion: '3.12.0',
+    agentVersion: 't',
+    startMonotonicNs: startNs.toString(),
+    startRealtimeNs: '1',
+    flags: { preInit: true, initializedAtStart: false, auditHook: true, openCodeHook: true },
+  });
+  w.writeEvents(1, payload);
+  w.close();
+}
+
 describe('byte-level report writers', () => {
   it('write every generated record exactly as the string writers do', () => {
     fc.assert(
@@ -255,8 +298,28 @@ describe('byte-level report writers', () => {
       for await (const block of (await SessionReader.open(file)).rawBlocks()) {
         if (block.type === 'events') records += compareRecords(block.records);
       }
+      const trace = await perfettoBothWays(file);
+      expect(trace.raw).toBe(trace.decoded);
+      expect(trace.raw.length).toBeGreaterThan(1000);
     }
     expect(records).toBeGreaterThan(20_000);
+  });
+
+  it('perfetto from bytes equals perfetto from decoded records, on generated records', async () => {
+    const dir = tempDir('hookscope-report-bytes-');
+    const file = path.join(dir, 'gen.hks');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(anyRecord, { minLength: 1, maxLength: 5 }),
+        fc.constantFrom(0n, 1_000n, 2n ** 53n + 7n),
+        async (records, startNs) => {
+          writeOneProcessSession(file, Buffer.concat(records), startNs);
+          const trace = await perfettoBothWays(file);
+          expect(trace.raw).toBe(trace.decoded);
+        },
+      ),
+      { numRuns: RUNS },
+    );
   });
 
   it('whole json and csv reports equal the string writers’, with and without filters', async () => {
@@ -289,6 +352,35 @@ describe('byte-level report writers', () => {
         expect(fs.readFileSync(out, 'utf8')).toBe(expected[format]);
       }
     }
+  });
+
+  it('numbers: decimal, hex and microseconds as String and toString write them', () => {
+    const take = (write: (out: ByteOut) => void): string => {
+      const out = new ByteOut(4);
+      write(out);
+      return out.take().toString('latin1');
+    };
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+          fc.constantFrom(0n, 1n, 15n, 16n, 255n, 256n, 2n ** 32n - 1n, 2n ** 64n - 1n),
+        ),
+        fc.oneof(fc.maxSafeNat(), fc.constantFrom(0, 999, 1000, 1001, 10 ** 15 - 1, 10 ** 15)),
+        fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+        (u, n, small) => {
+          const bytes = Buffer.alloc(8);
+          bytes.writeBigUInt64LE(u);
+          expect(take((out) => out.hexU64(bytes, 0))).toBe(u.toString(16));
+          expect(take((out) => out.u64(bytes, 0))).toBe(u.toString());
+          expect(take((out) => out.i64(bytes, 0))).toBe(BigInt.asIntN(64, u).toString());
+          expect(take((out) => out.uint(n))).toBe(String(n));
+          expect(take((out) => out.micros(n))).toBe(String(n / 1000));
+          expect(take((out) => out.micros(small))).toBe(String(small / 1000));
+        },
+      ),
+      { numRuns: RUNS * 10 },
+    );
   });
 
   it('a value written as bytes and as text differ in nothing for hand-picked edge cases', () => {

@@ -25,9 +25,11 @@ import {
   decodeRecordAt,
   decodeValueAt,
   recordEventAt,
+  type FormatOptions,
 } from './protocol/records.js';
 import {
   csvText,
+  formatArgs,
   jsonString,
   jsonValueText,
   plainRecordJson,
@@ -121,6 +123,56 @@ export class ByteOut {
   text(text: string): void {
     this.ensure(text.length * 3);
     this.pos += this.buf.write(text, this.pos, 'utf8');
+  }
+
+  /**
+   * String(ns / 1000) for an integer `ns`: microseconds with up to three
+   * decimals. Below 10^15 (and not negative) the digits are written here:
+   * a decimal of at most 15 significant digits is exactly what the
+   * shortest round-trip form of its double prints.
+   */
+  micros(ns: number): void {
+    if (!(ns >= 0 && ns < 1e15)) {
+      this.text(String(ns / 1000));
+      return;
+    }
+    const whole = Math.floor(ns / 1000);
+    let fraction = ns - whole * 1000;
+    this.uint(whole);
+    if (fraction === 0) return;
+    this.ensure(4);
+    const b = this.buf;
+    b[this.pos++] = 0x2e;
+    let digits = 3;
+    while (fraction % 10 === 0) {
+      fraction /= 10;
+      digits--;
+    }
+    for (let i = digits - 1; i >= 0; i--) {
+      b[this.pos + i] = 48 + (fraction % 10);
+      fraction = Math.floor(fraction / 10);
+    }
+    this.pos += digits;
+  }
+
+  /** The u64 at `p` in lowercase hex, without leading zeros (bigint.toString(16)). */
+  hexU64(src: Buffer, p: number): void {
+    this.ensure(16);
+    const b = this.buf;
+    let started = false;
+    for (let i = p + 7; i >= p; i--) {
+      const c = src[i] as number;
+      const high = c >> 4;
+      if (started || high !== 0) {
+        b[this.pos++] = HEX_DIGITS[high] as number;
+        started = true;
+      }
+      const low = c & 15;
+      if (started || low !== 0 || i === p) {
+        b[this.pos++] = HEX_DIGITS[low] as number;
+        started = true;
+      }
+    }
   }
 
   /** src[start, end) in lowercase hex. */
@@ -309,7 +361,7 @@ function u64Number(buf: Buffer, p: number): number {
  * names repeat endlessly. Bounded, since names are whatever the target
  * chose to raise; beyond the bound each is rendered anew.
  */
-class NameBytes {
+export class NameBytes {
   private readonly cache = new Map<number, { name: Buffer; out: Buffer }[]>();
   private size = 0;
 
@@ -606,7 +658,7 @@ export function writeJsonValue(out: ByteOut, src: Buffer, p: number, quotes: 1 |
       out.put(k.typeOpen);
       out.jsonText(src, q + 10, q + 10 + n, quotes);
       out.put(k.id);
-      out.text(src.readBigUInt64LE(q).toString(16));
+      out.hexU64(src, q);
       out.put(k.quote);
       out.byte(0x7d);
       return q + 10 + n;
@@ -714,4 +766,112 @@ function writeCsvOpenCode(out: ByteOut, src: Buffer, q: number): void {
   out.put(INTENT_BYTES[src[q] as number] as Buffer);
   out.byte(0x2c);
   out.put(CSV_OPEN_CODE_TAIL);
+}
+
+// ------------------------------------------------ repr (perfetto, html)
+
+const NONE_REPR = ascii('None');
+const REPR_OBJECT_AT = ascii(' object at 0x');
+const REPR_SEPARATOR = ascii(', ');
+/** "…(" : the ellipsis in UTF-8. */
+const REPR_MORE = Buffer.from('…(', 'utf8');
+const REPR_ITEMS = ascii(' items)');
+
+/**
+ * Whether src[start, end) is printable ASCII without a quote or a
+ * backslash: its Python repr is the text between single quotes. A '"' is
+ * allowed (the caller escapes it for JSON).
+ */
+function plainRepr(src: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = src[i] as number;
+    if (c < 0x20 || c > 0x7e || c === 0x27 || c === BACKSLASH) return false;
+  }
+  return true;
+}
+
+/** Bytes of plain ASCII (plainRepr), with '"' escaped for a JSON string. */
+function putEscapingQuotes(out: ByteOut, src: Buffer, start: number, end: number): void {
+  out.ensure(2 * (end - start));
+  const b = out.buf;
+  let p = out.pos;
+  for (let i = start; i < end; i++) {
+    const c = src[i] as number;
+    if (c === QUOTE) b[p++] = BACKSLASH;
+    b[p++] = c;
+  }
+  out.pos = p;
+}
+
+/**
+ * formatArgs(value, options) of the value at `p` (report-text.ts), written
+ * as the inside of a JSON string (jsonString without its quotes); returns
+ * where the value ends. Escaping piece by piece gives the bytes of
+ * escaping the whole text: JSON escapes character by character, and no
+ * piece starts with a low surrogate that could pair with the one before.
+ */
+export function writeReprJson(
+  out: ByteOut,
+  src: Buffer,
+  p: number,
+  options: FormatOptions,
+): number {
+  const tag = src[p] as number;
+  const q = p + 1;
+  switch (tag) {
+    case ValueTag.NONE:
+      out.put(NONE_REPR);
+      return q;
+    case ValueTag.INT:
+      out.i64(src, q);
+      return q + 8;
+    case ValueTag.STR: {
+      const full = u32(src, q);
+      const n = u32(src, q + 4);
+      const max = options.maxStringLength ?? Infinity;
+      // Plain ASCII: one character a byte, so n is its length.
+      if (n === full && n <= max && plainRepr(src, q + 8, q + 8 + n)) {
+        out.byte(0x27);
+        putEscapingQuotes(out, src, q + 8, q + 8 + n);
+        out.byte(0x27);
+        return q + 8 + n;
+      }
+      break;
+    }
+    case ValueTag.OTHER: {
+      const n = u16(src, q + 8);
+      if (!plainRepr(src, q + 10, q + 10 + n)) break;
+      out.byte(0x3c);
+      putEscapingQuotes(out, src, q + 10, q + 10 + n);
+      out.put(REPR_OBJECT_AT);
+      out.hexU64(src, q);
+      out.byte(0x3e);
+      return q + 10 + n;
+    }
+    case ValueTag.TUPLE:
+    case ValueTag.LIST: {
+      const full = u32(src, q);
+      const n = u32(src, q + 4);
+      out.byte(tag === ValueTag.LIST ? 0x5b : 0x28);
+      let r = q + 8;
+      for (let i = 0; i < n; i++) {
+        if (i > 0) out.put(REPR_SEPARATOR);
+        r = writeReprJson(out, src, r, options);
+      }
+      if (n < full) {
+        if (n > 0) out.put(REPR_SEPARATOR);
+        out.put(REPR_MORE);
+        out.uint(full);
+        out.put(REPR_ITEMS);
+      } else if (n === 1 && tag === ValueTag.TUPLE) out.byte(0x2c);
+      out.byte(tag === ValueTag.LIST ? 0x5d : 0x29);
+      return r;
+    }
+    default:
+      break;
+  }
+  const { value, end } = decodeValueAt(src, p);
+  const json = jsonString(formatArgs(value, options));
+  out.text(json.slice(1, -1));
+  return end;
 }

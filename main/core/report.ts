@@ -203,7 +203,7 @@ export async function writeReport(
       options.onProgress?.(total, total);
     } else if (options.format === 'csv') await csvReport(raw(), filter, sink);
     else if (options.format === 'perfetto') {
-      await perfettoReport(filterBlocks(blocks(), filter), (text) => sink.write(text));
+      await perfettoReport(filterRawBlocks(raw(), filter), (chunk) => sink.write(chunk));
     } else if (options.format === 'sarif') await sarifReport(raw(), filter, sink, sessionPath);
     else await sink.write(formatPolicy(await learnPolicy(filterRawBlocks(raw(), filter))));
     if (temp !== null && outPath !== null) {
