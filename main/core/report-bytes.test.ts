@@ -24,11 +24,12 @@ import {
 } from '../test-support/wire-encoder.js';
 import { JSON_REPORT_TAIL, jsonReportBlock, jsonReportHead } from './json-report.js';
 import { ValueTag, decodeRecordAt, validateEventsPayload, type Value } from './protocol/records.js';
-import { CSV_COLUMNS, csvRow, filterBlocks, writeReport } from './report.js';
+import { CSV_COLUMNS, csvRow, writeReport, type Filter } from './report.js';
+import { RecentSeqs } from './recent-seqs.js';
 import { ByteOut, writeCsvRow, writePlainRecord } from './report-bytes.js';
 import { plainRecordJson } from './report-text.js';
 import { perfettoReport } from './perfetto-report.js';
-import { SessionReader, SessionWriter } from './session-file.js';
+import { SessionReader, SessionWriter, type SessionBlock } from './session-file.js';
 import { eventMatcher } from './event-glob.js';
 import { HOOKSCOPE_VERSION } from './version.js';
 
@@ -197,11 +198,50 @@ function compareRecords(payload: Buffer): number {
   return count;
 }
 
+/**
+ * The filter over decoded records, as the string writers applied it: the
+ * reference the byte path's selection is checked against.
+ */
+async function* filterBlocks(
+  blocks: AsyncIterable<SessionBlock>,
+  filter: Filter,
+): AsyncGenerator<SessionBlock> {
+  const pids = new Map<number, number>();
+  const keepEvent = filter.keepEvent;
+  let position = 0;
+  // Kept events per process: a decision goes with the event it decided.
+  const kept = new Map<number, RecentSeqs>();
+  for await (const block of blocks) {
+    if (block.type === 'process') pids.set(block.process.session, block.process.pid);
+    if (block.type !== 'events') {
+      yield block;
+      continue;
+    }
+    if (filter.pid !== undefined && pids.get(block.sessionId) !== filter.pid) {
+      if (keepEvent !== null) {
+        for (const r of block.records) if (r.kind !== 'decision') position++;
+      }
+      continue;
+    }
+    let records = block.records;
+    if (keepEvent !== null) {
+      let seqs = kept.get(block.sessionId);
+      if (seqs === undefined) kept.set(block.sessionId, (seqs = new RecentSeqs()));
+      const keptSeqs = seqs;
+      records = records.filter((r) => {
+        if (r.kind === 'decision') return keptSeqs.find(Number(r.eventSeq)) !== undefined;
+        if (!keepEvent(position++)) return false;
+        keptSeqs.add(r.seq, 1);
+        return true;
+      });
+    }
+    if (filter.match !== null) records = records.filter((r) => filter.match!(r.event));
+    if (records.length > 0) yield { ...block, records };
+  }
+}
+
 /** The json and csv reports the string writers make from decoded blocks. */
-async function stringReports(
-  file: string,
-  filter: Parameters<typeof filterBlocks>[1],
-): Promise<{ json: string; csv: string }> {
+async function stringReports(file: string, filter: Filter): Promise<{ json: string; csv: string }> {
   const reader = await SessionReader.open(file);
   let json = jsonReportHead({
     path: path.basename(file),

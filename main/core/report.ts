@@ -177,12 +177,10 @@ export async function writeReport(
   };
   try {
     const filter = { pid: options.pid, match, keepEvent: options.keepEvent ?? null };
-    // json, csv and sarif read the records as bytes (report-bytes.ts); the
-    // others decode them.
+    // Every format but html reads the records as bytes (report-bytes.ts)
+    // and decodes only what it cannot write from them.
     const raw = (): AsyncGenerator<RawSessionBlock> =>
       progressBlocks(reader.rawBlocks(), sessionPath, options.onProgress);
-    const blocks = (): AsyncGenerator<SessionBlock> =>
-      progressBlocks(reader.blocks(), sessionPath, options.onProgress);
     if (options.format === 'json') await jsonReport(raw(), filter, sink, sessionPath);
     else if (options.format === 'html') {
       await reader.close();
@@ -242,49 +240,11 @@ export interface Filter {
   keepEvent: ((position: number) => boolean) | null;
 }
 
-/** Blocks with events narrowed to the filter (processes of other pids dropped). */
-export async function* filterBlocks(
-  blocks: AsyncIterable<SessionBlock>,
-  filter: Filter,
-): AsyncGenerator<SessionBlock> {
-  const pids = new Map<number, number>();
-  const keepEvent = filter.keepEvent;
-  let position = 0;
-  // Kept events per process: a decision goes with the event it decided.
-  const kept = new Map<number, RecentSeqs>();
-  for await (const block of blocks) {
-    if (block.type === 'process') pids.set(block.process.session, block.process.pid);
-    if (block.type !== 'events') {
-      yield block;
-      continue;
-    }
-    if (filter.pid !== undefined && pids.get(block.sessionId) !== filter.pid) {
-      if (keepEvent !== null) {
-        for (const r of block.records) if (r.kind !== 'decision') position++;
-      }
-      continue;
-    }
-    let records = block.records;
-    if (keepEvent !== null) {
-      let seqs = kept.get(block.sessionId);
-      if (seqs === undefined) kept.set(block.sessionId, (seqs = new RecentSeqs()));
-      const keptSeqs = seqs;
-      records = records.filter((r) => {
-        if (r.kind === 'decision') return keptSeqs.find(Number(r.eventSeq)) !== undefined;
-        if (!keepEvent(position++)) return false;
-        keptSeqs.add(r.seq, 1);
-        return true;
-      });
-    }
-    if (filter.match !== null) records = records.filter((r) => filter.match!(r.event));
-    if (records.length > 0) yield { ...block, records };
-  }
-}
-
 /**
- * filterBlocks for records left as bytes: which records of each events
- * block the filter keeps, by their offsets in the block, with the same
- * rules (and the same numbering of event positions).
+ * The filter over records left as bytes: which records of each events
+ * block it keeps, by their offsets in the block. A decision goes with the
+ * event it decided; event positions count every event of the session
+ * that is not a decision, in file order.
  */
 class RawSelection {
   private readonly pids = new Map<number, number>();
@@ -345,7 +305,7 @@ class RawSelection {
   }
 }
 
-/** filterBlocks for blocks with events as bytes: the kept records, still bytes. */
+/** Blocks with events narrowed to the filter: the kept records, still bytes. */
 export async function* filterRawBlocks(
   blocks: AsyncIterable<RawSessionBlock>,
   filter: Filter,
