@@ -12,15 +12,20 @@
 import { EVENT_CATEGORIES, categoryOf, type EventCategory } from '../common/event-taxonomy.js';
 import { decidedByText, ruleCommentsOf, type RuleComments } from './decision-text.js';
 import {
+  RecordKind,
+  decodeRecordAt,
   formatValue,
   isCodeLoadEvent,
+  recordEventAt,
   textOf,
+  type AgentRecord,
   type AuditRecord,
   type OpenCodeRecord,
   type StackFrame,
 } from './protocol/records.js';
 import { formatArgs, jsonString, memoText } from './report-text.js';
-import type { SessionBlock } from './session-file.js';
+import type { RawSessionBlock, SessionBlock } from './session-file.js';
+import { RecentRecords } from './recent-seqs.js';
 import { originOf } from './stack-origin.js';
 import { summarizeSession, type SessionSummary } from './summary.js';
 import { HOOKSCOPE_VERSION } from './version.js';
@@ -30,7 +35,8 @@ export const HTML_MAX_EVENTS = 200_000;
 const TIMELINE_BUCKETS = 120;
 const LIST_LIMIT = 500;
 
-type Blocks = () => AsyncIterable<SessionBlock>;
+/** A fresh read of the session, each time it is called (decoded, or events as bytes). */
+type Blocks = () => AsyncIterable<SessionBlock | RawSessionBlock>;
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -87,14 +93,37 @@ interface TimeRange {
 
 /** `blocks`, passed through, noting the time range of their records in `range`. */
 async function* rangedBlocks(
-  blocks: AsyncIterable<SessionBlock>,
+  blocks: AsyncIterable<SessionBlock | RawSessionBlock>,
   range: TimeRange,
-): AsyncGenerator<SessionBlock> {
+): AsyncGenerator<SessionBlock | RawSessionBlock> {
+  const note = (t: bigint): void => {
+    if (range.firstNs === null || t < range.firstNs) range.firstNs = t;
+    if (range.lastNs === null || t > range.lastNs) range.lastNs = t;
+  };
   for await (const block of blocks) {
     if (block.type === 'events') {
-      for (const r of block.records) {
-        if (range.firstNs === null || r.timeNs < range.firstNs) range.firstNs = r.timeNs;
-        if (range.lastNs === null || r.timeNs > range.lastNs) range.lastNs = r.timeNs;
+      if (!Buffer.isBuffer(block.records)) {
+        for (const r of block.records) note(r.timeNs);
+      } else {
+        // The block's earliest and latest times, compared as numbers
+        // while they are exact (below 2^53 ns: 104 days of uptime).
+        const src = block.records;
+        let min = Infinity;
+        let max = -Infinity;
+        for (let p = 0; p < src.length; p += src.readUInt32LE(p)) {
+          const high = src.readUInt32LE(p + 24);
+          if (high > 0x1f_ffff) {
+            note(src.readBigUInt64LE(p + 20));
+            continue;
+          }
+          const t = high * 0x1_0000_0000 + src.readUInt32LE(p + 20);
+          if (t < min) min = t;
+          if (t > max) max = t;
+        }
+        if (min !== Infinity) {
+          note(BigInt(min));
+          note(BigInt(max));
+        }
       }
     }
     yield block;
@@ -111,6 +140,7 @@ async function secondPass(
   blocks: Blocks,
   range: TimeRange,
   comments: () => RuleComments,
+  rowLimit: number,
 ): Promise<SecondPass> {
   const { firstNs, lastNs } = range;
   const buckets = new Map<EventCategory, number[]>();
@@ -119,7 +149,7 @@ async function secondPass(
   const decisions: Asked[] = [];
   const filesWritten = new Map<string, number>();
   const pids = new Map<number, { pid: number; start: bigint }>();
-  const recentCode = new Map<string, OpenCodeRecord>();
+  const recentCode = new RecentRecords<OpenCodeRecord>(4096);
   const origin = firstNs ?? 0n;
   const bucketCount = BigInt(TIMELINE_BUCKETS);
   // A record's bucket is floor((t - first) * 120 / span). In doubles that
@@ -129,6 +159,8 @@ async function secondPass(
   // the division (half an ulp, ≤ 2^-47), so Math.floor never rounds up.
   // Longer sessions keep the BigInt arithmetic.
   const spanNumber = span < 2n ** 46n ? Number(span) : null;
+  // The origin as a number, for records read from bytes, while exact.
+  const originNumber = origin <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(origin) : null;
   const rows: string[] = [];
   let shown = 0;
   let omitted = 0;
@@ -143,11 +175,12 @@ async function secondPass(
     const p = pids.get(block.sessionId);
     const pidJson = p ? String(p.pid) : 'null';
     const blockRows: string[] = [];
-    for (const r of block.records) {
+    /** A decoded record (every record of a decoded block). */
+    const take = (r: AgentRecord): void => {
       if (r.kind === 'decision') {
-        if (decisions.length >= LIST_LIMIT) continue;
+        if (decisions.length >= LIST_LIMIT) return;
         const code = isCodeLoadEvent(r.event)
-          ? recentCode.get(`${block.sessionId}:${r.eventSeq}`)
+          ? recentCode.find(block.sessionId, Number(r.eventSeq))
           : undefined;
         if (r.outcome === 'denied' || r.action === 'ask') {
           decisions.push({
@@ -159,9 +192,9 @@ async function secondPass(
             stack: r.stack,
           });
         }
-        continue;
+        return;
       }
-      if (shown < HTML_MAX_EVENTS) {
+      if (shown < rowLimit) {
         blockRows.push(eventRow(r, p, pidJson));
         shown++;
       } else omitted++;
@@ -174,8 +207,7 @@ async function secondPass(
       const row = buckets.get(categoryOf(r.event));
       if (row) row[i] = (row[i] ?? 0) + 1;
       if (r.kind === 'open-code') {
-        recentCode.set(`${block.sessionId}:${r.seq}`, r);
-        if (recentCode.size > 4096) recentCode.delete(recentCode.keys().next().value as string);
+        recentCode.add(block.sessionId, r.seq, r);
       } else if (r.event === 'open' && filesWritten.size < LIST_LIMIT) {
         const [file, mode, flags] = r.args.items;
         const modeText = mode && (mode.type === 'str' || mode.type === 'str_fs') ? mode.text : '';
@@ -192,6 +224,40 @@ async function secondPass(
                   : formatValue(file, { maxStringLength: 400 });
           filesWritten.set(name, (filesWritten.get(name) ?? 0) + 1);
         }
+      }
+    };
+    if (!Buffer.isBuffer(block.records)) {
+      for (const r of block.records) take(r);
+    } else {
+      const at = block.records;
+      for (let item = 0; item < at.length; item += at.readUInt32LE(item)) {
+        // Past the table's rows, an audit event from bytes is only counted
+        // in the timeline, unless it is an open (files written).
+        if (shown >= rowLimit && at[item + 4] === RecordKind.AUDIT) {
+          const event = recordEventAt(at, item);
+          if (event !== 'open' || filesWritten.size >= LIST_LIMIT) {
+            omitted++;
+            const high = at.readUInt32LE(item + 24);
+            const sinceOrigin =
+              originNumber !== null && high <= 0x1f_ffff
+                ? high * 0x1_0000_0000 + at.readUInt32LE(item + 20) - originNumber
+                : null;
+            // The same arithmetic as take() does for a decoded record.
+            const bucket =
+              spanNumber !== null
+                ? Math.floor(
+                    ((sinceOrigin ?? Number(at.readBigUInt64LE(item + 20) - origin)) *
+                      TIMELINE_BUCKETS) /
+                      spanNumber,
+                  )
+                : Number(((at.readBigUInt64LE(item + 20) - origin) * bucketCount) / span);
+            const row = buckets.get(categoryOf(event));
+            const i = Math.min(TIMELINE_BUCKETS - 1, bucket);
+            if (row) row[i] = (row[i] ?? 0) + 1;
+            continue;
+          }
+        }
+        take(decodeRecordAt(at, item));
       }
     }
     // One flat string per block: a few hundred kept strings, not 200,000.
@@ -299,11 +365,15 @@ document.getElementById('prev').addEventListener('click',function(){if(page>0){p
 document.getElementById('next').addEventListener('click',function(){if((page+1)*size<shown.length){page++;render();}});
 render();})();`;
 
-/** Writes the whole HTML document for the session at `sessionPath`. */
+/**
+ * Writes the whole HTML document for the session at `sessionPath`; the
+ * table holds its first `rowLimit` events.
+ */
 export async function htmlReport(
   sessionPath: string,
   blocks: Blocks,
   write: (text: string) => Promise<void>,
+  rowLimit = HTML_MAX_EVENTS,
 ): Promise<void> {
   // The summary's pass also finds the timeline's range: one decode of the
   // session fewer.
@@ -313,7 +383,7 @@ export async function htmlReport(
     rangedBlocks(blocks(), range),
   );
   const comments = ruleCommentsOf(summary.policy);
-  const pass = await secondPass(blocks, range, () => comments);
+  const pass = await secondPass(blocks, range, () => comments, rowLimit);
   const title = summary.run ? summary.run.command.join(' ') : sessionPath;
   const durationMs =
     summary.run && summary.runEnd ? summary.runEnd.endedAtMs - summary.run.startedAtMs : null;
@@ -433,7 +503,7 @@ ${table(
   const omitted = pass.omitted;
   if (omitted > 0) {
     await write(
-      `<p class="dim">The first ${HTML_MAX_EVENTS.toLocaleString('en')} events are in this page; ${omitted.toLocaleString('en')} more are in the session file (hookscope show).</p>`,
+      `<p class="dim">The first ${rowLimit.toLocaleString('en')} events are in this page; ${omitted.toLocaleString('en')} more are in the session file (hookscope show).</p>`,
     );
   }
   await write(`<script>${SCRIPT}</script></body></html>\n`);

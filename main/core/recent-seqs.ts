@@ -32,3 +32,38 @@ export class RecentSeqs {
     return undefined;
   }
 }
+
+/**
+ * The latest `limit` records added, found by (session, sequence number):
+ * what a decision of code needs of the open-code record it decides. A
+ * fixed ring for the same reason as RecentSeqs.
+ */
+export class RecentRecords<T> {
+  private readonly sessions: Uint32Array;
+  private readonly seqs: Float64Array;
+  private readonly values: Array<T | undefined>;
+  private count = 0;
+
+  constructor(private readonly limit: number) {
+    this.sessions = new Uint32Array(limit);
+    this.seqs = new Float64Array(limit);
+    this.values = new Array<T | undefined>(limit);
+  }
+
+  add(session: number, seq: number, value: T): void {
+    const slot = this.count++ % this.limit;
+    this.sessions[slot] = session;
+    this.seqs[slot] = seq;
+    this.values[slot] = value;
+  }
+
+  /** The newest record added as (session, seq); undefined when it is not (or no longer) here. */
+  find(session: number, seq: number): T | undefined {
+    const kept = Math.min(this.count, this.limit);
+    for (let k = 1; k <= kept; k++) {
+      const slot = (this.count - k) % this.limit;
+      if (this.seqs[slot] === seq && this.sessions[slot] === session) return this.values[slot];
+    }
+    return undefined;
+  }
+}

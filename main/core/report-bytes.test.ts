@@ -28,6 +28,7 @@ import { CSV_COLUMNS, csvRow, writeReport, type Filter } from './report.js';
 import { RecentSeqs } from './recent-seqs.js';
 import { ByteOut, writeCsvRow, writePlainRecord } from './report-bytes.js';
 import { plainRecordJson } from './report-text.js';
+import { htmlReport } from './html-report.js';
 import { perfettoReport } from './perfetto-report.js';
 import { SessionReader, SessionWriter, type SessionBlock } from './session-file.js';
 import { eventMatcher } from './event-glob.js';
@@ -274,6 +275,30 @@ async function perfettoBothWays(file: string): Promise<{ decoded: string; raw: s
   return { decoded: await collect(false), raw: await collect(true) };
 }
 
+/** The html report of `file` made from decoded blocks and from bytes, `rowLimit` rows in its table. */
+async function htmlBothWays(
+  file: string,
+  rowLimit: number,
+): Promise<{ decoded: string; raw: string }> {
+  const collect = async (raw: boolean): Promise<string> => {
+    let text = '';
+    const blocks = async function* () {
+      const reader = await SessionReader.open(file);
+      yield* raw ? reader.rawBlocks() : reader.blocks();
+    };
+    await htmlReport(
+      file,
+      blocks,
+      async (chunk) => {
+        text += chunk;
+      },
+      rowLimit,
+    );
+    return text;
+  };
+  return { decoded: await collect(false), raw: await collect(true) };
+}
+
 /** A session file of one process holding `payload`'s records. */
 function writeOneProcessSession(file: string, payload: Buffer, startNs: bigint): void {
   const w = SessionWriter.create(file, { overwrite: true });
@@ -359,6 +384,36 @@ describe('byte-level report writers', () => {
         },
       ),
       { numRuns: RUNS },
+    );
+  });
+
+  it('html from bytes equals html from decoded records, within and past the row limit', async () => {
+    const dir = tempDir('hookscope-report-bytes-');
+    const bench = path.join(dir, 'bench.hks');
+    writeBenchSession(bench, 15_000);
+    const enforced = path.join(dir, 'enforced.hks');
+    writeEnforcedSampleSession(enforced, { withStack: true });
+    const sample = path.join(dir, 'sample.hks');
+    writeSampleSession(sample);
+    for (const file of [bench, enforced, sample]) {
+      for (const rowLimit of [0, 3, 5_000, 200_000]) {
+        const html = await htmlBothWays(file, rowLimit);
+        expect(html.raw).toBe(html.decoded);
+      }
+    }
+    const gen = path.join(dir, 'gen.hks');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(anyRecord, { minLength: 1, maxLength: 6 }),
+        fc.constantFrom(0n, 2n ** 53n + 7n),
+        fc.nat(4),
+        async (records, startNs, rowLimit) => {
+          writeOneProcessSession(gen, Buffer.concat(records), startNs);
+          const html = await htmlBothWays(gen, rowLimit);
+          expect(html.raw).toBe(html.decoded);
+        },
+      ),
+      { numRuns: RUNS / 3 },
     );
   });
 

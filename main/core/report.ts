@@ -27,13 +27,12 @@ import {
 } from './protocol/records.js';
 import { ByteOut, writeCsvRow, writePlainRecord } from './report-bytes.js';
 import { csvJsonCell, csvText, jsonValueText, memoText } from './report-text.js';
-import { RecentSeqs } from './recent-seqs.js';
+import { RecentRecords, RecentSeqs } from './recent-seqs.js';
 import {
   SessionReader,
   type PolicyInfo,
   type RawEventsBlock,
   type RawSessionBlock,
-  type SessionBlock,
 } from './session-file.js';
 import { originOf } from './stack-origin.js';
 import { errnoText } from './summary.js';
@@ -188,9 +187,9 @@ export async function writeReport(
       // counts both reads (htmlReport reads the session HTML_READS times).
       const total = fs.statSync(sessionPath).size;
       let pass = 0;
-      const fresh = async function* (): AsyncGenerator<SessionBlock> {
+      const fresh = async function* (): AsyncGenerator<RawSessionBlock> {
         const done = Math.min(pass++, HTML_READS - 1) * total;
-        for await (const block of (await SessionReader.open(sessionPath)).blocks()) {
+        for await (const block of (await SessionReader.open(sessionPath)).rawBlocks()) {
           if (options.onProgress && block.type !== 'end') {
             options.onProgress(Math.floor((done + block.offset) / HTML_READS), total);
           }
@@ -438,7 +437,7 @@ async function sarifReport(
   let comments: RuleComments = [];
   const pids = new Map<number, number>();
   // The code record each decision of code decides (same session, by seq), bounded.
-  const recentCode = new Map<string, OpenCodeRecord>();
+  const recentCode = new RecentRecords<OpenCodeRecord>(4096);
   const rules = new Map<string, { id: string; text: string }>();
   let started = false;
   const head = (): string =>
@@ -458,8 +457,7 @@ async function sarifReport(
       if (block.records[p + 4] === RecordKind.AUDIT) continue;
       const record = decodeRecordAt(block.records, p);
       if (record.kind === 'open-code') {
-        recentCode.set(`${block.sessionId}:${record.seq}`, record);
-        if (recentCode.size > 4096) recentCode.delete(recentCode.keys().next().value as string);
+        recentCode.add(block.sessionId, record.seq, record);
         continue;
       }
       if (record.kind !== 'decision') continue;
@@ -476,7 +474,7 @@ async function sarifReport(
         });
       }
       const code = isCodeLoadEvent(record.event)
-        ? recentCode.get(`${block.sessionId}:${record.eventSeq}`)
+        ? recentCode.find(block.sessionId, Number(record.eventSeq))
         : undefined;
       const result = sarifResult(record, ruleId, code, pids.get(block.sessionId) ?? null, comments);
       const text = `${started ? ',' : ''}${JSON.stringify(result)}`;

@@ -8,7 +8,9 @@ import {
   writeEnforcedSampleSession,
   writeSampleSession,
 } from '../test-support/sample-session.js';
-import { SessionWriter } from './session-file.js';
+import { writeBenchSession } from '../test-support/bench-session.js';
+import { encodeAuditRecord } from '../test-support/wire-encoder.js';
+import { SessionReader, SessionWriter } from './session-file.js';
 import { formatSummary, socketAddress, summarizeSession } from './summary.js';
 import { v } from '../test-support/wire-encoder.js';
 
@@ -24,6 +26,33 @@ afterAll(() => {
 });
 
 describe('summarizeSession', () => {
+  it('gives the same summary from decoded blocks and from bytes', async () => {
+    const bench = path.join(dir, 'bench.hks');
+    writeBenchSession(bench, 30_000);
+    const enforced = path.join(dir, 'enforced.hks');
+    writeEnforcedSampleSession(enforced, { withStack: true });
+    // Names the target chose that are also names of Object's own members.
+    const odd = path.join(dir, 'odd.hks');
+    const w = SessionWriter.create(odd, { overwrite: true });
+    w.writeEvents(
+      1,
+      Buffer.concat(
+        ['constructor', 'toString', '__proto__', 'subprocess.Popen'].map((event, seq) =>
+          encodeAuditRecord({ event, seq, args: v.tuple([v.str('/bin/x'), v.list([v.str('x')])]) }),
+        ),
+      ),
+    );
+    w.close();
+    for (const f of [file, bench, enforced, odd]) {
+      const fromBytes = await summarizeSession(f);
+      const decoded = await summarizeSession(f, (await SessionReader.open(f)).blocks());
+      expect(fromBytes).toEqual(decoded);
+    }
+    const oddSummary = await summarizeSession(odd);
+    expect(oddSummary.totalEvents).toBe(4);
+    expect(oddSummary.subprocesses.map((s) => s.event)).toEqual(['subprocess.Popen']);
+  });
+
   it('summarises processes, categories, code, subprocesses, sockets and drops', async () => {
     const s = await summarizeSession(file);
     expect(s.run?.command).toEqual(['python3', 'app.py']);

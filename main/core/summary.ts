@@ -8,10 +8,14 @@ import { constants as osConstants } from 'node:os';
 
 import { EVENT_CATEGORIES, categoryOf, type EventCategory } from '../common/event-taxonomy.js';
 import { decidedByText, ruleCommentsOf } from './decision-text.js';
+import { RecentRecords } from './recent-seqs.js';
 import { formatStack, originOf } from './stack-origin.js';
 import {
+  RecordKind,
+  decodeRecordAt,
   isCodeLoadEvent,
   formatValue,
+  recordEventAt,
   valueText,
   type AgentRecord,
   type DecidedBy,
@@ -27,6 +31,8 @@ import {
   type NoticeInfo,
   type PolicyInfo,
   type ProcessEndReason,
+  type RawEventsBlock,
+  type RawSessionBlock,
   type RunEndInfo,
   type RunInfo,
   type SessionBlock,
@@ -191,7 +197,7 @@ interface SessionState {
    * (same thread, next record). Bounded: a decision far from its record
    * would be an agent bug, and is then shown without the file.
    */
-  recentCode: Map<number, OpenCodeRecord>;
+  recentCode: RecentRecords<OpenCodeRecord>;
 }
 
 /** Open-code records remembered per process for their decisions. */
@@ -203,7 +209,8 @@ const RECENT_CODE_LIMIT = 256;
  * it grows, without reading it again).
  */
 export class SessionSummarizer {
-  readonly add: (block: SessionBlock) => void;
+  /** A block, decoded or with its events as bytes (only some records are then decoded). */
+  readonly add: (block: SessionBlock | RawSessionBlock) => void;
   readonly result: () => SessionSummary;
 
   constructor(path: string) {
@@ -229,13 +236,51 @@ export class SessionSummarizer {
     const session = (id: number): SessionState => {
       let state = sessions.get(id);
       if (state === undefined) {
-        state = { summary: null, records: 0, dropped: 0n, recentCode: new Map() };
+        state = {
+          summary: null,
+          records: 0,
+          dropped: 0n,
+          recentCode: new RecentRecords(RECENT_CODE_LIMIT),
+        };
         sessions.set(id, state);
       }
       return state;
     };
 
-    this.add = (block: SessionBlock): void => {
+    /** One record of the process whose state this is. */
+    const record = (state: SessionState, pid: number | null, record: AgentRecord): void => {
+      if (record.kind === 'decision') {
+        if (record.outcome === 'denied') {
+          deniedTotal++;
+          const code = isCodeLoadEvent(record.event)
+            ? state.recentCode.find(0, Number(record.eventSeq))
+            : undefined;
+          addDenial(denials, record, code, pid, decidedByText(record, comments));
+        }
+        return;
+      }
+      count(record.event);
+      if (record.kind === 'open-code') {
+        addCodeLoad(code, record, pid);
+        state.recentCode.add(0, record.seq, record);
+      } else {
+        addLaunch(launches, record, pid);
+        addSocket(sockets, record, pid);
+      }
+    };
+
+    /** An event (not a decision) in the totals. */
+    const count = (event: string): void => {
+      totalEvents++;
+      const category = categoryOf(event);
+      categoryCounts.set(category, (categoryCounts.get(category) ?? 0) + 1);
+      const seen = eventCounts.get(event);
+      if (seen !== undefined) eventCounts.set(event, seen + 1);
+      else if (eventCounts.size < SUMMARY_LIST_LIMIT) eventCounts.set(event, 1);
+      else eventsOmitted++;
+    };
+
+    this.add = (block: SessionBlock | RawSessionBlock): void => {
       switch (block.type) {
         case 'run':
           run = block.run;
@@ -299,37 +344,25 @@ export class SessionSummarizer {
         }
         case 'events': {
           const state = session(block.sessionId);
-          state.records += block.records.length;
           const pid = state.summary?.pid ?? null;
-          for (const record of block.records) {
-            if (record.kind === 'decision') {
-              if (record.outcome === 'denied') {
-                deniedTotal++;
-                const code = isCodeLoadEvent(record.event)
-                  ? state.recentCode.get(Number(record.eventSeq))
-                  : undefined;
-                addDenial(denials, record, code, pid, decidedByText(record, comments));
+          if (!Buffer.isBuffer(block.records)) {
+            state.records += block.records.length;
+            for (const r of block.records) record(state, pid, r);
+            break;
+          }
+          // As bytes: an audit event's arguments matter only for the
+          // subprocess and socket lists; the rest is counted by name.
+          const src = block.records;
+          state.records += (block as RawEventsBlock).count;
+          for (let p = 0; p < src.length; p += src.readUInt32LE(p)) {
+            if (src[p + 4] === RecordKind.AUDIT) {
+              const event = recordEventAt(src, p);
+              if (!readsArguments(event)) {
+                count(event);
+                continue;
               }
-              continue;
             }
-            totalEvents++;
-            const category = categoryOf(record.event);
-            categoryCounts.set(category, (categoryCounts.get(category) ?? 0) + 1);
-            const seen = eventCounts.get(record.event);
-            if (seen !== undefined) eventCounts.set(record.event, seen + 1);
-            else if (eventCounts.size < SUMMARY_LIST_LIMIT) eventCounts.set(record.event, 1);
-            else eventsOmitted++;
-            if (record.kind === 'open-code') {
-              addCodeLoad(code, record, pid);
-              state.recentCode.set(record.seq, record);
-              if (state.recentCode.size > RECENT_CODE_LIMIT) {
-                // Maps iterate in insertion order: the first key is the oldest.
-                state.recentCode.delete(state.recentCode.keys().next().value as number);
-              }
-            } else {
-              addLaunch(launches, record, pid);
-              addSocket(sockets, record, pid);
-            }
+            record(state, pid, decodeRecordAt(src, p));
           }
           break;
         }
@@ -391,9 +424,9 @@ export class SessionSummarizer {
  */
 export async function summarizeSession(
   path: string,
-  blocks?: AsyncIterable<SessionBlock>,
+  blocks?: AsyncIterable<SessionBlock | RawSessionBlock>,
 ): Promise<SessionSummary> {
-  const source = blocks ?? (await SessionReader.open(path)).blocks();
+  const source = blocks ?? (await SessionReader.open(path)).rawBlocks();
   const summarizer = new SessionSummarizer(path);
   for await (const block of source) summarizer.add(block);
   return summarizer.result();
@@ -456,13 +489,25 @@ const LAUNCH_EVENTS: Readonly<Record<string, { exe: number | null; argv: number 
   'os.system': { exe: null, argv: null },
 };
 
+/** Whether the lists need the arguments of an audit event of this name. */
+function readsArguments(event: string): boolean {
+  return (
+    Object.hasOwn(LAUNCH_EVENTS, event) ||
+    Object.hasOwn(SOCKET_EVENTS, event) ||
+    event === 'socket.getaddrinfo'
+  );
+}
+
 function addLaunch(
   list: CappedList<SubprocessLaunch>,
   record: AgentRecord,
   pid: number | null,
 ): void {
   if (record.kind !== 'audit') return;
-  const shape = LAUNCH_EVENTS[record.event];
+  // Own keys only: the target names its events, "constructor" included.
+  const shape = Object.hasOwn(LAUNCH_EVENTS, record.event)
+    ? LAUNCH_EVENTS[record.event]
+    : undefined;
   if (shape === undefined) return;
   const args = record.args.items;
   let executable: string | null = null;
@@ -557,7 +602,9 @@ function addSocket(list: CappedList<SocketUse>, record: AgentRecord, pid: number
     operation = 'getaddrinfo';
     address = hostPort(args[0], args[1]);
   } else {
-    const shape = SOCKET_EVENTS[record.event];
+    const shape = Object.hasOwn(SOCKET_EVENTS, record.event)
+      ? SOCKET_EVENTS[record.event]
+      : undefined;
     if (shape === undefined) return;
     operation = shape.operation;
     address = socketAddress(args[shape.address]);
