@@ -2,16 +2,21 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
 import { HOOKSCOPE_VERSION } from '../core/version.js';
-import { psCommand } from './ps.js';
-import { attachCommand } from './attach.js';
-import { reportCommand } from './report.js';
-import { runCommand, type RunOptions } from './run.js';
-import { parsePort, serveCommand } from './serve.js';
-import { showCommand } from './show.js';
+import type { RunOptions } from './run.js';
+
+// Each command's module is loaded when the command runs: a `report` or a
+// `show` does not pay for loading the recorder, the attacher and the web
+// host first.
 
 function parsePid(value: string): number {
   if (!/^[1-9][0-9]{0,9}$/.test(value))
     throw new InvalidArgumentError('expected a process id (a positive integer)');
+  return Number(value);
+}
+
+function parsePort(value: string): number {
+  if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535)
+    throw new InvalidArgumentError('expected a port number (0 to 65535)');
   return Number(value);
 }
 
@@ -67,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
     .argument('[command...]', 'the command to run, after --')
     .passThroughOptions()
     .action(async (command: string[], opts: RunOptions) => {
+      const { runCommand } = await import('./run.js');
       exitCode = await runCommand(command, opts, process.stderr);
     });
 
@@ -85,6 +91,7 @@ export async function main(argv: string[]): Promise<number> {
         file: string,
         opts: { format?: string; out?: string; pid?: number; event?: string },
       ) => {
+        const { reportCommand } = await import('./report.js');
         exitCode = await reportCommand(file, opts, process.stdout, process.stderr);
       },
     );
@@ -97,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--pid <pid>', 'only events of this process', parsePid)
     .option('--json', 'one JSON object per line')
     .action(async (file: string, opts: { event?: string; pid?: number; json?: boolean }) => {
+      const { showCommand } = await import('./show.js');
       exitCode = await showCommand(file, opts, process.stdout, process.stderr);
     });
 
@@ -110,7 +118,8 @@ export async function main(argv: string[]): Promise<number> {
       'one process in detail, with every reason attaching is not possible',
       parsePid,
     )
-    .action((opts: { json?: boolean; python?: boolean; pid?: number }) => {
+    .action(async (opts: { json?: boolean; python?: boolean; pid?: number }) => {
+      const { psCommand } = await import('./ps.js');
       exitCode = psCommand(opts, process.stdout, process.stderr);
     });
 
@@ -154,6 +163,7 @@ export async function main(argv: string[]): Promise<number> {
           ask?: 'allow' | 'deny';
         },
       ) => {
+        const { attachCommand } = await import('./attach.js');
         exitCode = await attachCommand(pid, opts, process.stderr);
       },
     );
@@ -163,6 +173,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('serve the inspector UI to a browser on this machine (127.0.0.1, with a token)')
     .option('--port <port>', 'port to listen on (default: any free port)', parsePort)
     .action(async (opts: { port?: number }) => {
+      const { serveCommand } = await import('./serve.js');
       exitCode = await serveCommand(opts, process.stdout, process.stderr);
     });
 

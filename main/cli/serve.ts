@@ -1,15 +1,8 @@
 // `hookscope serve [--port N]`: the UI in a browser, from the loopback web host.
-import { InvalidArgumentError } from 'commander';
 
 import { rendererBundleDir } from '../core/runtime-paths.js';
 import { UiApi } from '../core/ui-api.js';
 import { startWebHost } from '../web/web-host.js';
-
-export function parsePort(value: string): number {
-  if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535)
-    throw new InvalidArgumentError('expected a port number (0 to 65535)');
-  return Number(value);
-}
 
 export interface ServeOptions {
   port?: number;
