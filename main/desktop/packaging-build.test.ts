@@ -42,9 +42,8 @@ const FUSE_ORDER = [
 const INITIAL_WIRE = '11110001';
 
 interface BuilderConfig {
-  extraResources: { from: string; to: string }[];
   electronFuses: Record<string, boolean>;
-  linux: { executableName: string };
+  linux: { executableName: string; extraResources: { from: string; to: string }[] };
 }
 
 describe('electron-builder on the build output (Linux, unpacked)', () => {
@@ -73,7 +72,7 @@ describe('electron-builder on the build output (Linux, unpacked)', () => {
     fs.cpSync(path.join(REPO, 'app', 'dist'), path.join(project, 'app', 'dist'), {
       recursive: true,
     });
-    for (const { from } of config.extraResources) {
+    for (const { from } of config.linux.extraResources) {
       fs.mkdirSync(path.dirname(path.join(project, from)), { recursive: true });
       fs.copyFileSync(path.join(REPO, from), path.join(project, from));
     }

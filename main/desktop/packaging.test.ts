@@ -23,12 +23,11 @@ interface BuilderConfig {
   productName: string;
   directories: { app: string; output: string; buildResources: string };
   files: string[];
-  extraResources: { from: string; to: string }[];
   asar?: boolean;
   asarUnpack?: string[];
   npmRebuild: boolean;
   electronFuses: Record<string, boolean>;
-  linux: { target: string[]; icon: string };
+  linux: { target: string[]; icon: string; extraResources: { from: string; to: string }[] };
   mac: { target: { target: string; arch: string[] }[]; icon: string };
   win: { target: string; icon: string };
 }
@@ -104,14 +103,14 @@ describe('electron-builder.yml', () => {
   it('copies the built agent and addon outside the asar, where the packaged lookup finds them', () => {
     const resources = '/opt/Hookscope/resources';
     const packaged = nativeBuildPaths(resources, `${resources}/app.asar/dist/main/core`);
-    const destinations = config.extraResources.map((r) => path.posix.join(resources, r.to));
+    const destinations = config.linux.extraResources.map((r) => path.posix.join(resources, r.to));
     expect(destinations).toEqual([packaged.agent, packaged.addon]);
     const built = nativeBuildPaths(undefined, path.join(REPO, 'main', 'core'));
-    expect(config.extraResources.map((r) => path.join(REPO, r.from))).toEqual([
+    expect(config.linux.extraResources.map((r) => path.join(REPO, r.from))).toEqual([
       built.agent,
       built.addon,
     ]);
-    for (const { from } of config.extraResources) {
+    for (const { from } of config.linux.extraResources) {
       const file = path.join(REPO, from);
       expect(fs.existsSync(file), `${from} (run \`npm run build\`)`).toBe(true);
       // Both are ELF shared objects (e_type ET_DYN).
@@ -119,6 +118,31 @@ describe('electron-builder.yml', () => {
       expect(head.subarray(0, 4).toString('latin1'), from).toBe('\x7fELF');
       expect(head.readUInt16LE(16), from).toBe(3);
     }
+  });
+
+  it('refuses, before packing, a platform or architecture the native pieces were not built for', async () => {
+    const hookFile = path.join(REPO, (raw as { beforePack: string }).beforePack);
+    const hook = requireHere(hookFile) as {
+      default: (context: { electronPlatformName: string; arch: number }) => Promise<void>;
+    };
+    const { Arch } = requireHere('builder-util') as { Arch: Record<string, number> };
+    const here = Arch[process.arch] as number;
+    await expect(hook.default({ electronPlatformName: 'linux', arch: here })).resolves.toBe(
+      undefined,
+    );
+    await expect(hook.default({ electronPlatformName: 'darwin', arch: here })).rejects.toThrow(
+      /cannot be packaged for darwin yet: .*Linux only/,
+    );
+    await expect(hook.default({ electronPlatformName: 'win32', arch: here })).rejects.toThrow(
+      /cannot be packaged for win32 yet/,
+    );
+    const other = process.arch === 'arm64' ? 'x64' : 'arm64';
+    await expect(
+      hook.default({ electronPlatformName: 'linux', arch: Arch[other] as number }),
+    ).rejects.toThrow(new RegExp(`built for ${process.arch}, not ${other}`));
+    // The mac and win sections ship no Linux library.
+    expect(JSON.stringify(config.mac)).not.toMatch(/extraResources|\.so\b/);
+    expect(JSON.stringify(config.win)).not.toMatch(/extraResources|\.so\b/);
   });
 
   it('names directories that exist', () => {
