@@ -1,16 +1,17 @@
-// Byte-level writers for the bulk reports (json, csv): records go from the
-// session file's bytes straight to the report's bytes, without a record
-// object, a value object or a string per piece in between. Exporting a
-// 1,000,000-event session spent most of its time making those and then
-// encoding and collecting them (docs/reports.md, "Speed").
+// Byte-level report writers: records go from the session file's bytes
+// straight to the report's bytes, without a record object, a value object
+// or a string per piece in between (json and csv records, perfetto's audit
+// instants). Exporting a 1,000,000-event session spent most of its time
+// making those and then encoding and collecting them (docs/reports.md,
+// "Cost").
 //
 // Each writer produces exactly the bytes of the string writer it stands in
 // for (report-text.ts, named in its comment); report-bytes.test.ts checks
 // that on real recordings and on generated records of every kind. What is
 // rare or subtle is not rewritten here: a value or record the fast path
 // does not handle (text with non-ASCII bytes, floats in the csv, code
-// objects, open-code and decision records, …) is decoded and handed to
-// the string writer, and its text is written as UTF-8.
+// objects, decisions, failed opens, …) is decoded and handed to the string
+// writer, and its text is written as UTF-8.
 //
 // Every function here reads a payload that validateEventsPayload accepted
 // (SessionReader.rawBlocks does), so offsets and lengths are in bounds.
