@@ -8,11 +8,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { AgentServer } from './agent-server.js';
+import { AgentServer, type AgentSink } from './agent-server.js';
+import type { Bye } from './protocol/hello.js';
 import { FrameType, encodeFrame } from './protocol/frame.js';
 import { agentLibraryPath, makePrivateSocketDir } from './runtime-paths.js';
 import { auditCapableInterpreters } from '../test-support/pythons.js';
 import { CollectingSink } from '../test-support/collecting-sink.js';
+import { encodeAuditRecord, encodeByePayload, v } from '../test-support/wire-encoder.js';
 import { until } from '../test-support/waiting.js';
 
 const py = auditCapableInterpreters()[0]!;
@@ -164,6 +166,83 @@ describe('agent socket', () => {
     expect(sink.started).toEqual([]);
     // Still serving afterwards.
     expect(server.openConnections).toBe(0);
+  });
+
+  it('takes a flood in slices: other work runs meanwhile, and every frame arrives in order before the end', async () => {
+    // What main/web/load-faults.test.ts does with twenty real agents, with
+    // one connection from here: ~13 MB of EVENTS sent at once, then BYE
+    // and the end of the stream.
+    const socketDir = makePrivateSocketDir();
+    const token = crypto.randomBytes(32);
+    const firstSeqs: number[] = [];
+    let records = 0;
+    let eventsWhenEnded = -1;
+    let endedWith: Bye | null = null;
+    const sink: AgentSink = {
+      processStarted: () => {},
+      events: (_session, payload, count) => {
+        firstSeqs.push(Number(payload.readBigUInt64LE(12)));
+        records += count;
+      },
+      drops: () => {},
+      processEnded: (_session, bye) => {
+        eventsWhenEnded = firstSeqs.length;
+        endedWith = bye;
+      },
+      notice: (_level, message) => {
+        throw new Error(`unexpected notice: ${message}`);
+      },
+    };
+    const server = new AgentServer({ socketDir, token, acceptsPid: () => true, sink });
+    await server.listen();
+    cleanups.push(async () => {
+      await server.close();
+      fs.rmSync(socketDir, { recursive: true, force: true });
+    });
+
+    const FRAMES = 96;
+    const PER_FRAME = 2048;
+    const frames: Buffer[] = [encodeFrame(FrameType.HELLO, hello(token, process.pid))];
+    for (let f = 0; f < FRAMES; f++) {
+      const batch: Buffer[] = [];
+      for (let i = 0; i < PER_FRAME; i++) {
+        const seq = f * PER_FRAME + i;
+        batch.push(
+          encodeAuditRecord({ seq, event: 'hookscope.test.flood', args: v.tuple([v.int(seq)]) }),
+        );
+      }
+      frames.push(encodeFrame(FrameType.EVENTS, Buffer.concat(batch)));
+    }
+    const total = FRAMES * PER_FRAME;
+    frames.push(encodeFrame(FrameType.BYE, encodeByePayload(BigInt(total), 0n, 0)));
+    const bytes = Buffer.concat(frames);
+
+    let ticks = 0;
+    let ticksDuringFlood = 0;
+    const ticker = setInterval(() => {
+      ticks++;
+      if (firstSeqs.length > 0 && firstSeqs.length < FRAMES) ticksDuringFlood++;
+    }, 1);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const c = net.createConnection(server.socketPath, () => c.end(bytes));
+        c.on('error', reject);
+        c.on('close', () => resolve());
+        c.resume();
+      });
+      await until(() => endedWith !== null);
+    } finally {
+      clearInterval(ticker);
+    }
+    expect(bytes.length).toBeGreaterThan(8 * 1024 * 1024);
+    expect(ticks).toBeGreaterThan(0);
+    // The event loop turned between slices while the frames were handled.
+    expect(ticksDuringFlood).toBeGreaterThan(0);
+    expect(firstSeqs).toEqual(Array.from({ length: FRAMES }, (_, f) => f * PER_FRAME));
+    expect(records).toBe(total);
+    // BYE, the last frame, was read before the session ended.
+    expect(eventsWhenEnded).toBe(FRAMES);
+    expect(endedWith).toMatchObject({ recordsTotal: BigInt(total), reason: 'exit' });
   });
 
   it('agent refuses a squatted socket owned by another uid and sends it nothing', async () => {

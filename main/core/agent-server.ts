@@ -304,12 +304,23 @@ export class AgentServer {
     let sessionId = 0;
     let agent: AgentProcess | null = null;
     let bye: Bye | null = null;
+    let refused = false;
+    const refuse = (why: string): void => {
+      refused = true;
+      this.refuse(socket, why);
+    };
     const helloTimer = setTimeout(
-      () => this.refuse(socket, `pid ${peer.pid} sent no HELLO in time`),
+      () => refuse(`pid ${peer.pid} sent no HELLO in time`),
       HELLO_TIMEOUT_MS,
     );
+    const queue = new IngestQueue(socket, (chunk) => {
+      if (!refused) handleChunk(chunk);
+    });
 
     socket.on('close', () => {
+      // What still waited for a slice arrived before the close: its BYE
+      // may be in there. (waitForIdle's waiters resume only after this.)
+      queue.flush();
       clearTimeout(helloTimer);
       if (sessionId) {
         this.sessions.delete(sessionId);
@@ -322,8 +333,8 @@ export class AgentServer {
       }
     });
 
-    socket.on('data', (chunk: Buffer) => {
-      yieldIfOverBudget(socket, chunk.length);
+    socket.on('data', (chunk: Buffer) => queue.push(chunk));
+    const handleChunk = (chunk: Buffer): void => {
       try {
         for (const frame of decoder.push(chunk)) {
           if (!sessionId) {
@@ -332,12 +343,12 @@ export class AgentServer {
             const hello = parseHello(frame.payload);
             if (!tokensMatch(hello.token, this.options.token)) {
               clearTimeout(helloTimer);
-              this.refuse(socket, `wrong token from pid ${peer.pid}`);
+              refuse(`wrong token from pid ${peer.pid}`);
               return;
             }
             if (hello.pid !== peer.pid) {
               clearTimeout(helloTimer);
-              this.refuse(socket, `HELLO claims pid ${hello.pid} but the kernel says ${peer.pid}`);
+              refuse(`HELLO claims pid ${hello.pid} but the kernel says ${peer.pid}`);
               return;
             }
             clearTimeout(helloTimer);
@@ -412,40 +423,117 @@ export class AgentServer {
       } catch (err) {
         clearTimeout(helloTimer);
         const what = err instanceof ProtocolError ? 'protocol error' : 'error';
-        this.refuse(socket, `${what} from pid ${peer.pid}: ${(err as Error).message}`);
+        refuse(`${what} from pid ${peer.pid}: ${(err as Error).message}`);
       }
-    });
+    };
   }
 }
 
 /**
- * Bytes of agent traffic one event-loop turn may handle before the
- * connections that sent them pause until the next turn. Node reads each
- * readable socket up to 32 times (64 KiB each) per turn, so twenty busy
- * agents with a backlog can hand one turn tens of MB to validate and
- * write (~130 MB/s here) while API calls wait. With the budget, other
- * work (the UI's API, answers to asks) gets a turn every few MB; the
- * paused agents' sends wait in their socket buffers meanwhile. Measured
- * with main/web/load-faults.test.ts's load, longest API call in four
- * paired runs: 248, 1129, 457, 569 ms with it; 1080, 1821, 1114, 543 ms
- * without (a shared 2-core machine, load average 5-12).
+ * Milliseconds of agent traffic one turn of the event loop may handle, so
+ * that the rest of the inspector (the UI's API, answers to asks) gets the
+ * loop between turns however many busy agents send at once. Node reads
+ * each readable socket up to 32 times (64 KiB each) per turn and hands
+ * every chunk to 'data' at once: twenty agents with a backlog can give one
+ * turn tens of MB to validate and write (~130-200 MB/s here). The first
+ * budget, 4 MB per turn, still let turns run long: every readable socket
+ * delivered a chunk before it could be paused (20 x 64 KiB more), and a
+ * turn took longer whenever the machine was busy; a budget in time adapts
+ * to both. The chunk that crosses the line is finished (an agent batch is
+ * at most 256 KiB: 1-2 ms of work).
+ *
+ * Measured with main/web/load-faults.test.ts's load (20 x 100k events,
+ * 130 MB) on this shared 2-core machine, load average 0.3-8. With 4 MB per
+ * turn, an event-loop monitor in the server saw single turns of up to
+ * 146 ms, and run.status's longest call in five runs was 23-328 ms. With
+ * 2 ms (the tail was no different with 1 or 4 ms), the run took as long
+ * (1.7-2.4 s, nothing dropped) and the longest calls were 31-189 ms in six
+ * runs. What is left is the server waiting for a CPU: runnable but not
+ * running for up to 380 ms at a time (/proc/PID/task/TID/schedstat; no
+ * CPU-profile samples meanwhile), and as long with every EVENTS frame
+ * dropped unread, so no finer split of our own work removes it.
  */
-const INGEST_BYTES_PER_TURN = 4 * 1024 * 1024;
-let ingestedThisTurn = 0;
-let budgetReset = false;
+const INGEST_MS_PER_TURN = 2;
 
-function yieldIfOverBudget(socket: net.Socket, bytes: number): void {
-  ingestedThisTurn += bytes;
-  if (!budgetReset) {
-    budgetReset = true;
-    setImmediate(() => {
-      ingestedThisTurn = 0;
-      budgetReset = false;
-    });
+/** Queues with chunks waiting, in the order they are served. */
+const ingestRound: IngestQueue[] = [];
+let sliceOpen = false;
+let sliceEnd = 0;
+
+/** Whether the current slice has time left; opens one (ending at the next check phase) if none is. */
+function sliceHasTime(): boolean {
+  if (!sliceOpen) {
+    sliceOpen = true;
+    sliceEnd = performance.now() + INGEST_MS_PER_TURN;
+    setImmediate(endSlice);
   }
-  if (ingestedThisTurn > INGEST_BYTES_PER_TURN && !socket.isPaused()) {
-    socket.pause();
-    setImmediate(() => socket.resume());
+  return performance.now() < sliceEnd;
+}
+
+/**
+ * Runs in the check phase, after the poll phase in which API requests and
+ * new data were taken: opens a new slice for the waiting queues, one chunk
+ * each in turn. That slice lasts into the next poll phase, where chunks
+ * that arrive find it spent and queue behind these.
+ */
+function endSlice(): void {
+  sliceOpen = false;
+  while (ingestRound.length > 0 && sliceHasTime()) {
+    const queue = ingestRound.shift() as IngestQueue;
+    queue.handleOne();
+    if (queue.waiting) ingestRound.push(queue);
+  }
+}
+
+/**
+ * One agent connection's chunks, in arrival order. A chunk that arrives
+ * when the slice is spent (or behind others) waits here with the socket
+ * paused: the agent's sends wait in the socket buffer, then in its ring.
+ */
+class IngestQueue {
+  private readonly chunks: Buffer[] = [];
+  private inRound = false;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly handle: (chunk: Buffer) => void,
+  ) {}
+
+  get waiting(): boolean {
+    return this.chunks.length > 0;
+  }
+
+  /** A chunk from 'data': handled now when the slice allows and none waits before it. */
+  push(chunk: Buffer): void {
+    if (sliceHasTime() && !this.waiting) {
+      this.handle(chunk);
+      return;
+    }
+    this.chunks.push(chunk);
+    if (!this.socket.isPaused()) this.socket.pause();
+    if (!this.inRound) {
+      this.inRound = true;
+      ingestRound.push(this);
+    }
+  }
+
+  /** Handles the oldest waiting chunk; the socket resumes once none is left. */
+  handleOne(): void {
+    const chunk = this.chunks.shift();
+    if (chunk === undefined) return;
+    if (!this.waiting) {
+      this.inRound = false;
+      // Its next data comes in a later tick, after this chunk.
+      if (!this.socket.destroyed) this.socket.resume();
+    }
+    this.handle(chunk);
+  }
+
+  /** Handles every waiting chunk now: the connection closed, and its BYE may be among them. */
+  flush(): void {
+    while (this.waiting) this.handleOne();
+    const at = ingestRound.indexOf(this);
+    if (at >= 0) ingestRound.splice(at, 1);
   }
 }
 

@@ -307,7 +307,8 @@ describe('listProcesses', () => {
     const { child } = await startUntilReady(py.path, ['-c', SLEEPER]);
     let turns = 0;
     const ticker = setInterval(() => turns++, 0);
-    const scanned = await listProcessesYielding();
+    // Slices of no time at all: a turn between every two processes.
+    const scanned = await listProcessesYielding({ sliceMs: 0 });
     clearInterval(ticker);
     const found = scanned.find((p) => p.pid === child.pid);
     expect(found?.python?.major).toBe(3);
@@ -315,7 +316,7 @@ describe('listProcesses', () => {
     const pids = scanned.map((p) => p.pid);
     expect(pids).toEqual([...pids].sort((a, b) => a - b));
     // Other work ran while it scanned (a timer fired between its slices).
-    if (pids.length > 16) expect(turns).toBeGreaterThan(0);
+    expect(turns).toBeGreaterThan(0);
   });
 });
 
