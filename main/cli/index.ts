@@ -79,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('report')
     .description(
-      'export a session: csv (a row per record), sarif (denied and asked intents), policy',
+      'export a session: json, html, csv, perfetto (a trace), sarif (denied and asked intents) or policy',
     )
     .argument('<file>', 'session file (.hks)')
     .option('--format <format>', 'json, html, csv, perfetto, sarif or policy')

@@ -1,4 +1,4 @@
-// `hookscope report FILE --format csv|sarif|policy [--out OUT] [--pid PID] [--event GLOB]`
+// `hookscope report FILE --format json|html|csv|perfetto|sarif|policy [--out OUT] [--pid PID] [--event GLOB]`
 import path from 'node:path';
 
 import { REPORT_FORMATS, ReportError, writeReport, type ReportFormat } from '../core/report.js';
