@@ -24,10 +24,10 @@ import {
 } from '../test-support/wire-encoder.js';
 import { JSON_REPORT_TAIL, jsonReportBlock, jsonReportHead } from './json-report.js';
 import { ValueTag, decodeRecordAt, validateEventsPayload, type Value } from './protocol/records.js';
-import { CSV_COLUMNS, csvRow, writeReport, type Filter } from './report.js';
+import { CSV_COLUMNS, writeReport, type Filter } from './report.js';
 import { RecentSeqs } from './recent-seqs.js';
 import { ByteOut, writeCsvRow, writePlainRecord } from './report-bytes.js';
-import { plainRecordJson } from './report-text.js';
+import { csvRow, plainRecordJson } from './report-text.js';
 import { htmlReport } from './html-report.js';
 import { perfettoReport } from './perfetto-report.js';
 import { SessionReader, SessionWriter, type SessionBlock } from './session-file.js';
@@ -192,7 +192,7 @@ function compareRecords(payload: Buffer): number {
     writePlainRecord(json, payload, p);
     expect(json.take().toString('utf8')).toBe(plainRecordJson(record));
     const csv = new ByteOut(16);
-    writeCsvRow(csv, payload, p, owner, (r) => csvRow(r, OWNER));
+    writeCsvRow(csv, payload, p, OWNER, owner);
     expect(csv.take().toString('utf8')).toBe(csvRow(record, OWNER));
     p += payload.readUInt32LE(p);
   }
@@ -445,6 +445,41 @@ describe('byte-level report writers', () => {
         const out = path.join(dir, `out-${n++}.${format}`);
         await writeReport(file, out, { format, ...o });
         expect(fs.readFileSync(out, 'utf8')).toBe(expected[format]);
+      }
+    }
+  });
+
+  it('the CLI, formatting on worker threads, writes the same json and csv as the string writers', async () => {
+    const dir = tempDir('hookscope-report-bytes-');
+    const bench = path.join(dir, 'bench.hks');
+    writeBenchSession(bench, 40_000);
+    const cases: Array<{ args: string[]; filter: Filter }> = [
+      { args: [], filter: { pid: undefined, match: null, keepEvent: null } },
+      { args: ['--pid', '4002'], filter: { pid: 4002, match: null, keepEvent: null } },
+      {
+        args: ['--event', 'io.*', '--threads', '3'],
+        filter: { pid: undefined, match: eventMatcher('io.*'), keepEvent: null },
+      },
+    ];
+    let n = 0;
+    for (const { args, filter } of cases) {
+      const expected = await stringReports(bench, filter);
+      for (const format of ['json', 'csv'] as const) {
+        for (const threads of [[], ['--threads', '1']]) {
+          const out = path.join(dir, `cli-${n++}.${format}`);
+          const r = await runCli([
+            'report',
+            bench,
+            '--format',
+            format,
+            '--out',
+            out,
+            ...args,
+            ...threads,
+          ]);
+          expect(r.code, r.stderr).toBe(0);
+          expect(fs.readFileSync(out, 'utf8')).toBe(expected[format]);
+        }
       }
     }
   });

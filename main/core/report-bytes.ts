@@ -29,6 +29,7 @@ import {
   type FormatOptions,
 } from './protocol/records.js';
 import {
+  csvRow,
   csvText,
   formatArgs,
   jsonString,
@@ -83,6 +84,11 @@ export class ByteOut {
     this.buf = Buffer.allocUnsafe(Math.max(this.initialSize, this.pos));
     this.pos = 0;
     return out;
+  }
+
+  /** The bytes written; the ByteOut is not to be used after. */
+  finish(): Buffer {
+    return this.buf.subarray(0, this.pos);
   }
 
   byte(c: number): void {
@@ -683,15 +689,15 @@ const CSV_OPEN_CODE = ascii('open-code');
 const CSV_OPEN_CODE_TAIL = ascii(',,,,,,,\r\n');
 
 /**
- * csvRow of the record at `p` (report.ts): `owner` is the bytes of
- * ",session,pid,"; `fallback` writes a row from the decoded record.
+ * csvRow of the record at `p` (report-text.ts): `owner` is ",session,pid,",
+ * `ownerBytes` the same in bytes.
  */
 export function writeCsvRow(
   out: ByteOut,
   src: Buffer,
   p: number,
-  owner: Buffer,
-  fallback: (record: ReturnType<typeof decodeRecordAt>) => string,
+  owner: string,
+  ownerBytes: Buffer,
 ): void {
   const kind = src[p + 4];
   const q = p + RECORD_HEADER_SIZE + u16(src, p + 6);
@@ -700,11 +706,11 @@ export function writeCsvRow(
     kind === RecordKind.DECISION ||
     (kind === RecordKind.OPEN_CODE && (src[q + 1] !== 0 || src[q + 72] !== ValueTag.STR))
   ) {
-    out.text(fallback(decodeRecordAt(src, p)));
+    out.text(csvRow(decodeRecordAt(src, p), owner));
     return;
   }
   out.put(kind === RecordKind.AUDIT ? CSV_AUDIT : CSV_OPEN_CODE);
-  out.put(owner);
+  out.put(ownerBytes);
   out.uint(u32(src, p + 8));
   out.byte(0x2c);
   out.uint(u64Number(src, p + 12));

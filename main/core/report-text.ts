@@ -10,6 +10,7 @@
 // protocol/records.ts builds its objects (fixed object literals). A field
 // added there must be added here too: the equivalence test fails until it is.
 
+import { categoryOf } from '../common/event-taxonomy.js';
 import {
   formatValue,
   pyFloatRepr,
@@ -19,6 +20,8 @@ import {
   type StackFrame,
   type Value,
 } from './protocol/records.js';
+import { originOf } from './stack-origin.js';
+import { errnoText } from './summary.js';
 
 /** What JSON.stringify escapes in a string: quote, backslash, controls, surrogates. */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
@@ -248,4 +251,27 @@ export function csvJsonCell(value: Value): string {
   const doubled = jsonValueText(value, '""');
   const cell = CSV_FORMULA.test(doubled) ? `'${doubled}` : doubled;
   return CSV_QUOTE.test(cell) ? `"${cell}"` : cell;
+}
+
+/** "event,category" cells of an event name: names repeat endlessly. */
+const csvEventCells = memoText((event) => `${csvText(event)},${csvText(categoryOf(event))}`);
+
+/**
+ * One CSV row, CSV_COLUMNS (report.ts) in order, ending in CRLF: written directly, the
+ * same bytes as csvCell over each column (`owner` is ",session,pid,").
+ * Cells that can only hold digits or a fixed word (numbers, time, hex
+ * digest, intent, outcome) cannot need quoting, so are written as they are.
+ */
+export function csvRow(record: AgentRecord, owner: string): string {
+  const head = `${record.kind}${owner}${record.tid},${record.seq},${record.timeNs},${csvEventCells(record.event)},`;
+  if (record.kind === 'audit') {
+    // args, then path … module empty.
+    return `${head}${csvJsonCell(record.args)},,,,,,,,,,,,,\r\n`;
+  }
+  if (record.kind === 'open-code') {
+    const error = record.status === 'error' ? csvText(errnoText(record.errno)) : '';
+    return `${head}${csvText(`[${jsonValueText(record.path)}]`)},${csvText(textOf(record.path))},${csvText(record.realPath)},${record.size},${record.sha256 ?? ''},${record.intent},${error},,,,,,,\r\n`;
+  }
+  const module = originOf(record.stack)?.module;
+  return `${head},,,,,,,${record.outcome},${record.action},${record.by},${record.ruleIndex ?? ''},${record.waitedNs},${record.eventSeq},${module === undefined ? '' : csvText(module)}\r\n`;
 }

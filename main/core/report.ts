@@ -8,7 +8,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { categoryOf } from '../common/event-taxonomy.js';
 import { decidedByText, ruleCommentsOf, type RuleComments } from './decision-text.js';
 import { eventMatcher } from './event-glob.js';
 import { htmlReport } from './html-report.js';
@@ -21,12 +20,11 @@ import {
   isCodeLoadEvent,
   recordEventAt,
   textOf,
-  type AgentRecord,
   type DecisionRecord,
   type OpenCodeRecord,
 } from './protocol/records.js';
-import { ByteOut, writeCsvRow, writePlainRecord } from './report-bytes.js';
-import { csvJsonCell, csvText, jsonValueText, memoText } from './report-text.js';
+import { FormatPool } from './format-pool.js';
+import { formatBlock } from './report-worker.js';
 import { RecentRecords, RecentSeqs } from './recent-seqs.js';
 import {
   SessionReader,
@@ -35,7 +33,6 @@ import {
   type RawSessionBlock,
 } from './session-file.js';
 import { originOf } from './stack-origin.js';
-import { errnoText } from './summary.js';
 import { HOOKSCOPE_VERSION } from './version.js';
 
 /** How many times the html report reads the session (for its progress). */
@@ -56,6 +53,11 @@ export interface ReportOptions {
    * the UI's event table; a decision goes with the event it decided.
    */
   keepEvent?: (position: number) => boolean;
+  /**
+   * Threads that format json and csv (1: only the calling thread); default:
+   * one per CPU, at most 4 (format-pool.ts).
+   */
+  threads?: number;
   /** Called as the session file is read, with bytes read and its size. */
   onProgress?: (readBytes: number, totalBytes: number) => void;
 }
@@ -72,9 +74,6 @@ export class ReportError extends Error {
 interface Sink {
   write(chunk: string | Buffer): Promise<void>;
 }
-
-/** Report bytes are handed to the sink in pieces of about this size. */
-const OUTPUT_CHUNK = 1 << 20;
 
 /** The columns of the CSV report, in order (stable: consumers index them). */
 export const CSV_COLUMNS = [
@@ -134,6 +133,14 @@ export async function writeReport(
       'the html report covers the whole session: --pid and --event do not apply',
     );
   }
+  if (
+    options.threads !== undefined &&
+    !(Number.isInteger(options.threads) && options.threads >= 1 && options.threads <= 64)
+  ) {
+    throw new ReportError(
+      `bad thread count ${String(options.threads)}: a whole number from 1 to 64`,
+    );
+  }
   // Opened (and its format checked) before any output exists.
   const reader = await SessionReader.open(sessionPath);
   let temp: string | null = null;
@@ -174,14 +181,17 @@ export async function writeReport(
         stream.once('error', onError);
       }),
   };
+  let pool: FormatPool | null = null;
   try {
     const filter = { pid: options.pid, match, keepEvent: options.keepEvent ?? null };
     // Every format but html reads the records as bytes (report-bytes.ts)
     // and decodes only what it cannot write from them.
     const raw = (): AsyncGenerator<RawSessionBlock> =>
       progressBlocks(reader.rawBlocks(), sessionPath, options.onProgress);
-    if (options.format === 'json') await jsonReport(raw(), filter, sink, sessionPath);
-    else if (options.format === 'html') {
+    if (options.format === 'json') {
+      pool = FormatPool.open({ threads: options.threads });
+      await jsonReport(raw(), filter, sink, sessionPath, pool);
+    } else if (options.format === 'html') {
       await reader.close();
       // Several passes, each a fresh reader: memory stays flat. Progress
       // counts both reads (htmlReport reads the session HTML_READS times).
@@ -198,8 +208,10 @@ export async function writeReport(
       };
       await htmlReport(sessionPath, fresh, (text) => sink.write(text));
       options.onProgress?.(total, total);
-    } else if (options.format === 'csv') await csvReport(raw(), filter, sink);
-    else if (options.format === 'perfetto') {
+    } else if (options.format === 'csv') {
+      pool = FormatPool.open({ threads: options.threads });
+      await csvReport(raw(), filter, sink, pool);
+    } else if (options.format === 'perfetto') {
       await perfettoReport(filterRawBlocks(raw(), filter), (chunk) => sink.write(chunk));
     } else if (options.format === 'sarif') await sarifReport(raw(), filter, sink, sessionPath);
     else await sink.write(formatPolicy(await learnPolicy(filterRawBlocks(raw(), filter))));
@@ -213,6 +225,7 @@ export async function writeReport(
       temp = null;
     }
   } finally {
+    await pool?.close();
     if (temp !== null) {
       (stream as fs.WriteStream).destroy();
       fs.rmSync(temp, { force: true });
@@ -326,11 +339,65 @@ export async function* filterRawBlocks(
   }
 }
 
+/**
+ * The events blocks of a json or csv report, formatted in order: on the
+ * pool's threads when there is a pool (each task gets its own copy of the
+ * block's records), else here, one block at a time. The results are
+ * written in file order, with at most a few blocks in flight.
+ */
+class BlockWriter {
+  private readonly pending: Array<Promise<Buffer> | Buffer | string> = [];
+  private readonly inFlight: number;
+
+  constructor(
+    private readonly sink: Sink,
+    private readonly pool: FormatPool | null,
+  ) {
+    this.inFlight = pool === null ? 0 : 2 * pool.threads + 2;
+  }
+
+  /** Text of the report between blocks (a block's line of json, say). */
+  async text(text: string): Promise<void> {
+    this.pending.push(text);
+    await this.drain(this.inFlight);
+  }
+
+  /** The kept records of an events block, formatted by `format`. */
+  async block(
+    format: 'json' | 'csv',
+    block: RawEventsBlock,
+    kept: number[],
+    head: string,
+  ): Promise<void> {
+    const offsets = Int32Array.from(kept);
+    if (this.pool === null) {
+      this.pending.push(formatBlock({ format, records: block.records, offsets, head }));
+    } else {
+      const records = new Uint8Array(block.records);
+      const bytes = this.pool.format({ format, records, offsets, head });
+      // Awaited in order below; a failure meanwhile (the report already
+      // failing on an earlier block) must not surface as unhandled.
+      bytes.catch(() => undefined);
+      this.pending.push(bytes);
+    }
+    await this.drain(this.inFlight);
+  }
+
+  /** Writes what is pending, oldest first, until at most `keep` are left. */
+  async drain(keep = 0): Promise<void> {
+    while (this.pending.length > keep) {
+      const next = this.pending.shift() as Promise<Buffer> | Buffer | string;
+      await this.sink.write(await next);
+    }
+  }
+}
+
 async function jsonReport(
   blocks: AsyncIterable<RawSessionBlock>,
   filter: Filter,
   sink: Sink,
   sessionPath: string,
+  pool: FormatPool | null,
 ): Promise<void> {
   await sink.write(
     jsonReportHead({
@@ -339,31 +406,24 @@ async function jsonReport(
     }),
   );
   const selection = new RawSelection(filter);
-  const out = new ByteOut();
+  const writer = new BlockWriter(sink, pool);
   let first = true;
   for await (const block of blocks) {
     selection.see(block);
     if (block.type !== 'events') {
-      out.text(jsonReportBlock(block, first));
+      await writer.text(jsonReportBlock(block, first));
       first = false;
       continue;
     }
     const kept = selection.records(block);
     if (kept.length === 0) continue;
     // jsonReportBlock's events line, record by record from the bytes.
-    out.text(
-      `${first ? '' : ',\n'}{"type":"events","offset":${block.offset},"sessionId":${block.sessionId},"records":[`,
-    );
-    for (let i = 0; i < kept.length; i++) {
-      if (i > 0) out.byte(0x2c);
-      writePlainRecord(out, block.records, kept[i] as number);
-    }
-    out.text(']}');
+    const head = `${first ? '' : ',\n'}{"type":"events","offset":${block.offset},"sessionId":${block.sessionId},"records":[`;
+    await writer.block('json', block, kept, head);
     first = false;
-    if (out.pos >= OUTPUT_CHUNK) await sink.write(out.take());
   }
-  out.text(JSON_REPORT_TAIL);
-  await sink.write(out.take());
+  await writer.text(JSON_REPORT_TAIL);
+  await writer.drain();
 }
 
 /** RFC 4180 quoting; a cell a spreadsheet would run as a formula gets a leading quote. */
@@ -378,49 +438,27 @@ async function csvReport(
   blocks: AsyncIterable<RawSessionBlock>,
   filter: Filter,
   sink: Sink,
+  pool: FormatPool | null,
 ): Promise<void> {
   await sink.write(`${CSV_COLUMNS.join(',')}\r\n`);
   const pids = new Map<number, number>();
   const selection = new RawSelection(filter);
-  const out = new ByteOut();
+  const writer = new BlockWriter(sink, pool);
   for await (const block of blocks) {
     selection.see(block);
     if (block.type === 'process') pids.set(block.process.session, block.process.pid);
     if (block.type !== 'events') continue;
-    const pid = pids.get(block.sessionId);
+    const kept = selection.records(block);
+    if (kept.length === 0) continue;
     // ,session,pid, : the same for every record of the block.
-    const owner = `,${block.sessionId},${pid ?? ''},`;
-    const ownerBytes = Buffer.from(owner, 'latin1');
-    const rowOf = (record: AgentRecord): string => csvRow(record, owner);
-    for (const p of selection.records(block)) {
-      writeCsvRow(out, block.records, p, ownerBytes, rowOf);
-    }
-    if (out.pos >= OUTPUT_CHUNK) await sink.write(out.take());
+    await writer.block(
+      'csv',
+      block,
+      kept,
+      `,${block.sessionId},${pids.get(block.sessionId) ?? ''},`,
+    );
   }
-  await sink.write(out.take());
-}
-
-/** "event,category" cells of an event name: names repeat endlessly. */
-const csvEventCells = memoText((event) => `${csvText(event)},${csvText(categoryOf(event))}`);
-
-/**
- * One CSV row, CSV_COLUMNS in order, ending in CRLF: written directly, the
- * same bytes as csvCell over each column (`owner` is ",session,pid,").
- * Cells that can only hold digits or a fixed word (numbers, time, hex
- * digest, intent, outcome) cannot need quoting, so are written as they are.
- */
-export function csvRow(record: AgentRecord, owner: string): string {
-  const head = `${record.kind}${owner}${record.tid},${record.seq},${record.timeNs},${csvEventCells(record.event)},`;
-  if (record.kind === 'audit') {
-    // args, then path … module empty.
-    return `${head}${csvJsonCell(record.args)},,,,,,,,,,,,,\r\n`;
-  }
-  if (record.kind === 'open-code') {
-    const error = record.status === 'error' ? csvText(errnoText(record.errno)) : '';
-    return `${head}${csvText(`[${jsonValueText(record.path)}]`)},${csvText(textOf(record.path))},${csvText(record.realPath)},${record.size},${record.sha256 ?? ''},${record.intent},${error},,,,,,,\r\n`;
-  }
-  const module = originOf(record.stack)?.module;
-  return `${head},,,,,,,${record.outcome},${record.action},${record.by},${record.ruleIndex ?? ''},${record.waitedNs},${record.eventSeq},${module === undefined ? '' : csvText(module)}\r\n`;
+  await writer.drain();
 }
 
 // ---------------------------------------------------------------- SARIF
