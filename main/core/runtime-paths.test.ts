@@ -9,10 +9,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { tempDir } from '../test-support/cli.js';
 import {
+  SOCKET_DIR_OWNER,
   addonPath,
   agentLibraryPath,
+  makePrivateSocketDir,
   nativeBuildPaths,
   packagedResourcesDir,
+  sweepStaleSocketDirs,
 } from './runtime-paths.js';
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -129,5 +132,48 @@ describe('the lookup in a packaged layout', () => {
     expect(message).toContain(
       `the Hookscope agent library is missing at ${path.join(resources, 'native', 'agent', 'build', 'hookscope-agent.so')}`,
     );
+  });
+});
+
+describe('private socket directories', () => {
+  it('records their maker, and a later one removes only those whose maker is gone', () => {
+    const made = makePrivateSocketDir();
+    try {
+      expect(fs.statSync(made).mode & 0o777).toBe(0o700);
+      expect(fs.readFileSync(path.join(made, SOCKET_DIR_OWNER), 'utf8')).toBe(`${process.pid}\n`);
+    } finally {
+      fs.rmSync(made, { recursive: true, force: true });
+    }
+
+    const parent = tempDir('hookscope-sweep-');
+    // A pid that existed and is gone: a child that has exited and been reaped.
+    const gone = Number(
+      execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']),
+    );
+    const dir = (name: string, owner: number | null, mode = 0o700): string => {
+      const d = path.join(parent, name);
+      fs.mkdirSync(d);
+      fs.chmodSync(d, mode);
+      fs.writeFileSync(path.join(d, 'agent.sock'), '');
+      if (owner !== null) fs.writeFileSync(path.join(d, SOCKET_DIR_OWNER), `${owner}\n`);
+      return d;
+    };
+    const stale = dir('hookscope-aaaaaa', gone);
+    const live = dir('hookscope-bbbbbb', process.pid);
+    const init = dir('hookscope-cccccc', 1); // exists (as another user's, even)
+    const unsigned = dir('hookscope-dddddd', null);
+    const open = dir('hookscope-eeeeee', gone, 0o755);
+    const otherName = dir('hookscope-attach-ffffff', gone);
+    const target = dir('elsewhere', gone);
+    fs.symlinkSync(target, path.join(parent, 'hookscope-gggggg'));
+
+    sweepStaleSocketDirs(parent, 'hookscope-');
+    expect(fs.existsSync(stale)).toBe(false);
+    for (const kept of [live, init, unsigned, open, otherName, target]) {
+      expect(fs.existsSync(kept), kept).toBe(true);
+    }
+    expect(fs.lstatSync(path.join(parent, 'hookscope-gggggg')).isSymbolicLink()).toBe(true);
+    // A parent that cannot be read is no error.
+    expect(() => sweepStaleSocketDirs(path.join(parent, 'missing'), 'hookscope-')).not.toThrow();
   });
 });

@@ -131,7 +131,55 @@ export function makePrivateSocketDir(): string {
     }
     prefix = 'run-';
   }
+  sweepStaleSocketDirs(parent, prefix);
   const dir = fs.mkdtempSync(path.join(parent, prefix));
   fs.chmodSync(dir, 0o700);
+  // Who made it, for the next inspector's sweep if this one is killed
+  // before it can remove the directory itself.
+  fs.writeFileSync(path.join(dir, SOCKET_DIR_OWNER), `${process.pid}\n`, { mode: 0o600 });
   return dir;
+}
+
+/** In each private socket directory: the pid of the inspector that made it. */
+export const SOCKET_DIR_OWNER = 'owner.pid';
+
+/**
+ * Removes the socket directories under `parent` that inspectors killed
+ * before they could clean up left behind: ours (same uid, a directory, not
+ * a link), named like ours, and holding the pid of a process that no longer
+ * exists. A directory without that file (being made right now, or from an
+ * older version) or whose process lives is left alone. Best effort: a
+ * failure here never stops a run.
+ */
+export function sweepStaleSocketDirs(parent: string, prefix: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent);
+  } catch {
+    return;
+  }
+  const uid = process.getuid?.();
+  for (const name of names) {
+    if (!name.startsWith(prefix) || name.length !== prefix.length + 6) continue;
+    const dir = path.join(parent, name);
+    try {
+      const st = fs.lstatSync(dir);
+      if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o777) !== 0o700) continue;
+      const owner = Number(fs.readFileSync(path.join(dir, SOCKET_DIR_OWNER), 'utf8').trim());
+      if (!Number.isInteger(owner) || owner <= 0 || processExists(owner)) continue;
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Gone meanwhile, not readable, or not ours to judge: leave it.
+    }
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, as another user's process.
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
