@@ -79,13 +79,16 @@ describe.each(interpreters.map((i) => [i.version, i] as const))(
 
     it('does not hold the GIL while opening a FIFO for code', async () => {
       const code = [
-        'import io, os, threading, tempfile',
+        'import io, os, shutil, threading, tempfile',
         'd = tempfile.mkdtemp(); p = os.path.join(d, "code.py"); os.mkfifo(p)',
         'def writer():',
         '    with open(p, "w") as f: f.write("print(\'from fifo\')\\n")',
         'threading.Thread(target=writer, daemon=True).start()',
-        'with io.open_code(p) as f:',
-        '    exec(f.read())',
+        'try:',
+        '    with io.open_code(p) as f:',
+        '        exec(f.read())',
+        'finally:',
+        '    shutil.rmtree(d)',
       ].join('\n');
       const r = await runPython(py.path, code);
       expect(r.code, r.stderr).toBe(0);
