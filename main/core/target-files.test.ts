@@ -90,6 +90,20 @@ describe.runIf(isRoot)('TargetDir in a chroot', () => {
     dir.remove();
     expect(fs.existsSync(victim)).toBe(true);
     expect(fs.existsSync(inside)).toBe(false);
+
+    // Asked to keep a library it never wrote (a re-attach reuses the one
+    // the target has mapped), it keeps nothing: the directory goes.
+    const again = TargetDir.create(pid, 0);
+    const againInside = path.join(root, hostEscape, path.basename(again.path));
+    again.writeFile('bootstrap.py', 'print()', 0o600, true);
+    again.remove(['agent.so']);
+    expect(fs.existsSync(againInside)).toBe(false);
+    // Having written it, it keeps it and the directory.
+    const kept = TargetDir.create(pid, 0);
+    const keptInside = path.join(root, hostEscape, path.basename(kept.path));
+    kept.writeFile('agent.so', 'library', 0o755);
+    kept.remove(['agent.so']);
+    expect(fs.readdirSync(keptInside)).toEqual(['agent.so']);
     fs.rmSync(hostEscape, { recursive: true, force: true });
     fs.rmSync(root, { recursive: true, force: true });
   });

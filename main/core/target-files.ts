@@ -151,10 +151,14 @@ export class TargetDir {
 
   /**
    * Removes what this attach created, except `keep` (the agent library a
-   * later attach will load again). Only names we made are touched, with
-   * unlinkat: a link the target swapped in is removed, never followed.
+   * later attach will load again); the directory too, unless it holds one
+   * of those. Only names we made are touched, with unlinkat: a link the
+   * target swapped in is removed, never followed.
    */
   remove(keep: string[] = [], nested: Record<string, string[]> = {}): void {
+    // A re-attach reuses the library the target has mapped and writes none
+    // here: then nothing is kept, and the directory goes too.
+    const keeps = this.created.some((entry) => keep.includes(entry.name));
     for (const entry of [...this.created].reverse()) {
       if (keep.includes(entry.name)) continue;
       try {
@@ -166,7 +170,7 @@ export class TargetDir {
         // the target left something of its own in its directory: leave it
       }
     }
-    if (keep.length === 0) {
+    if (!keeps) {
       try {
         native().removeInRoot(this.root, '/tmp', this.path.slice('/tmp/'.length), true);
       } catch {
