@@ -23,6 +23,7 @@ import {
   type OpenCodeRecord,
   type StackFrame,
 } from './protocol/records.js';
+import { ByteOut, NameBytes, writeReprJson } from './report-bytes.js';
 import { formatArgs, jsonString, memoText } from './report-text.js';
 import type { RawSessionBlock, SessionBlock } from './session-file.js';
 import { RecentRecords } from './recent-seqs.js';
@@ -80,7 +81,7 @@ interface SecondPass {
    * chunk per block): the first HTML_MAX_EVENTS events that are not
    * decisions. Bounded by that limit, not by the session.
    */
-  rows: string[];
+  rows: Buffer[];
   /** Events past the limit: counted, not shown. */
   omitted: number;
 }
@@ -148,7 +149,7 @@ async function secondPass(
   const span = firstNs !== null && lastNs !== null && lastNs > firstNs ? lastNs - firstNs : 1n;
   const decisions: Asked[] = [];
   const filesWritten = new Map<string, number>();
-  const pids = new Map<number, { pid: number; start: bigint }>();
+  const pids = new Map<number, { pid: number; start: bigint; startNumber: number | null }>();
   const recentCode = new RecentRecords<OpenCodeRecord>(4096);
   const origin = firstNs ?? 0n;
   const bucketCount = BigInt(TIMELINE_BUCKETS);
@@ -161,20 +162,24 @@ async function secondPass(
   const spanNumber = span < 2n ** 46n ? Number(span) : null;
   // The origin as a number, for records read from bytes, while exact.
   const originNumber = origin <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(origin) : null;
-  const rows: string[] = [];
+  const rows: Buffer[] = [];
   let shown = 0;
   let omitted = 0;
   for await (const block of blocks()) {
     if (block.type === 'process') {
+      const start = BigInt(block.process.startMonotonicNs);
       pids.set(block.process.session, {
         pid: block.process.pid,
-        start: BigInt(block.process.startMonotonicNs),
+        start,
+        startNumber: start <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(start) : null,
       });
     }
     if (block.type !== 'events') continue;
     const p = pids.get(block.sessionId);
     const pidJson = p ? String(p.pid) : 'null';
-    const blockRows: string[] = [];
+    // This block's rows, comma-separated.
+    const blockRows = new ByteOut(64 * 1024);
+    let rowsInBlock = 0;
     /** A decoded record (every record of a decoded block). */
     const take = (r: AgentRecord): void => {
       if (r.kind === 'decision') {
@@ -195,7 +200,8 @@ async function secondPass(
         return;
       }
       if (shown < rowLimit) {
-        blockRows.push(eventRow(r, p, pidJson));
+        if (rowsInBlock++ > 0) blockRows.byte(0x2c);
+        blockRows.text(eventRow(r, p, pidJson));
         shown++;
       } else omitted++;
       const i = Math.min(
@@ -231,12 +237,17 @@ async function secondPass(
     } else {
       const at = block.records;
       for (let item = 0; item < at.length; item += at.readUInt32LE(item)) {
-        // Past the table's rows, an audit event from bytes is only counted
-        // in the timeline, unless it is an open (files written).
-        if (shown >= rowLimit && at[item + 4] === RecordKind.AUDIT) {
+        // An audit event from bytes needs no decoding (unless it is an open
+        // that may write a file): its row, if the table still takes one, is
+        // written from the bytes, and it is counted in the timeline.
+        if (at[item + 4] === RecordKind.AUDIT) {
           const event = recordEventAt(at, item);
           if (event !== 'open' || filesWritten.size >= LIST_LIMIT) {
-            omitted++;
+            if (shown < rowLimit) {
+              if (rowsInBlock++ > 0) blockRows.byte(0x2c);
+              writeEventRow(blockRows, at, item, p, pidJson);
+              shown++;
+            } else omitted++;
             const high = at.readUInt32LE(item + 24);
             const sinceOrigin =
               originNumber !== null && high <= 0x1f_ffff
@@ -260,10 +271,56 @@ async function secondPass(
         take(decodeRecordAt(at, item));
       }
     }
-    // One flat string per block: a few hundred kept strings, not 200,000.
-    if (blockRows.length > 0) rows.push(blockRows.join(','));
+    // One buffer per block: a few hundred kept, not 200,000 strings.
+    if (rowsInBlock > 0) rows.push(blockRows.finish());
   }
   return { firstNs, lastNs, buckets, decisions, filesWritten, rows, omitted };
+}
+
+/** scriptEventJson, remembered by the name's bytes. */
+const scriptEventBytes = new NameBytes(scriptEventJson);
+
+/**
+ * eventRow of the audit record at `p` of a block read as bytes: the same
+ * bytes, written from the record's bytes (report-bytes.ts).
+ */
+function writeEventRow(
+  out: ByteOut,
+  src: Buffer,
+  p: number,
+  process: { pid: number; start: bigint; startNumber: number | null } | undefined,
+  pidJson: string,
+): void {
+  out.byte(0x5b);
+  out.text(pidJson);
+  out.byte(0x2c);
+  out.uint(src.readUInt32LE(p + 8));
+  out.byte(0x2c);
+  if (process === undefined) out.text('null');
+  else {
+    // Number((t - start) / 1000n) / 1000: whole microseconds (the bigint
+    // division truncates), then as milliseconds.
+    const high = src.readUInt32LE(p + 24);
+    const since =
+      process.startNumber !== null && high <= 0x1f_ffff
+        ? high * 0x1_0000_0000 + src.readUInt32LE(p + 20) - process.startNumber
+        : -1;
+    if (since >= 0) {
+      let micros = Math.floor(since / 1000);
+      if (micros * 1000 > since) micros--;
+      else if ((micros + 1) * 1000 <= since) micros++;
+      out.micros(micros);
+    } else {
+      out.text(String(Number((src.readBigUInt64LE(p + 20) - process.start) / 1000n) / 1000));
+    }
+  }
+  out.byte(0x2c);
+  scriptEventBytes.write(out, src, p);
+  out.byte(0x2c);
+  out.byte(0x22);
+  writeReprJson(out, src, p + 28 + src.readUInt16LE(p + 6), ROW_ARGS_FORMAT, true);
+  out.byte(0x22);
+  out.byte(0x5d);
 }
 
 /**
@@ -372,7 +429,7 @@ render();})();`;
 export async function htmlReport(
   sessionPath: string,
   blocks: Blocks,
-  write: (text: string) => Promise<void>,
+  write: (chunk: string | Buffer) => Promise<void>,
   rowLimit = HTML_MAX_EVENTS,
 ): Promise<void> {
   // The summary's pass also finds the timeline's range: one decode of the
@@ -497,7 +554,8 @@ ${table(
   // The rows, gathered by the second pass, into the data element.
   await write('<script type="application/json" id="events-data">[');
   for (let i = 0; i < pass.rows.length; i++) {
-    await write(i === 0 ? (pass.rows[i] as string) : `,${pass.rows[i] as string}`);
+    if (i > 0) await write(',');
+    await write(pass.rows[i] as Buffer);
   }
   await write(']</script>');
   const omitted = pass.omitted;

@@ -41,13 +41,18 @@ const OWNER = ',3,4242,';
 const asciiText = fc.string({
   unit: fc.oneof(
     fc.constantFrom('"', '\\', ',', '\r', '\n', '\t', '\b', '\f', '\x00', '\x1f', '\x7f', "'"),
-    fc.constantFrom('=', '+', '-', '@', '/', ' ', 'a', 'Z', '0', '.'),
+    // What a <script> element and HTML care about, too.
+    fc.constantFrom('=', '+', '-', '@', '/', ' ', 'a', 'Z', '0', '.', '<', '>', '&'),
     fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 1 }),
   ),
   maxLength: 30,
 });
 /** Any bytes at all: a str the agent claims is UTF-8 may not be. */
-const anyBytes = fc.uint8Array({ maxLength: 24 }).map((a) => Buffer.from(a));
+const anyBytes = fc.oneof(
+  fc.uint8Array({ maxLength: 24 }).map((a) => Buffer.from(a)),
+  // Line and paragraph separators end a line inside a <script>.
+  fc.constantFrom(Buffer.from('a\u2028b\u2029</script>', 'utf8'), Buffer.from('é<', 'utf8')),
+);
 
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
@@ -401,6 +406,32 @@ describe('byte-level report writers', () => {
         expect(html.raw).toBe(html.decoded);
       }
     }
+    // What must not end the <script> the rows are in, or a line of it.
+    const markup = path.join(dir, 'markup.hks');
+    writeOneProcessSession(
+      markup,
+      Buffer.concat(
+        ['</script>', 'import'].map((event, seq) =>
+          encodeAuditRecord({
+            event,
+            seq,
+            timeNs: 5_000_000n + BigInt(seq),
+            args: v.tuple([
+              v.str('</script><b>x</b>'),
+              v.other('a<b', 1n),
+              v.str('é<'),
+              v.str('x\u2028y\u2029z'),
+              v.list([v.str('<')]),
+            ]),
+          }),
+        ),
+      ),
+      1_000n,
+    );
+    const html = await htmlBothWays(markup, 10);
+    expect(html.raw).toBe(html.decoded);
+    expect(html.raw).toContain('\\u003c/script>\\u003cb>x\\u003c/b>');
+    expect(html.raw.match(/<\/script>/g)?.length).toBe(2); // the page's own two
     const gen = path.join(dir, 'gen.hks');
     await fc.assert(
       fc.asyncProperty(

@@ -797,13 +797,29 @@ function plainRepr(src: Buffer, start: number, end: number): boolean {
   return true;
 }
 
-/** Bytes of plain ASCII (plainRepr), with '"' escaped for a JSON string. */
-function putEscapingQuotes(out: ByteOut, src: Buffer, start: number, end: number): void {
-  out.ensure(2 * (end - start));
+/** `\u003c`: '<' where a JSON string must not close a <script> element. */
+const LT_ESCAPED = ascii('\\u003c');
+
+/**
+ * Bytes of plain ASCII (plainRepr), with '"' escaped for a JSON string,
+ * and '<' too when the string goes inside a <script> element.
+ */
+function putEscapingQuotes(
+  out: ByteOut,
+  src: Buffer,
+  start: number,
+  end: number,
+  script: boolean,
+): void {
+  out.ensure(6 * (end - start));
   const b = out.buf;
   let p = out.pos;
   for (let i = start; i < end; i++) {
     const c = src[i] as number;
+    if (c === 0x3c && script) {
+      for (let k = 0; k < 6; k++) b[p++] = LT_ESCAPED[k] as number;
+      continue;
+    }
     if (c === QUOTE) b[p++] = BACKSLASH;
     b[p++] = c;
   }
@@ -811,17 +827,29 @@ function putEscapingQuotes(out: ByteOut, src: Buffer, start: number, end: number
 }
 
 /**
+ * What html-report.ts's scriptString makes of a string, without its
+ * quotes: its JSON text with '<' escaped and U+2028 / U+2029 (which end a
+ * line in a script) turned into spaces.
+ */
+function scriptSafe(json: string): string {
+  return json.replace(/</g, '\\u003c').replace(/\u2028|\u2029/g, ' ');
+}
+
+/**
  * formatArgs(value, options) of the value at `p` (report-text.ts), written
- * as the inside of a JSON string (jsonString without its quotes); returns
- * where the value ends. Escaping piece by piece gives the bytes of
- * escaping the whole text: JSON escapes character by character, and no
- * piece starts with a low surrogate that could pair with the one before.
+ * as the inside of a JSON string (jsonString without its quotes), made
+ * safe inside a <script> element when `script` is set (html-report.ts's
+ * scriptString); returns where the value ends. Escaping piece by piece
+ * gives the bytes of escaping the whole text: both escapes go character
+ * by character, and no piece starts with a low surrogate that could pair
+ * with the one before.
  */
 export function writeReprJson(
   out: ByteOut,
   src: Buffer,
   p: number,
   options: FormatOptions,
+  script = false,
 ): number {
   const tag = src[p] as number;
   const q = p + 1;
@@ -839,7 +867,7 @@ export function writeReprJson(
       // Plain ASCII: one character a byte, so n is its length.
       if (n === full && n <= max && plainRepr(src, q + 8, q + 8 + n)) {
         out.byte(0x27);
-        putEscapingQuotes(out, src, q + 8, q + 8 + n);
+        putEscapingQuotes(out, src, q + 8, q + 8 + n, script);
         out.byte(0x27);
         return q + 8 + n;
       }
@@ -848,8 +876,9 @@ export function writeReprJson(
     case ValueTag.OTHER: {
       const n = u16(src, q + 8);
       if (!plainRepr(src, q + 10, q + 10 + n)) break;
-      out.byte(0x3c);
-      putEscapingQuotes(out, src, q + 10, q + 10 + n);
+      if (script) out.put(LT_ESCAPED);
+      else out.byte(0x3c);
+      putEscapingQuotes(out, src, q + 10, q + 10 + n, script);
       out.put(REPR_OBJECT_AT);
       out.hexU64(src, q);
       out.byte(0x3e);
@@ -863,7 +892,7 @@ export function writeReprJson(
       let r = q + 8;
       for (let i = 0; i < n; i++) {
         if (i > 0) out.put(REPR_SEPARATOR);
-        r = writeReprJson(out, src, r, options);
+        r = writeReprJson(out, src, r, options, script);
       }
       if (n < full) {
         if (n > 0) out.put(REPR_SEPARATOR);
@@ -879,6 +908,6 @@ export function writeReprJson(
   }
   const { value, end } = decodeValueAt(src, p);
   const json = jsonString(formatArgs(value, options));
-  out.text(json.slice(1, -1));
+  out.text((script ? scriptSafe(json) : json).slice(1, -1));
   return end;
 }
