@@ -26,6 +26,8 @@ import {
   decodeRecordAt,
   decodeValueAt,
   recordEventAt,
+  u16,
+  u32,
   type FormatOptions,
 } from './protocol/records.js';
 import {
@@ -342,21 +344,6 @@ export class ByteOut {
 }
 
 const ascii = (text: string): Buffer => Buffer.from(text, 'latin1');
-
-/** The u32 at `p` (in bounds: the payload was validated). */
-function u32(buf: Buffer, p: number): number {
-  return (
-    ((buf[p] as number) |
-      ((buf[p + 1] as number) << 8) |
-      ((buf[p + 2] as number) << 16) |
-      ((buf[p + 3] as number) << 24)) >>>
-    0
-  );
-}
-
-function u16(buf: Buffer, p: number): number {
-  return (buf[p] as number) | ((buf[p + 1] as number) << 8);
-}
 
 /** The u64 at `p` as a number (exact below 2^53). */
 function u64Number(buf: Buffer, p: number): number {

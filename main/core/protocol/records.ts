@@ -258,7 +258,7 @@ const SAFE_HIGH_WORD = 0x1f_ffff;
  * the bounds already. Bitwise only, so even a read past the end would give
  * a number (0 bytes), never NaN that slips through comparisons.
  */
-function u32(buf: Buffer, p: number): number {
+export function u32(buf: Buffer, p: number): number {
   return (
     ((buf[p] as number) |
       ((buf[p + 1] as number) << 8) |
@@ -268,7 +268,7 @@ function u32(buf: Buffer, p: number): number {
   );
 }
 
-function u16(buf: Buffer, p: number): number {
+export function u16(buf: Buffer, p: number): number {
   return (buf[p] as number) | ((buf[p + 1] as number) << 8);
 }
 
