@@ -338,6 +338,30 @@ export interface PolicyRuleRow {
   disabled?: true;
 }
 
+/**
+ * Keys of a rule, in the order a policy file is written with (policy.ts's
+ * formatPolicy and the checker use it; so does the rules editor, for which
+ * fields it shows next to an input).
+ */
+export const POLICY_RULE_KEYS = [
+  'action',
+  'event',
+  'intent',
+  'args',
+  'path',
+  'pathPrefix',
+  'realpath',
+  'realpathPrefix',
+  'sha256',
+  'module',
+  'package',
+  'executable',
+  'pid',
+  'scope',
+  'comment',
+  'disabled',
+] as const satisfies readonly (keyof PolicyRuleRow)[];
+
 export interface PolicyDocument {
   /** Kept as it was: lets editors find the JSON Schema. */
   $schema?: string;

@@ -248,7 +248,7 @@ export class SessionSummarizer {
     };
 
     /** One record of the process whose state this is. */
-    const record = (state: SessionState, pid: number | null, record: AgentRecord): void => {
+    const addRecord = (state: SessionState, pid: number | null, record: AgentRecord): void => {
       if (record.kind === 'decision') {
         if (record.outcome === 'denied') {
           deniedTotal++;
@@ -347,7 +347,7 @@ export class SessionSummarizer {
           const pid = state.summary?.pid ?? null;
           if (!Buffer.isBuffer(block.records)) {
             state.records += block.records.length;
-            for (const r of block.records) record(state, pid, r);
+            for (const r of block.records) addRecord(state, pid, r);
             break;
           }
           // As bytes: an audit event's arguments matter only for the
@@ -362,7 +362,7 @@ export class SessionSummarizer {
                 continue;
               }
             }
-            record(state, pid, decodeRecordAt(src, p));
+            addRecord(state, pid, decodeRecordAt(src, p));
           }
           break;
         }

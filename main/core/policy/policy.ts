@@ -3,6 +3,8 @@
 // settings filled in, so `formatPolicy(policy)` writes a file that parses
 // back to an equal Policy.
 
+import { POLICY_RULE_KEYS } from '../../common/ipc-contract.js';
+
 export const POLICY_VERSION = 1;
 
 export const ACTIONS = ['allow', 'deny', 'ask'] as const;
@@ -114,25 +116,8 @@ export function isChecked(policy: Policy): boolean {
   return CHECKED.has(policy);
 }
 
-/** Keys of a rule in the order formatPolicy writes them. */
-export const RULE_KEYS = [
-  'action',
-  'event',
-  'intent',
-  'args',
-  'path',
-  'pathPrefix',
-  'realpath',
-  'realpathPrefix',
-  'sha256',
-  'module',
-  'package',
-  'executable',
-  'pid',
-  'scope',
-  'comment',
-  'disabled',
-] as const satisfies readonly (keyof Rule)[];
+/** Keys of a rule in the order formatPolicy writes them (shared with the renderer). */
+export const RULE_KEYS = POLICY_RULE_KEYS satisfies readonly (keyof Rule)[];
 
 /** The policy as file text: two-space JSON, keys in a fixed order, final newline. */
 export function formatPolicy(policy: Policy): string {

@@ -5,12 +5,13 @@
 // once. Every control is a button, input or select: keyboard only works.
 import { useEffect, useId, useState, type FormEvent, type KeyboardEvent } from 'react';
 
-import type {
-  IntentOutcome,
-  IntentScope,
-  PolicyActionName,
-  PolicyProblemRow,
-  PolicyRuleRow,
+import {
+  POLICY_RULE_KEYS,
+  type IntentOutcome,
+  type IntentScope,
+  type PolicyActionName,
+  type PolicyProblemRow,
+  type PolicyRuleRow,
 } from '../../../main/common/ipc-contract.js';
 import { describeMatch, INTENT_CLASS_NAMES, type RuleDraft } from '../store/policy-slice.js';
 import { useApp } from '../store/store-context.js';
@@ -564,22 +565,9 @@ function RuleForm() {
 }
 
 /** Fields the form shows next to an input; the checker's problems on others go at the end. */
-const FORM_FIELDS = [
-  'event',
-  'intent',
-  'args',
-  'path',
-  'pathPrefix',
-  'realpath',
-  'realpathPrefix',
-  'sha256',
-  'module',
-  'package',
-  'executable',
-  'pid',
-  'scope',
-  'comment',
-];
+const FORM_FIELDS: readonly string[] = POLICY_RULE_KEYS.filter(
+  (key) => key !== 'action' && key !== 'disabled',
+);
 
 function FieldErrors({ id, errors }: { id: string; errors: string[] }) {
   if (errors.length === 0) return null;
