@@ -322,6 +322,10 @@ export async function* filterRawBlocks(
   blocks: AsyncIterable<RawSessionBlock>,
   filter: Filter,
 ): AsyncGenerator<RawSessionBlock> {
+  if (filter.pid === undefined && filter.match === null && filter.keepEvent === null) {
+    yield* blocks;
+    return;
+  }
   const selection = new RawSelection(filter);
   for await (const block of blocks) {
     selection.see(block);
@@ -474,8 +478,10 @@ async function sarifReport(
   let policy: PolicyInfo | null = null;
   let comments: RuleComments = [];
   const pids = new Map<number, number>();
-  // The code record each decision of code decides (same session, by seq), bounded.
-  const recentCode = new RecentRecords<OpenCodeRecord>(4096);
+  // The code record each decision of code decides (same session, by seq),
+  // bounded; kept as a copy of its bytes, decoded only when a decision
+  // names it (decoding every one of them was a fifth of the report).
+  const recentCode = new RecentRecords<Buffer>(4096);
   const rules = new Map<string, { id: string; text: string }>();
   let started = false;
   const head = (): string =>
@@ -492,12 +498,15 @@ async function sarifReport(
     for (const p of selection.records(block)) {
       // Only intents and decisions matter here: audit records (nearly all
       // of a session) are passed over without being decoded.
-      if (block.records[p + 4] === RecordKind.AUDIT) continue;
-      const record = decodeRecordAt(block.records, p);
-      if (record.kind === 'open-code') {
-        recentCode.add(block.sessionId, record.seq, record);
+      const src = block.records;
+      const kind = src[p + 4];
+      if (kind === RecordKind.AUDIT) continue;
+      if (kind === RecordKind.OPEN_CODE) {
+        const seq = src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000;
+        recentCode.add(block.sessionId, seq, Buffer.from(src.subarray(p, p + src.readUInt32LE(p))));
         continue;
       }
+      const record = decodeRecordAt(src, p);
       if (record.kind !== 'decision') continue;
       if (record.outcome !== 'denied' && record.action !== 'ask') continue;
       const ruleId =
@@ -511,9 +520,11 @@ async function sarifReport(
               : (comments[record.ruleIndex] ?? `rule ${record.ruleIndex} of the policy`),
         });
       }
-      const code = isCodeLoadEvent(record.event)
+      const codeBytes = isCodeLoadEvent(record.event)
         ? recentCode.find(block.sessionId, Number(record.eventSeq))
         : undefined;
+      const code =
+        codeBytes === undefined ? undefined : (decodeRecordAt(codeBytes, 0) as OpenCodeRecord);
       const result = sarifResult(record, ruleId, code, pids.get(block.sessionId) ?? null, comments);
       const text = `${started ? ',' : ''}${JSON.stringify(result)}`;
       if (!started) {
