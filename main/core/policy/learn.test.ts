@@ -4,6 +4,8 @@ import path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
+import fc from 'fast-check';
+
 import { runCli, tempDir } from '../../test-support/cli.js';
 import { auditCapableInterpreters } from '../../test-support/pythons.js';
 import {
@@ -11,6 +13,13 @@ import {
   writeEnforcedSampleSession,
   writeSampleSession,
 } from '../../test-support/sample-session.js';
+import {
+  encodeAuditRecord,
+  encodeDecisionRecord,
+  encodeOpenCodeRecord,
+  v,
+} from '../../test-support/wire-encoder.js';
+import { NATIVE_LOAD_EVENT, decodeRecordAt, type OpenCodeIntent } from '../protocol/records.js';
 import { SessionReader } from '../session-file.js';
 import { learnPolicy } from './learn.js';
 import { parsePolicy } from './load-policy.js';
@@ -50,6 +59,78 @@ describe('learnPolicy from a written session', () => {
     expect(decoded).toEqual(policy);
     expect(parsePolicy(formatPolicy(policy), 'learned.json')).toEqual(policy);
     expect(evaluate(policy, { kind: 'audit', event: 'os.fork', args: [] }).action).toBe('deny');
+  });
+});
+
+describe('learnPolicy from bytes', () => {
+  it('learns the files of open-code records exactly as from decoded records', async () => {
+    // A few files loaded over and over (the bytes-keyed memory is hit), with
+    // the same path under other intents and digests, real paths that are
+    // not UTF-8, failed opens, and denials taking some back.
+    const realPaths = [
+      Buffer.from('/srv/app/a.py'),
+      Buffer.from('/srv/app/b.py'),
+      Buffer.from([0x2f, 0x73, 0xff, 0xfe, 0x2e, 0x70, 0x79]),
+      Buffer.from('/srv/app/é.py'),
+      Buffer.from(''),
+    ];
+    const intents: OpenCodeIntent[] = ['pythoncode', 'bytecode', 'zipimport', 'nativecode'];
+    const record = fc.oneof(
+      fc.record({
+        kind: fc.constant('code' as const),
+        intent: fc.constantFrom(...intents),
+        status: fc.constantFrom(0, 0, 0, 1),
+        real: fc.nat(realPaths.length - 1),
+        digest: fc.nat(2),
+        mtime: fc.bigInt(-(2n ** 63n), 2n ** 63n - 1n),
+      }),
+      fc.record({ kind: fc.constant('audit' as const), event: fc.constantFrom('open', 'import') }),
+      fc.record({ kind: fc.constant('deny' as const), back: fc.nat(4) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(record, { maxLength: 60 }), async (specs) => {
+        const parts = specs.map((spec, seq) => {
+          if (spec.kind === 'audit') {
+            return encodeAuditRecord({ seq, event: spec.event, args: v.tuple([]) });
+          }
+          if (spec.kind === 'deny') {
+            return encodeDecisionRecord({
+              seq,
+              event: 'open',
+              eventSeq: Math.max(0, seq - 1 - spec.back),
+            });
+          }
+          const real = realPaths[spec.real] as Buffer;
+          return encodeOpenCodeRecord({
+            seq,
+            event: spec.intent === 'nativecode' ? NATIVE_LOAD_EVENT : undefined,
+            intent: spec.intent,
+            status: spec.status,
+            errno: spec.status === 0 ? 0 : 2,
+            mtimeNs: spec.mtime,
+            sha256: Buffer.alloc(32, spec.digest),
+            path: v.str(real.toString('utf8')),
+            realPath: real,
+          });
+        });
+        const records = Buffer.concat(parts);
+        const offsets: number[] = [];
+        for (let p = 0; p < records.length; p += records.readUInt32LE(p)) offsets.push(p);
+        const fromBytes = learnPolicy([
+          { type: 'events', offset: 16, sessionId: 1, records, count: offsets.length },
+        ]);
+        const decoded = learnPolicy([
+          {
+            type: 'events',
+            offset: 16,
+            sessionId: 1,
+            records: offsets.map((p) => decodeRecordAt(records, p)),
+          },
+        ]);
+        expect(await fromBytes).toEqual(await decoded);
+      }),
+      { numRuns: Number(process.env['FAST_CHECK_RUNS'] ?? 300) },
+    );
   });
 });
 

@@ -17,6 +17,8 @@ import {
   type Rule,
 } from './policy.js';
 import {
+  OPEN_CODE_INTENTS,
+  RECORD_HEADER_SIZE,
   RecordKind,
   decodeRecordAt,
   recordEventAt,
@@ -68,6 +70,67 @@ class RecentKeys {
   }
 }
 
+/** A file that ran, as learned: its rule's key and fields. */
+interface FileSeen {
+  key: string;
+  intent: IntentClass;
+  realpath: string;
+  sha256: string;
+}
+
+/**
+ * The files of open-code records read as bytes, remembered by the bytes
+ * that name them (intent, SHA-256, real path): the same few files load
+ * over and over, and decoding each record to name its file again was a
+ * fifth of learning from a large session. Bounded; beyond the bound a
+ * file is named anew each time.
+ */
+class FilesByBytes {
+  private readonly byHash = new Map<number, { bytes: Buffer; file: FileSeen }[]>();
+  private size = 0;
+
+  /**
+   * The file of the successful open-code record whose fixed fields start
+   * at `q`, with its real path at src[realStart, realEnd).
+   */
+  at(src: Buffer, q: number, realStart: number, realEnd: number): FileSeen {
+    const realLength = realEnd - realStart;
+    let hash = (src[q] as number) + realLength * 256;
+    for (let i = q + 40; i < q + 72; i++) hash = (Math.imul(hash, 31) + (src[i] as number)) | 0;
+    for (let i = realStart; i < realEnd; i++) {
+      hash = (Math.imul(hash, 31) + (src[i] as number)) | 0;
+    }
+    const bucket = this.byHash.get(hash);
+    if (bucket !== undefined) {
+      for (const { bytes, file } of bucket) {
+        if (
+          bytes.length === 33 + realLength &&
+          bytes[0] === src[q] &&
+          bytes.compare(src, q + 40, q + 72, 1, 33) === 0 &&
+          bytes.compare(src, realStart, realEnd, 33) === 0
+        ) {
+          return file;
+        }
+      }
+    }
+    const intent = OPEN_CODE_INTENTS[src[q] as number] as IntentClass;
+    const realpath = src.toString('utf8', realStart, realEnd);
+    const sha256 = src.toString('hex', q + 40, q + 72);
+    const file = { key: `${intent}\0${realpath}\0${sha256}`, intent, realpath, sha256 };
+    if (this.size < 65536) {
+      const bytes = Buffer.concat([
+        src.subarray(q, q + 1),
+        src.subarray(q + 40, q + 72),
+        src.subarray(realStart, realEnd),
+      ]);
+      if (bucket === undefined) this.byHash.set(hash, [{ bytes, file }]);
+      else bucket.push({ bytes, file });
+      this.size++;
+    }
+    return file;
+  }
+}
+
 /** What a session let happen: each rule's key counts the times. */
 class Learner {
   readonly files = new Map<
@@ -79,6 +142,7 @@ class Learner {
   /** Real paths already judged for pinnable(), which compiles a glob. */
   private readonly pinnableCache = new Map<string, boolean>();
   private readonly recent = new Map<number, RecentKeys>();
+  private readonly filesByBytes = new FilesByBytes();
 
   recentOf(session: number): RecentKeys {
     let keys = this.recent.get(session);
@@ -97,24 +161,44 @@ class Learner {
   openCode(keys: RecentKeys, record: OpenCodeRecord): void {
     // A failed open ran nothing.
     if (record.status !== 'ok' || record.sha256 === null) return;
-    const key = `${record.intent}\0${record.realPath}\0${record.sha256}`;
-    const file = this.files.get(key);
+    const { intent, realPath: realpath, sha256 } = record;
+    this.fileRan(keys, record.seq, {
+      key: `${intent}\0${realpath}\0${sha256}`,
+      intent,
+      realpath,
+      sha256,
+    });
+  }
+
+  /** openCode() of the open-code record at `p` of a payload, read from its bytes. */
+  openCodeAt(keys: RecentKeys, src: Buffer, p: number): void {
+    const q = p + RECORD_HEADER_SIZE + src.readUInt16LE(p + 6);
+    if (src[q + 1] !== 0) return;
+    // The path value (tag, full length, kept length, bytes), then the real path.
+    const real = q + 72 + 9 + src.readUInt32LE(q + 72 + 5);
+    const realStart = real + 4;
+    const file = this.filesByBytes.at(src, q, realStart, realStart + src.readUInt32LE(real));
+    this.fileRan(keys, src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000, file);
+  }
+
+  private fileRan(keys: RecentKeys, seq: number, seen: FileSeen): void {
+    const file = this.files.get(seen.key);
     if (file !== undefined) file.allowed++;
     else {
-      let ok = this.pinnableCache.get(record.realPath);
+      let ok = this.pinnableCache.get(seen.realpath);
       if (ok === undefined) {
-        ok = pinnable(record.realPath);
-        if (this.pinnableCache.size < 65536) this.pinnableCache.set(record.realPath, ok);
+        ok = pinnable(seen.realpath);
+        if (this.pinnableCache.size < 65536) this.pinnableCache.set(seen.realpath, ok);
       }
       if (!ok) return;
-      this.files.set(key, {
-        intent: record.intent,
-        realpath: record.realPath,
-        sha256: record.sha256,
+      this.files.set(seen.key, {
+        intent: seen.intent,
+        realpath: seen.realpath,
+        sha256: seen.sha256,
         allowed: 1,
       });
     }
-    keys.add(record.seq, key, true);
+    keys.add(seq, seen.key, true);
   }
 
   /** A record the policy of that run denied did not happen: its decision takes it back. */
@@ -143,7 +227,8 @@ class Learner {
       if (src[p + 4] === RecordKind.AUDIT) {
         const seq = src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000;
         this.audit(keys, recordEventAt(src, p), seq);
-      } else this.record(keys, decodeRecordAt(src, p));
+      } else if (src[p + 4] === RecordKind.OPEN_CODE) this.openCodeAt(keys, src, p);
+      else this.record(keys, decodeRecordAt(src, p));
     }
   }
 
