@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
@@ -9,10 +10,20 @@ import {
   writeSampleSession,
 } from '../test-support/sample-session.js';
 import { writeBenchSession } from '../test-support/bench-session.js';
-import { encodeAuditRecord } from '../test-support/wire-encoder.js';
-import { SessionReader, SessionWriter } from './session-file.js';
-import { formatSummary, socketAddress, summarizeSession } from './summary.js';
-import { v } from '../test-support/wire-encoder.js';
+import {
+  encodeAuditRecord,
+  encodeDecisionRecord,
+  encodeOpenCodeRecord,
+  v,
+} from '../test-support/wire-encoder.js';
+import { NATIVE_LOAD_EVENT, decodeRecordAt } from './protocol/records.js';
+import {
+  SessionReader,
+  SessionWriter,
+  type RawSessionBlock,
+  type SessionBlock,
+} from './session-file.js';
+import { SessionSummarizer, formatSummary, socketAddress, summarizeSession } from './summary.js';
 
 let dir: string;
 let file: string;
@@ -51,6 +62,120 @@ describe('summarizeSession', () => {
     const oddSummary = await summarizeSession(odd);
     expect(oddSummary.totalEvents).toBe(4);
     expect(oddSummary.subprocesses.map((s) => s.event)).toEqual(['subprocess.Popen']);
+  });
+
+  it('gives the same summary from bytes as from decoded records, records repeating or not', async () => {
+    // Records whose bytes after the header repeat (the summary remembers
+    // what it made of those bytes) among others that differ by one field.
+    const record = fc.oneof(
+      fc
+        .record({
+          event: fc.constantFrom('subprocess.Popen', 'os.system', 'os.spawn', 'pty.spawn', 'open'),
+          exe: fc.constantFrom('/bin/ls', '/bin/sh'),
+          argv: fc.array(fc.constantFrom('-l', "it's", 'a b', '\n'), { maxLength: 3 }),
+          truncated: fc.boolean(),
+        })
+        .map(
+          (r) => (seq: number) =>
+            encodeAuditRecord({
+              seq,
+              event: r.event,
+              args: v.tuple([
+                r.event === 'os.spawn' ? v.int(0) : v.str(r.exe),
+                v.list(
+                  r.argv.map((a) => v.str(a)),
+                  r.truncated ? r.argv.length + 2 : undefined,
+                ),
+                v.str(r.exe),
+              ]),
+            }),
+        ),
+      fc
+        .record({
+          event: fc.constantFrom('socket.connect', 'socket.bind', 'socket.getaddrinfo'),
+          host: fc.constantFrom('10.0.0.1', '::1', 'example.org'),
+          port: fc.constantFrom(80, 443),
+        })
+        .map(
+          (r) => (seq: number) =>
+            encodeAuditRecord({
+              seq,
+              event: r.event,
+              args:
+                r.event === 'socket.getaddrinfo'
+                  ? v.tuple([v.str(r.host), v.int(r.port)])
+                  : v.tuple([v.int(3), v.tuple([v.str(r.host), v.int(r.port)])]),
+            }),
+        ),
+      fc
+        .record({
+          native: fc.boolean(),
+          status: fc.constantFrom(0, 0, 1),
+          file: fc.constantFrom('/srv/a.py', '/srv/b.py', '/srv/é.so'),
+          digest: fc.nat(1),
+          mtime: fc.nat(2),
+          real: fc.boolean(),
+        })
+        .map(
+          (r) => (seq: number) =>
+            encodeOpenCodeRecord({
+              seq,
+              event: r.native ? NATIVE_LOAD_EVENT : undefined,
+              intent: r.native ? 'nativecode' : 'pythoncode',
+              status: r.status,
+              errno: r.status === 0 ? 0 : 13,
+              mtimeNs: BigInt(r.mtime),
+              sha256: Buffer.alloc(32, r.digest),
+              path: v.str(r.file),
+              realPath: r.real ? r.file : '',
+            }),
+        ),
+      fc.constantFrom(
+        (seq: number) =>
+          encodeDecisionRecord({ seq, event: 'io.open_code', eventSeq: Math.max(0, seq - 1) }),
+        (seq: number) =>
+          encodeDecisionRecord({
+            seq,
+            event: 'dlopen',
+            eventSeq: Math.max(0, seq - 1),
+            by: 'default',
+            ruleIndex: null,
+          }),
+      ),
+    );
+    // The sample's first process, for the records' pid.
+    let process: SessionBlock | undefined;
+    for await (const block of (await SessionReader.open(file)).blocks()) {
+      if (block.type === 'process') {
+        process ??= block;
+      }
+    }
+    const sessionId = (process as Extract<SessionBlock, { type: 'process' }>).process.session;
+    fc.assert(
+      fc.property(fc.array(record, { minLength: 1, maxLength: 50 }), (makers) => {
+        const records = Buffer.concat(makers.map((make, seq) => make(seq)));
+        const offsets: number[] = [];
+        for (let p = 0; p < records.length; p += records.readUInt32LE(p)) offsets.push(p);
+        const summarize = (events: SessionBlock | RawSessionBlock): unknown => {
+          const summarizer = new SessionSummarizer('p.hks');
+          summarizer.add(process as SessionBlock);
+          summarizer.add(events);
+          summarizer.add(events);
+          return summarizer.result();
+        };
+        expect(
+          summarize({ type: 'events', offset: 99, sessionId, records, count: offsets.length }),
+        ).toEqual(
+          summarize({
+            type: 'events',
+            offset: 99,
+            sessionId,
+            records: offsets.map((p) => decodeRecordAt(records, p)),
+          }),
+        );
+      }),
+      { numRuns: Number(globalThis.process.env['FAST_CHECK_RUNS'] ?? 300) },
+    );
   });
 
   it('summarises processes, categories, code, subprocesses, sockets and drops', async () => {

@@ -8,9 +8,11 @@ import { constants as osConstants } from 'node:os';
 
 import { EVENT_CATEGORIES, categoryOf, type EventCategory } from '../common/event-taxonomy.js';
 import { decidedByText, ruleCommentsOf } from './decision-text.js';
+import { BytesMemo } from './protocol/bytes-memo.js';
 import { RecentRecords } from './recent-seqs.js';
 import { formatStack, originOf } from './stack-origin.js';
 import {
+  RECORD_HEADER_SIZE,
   RecordKind,
   decodeRecordAt,
   isCodeLoadEvent,
@@ -197,7 +199,30 @@ interface SessionState {
    * (same thread, next record). Bounded: a decision far from its record
    * would be an agent bug, and is then shown without the file.
    */
-  recentCode: RecentRecords<OpenCodeRecord>;
+  recentCode: RecentRecords<CodeSeen>;
+}
+
+/** What a denial shows of the code it stopped. */
+type CodeSeen = Pick<OpenCodeRecord, 'intent' | 'realPath' | 'path'>;
+
+/** A list entry a record counts in: its key, and how to make it the first time. */
+interface Entry<T> {
+  key: string;
+  make: () => T;
+}
+
+/**
+ * What an audit record whose arguments matter (readsArguments) counts in,
+ * or what an open-code record does: both depend only on the record's bytes
+ * after its header, so they are worked out once per distinct bytes.
+ */
+interface ArgumentsSeen {
+  launch: Entry<SubprocessLaunch> | null;
+  socket: Entry<SocketUse> | null;
+}
+interface CodeLoadSeen {
+  load: Entry<CodeLoad>;
+  code: CodeSeen;
 }
 
 /** Open-code records remembered per process for their decisions. */
@@ -232,6 +257,8 @@ export class SessionSummarizer {
     const sockets = new CappedList<SocketUse>();
     const denials = new CappedList<Denial>();
     let deniedTotal = 0;
+    const argumentsSeen = new BytesMemo<ArgumentsSeen>();
+    const codeSeen = new BytesMemo<CodeLoadSeen>();
 
     const session = (id: number): SessionState => {
       let state = sessions.get(id);
@@ -261,23 +288,32 @@ export class SessionSummarizer {
       }
       count(record.event);
       if (record.kind === 'open-code') {
-        addCodeLoad(code, record, pid);
+        const { entry } = codeLoadOf(record);
+        code.add(entry.key, pid, entry.make);
         state.recentCode.add(0, record.seq, record);
-      } else {
-        addLaunch(launches, record, pid);
-        addSocket(sockets, record, pid);
-      }
+      } else addArguments(argumentsOf(record), pid);
     };
 
-    /** An event (not a decision) in the totals. */
+    const addArguments = (seen: ArgumentsSeen, pid: number | null): void => {
+      if (seen.launch !== null) launches.add(seen.launch.key, pid, seen.launch.make);
+      if (seen.socket !== null) sockets.add(seen.socket.key, pid, seen.socket.make);
+    };
+
+    /**
+     * An event (not a decision) in the totals. Counted by name; the names'
+     * categories are added up at the end, except for names past the list's
+     * limit, counted in their category now.
+     */
     const count = (event: string): void => {
       totalEvents++;
-      const category = categoryOf(event);
-      categoryCounts.set(category, (categoryCounts.get(category) ?? 0) + 1);
       const seen = eventCounts.get(event);
       if (seen !== undefined) eventCounts.set(event, seen + 1);
       else if (eventCounts.size < SUMMARY_LIST_LIMIT) eventCounts.set(event, 1);
-      else eventsOmitted++;
+      else {
+        eventsOmitted++;
+        const category = categoryOf(event);
+        categoryCounts.set(category, (categoryCounts.get(category) ?? 0) + 1);
+      }
     };
 
     this.add = (block: SessionBlock | RawSessionBlock): void => {
@@ -355,14 +391,36 @@ export class SessionSummarizer {
           const src = block.records;
           state.records += (block as RawEventsBlock).count;
           for (let p = 0; p < src.length; p += src.readUInt32LE(p)) {
-            if (src[p + 4] === RecordKind.AUDIT) {
-              const event = recordEventAt(src, p);
-              if (!readsArguments(event)) {
-                count(event);
-                continue;
-              }
+            const kind = src[p + 4];
+            if (kind === RecordKind.DECISION) {
+              addRecord(state, pid, decodeRecordAt(src, p));
+              continue;
             }
-            addRecord(state, pid, decodeRecordAt(src, p));
+            const event = recordEventAt(src, p);
+            count(event);
+            if (kind === RecordKind.AUDIT && !readsArguments(event)) continue;
+            // Name and arguments, or the open-code fields, path and real path.
+            const start = p + RECORD_HEADER_SIZE;
+            const end = p + src.readUInt32LE(p);
+            if (kind === RecordKind.AUDIT) {
+              let seen = argumentsSeen.get(src, start, end);
+              if (seen === undefined) {
+                seen = argumentsOf(decodeRecordAt(src, p));
+                argumentsSeen.set(src, start, end, seen);
+              }
+              addArguments(seen, pid);
+              continue;
+            }
+            let seen = codeSeen.get(src, start, end);
+            if (seen === undefined) {
+              const record = decodeRecordAt(src, p) as OpenCodeRecord;
+              const { intent, realPath, path } = record;
+              seen = { load: codeLoadOf(record).entry, code: { intent, realPath, path } };
+              codeSeen.set(src, start, end, seen);
+            }
+            code.add(seen.load.key, pid, seen.load.make);
+            const seq = src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000;
+            state.recentCode.add(0, seq, seen.code);
           }
           break;
         }
@@ -382,6 +440,11 @@ export class SessionSummarizer {
         }
       }
 
+      const byCategory = new Map(categoryCounts);
+      for (const [event, n] of eventCounts) {
+        const category = categoryOf(event);
+        byCategory.set(category, (byCategory.get(category) ?? 0) + n);
+      }
       return {
         path,
         run,
@@ -393,7 +456,7 @@ export class SessionSummarizer {
         byCategory: EVENT_CATEGORIES.map((c) => ({
           category: c.id,
           label: c.label,
-          count: categoryCounts.get(c.id) ?? 0,
+          count: byCategory.get(c.id) ?? 0,
         })),
         byEvent: [...eventCounts]
           .map(([event, count]) => ({ event, category: categoryOf(event), count }))
@@ -435,7 +498,7 @@ export async function summarizeSession(
 function addDenial(
   list: CappedList<Denial>,
   decision: DecisionRecord,
-  code: OpenCodeRecord | undefined,
+  code: CodeSeen | undefined,
   pid: number | null,
   decidedBy: string,
 ): void {
@@ -459,22 +522,33 @@ function maxBig(a: bigint, b: bigint): bigint {
   return a > b ? a : b;
 }
 
-function addCodeLoad(list: CappedList<CodeLoad>, record: OpenCodeRecord, pid: number | null): void {
+/** The code-loaded entry an open-code record counts in. */
+function codeLoadOf(record: OpenCodeRecord): { entry: Entry<CodeLoad> } {
   const path = valueText(record.path);
   const key =
     record.sha256 !== null
       ? `ok\0${record.realPath}\0${record.sha256}`
       : `error\0${path}\0${record.errno}`;
-  list.add(key, pid, () => ({
-    path,
-    realPath: record.realPath,
-    sha256: record.sha256,
-    size: record.size,
-    intent: record.intent,
-    errno: record.sha256 === null ? record.errno : null,
-    count: 0,
-    pids: [],
-  }));
+  return {
+    entry: {
+      key,
+      make: () => ({
+        path,
+        realPath: record.realPath,
+        sha256: record.sha256,
+        size: record.size,
+        intent: record.intent,
+        errno: record.sha256 === null ? record.errno : null,
+        count: 0,
+        pids: [],
+      }),
+    },
+  };
+}
+
+/** The subprocess and socket entries an audit record counts in. */
+function argumentsOf(record: AgentRecord): ArgumentsSeen {
+  return { launch: launchOf(record), socket: socketOf(record) };
 }
 
 // ------------------------------------------------------------ subprocesses
@@ -498,17 +572,13 @@ function readsArguments(event: string): boolean {
   );
 }
 
-function addLaunch(
-  list: CappedList<SubprocessLaunch>,
-  record: AgentRecord,
-  pid: number | null,
-): void {
-  if (record.kind !== 'audit') return;
+function launchOf(record: AgentRecord): Entry<SubprocessLaunch> | null {
+  if (record.kind !== 'audit') return null;
   // Own keys only: the target names its events, "constructor" included.
   const shape = Object.hasOwn(LAUNCH_EVENTS, record.event)
     ? LAUNCH_EVENTS[record.event]
     : undefined;
-  if (shape === undefined) return;
+  if (shape === undefined) return null;
   const args = record.args.items;
   let executable: string | null = null;
   let argv: string[];
@@ -526,14 +596,11 @@ function addLaunch(
     commandLine =
       argv.length === 0 ? shellQuote(executable) : `${commandLine} (executable ${executable})`;
   }
-  list.add(`${record.event}\0${commandLine}`, pid, () => ({
-    event: record.event,
-    executable,
-    argv,
-    commandLine,
-    count: 0,
-    pids: [],
-  }));
+  const event = record.event;
+  return {
+    key: `${event}\0${commandLine}`,
+    make: () => ({ event, executable, argv, commandLine, count: 0, pids: [] }),
+  };
 }
 
 /** argv from a list / tuple of str or bytes, or a single shell string. */
@@ -593,8 +660,8 @@ const SOCKET_EVENTS: Readonly<Record<string, { operation: string; address: numbe
   'socket.sendto': { operation: 'sendto', address: 1 },
 };
 
-function addSocket(list: CappedList<SocketUse>, record: AgentRecord, pid: number | null): void {
-  if (record.kind !== 'audit') return;
+function socketOf(record: AgentRecord): Entry<SocketUse> | null {
+  if (record.kind !== 'audit') return null;
   const args = record.args.items;
   let operation: string;
   let address: string;
@@ -605,11 +672,14 @@ function addSocket(list: CappedList<SocketUse>, record: AgentRecord, pid: number
     const shape = Object.hasOwn(SOCKET_EVENTS, record.event)
       ? SOCKET_EVENTS[record.event]
       : undefined;
-    if (shape === undefined) return;
+    if (shape === undefined) return null;
     operation = shape.operation;
     address = socketAddress(args[shape.address]);
   }
-  list.add(`${operation}\0${address}`, pid, () => ({ operation, address, count: 0, pids: [] }));
+  return {
+    key: `${operation}\0${address}`,
+    make: () => ({ operation, address, count: 0, pids: [] }),
+  };
 }
 
 /** An address as Python's socket module passes it, made readable. */

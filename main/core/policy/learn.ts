@@ -16,8 +16,8 @@ import {
   type Policy,
   type Rule,
 } from './policy.js';
+import { BytesMemo } from '../protocol/bytes-memo.js';
 import {
-  OPEN_CODE_INTENTS,
   RECORD_HEADER_SIZE,
   RecordKind,
   decodeRecordAt,
@@ -78,57 +78,9 @@ interface FileSeen {
   sha256: string;
 }
 
-/**
- * The files of open-code records read as bytes, remembered by the bytes
- * that name them (intent, SHA-256, real path): the same few files load
- * over and over, and decoding each record to name its file again was a
- * fifth of learning from a large session. Bounded; beyond the bound a
- * file is named anew each time.
- */
-class FilesByBytes {
-  private readonly byHash = new Map<number, { bytes: Buffer; file: FileSeen }[]>();
-  private size = 0;
-
-  /**
-   * The file of the successful open-code record whose fixed fields start
-   * at `q`, with its real path at src[realStart, realEnd).
-   */
-  at(src: Buffer, q: number, realStart: number, realEnd: number): FileSeen {
-    const realLength = realEnd - realStart;
-    let hash = (src[q] as number) + realLength * 256;
-    for (let i = q + 40; i < q + 72; i++) hash = (Math.imul(hash, 31) + (src[i] as number)) | 0;
-    for (let i = realStart; i < realEnd; i++) {
-      hash = (Math.imul(hash, 31) + (src[i] as number)) | 0;
-    }
-    const bucket = this.byHash.get(hash);
-    if (bucket !== undefined) {
-      for (const { bytes, file } of bucket) {
-        if (
-          bytes.length === 33 + realLength &&
-          bytes[0] === src[q] &&
-          bytes.compare(src, q + 40, q + 72, 1, 33) === 0 &&
-          bytes.compare(src, realStart, realEnd, 33) === 0
-        ) {
-          return file;
-        }
-      }
-    }
-    const intent = OPEN_CODE_INTENTS[src[q] as number] as IntentClass;
-    const realpath = src.toString('utf8', realStart, realEnd);
-    const sha256 = src.toString('hex', q + 40, q + 72);
-    const file = { key: `${intent}\0${realpath}\0${sha256}`, intent, realpath, sha256 };
-    if (this.size < 65536) {
-      const bytes = Buffer.concat([
-        src.subarray(q, q + 1),
-        src.subarray(q + 40, q + 72),
-        src.subarray(realStart, realEnd),
-      ]);
-      if (bucket === undefined) this.byHash.set(hash, [{ bytes, file }]);
-      else bucket.push({ bytes, file });
-      this.size++;
-    }
-    return file;
-  }
+function fileSeenOf(record: OpenCodeRecord, sha256: string): FileSeen {
+  const { intent, realPath: realpath } = record;
+  return { key: `${intent}\0${realpath}\0${sha256}`, intent, realpath, sha256 };
 }
 
 /** What a session let happen: each rule's key counts the times. */
@@ -142,7 +94,8 @@ class Learner {
   /** Real paths already judged for pinnable(), which compiles a glob. */
   private readonly pinnableCache = new Map<string, boolean>();
   private readonly recent = new Map<number, RecentKeys>();
-  private readonly filesByBytes = new FilesByBytes();
+  /** Files of open-code records by their bytes after the header; null: a failed open. */
+  private readonly filesSeen = new BytesMemo<FileSeen | null>();
 
   recentOf(session: number): RecentKeys {
     let keys = this.recent.get(session);
@@ -161,24 +114,24 @@ class Learner {
   openCode(keys: RecentKeys, record: OpenCodeRecord): void {
     // A failed open ran nothing.
     if (record.status !== 'ok' || record.sha256 === null) return;
-    const { intent, realPath: realpath, sha256 } = record;
-    this.fileRan(keys, record.seq, {
-      key: `${intent}\0${realpath}\0${sha256}`,
-      intent,
-      realpath,
-      sha256,
-    });
+    this.fileRan(keys, record.seq, fileSeenOf(record, record.sha256));
   }
 
-  /** openCode() of the open-code record at `p` of a payload, read from its bytes. */
+  /**
+   * openCode() of the open-code record at `p` of a payload: decoded only
+   * the first time its bytes are seen (the same files load over and over).
+   */
   openCodeAt(keys: RecentKeys, src: Buffer, p: number): void {
-    const q = p + RECORD_HEADER_SIZE + src.readUInt16LE(p + 6);
-    if (src[q + 1] !== 0) return;
-    // The path value (tag, full length, kept length, bytes), then the real path.
-    const real = q + 72 + 9 + src.readUInt32LE(q + 72 + 5);
-    const realStart = real + 4;
-    const file = this.filesByBytes.at(src, q, realStart, realStart + src.readUInt32LE(real));
-    this.fileRan(keys, src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000, file);
+    const start = p + RECORD_HEADER_SIZE;
+    const end = p + src.readUInt32LE(p);
+    let seen = this.filesSeen.get(src, start, end);
+    if (seen === undefined) {
+      const record = decodeRecordAt(src, p) as OpenCodeRecord;
+      seen = record.sha256 === null ? null : fileSeenOf(record, record.sha256);
+      this.filesSeen.set(src, start, end, seen);
+    }
+    if (seen === null) return;
+    this.fileRan(keys, src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000, seen);
   }
 
   private fileRan(keys: RecentKeys, seq: number, seen: FileSeen): void {
