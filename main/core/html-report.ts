@@ -12,6 +12,7 @@
 import { EVENT_CATEGORIES, categoryOf, type EventCategory } from '../common/event-taxonomy.js';
 import { decidedByText, ruleCommentsOf, type RuleComments } from './decision-text.js';
 import {
+  RECORD_HEADER_SIZE,
   RecordKind,
   decodeRecordAt,
   formatValue,
@@ -26,6 +27,7 @@ import {
 import { ByteOut, NameBytes, writeReprJson } from './report-bytes.js';
 import { formatArgs, jsonString, memoText } from './report-text.js';
 import type { RawSessionBlock, SessionBlock } from './session-file.js';
+import { BytesMemo } from './protocol/bytes-memo.js';
 import { RecentRecords } from './recent-seqs.js';
 import { originOf } from './stack-origin.js';
 import { summarizeSession, type SessionSummary } from './summary.js';
@@ -150,7 +152,12 @@ async function secondPass(
   const decisions: Asked[] = [];
   const filesWritten = new Map<string, number>();
   const pids = new Map<number, { pid: number; start: bigint; startNumber: number | null }>();
-  const recentCode = new RecentRecords<OpenCodeRecord>(4096);
+  const recentCode = new RecentRecords<CodeSeen>(4096);
+  // What an open or an open-code record's bytes (after the header) come
+  // to, worked out once per distinct bytes: the same files open over and
+  // over, and decoding each again was a third of this pass.
+  const writtenByOpen = new BytesMemo<string | null>();
+  const codeSeen = new BytesMemo<CodeSeen>();
   const origin = firstNs ?? 0n;
   const bucketCount = BigInt(TIMELINE_BUCKETS);
   // A record's bucket is floor((t - first) * 120 / span). In doubles that
@@ -215,22 +222,33 @@ async function secondPass(
       if (r.kind === 'open-code') {
         recentCode.add(block.sessionId, r.seq, r);
       } else if (r.event === 'open' && filesWritten.size < LIST_LIMIT) {
-        const [file, mode, flags] = r.args.items;
-        const modeText = mode && (mode.type === 'str' || mode.type === 'str_fs') ? mode.text : '';
-        const flagBits = flags && flags.type === 'int' ? Number(flags.value) : 0;
-        // O_WRONLY | O_RDWR, or a mode that writes.
-        if (/[wax+]/.test(modeText) || (flagBits & 3) !== 0) {
-          const name =
-            file === undefined
-              ? '?'
-              : file.type === 'int'
-                ? `file descriptor ${file.value}`
-                : file.type === 'str' || file.type === 'str_fs'
-                  ? file.text
-                  : formatValue(file, { maxStringLength: 400 });
-          filesWritten.set(name, (filesWritten.get(name) ?? 0) + 1);
-        }
+        fileWritten(writtenBy(r));
       }
+    };
+    const fileWritten = (name: string | null): void => {
+      if (name !== null) filesWritten.set(name, (filesWritten.get(name) ?? 0) + 1);
+    };
+    /** The timeline bucket of the record at `item` of a block read as bytes. */
+    const bucketAt = (at: Buffer, item: number): number => {
+      const high = at.readUInt32LE(item + 24);
+      const sinceOrigin =
+        originNumber !== null && high <= 0x1f_ffff
+          ? high * 0x1_0000_0000 + at.readUInt32LE(item + 20) - originNumber
+          : null;
+      // The same arithmetic as take() does for a decoded record.
+      const bucket =
+        spanNumber !== null
+          ? Math.floor(
+              ((sinceOrigin ?? Number(at.readBigUInt64LE(item + 20) - origin)) * TIMELINE_BUCKETS) /
+                spanNumber,
+            )
+          : Number(((at.readBigUInt64LE(item + 20) - origin) * bucketCount) / span);
+      return Math.min(TIMELINE_BUCKETS - 1, bucket);
+    };
+    const countAt = (at: Buffer, item: number, event: string): void => {
+      const row = buckets.get(categoryOf(event));
+      const i = bucketAt(at, item);
+      if (row) row[i] = (row[i] ?? 0) + 1;
     };
     if (!Buffer.isBuffer(block.records)) {
       for (const r of block.records) take(r);
@@ -240,33 +258,41 @@ async function secondPass(
         // An audit event from bytes needs no decoding (unless it is an open
         // that may write a file): its row, if the table still takes one, is
         // written from the bytes, and it is counted in the timeline.
-        if (at[item + 4] === RecordKind.AUDIT) {
+        const kind = at[item + 4];
+        const start = item + RECORD_HEADER_SIZE;
+        const end = item + at.readUInt32LE(item);
+        if (kind === RecordKind.AUDIT) {
           const event = recordEventAt(at, item);
-          if (event !== 'open' || filesWritten.size >= LIST_LIMIT) {
-            if (shown < rowLimit) {
-              if (rowsInBlock++ > 0) blockRows.byte(0x2c);
-              writeEventRow(blockRows, at, item, p, pidJson);
-              shown++;
-            } else omitted++;
-            const high = at.readUInt32LE(item + 24);
-            const sinceOrigin =
-              originNumber !== null && high <= 0x1f_ffff
-                ? high * 0x1_0000_0000 + at.readUInt32LE(item + 20) - originNumber
-                : null;
-            // The same arithmetic as take() does for a decoded record.
-            const bucket =
-              spanNumber !== null
-                ? Math.floor(
-                    ((sinceOrigin ?? Number(at.readBigUInt64LE(item + 20) - origin)) *
-                      TIMELINE_BUCKETS) /
-                      spanNumber,
-                  )
-                : Number(((at.readBigUInt64LE(item + 20) - origin) * bucketCount) / span);
-            const row = buckets.get(categoryOf(event));
-            const i = Math.min(TIMELINE_BUCKETS - 1, bucket);
-            if (row) row[i] = (row[i] ?? 0) + 1;
-            continue;
+          if (event === 'open' && filesWritten.size < LIST_LIMIT) {
+            let name = writtenByOpen.get(at, start, end);
+            if (name === undefined) {
+              name = writtenBy(decodeRecordAt(at, item) as AuditRecord);
+              writtenByOpen.set(at, start, end, name);
+            }
+            fileWritten(name);
           }
+          if (shown < rowLimit) {
+            if (rowsInBlock++ > 0) blockRows.byte(0x2c);
+            writeEventRow(blockRows, at, item, p, pidJson);
+            shown++;
+          } else omitted++;
+          countAt(at, item, event);
+          continue;
+        }
+        // Past the table's rows, an open-code record is counted and
+        // remembered for its decision without a row.
+        if (kind === RecordKind.OPEN_CODE && shown >= rowLimit) {
+          omitted++;
+          countAt(at, item, recordEventAt(at, item));
+          let code = codeSeen.get(at, start, end);
+          if (code === undefined) {
+            const { intent, realPath, path } = decodeRecordAt(at, item) as OpenCodeRecord;
+            code = { intent, realPath, path };
+            codeSeen.set(at, start, end, code);
+          }
+          const seq = at.readUInt32LE(item + 12) + at.readUInt32LE(item + 16) * 0x1_0000_0000;
+          recentCode.add(block.sessionId, seq, code);
+          continue;
         }
         take(decodeRecordAt(at, item));
       }
@@ -275,6 +301,25 @@ async function secondPass(
     if (rowsInBlock > 0) rows.push(blockRows.finish());
   }
   return { firstNs, lastNs, buckets, decisions, filesWritten, rows, omitted };
+}
+
+/** What a denial shows of the code it stopped. */
+type CodeSeen = Pick<OpenCodeRecord, 'intent' | 'realPath' | 'path'>;
+
+/** The file an `open` audit event opened for writing, or null when it only reads. */
+function writtenBy(r: AuditRecord): string | null {
+  const [file, mode, flags] = r.args.items;
+  const modeText = mode && (mode.type === 'str' || mode.type === 'str_fs') ? mode.text : '';
+  const flagBits = flags && flags.type === 'int' ? Number(flags.value) : 0;
+  // O_WRONLY | O_RDWR, or a mode that writes.
+  if (!/[wax+]/.test(modeText) && (flagBits & 3) === 0) return null;
+  return file === undefined
+    ? '?'
+    : file.type === 'int'
+      ? `file descriptor ${file.value}`
+      : file.type === 'str' || file.type === 'str_fs'
+        ? file.text
+        : formatValue(file, { maxStringLength: 400 });
 }
 
 /** scriptEventJson, remembered by the name's bytes. */

@@ -432,6 +432,40 @@ describe('byte-level report writers', () => {
     expect(html.raw).toBe(html.decoded);
     expect(html.raw).toContain('\\u003c/script>\\u003cb>x\\u003c/b>');
     expect(html.raw.match(/<\/script>/g)?.length).toBe(2); // the page's own two
+    // Files opened for writing, the same bytes twice (remembered) and once
+    // more by flags, listed whether their rows are shown or not.
+    const writes = path.join(dir, 'writes.hks');
+    const opens: Array<[string, number]> = [
+      ['/srv/out.txt', 0],
+      ['/srv/out.txt', 0],
+      ['/srv/log.txt', 1],
+      ['/srv/in.txt', 0],
+    ];
+    writeOneProcessSession(
+      writes,
+      Buffer.concat(
+        opens.map(([file, flags], seq) =>
+          encodeAuditRecord({
+            event: 'open',
+            seq,
+            timeNs: 5_000_000n + BigInt(seq),
+            args: v.tuple([
+              v.str(file),
+              v.str(flags === 0 && file !== '/srv/in.txt' ? 'w' : 'r'),
+              v.int(flags),
+            ]),
+          }),
+        ),
+      ),
+      1_000n,
+    );
+    for (const rowLimit of [0, 10]) {
+      const written = await htmlBothWays(writes, rowLimit);
+      expect(written.raw).toBe(written.decoded);
+      expect(written.raw).toContain('/srv/out.txt');
+      expect(written.raw).toContain('/srv/log.txt');
+      if (rowLimit === 0) expect(written.raw).not.toContain('/srv/in.txt');
+    }
     const gen = path.join(dir, 'gen.hks');
     await fc.assert(
       fc.asyncProperty(
