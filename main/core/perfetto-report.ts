@@ -6,7 +6,16 @@
 // trace event per line; the track names, collected on the way, go last.
 
 import { categoryOf } from '../common/event-taxonomy.js';
-import { RecordKind, decodeRecordAt, textOf, type AgentRecord } from './protocol/records.js';
+import { BytesMemo } from './protocol/bytes-memo.js';
+import {
+  RECORD_HEADER_SIZE,
+  RecordKind,
+  ValueTag,
+  decodeRecordAt,
+  textOf,
+  type AgentRecord,
+  type OpenCodeRecord,
+} from './protocol/records.js';
 import { ByteOut, NameBytes, writeReprJson } from './report-bytes.js';
 import { formatArgs, jsonString, memoText } from './report-text.js';
 import type { RawSessionBlock, SessionBlock } from './session-file.js';
@@ -68,16 +77,7 @@ export async function perfettoReport(
       return;
     }
     if (r.kind === 'open-code') {
-      const path = textOf(r.path);
-      const source = r.intent === 'bytecode' ? sourceOfBytecode(path) : path;
-      emit(
-        `{"name":${jsonString(`${r.event} ${r.intent}`)},"cat":${categoryJson(r.event)},"ph":"X",${where}${ts},"dur":1,"args":{"path":${jsonString(path)},"realPath":${jsonString(r.realPath)},"sha256":${r.sha256 === null ? 'null' : `"${r.sha256}"`},"size":${r.size}}}`,
-      );
-      if (source !== null && r.status === 'ok') {
-        const id = nextFlow++;
-        loads.set(`${pid}\0${source}`, id);
-        emit(`{"name":"load → exec","cat":"flow","ph":"s","id":${id},${where}${ts}}`);
-      }
+      codeSlice(codeSliceOf(r), pid, where, ts);
       return;
     }
     const code = r.event === 'exec' ? r.args.items[0] : undefined;
@@ -98,9 +98,23 @@ export async function perfettoReport(
     );
   };
 
+  /** The slice of a code load, and the start of its flow to the exec of its code. */
+  const codeSlice = (slice: CodeSlice, pid: number, where: string, ts: number): void => {
+    emit(`${slice.head}${where}${ts}${slice.tail}`);
+    if (slice.source !== null) {
+      const id = nextFlow++;
+      loads.set(`${pid}\0${slice.source}`, id);
+      emit(`{"name":"load → exec","cat":"flow","ph":"s","id":${id},${where}${ts}}`);
+    }
+  };
+  // An open-code record's slice depends on its bytes after the header
+  // alone: worked out once per distinct bytes (the same files load over
+  // and over).
+  const slices = new BytesMemo<CodeSlice>();
+
   /**
-   * The instant of the audit record at `p` (not an exec), from its bytes:
-   * what record() writes for it.
+   * The instant of the audit record at `p` (not an exec of code), from its
+   * bytes: what record() writes for it.
    */
   const instant = (src: Buffer, p: number, pidText: Buffer, originNs: number): void => {
     if (!first) out.put(EVENT_SEPARATOR);
@@ -157,8 +171,19 @@ export async function perfettoReport(
           tids.add(tid);
           threads.push({ pid, tid });
         }
-        if (src[p + 4] === RecordKind.AUDIT && originNumber !== null && !namedExec(src, p)) {
+        const kind = src[p + 4];
+        if (kind === RecordKind.AUDIT && originNumber !== null && !execOfCode(src, p)) {
           instant(src, p, pidText, originNumber);
+        } else if (kind === RecordKind.OPEN_CODE) {
+          const start = p + RECORD_HEADER_SIZE;
+          const end = p + src.readUInt32LE(p);
+          let slice = slices.get(src, start, end);
+          if (slice === undefined) {
+            slice = codeSliceOf(decodeRecordAt(src, p) as OpenCodeRecord);
+            slices.set(src, start, end, slice);
+          }
+          const timeNs = src.readBigUInt64LE(p + 20);
+          codeSlice(slice, pid, `"pid":${pid},"tid":${tid},"ts":`, micros(timeNs, origin));
         } else record(decodeRecordAt(src, p), pid, origin);
       }
     }
@@ -186,15 +211,39 @@ export async function perfettoReport(
   await write(out.take());
 }
 
-/** Whether the record at `p` is named `exec` (its code may end a load → exec flow). */
-function namedExec(src: Buffer, p: number): boolean {
+/**
+ * Whether the audit record at `p` is an `exec` of a code object (its code
+ * may end a load → exec flow): named `exec`, its first argument a code
+ * value (the arguments' tuple header is a tag and two u32 counts).
+ */
+function execOfCode(src: Buffer, p: number): boolean {
   return (
     src.readUInt16LE(p + 6) === 4 &&
     src[p + 28] === 0x65 &&
     src[p + 29] === 0x78 &&
     src[p + 30] === 0x65 &&
-    src[p + 31] === 0x63
+    src[p + 31] === 0x63 &&
+    src.readUInt32LE(p + 32 + 5) > 0 &&
+    src[p + 32 + 9] === ValueTag.CODE
   );
+}
+
+/** A code load's slice around its pid, tid and ts, and the source its flow starts from. */
+interface CodeSlice {
+  head: string;
+  tail: string;
+  /** null: no flow (a failed open, or a .pyc whose source is unknown). */
+  source: string | null;
+}
+
+function codeSliceOf(r: OpenCodeRecord): CodeSlice {
+  const path = textOf(r.path);
+  const source = r.intent === 'bytecode' ? sourceOfBytecode(path) : path;
+  return {
+    head: `{"name":${jsonString(`${r.event} ${r.intent}`)},"cat":${categoryJson(r.event)},"ph":"X",`,
+    tail: `,"dur":1,"args":{"path":${jsonString(path)},"realPath":${jsonString(r.realPath)},"sha256":${r.sha256 === null ? 'null' : `"${r.sha256}"`},"size":${r.size}}}`,
+    source: r.status === 'ok' ? source : null,
+  };
 }
 
 const EVENT_SEPARATOR = Buffer.from(',\n', 'latin1');

@@ -378,6 +378,31 @@ describe('byte-level report writers', () => {
   it('perfetto from bytes equals perfetto from decoded records, on generated records', async () => {
     const dir = tempDir('hookscope-report-bytes-');
     const file = path.join(dir, 'gen.hks');
+    // Code loads the same but for one field, each twice: what is worked out
+    // once per distinct bytes must not be taken for another's.
+    const pyc = '/srv/__pycache__/m.cpython-312.pyc';
+    const base = { path: v.str(pyc), realPath: pyc, sha256: Buffer.alloc(32, 1), size: 10 };
+    const variants = [
+      base,
+      { ...base, size: 11 },
+      { ...base, intent: 'bytecode' as const },
+      { ...base, status: 1, errno: 2 },
+      { ...base, status: 1, errno: 13 },
+      { ...base, realPath: '/srv/other.pyc' },
+      { ...base, sha256: Buffer.alloc(32, 2) },
+      { ...base, mtimeNs: 5n },
+    ];
+    writeOneProcessSession(
+      file,
+      Buffer.concat(
+        [...variants, ...variants].map((spec, seq) =>
+          encodeOpenCodeRecord({ ...spec, seq, timeNs: 2_000n + BigInt(seq) }),
+        ),
+      ),
+      1_000n,
+    );
+    const loads = await perfettoBothWays(file);
+    expect(loads.raw).toBe(loads.decoded);
     await fc.assert(
       fc.asyncProperty(
         fc.array(anyRecord, { minLength: 1, maxLength: 5 }),
