@@ -14,7 +14,9 @@ import { htmlReport } from './html-report.js';
 import { perfettoReport } from './perfetto-report.js';
 import { JSON_REPORT_TAIL, jsonReportBlock, jsonReportHead } from './json-report.js';
 import { formatPolicy, learnPolicy } from './policy/index.js';
+import { BytesMemo } from './protocol/bytes-memo.js';
 import {
+  RECORD_HEADER_SIZE,
   RecordKind,
   decodeRecordAt,
   isCodeLoadEvent,
@@ -430,6 +432,9 @@ async function jsonReport(
   await writer.drain();
 }
 
+/** What a SARIF result shows of the code a decision stopped. */
+type SarifCode = Pick<OpenCodeRecord, 'intent' | 'realPath' | 'path' | 'sha256'>;
+
 /** RFC 4180 quoting; a cell a spreadsheet would run as a formula gets a leading quote. */
 export function csvCell(value: string | number | null): string {
   if (value === null) return '';
@@ -479,9 +484,11 @@ async function sarifReport(
   let comments: RuleComments = [];
   const pids = new Map<number, number>();
   // The code record each decision of code decides (same session, by seq),
-  // bounded; kept as a copy of its bytes, decoded only when a decision
-  // names it (decoding every one of them was a fifth of the report).
-  const recentCode = new RecentRecords<Buffer>(4096);
+  // bounded. What a result shows of it depends on its bytes after the
+  // header alone: decoded once per distinct bytes (decoding every one of
+  // them was a fifth of the report).
+  const recentCode = new RecentRecords<SarifCode>(4096);
+  const codeSeen = new BytesMemo<SarifCode>();
   const rules = new Map<string, { id: string; text: string }>();
   let started = false;
   const head = (): string =>
@@ -502,8 +509,16 @@ async function sarifReport(
       const kind = src[p + 4];
       if (kind === RecordKind.AUDIT) continue;
       if (kind === RecordKind.OPEN_CODE) {
+        const start = p + RECORD_HEADER_SIZE;
+        const end = p + src.readUInt32LE(p);
+        let code = codeSeen.get(src, start, end);
+        if (code === undefined) {
+          const { intent, realPath, path, sha256 } = decodeRecordAt(src, p) as OpenCodeRecord;
+          code = { intent, realPath, path, sha256 };
+          codeSeen.set(src, start, end, code);
+        }
         const seq = src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000;
-        recentCode.add(block.sessionId, seq, Buffer.from(src.subarray(p, p + src.readUInt32LE(p))));
+        recentCode.add(block.sessionId, seq, code);
         continue;
       }
       const record = decodeRecordAt(src, p);
@@ -520,11 +535,9 @@ async function sarifReport(
               : (comments[record.ruleIndex] ?? `rule ${record.ruleIndex} of the policy`),
         });
       }
-      const codeBytes = isCodeLoadEvent(record.event)
+      const code = isCodeLoadEvent(record.event)
         ? recentCode.find(block.sessionId, Number(record.eventSeq))
         : undefined;
-      const code =
-        codeBytes === undefined ? undefined : (decodeRecordAt(codeBytes, 0) as OpenCodeRecord);
       const result = sarifResult(record, ruleId, code, pids.get(block.sessionId) ?? null, comments);
       const text = `${started ? ',' : ''}${JSON.stringify(result)}`;
       if (!started) {
@@ -559,7 +572,7 @@ async function sarifReport(
 function sarifResult(
   decision: DecisionRecord,
   ruleId: string,
-  code: OpenCodeRecord | undefined,
+  code: SarifCode | undefined,
   pid: number | null,
   comments: RuleComments,
 ): Record<string, unknown> {
