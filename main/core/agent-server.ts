@@ -30,7 +30,7 @@ import {
   type AnswerFrame,
   type AskFrame,
 } from './protocol/ask.js';
-import { validateEventsPayload } from './protocol/records.js';
+import { checkEventsPayload } from './protocol/native-check.js';
 import { parsePolicyAck, type PolicyAckStatus } from './protocol/policy-ack.js';
 import { getPeerCredentials, type PeerCredentials } from './peer-credentials.js';
 
@@ -381,7 +381,7 @@ export class AgentServer {
           }
           switch (frame.type) {
             case FrameType.EVENTS: {
-              const count = validateEventsPayload(frame.payload);
+              const count = checkEventsPayload(frame.payload);
               this.options.sink.events(sessionId, frame.payload, count);
               if (this.options.asks?.hasWaiting(sessionId)) {
                 this.options.asks.records(sessionId, frame.payload);

@@ -12,7 +12,8 @@ import { open as openFile } from 'node:fs/promises';
 
 import { ProtocolError } from './protocol/frame.js';
 import type { Hello } from './protocol/hello.js';
-import { decodeRecords, validateEventsPayload, type AgentRecord } from './protocol/records.js';
+import { checkEventsPayload } from './protocol/native-check.js';
+import { decodeRecords, type AgentRecord } from './protocol/records.js';
 
 export const SESSION_MAGIC: Buffer = Buffer.from('HKSCSESS', 'latin1');
 export const SESSION_FORMAT_VERSION = 1;
@@ -709,7 +710,7 @@ export class SessionReader {
           const records = payload.subarray(4);
           let count: number;
           try {
-            count = validateEventsPayload(records);
+            count = checkEventsPayload(records);
           } catch (error) {
             if (error instanceof ProtocolError) throw invalid('events', error.message);
             throw error;

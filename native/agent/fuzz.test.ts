@@ -11,7 +11,24 @@ import { describe, expect, it } from 'vitest';
 
 const AGENT = __dirname;
 const REPO_ROOT = path.resolve(AGENT, '..', '..');
-const TARGETS = ['fuzz-control', 'fuzz-policy', 'fuzz-encode', 'fuzz-stack'] as const;
+/** The addon's target: the events checker every session file's blocks pass. */
+const ADDON_FUZZ = path.join(REPO_ROOT, 'native', 'addon', 'fuzz');
+/** Each target: where its Makefile, sources and seed corpus are, and where it is built. */
+const TARGETS = [
+  ...['fuzz-control', 'fuzz-policy', 'fuzz-encode', 'fuzz-stack'].map((name) => ({
+    name,
+    dir: path.join(AGENT, 'fuzz'),
+    binary: path.join(AGENT, 'build', 'fuzz', name),
+    maxLen: 8192,
+  })),
+  {
+    name: 'fuzz-events-check',
+    dir: ADDON_FUZZ,
+    binary: path.join(REPO_ROOT, 'native', 'addon', 'build', 'fuzz', 'fuzz-events-check'),
+    // Room for a few records at their 16 KiB limit.
+    maxLen: 65536,
+  },
+];
 /** Per target: four targets and the build stay under two minutes. */
 const FUZZ_SECONDS = Number(process.env['HOOKSCOPE_FUZZ_SECONDS'] ?? 20);
 /** One input running longer than this is a hang: the agent must never wait unbounded. */
@@ -42,7 +59,7 @@ if (!clang && !inCi) {
 }
 
 /** Describes what libFuzzer left behind, for the failure message. */
-function reproducers(dir: string, target: string): string {
+function reproducers(dir: string, target: string, makeDir: string, binary: string): string {
   const saved = path.join(REPO_ROOT, 'artifacts', 'fuzz');
   const lines: string[] = [];
   for (const name of fs.readdirSync(dir)) {
@@ -53,7 +70,7 @@ function reproducers(dir: string, target: string): string {
     fs.copyFileSync(path.join(dir, name), kept);
     lines.push(
       `reproducer ${kept} (${bytes.length} bytes), base64: ${bytes.toString('base64')}`,
-      `  rerun: make -C native/agent fuzz && native/agent/build/fuzz/${target} ${kept}`,
+      `  rerun: make -C ${path.relative(REPO_ROOT, makeDir)} fuzz && ${path.relative(REPO_ROOT, binary)} ${kept}`,
     );
   }
   return lines.join('\n');
@@ -67,18 +84,18 @@ describe.skipIf(!clang && !inCi)('agent fuzz targets (bounded run)', () => {
       );
     }
     execFileSync('make', ['-s', '-C', AGENT, 'fuzz'], { encoding: 'utf8', timeout: 120_000 });
+    execFileSync('make', ['-s', '-C', ADDON_FUZZ, 'fuzz'], { encoding: 'utf8', timeout: 120_000 });
   });
 
-  for (const target of TARGETS) {
+  for (const { name: target, dir, binary, maxLen } of TARGETS) {
     it(`${target} survives ${FUZZ_SECONDS} s from its seed corpus`, () => {
       if (!clang) throw new Error('clang is required in CI for the fuzz targets (see above)');
-      const binary = path.join(AGENT, 'build', 'fuzz', target);
       expect(fs.existsSync(binary), `${binary} (built by the test above)`).toBe(true);
       const work = fs.mkdtempSync(path.join(os.tmpdir(), `hookscope-${target}-`));
       try {
         const grown = path.join(work, 'corpus');
         fs.mkdirSync(grown);
-        const seeds = path.join(AGENT, 'fuzz', 'corpus', target);
+        const seeds = path.join(dir, 'corpus', target);
         expect(fs.readdirSync(seeds).length).toBeGreaterThan(0);
         // New inputs go to the first directory (a temporary one): the
         // repository's seed corpus is only read.
@@ -88,7 +105,7 @@ describe.skipIf(!clang && !inCi)('agent fuzz targets (bounded run)', () => {
             `-max_total_time=${FUZZ_SECONDS}`,
             `-timeout=${INPUT_TIMEOUT_S}`,
             '-rss_limit_mb=2048',
-            '-max_len=8192',
+            `-max_len=${maxLen}`,
             '-print_final_stats=1',
             `-artifact_prefix=${work}/`,
             grown,
@@ -96,7 +113,7 @@ describe.skipIf(!clang && !inCi)('agent fuzz targets (bounded run)', () => {
           ],
           { encoding: 'utf8', timeout: (FUZZ_SECONDS + 60) * 1000, maxBuffer: 64 << 20 },
         );
-        const found = reproducers(work, target);
+        const found = reproducers(work, target, dir === ADDON_FUZZ ? dir : AGENT, binary);
         const stats = /stat::number_of_executed_units:\s*(\d+)/.exec(run.stderr)?.[1];
         if (run.status !== 0 || found) {
           throw new Error(
