@@ -14,12 +14,6 @@ function parsePid(value: string): number {
   return Number(value);
 }
 
-function parseThreads(value: string): number {
-  if (!/^[1-9][0-9]?$/.test(value) || Number(value) > 64)
-    throw new InvalidArgumentError('expected a number of threads from 1 to 64');
-  return Number(value);
-}
-
 function parsePort(value: string): number {
   if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535)
     throw new InvalidArgumentError('expected a port number (0 to 65535)');
@@ -92,15 +86,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('-o, --out <file>', 'where to write it (default: standard output); never overwritten')
     .option('--pid <pid>', 'only records of this process', parsePid)
     .option('--event <glob>', 'only events whose name matches the glob (e.g. "socket.*")')
-    .option(
-      '--threads <n>',
-      'threads that format json and csv (default: one per CPU, at most 4; 1: no extra threads)',
-      parseThreads,
-    )
     .action(
       async (
         file: string,
-        opts: { format?: string; out?: string; pid?: number; event?: string; threads?: number },
+        opts: { format?: string; out?: string; pid?: number; event?: string },
       ) => {
         const { reportCommand } = await import('./report.js');
         exitCode = await reportCommand(file, opts, process.stdout, process.stderr);

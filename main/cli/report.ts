@@ -1,4 +1,4 @@
-// `hookscope report FILE --format json|html|csv|perfetto|sarif|policy [--out OUT] [--pid PID] [--event GLOB] [--threads N]`
+// `hookscope report FILE --format json|html|csv|perfetto|sarif|policy [--out OUT] [--pid PID] [--event GLOB]`
 import path from 'node:path';
 
 import { REPORT_FORMATS, ReportError, writeReport, type ReportFormat } from '../core/report.js';
@@ -9,7 +9,6 @@ export interface ReportCommandOptions {
   out?: string;
   pid?: number;
   event?: string;
-  threads?: number;
 }
 
 /** Exit codes: 0 written; 2 bad input (nothing written); 1 the session could not be read. */
@@ -44,7 +43,6 @@ export async function reportCommand(
         format: options.format as ReportFormat,
         ...(options.pid !== undefined ? { pid: options.pid } : {}),
         ...(options.event !== undefined ? { eventGlob: options.event } : {}),
-        ...(options.threads !== undefined ? { threads: options.threads } : {}),
         ...(onProgress ? { onProgress } : {}),
       },
       stdout,

@@ -13,178 +13,26 @@ import { describe, expect, it } from 'vitest';
 import { writeBenchSession } from '../test-support/bench-session.js';
 import { runCli, tempDir } from '../test-support/cli.js';
 import { auditCapableInterpreters } from '../test-support/pythons.js';
-import { leaf, sequenceOf } from '../test-support/record-arbitraries.js';
 import { writeEnforcedSampleSession, writeSampleSession } from '../test-support/sample-session.js';
 import {
-  encodeAuditRecord,
-  encodeDecisionRecord,
-  encodeOpenCodeRecord,
-  encodeValue,
-  v,
-} from '../test-support/wire-encoder.js';
+  anyRecord,
+  perfettoBothWays,
+  writeOneProcessSession,
+} from '../test-support/wire-arbitraries.js';
+import { encodeAuditRecord, encodeOpenCodeRecord, v } from '../test-support/wire-encoder.js';
 import { JSON_REPORT_TAIL, jsonReportBlock, jsonReportHead } from './json-report.js';
-import { ValueTag, decodeRecordAt, validateEventsPayload, type Value } from './protocol/records.js';
+import { decodeRecordAt, validateEventsPayload, type Value } from './protocol/records.js';
 import { CSV_COLUMNS, writeReport, type Filter } from './report.js';
 import { RecentSeqs } from './recent-seqs.js';
 import { ByteOut, writeCsvRow, writePlainRecord } from './report-bytes.js';
 import { csvRow, plainRecordJson } from './report-text.js';
 import { htmlReport } from './html-report.js';
-import { perfettoReport } from './perfetto-report.js';
-import { SessionReader, SessionWriter, type SessionBlock } from './session-file.js';
+import { SessionReader, type SessionBlock } from './session-file.js';
 import { eventMatcher } from './event-glob.js';
 import { HOOKSCOPE_VERSION } from './version.js';
 
 const RUNS = Number(process.env['FAST_CHECK_RUNS'] ?? 300);
 const OWNER = ',3,4242,';
-
-/** Text that exercises the fast path: ASCII with every character that needs care. */
-const asciiText = fc.string({
-  unit: fc.oneof(
-    fc.constantFrom('"', '\\', ',', '\r', '\n', '\t', '\b', '\f', '\x00', '\x1f', '\x7f', "'"),
-    // What a <script> element and HTML care about, too.
-    fc.constantFrom('=', '+', '-', '@', '/', ' ', 'a', 'Z', '0', '.', '<', '>', '&'),
-    fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 1 }),
-  ),
-  maxLength: 30,
-});
-/** Any bytes at all: a str the agent claims is UTF-8 may not be. */
-const anyBytes = fc.oneof(
-  fc.uint8Array({ maxLength: 24 }).map((a) => Buffer.from(a)),
-  // Line and paragraph separators end a line inside a <script>.
-  fc.constantFrom(Buffer.from('a\u2028b\u2029</script>', 'utf8'), Buffer.from('é<', 'utf8')),
-);
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n >>> 0, 0);
-  return b;
-}
-
-/** An encoded str value of exactly these bytes, cut short when `extra` > 0. */
-function wireStr(bytes: Buffer, extra: number, tag = ValueTag.STR): Buffer {
-  return Buffer.concat([Buffer.from([tag]), u32(bytes.length + extra), u32(bytes.length), bytes]);
-}
-
-/** Encoded values: the shared leaves, plus what only bytes can say. */
-const wireLeaf: fc.Arbitrary<Buffer> = fc.oneof(
-  leaf.map(encodeValue),
-  fc.tuple(asciiText, fc.nat(3)).map(([t, extra]) => wireStr(Buffer.from(t), extra)),
-  fc.tuple(anyBytes, fc.nat(2)).map(([b, extra]) => wireStr(b, extra)),
-  anyBytes.map((b) => wireStr(b, 0, ValueTag.STR_FS)),
-  fc
-    .constantFrom(
-      0n,
-      1n,
-      -1n,
-      2n ** 31n,
-      -(2n ** 31n),
-      2n ** 53n - 1n,
-      2n ** 53n,
-      -(2n ** 53n) + 1n,
-      -(2n ** 53n),
-      -(2n ** 53n) - 1n,
-      2n ** 63n - 1n,
-      -(2n ** 63n),
-      1n << 32n,
-      (1n << 52n) + 12345n,
-    )
-    .map((n) => encodeValue(v.int(n))),
-  fc
-    .tuple(fc.oneof(asciiText, fc.constant('café')), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }))
-    .map(([name, id]) => encodeValue(v.other(name, id))),
-);
-function wireSequence(item: fc.Arbitrary<Buffer>): fc.Arbitrary<Buffer> {
-  return fc
-    .tuple(fc.array(item, { maxLength: 5 }), fc.boolean(), fc.nat(4))
-    .map(([items, list, extra]) =>
-      Buffer.concat([
-        Buffer.from([list ? ValueTag.LIST : ValueTag.TUPLE]),
-        u32(items.length + extra),
-        u32(items.length),
-        ...items,
-      ]),
-    );
-}
-const wireArgs = fc
-  .tuple(
-    fc.array(fc.oneof(wireLeaf, wireSequence(wireLeaf), sequenceOf(leaf).map(encodeValue)), {
-      maxLength: 5,
-    }),
-    fc.nat(2),
-  )
-  .map(([items, extra]) =>
-    Buffer.concat([
-      Buffer.from([ValueTag.TUPLE]),
-      u32(items.length + extra),
-      u32(items.length),
-      ...items,
-    ]),
-  );
-
-const eventName = fc.oneof(
-  fc.constantFrom('open', 'import', 'socket.connect', 'exec', 'os.system'),
-  asciiText.filter((t) => t.length > 0),
-  fc.constantFrom('évènement', '=cmd', 'a,b', 'x"y'),
-);
-const seqNumber = fc.oneof(fc.nat(), fc.constantFrom(2 ** 32, 2 ** 53 - 1));
-const time = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
-
-const auditRecord = fc
-  .tuple(eventName, wireArgs, seqNumber, time, fc.nat(), fc.boolean())
-  .map(([event, args, seq, timeNs, tid, cut]) =>
-    encodeAuditRecord({ event, args, seq, timeNs, tid: tid >>> 0, flags: cut ? 1 : 0 }),
-  );
-const pathBytes = fc.oneof(
-  asciiText.map((t) => Buffer.from(`/srv/${t}`)),
-  anyBytes,
-);
-const openCodeRecord = fc
-  .tuple(
-    fc.constantFrom('unknown', 'pythoncode', 'bytecode', 'zipimport') as fc.Arbitrary<
-      'unknown' | 'pythoncode' | 'bytecode' | 'zipimport'
-    >,
-    fc.constantFrom(0, 0, 0, 1),
-    pathBytes,
-    fc.boolean(),
-    pathBytes,
-    fc.tuple(fc.nat(), time, time, fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })),
-    seqNumber,
-  )
-  .map(([intent, status, p, fsPath, real, [size, dev, ino, mtimeNs], seq]) => {
-    // The path as a str value (or str_fs), written over a placeholder of its size.
-    const record = encodeOpenCodeRecord({
-      intent,
-      status,
-      errno: status === 1 ? 13 : 0,
-      size,
-      dev,
-      ino,
-      mtimeNs,
-      seq,
-      sha256: Buffer.alloc(32, size % 256),
-      path: v.str('x'.repeat(p.length)),
-      realPath: real,
-    });
-    const at = 28 + 'io.open_code'.length + 72;
-    if (fsPath) record[at] = ValueTag.STR_FS;
-    p.copy(record, at + 9);
-    return record;
-  });
-const decisionRecord = fc
-  .tuple(eventName, seqNumber, fc.option(asciiText, { nil: null }))
-  .map(([event, eventSeq, module]) =>
-    encodeDecisionRecord({
-      event,
-      eventSeq,
-      stack: [['/srv/a.py', 'f', 3, module]],
-      ...(eventSeq % 3 === 0 ? { ruleIndex: null, by: 'default' as const } : { ruleIndex: 2 }),
-    }),
-  );
-const anyRecord = fc.oneof(
-  { arbitrary: auditRecord, weight: 4 },
-  { arbitrary: openCodeRecord, weight: 2 },
-  { arbitrary: decisionRecord, weight: 1 },
-);
 
 /** Byte writer output and string writer output for every record of a payload. */
 function compareRecords(payload: Buffer): number {
@@ -267,19 +115,6 @@ async function stringReports(file: string, filter: Filter): Promise<{ json: stri
   return { json: json + JSON_REPORT_TAIL, csv };
 }
 
-/** The perfetto trace of `file` made from decoded blocks and from bytes. */
-async function perfettoBothWays(file: string): Promise<{ decoded: string; raw: string }> {
-  const collect = async (raw: boolean): Promise<string> => {
-    const chunks: Buffer[] = [];
-    const reader = await SessionReader.open(file);
-    await perfettoReport(raw ? reader.rawBlocks() : reader.blocks(), async (chunk) => {
-      chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, 'utf8'));
-    });
-    return Buffer.concat(chunks).toString('utf8');
-  };
-  return { decoded: await collect(false), raw: await collect(true) };
-}
-
 /** The html report of `file` made from decoded blocks and from bytes, `rowLimit` rows in its table. */
 async function htmlBothWays(
   file: string,
@@ -302,35 +137,6 @@ async function htmlBothWays(
     return text;
   };
   return { decoded: await collect(false), raw: await collect(true) };
-}
-
-/** A session file of one process holding `payload`'s records. */
-function writeOneProcessSession(file: string, payload: Buffer, startNs: bigint): void {
-  const w = SessionWriter.create(file, { overwrite: true });
-  w.writeRun({
-    hookscopeVersion: 't',
-    command: ['python3'],
-    cwd: '/',
-    startedAtMs: 1,
-    socketDir: '/x',
-  });
-  w.writeProcess({
-    session: 1,
-    pid: 77,
-    ppid: 1,
-    parentSession: null,
-    uid: 0,
-    exe: '/usr/bin/python3',
-    argv: ['python3'],
-    cwd: '/',
-    pythonVersion: '3.12.0',
-    agentVersion: 't',
-    startMonotonicNs: startNs.toString(),
-    startRealtimeNs: '1',
-    flags: { preInit: true, initializedAtStart: false, auditHook: true, openCodeHook: true },
-  });
-  w.writeEvents(1, payload);
-  w.close();
 }
 
 describe('byte-level report writers', () => {
@@ -394,11 +200,13 @@ describe('byte-level report writers', () => {
     ];
     writeOneProcessSession(
       file,
-      Buffer.concat(
-        [...variants, ...variants].map((spec, seq) =>
-          encodeOpenCodeRecord({ ...spec, seq, timeNs: 2_000n + BigInt(seq) }),
+      [
+        Buffer.concat(
+          [...variants, ...variants].map((spec, seq) =>
+            encodeOpenCodeRecord({ ...spec, seq, timeNs: 2_000n + BigInt(seq) }),
+          ),
         ),
-      ),
+      ],
       1_000n,
     );
     const loads = await perfettoBothWays(file);
@@ -408,7 +216,7 @@ describe('byte-level report writers', () => {
         fc.array(anyRecord, { minLength: 1, maxLength: 5 }),
         fc.constantFrom(0n, 1_000n, 2n ** 53n + 7n),
         async (records, startNs) => {
-          writeOneProcessSession(file, Buffer.concat(records), startNs);
+          writeOneProcessSession(file, [Buffer.concat(records)], startNs);
           const trace = await perfettoBothWays(file);
           expect(trace.raw).toBe(trace.decoded);
         },
@@ -435,22 +243,24 @@ describe('byte-level report writers', () => {
     const markup = path.join(dir, 'markup.hks');
     writeOneProcessSession(
       markup,
-      Buffer.concat(
-        ['</script>', 'import'].map((event, seq) =>
-          encodeAuditRecord({
-            event,
-            seq,
-            timeNs: 5_000_000n + BigInt(seq),
-            args: v.tuple([
-              v.str('</script><b>x</b>'),
-              v.other('a<b', 1n),
-              v.str('é<'),
-              v.str('x\u2028y\u2029z'),
-              v.list([v.str('<')]),
-            ]),
-          }),
+      [
+        Buffer.concat(
+          ['</script>', 'import'].map((event, seq) =>
+            encodeAuditRecord({
+              event,
+              seq,
+              timeNs: 5_000_000n + BigInt(seq),
+              args: v.tuple([
+                v.str('</script><b>x</b>'),
+                v.other('a<b', 1n),
+                v.str('é<'),
+                v.str('x\u2028y\u2029z'),
+                v.list([v.str('<')]),
+              ]),
+            }),
+          ),
         ),
-      ),
+      ],
       1_000n,
     );
     const html = await htmlBothWays(markup, 10);
@@ -468,20 +278,22 @@ describe('byte-level report writers', () => {
     ];
     writeOneProcessSession(
       writes,
-      Buffer.concat(
-        opens.map(([file, flags], seq) =>
-          encodeAuditRecord({
-            event: 'open',
-            seq,
-            timeNs: 5_000_000n + BigInt(seq),
-            args: v.tuple([
-              v.str(file),
-              v.str(flags === 0 && file !== '/srv/in.txt' ? 'w' : 'r'),
-              v.int(flags),
-            ]),
-          }),
+      [
+        Buffer.concat(
+          opens.map(([file, flags], seq) =>
+            encodeAuditRecord({
+              event: 'open',
+              seq,
+              timeNs: 5_000_000n + BigInt(seq),
+              args: v.tuple([
+                v.str(file),
+                v.str(flags === 0 && file !== '/srv/in.txt' ? 'w' : 'r'),
+                v.int(flags),
+              ]),
+            }),
+          ),
         ),
-      ),
+      ],
       1_000n,
     );
     for (const rowLimit of [0, 10]) {
@@ -498,7 +310,7 @@ describe('byte-level report writers', () => {
         fc.constantFrom(0n, 2n ** 53n + 7n),
         fc.nat(4),
         async (records, startNs, rowLimit) => {
-          writeOneProcessSession(gen, Buffer.concat(records), startNs);
+          writeOneProcessSession(gen, [Buffer.concat(records)], startNs);
           const html = await htmlBothWays(gen, rowLimit);
           expect(html.raw).toBe(html.decoded);
         },
@@ -539,7 +351,7 @@ describe('byte-level report writers', () => {
     }
   });
 
-  it('the CLI, formatting on worker threads, writes the same json and csv as the string writers', async () => {
+  it('the CLI writes the same json and csv as the string writers', async () => {
     const dir = tempDir('hookscope-report-bytes-');
     const bench = path.join(dir, 'bench.hks');
     writeBenchSession(bench, 40_000);
@@ -547,7 +359,7 @@ describe('byte-level report writers', () => {
       { args: [], filter: { pid: undefined, match: null, keepEvent: null } },
       { args: ['--pid', '4002'], filter: { pid: 4002, match: null, keepEvent: null } },
       {
-        args: ['--event', 'io.*', '--threads', '3'],
+        args: ['--event', 'io.*'],
         filter: { pid: undefined, match: eventMatcher('io.*'), keepEvent: null },
       },
     ];
@@ -555,21 +367,10 @@ describe('byte-level report writers', () => {
     for (const { args, filter } of cases) {
       const expected = await stringReports(bench, filter);
       for (const format of ['json', 'csv'] as const) {
-        for (const threads of [[], ['--threads', '1']]) {
-          const out = path.join(dir, `cli-${n++}.${format}`);
-          const r = await runCli([
-            'report',
-            bench,
-            '--format',
-            format,
-            '--out',
-            out,
-            ...args,
-            ...threads,
-          ]);
-          expect(r.code, r.stderr).toBe(0);
-          expect(fs.readFileSync(out, 'utf8')).toBe(expected[format]);
-        }
+        const out = path.join(dir, `cli-${n++}.${format}`);
+        const r = await runCli(['report', bench, '--format', format, '--out', out, ...args]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(fs.readFileSync(out, 'utf8')).toBe(expected[format]);
       }
     }
   });

@@ -1,11 +1,7 @@
-// One events block of a json or csv report, formatted as a task: on a
-// worker thread of a FormatPool (format-pool.ts), or on the calling thread
-// where there is none. Blocks of these formats do not depend on each
-// other (what does, the filter and the separators, is settled before the
-// task), so the threads format blocks side by side and the report is
-// written in file order from their results.
-
-import { parentPort } from 'node:worker_threads';
+// One events block of a json or csv report, formatted as a task: the
+// block's records, which of them to write, and the text they share. The
+// addon does it in reports (native-report.ts); formatBlock here is the
+// same in TypeScript, the writers it falls back on.
 
 import { ByteOut, writeCsvRow, writePlainRecord } from './report-bytes.js';
 
@@ -19,10 +15,12 @@ export interface FormatTask {
   head: string;
 }
 
-/** What a worker answers: the task's bytes, or why it failed. */
-export type FormatReply = { id: number; bytes: Uint8Array } | { id: number; error: string };
-
-/** The report bytes of one task. */
+/**
+ * The report bytes of one task, written in TypeScript (report-bytes.ts).
+ * Reports use formatBlockNative (native-report.ts), whose addon writes the
+ * common records and hands the rest to these same writers;
+ * native-report.test.ts holds the two to the same bytes.
+ */
 export function formatBlock(task: FormatTask): Buffer {
   const src = Buffer.from(task.records.buffer, task.records.byteOffset, task.records.byteLength);
   const out = new ByteOut(Math.max(4096, src.length * 4));
@@ -41,26 +39,4 @@ export function formatBlock(task: FormatTask): Buffer {
     }
   }
   return out.finish();
-}
-
-// As a worker: one task per message, the bytes handed back (transferred,
-// not copied). A task that throws is answered with the error, so the
-// report fails with it instead of waiting.
-const port = parentPort;
-if (port !== null) {
-  port.on('message', ({ id, task }: { id: number; task: FormatTask }) => {
-    let reply: FormatReply;
-    try {
-      const bytes = formatBlock(task);
-      reply = { id, bytes };
-      port.postMessage(reply, [bytes.buffer as ArrayBuffer]);
-      return;
-    } catch (error) {
-      reply = {
-        id,
-        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-      };
-    }
-    port.postMessage(reply);
-  });
 }

@@ -25,8 +25,7 @@ import {
   type DecisionRecord,
   type OpenCodeRecord,
 } from './protocol/records.js';
-import { FormatPool } from './format-pool.js';
-import { formatBlock } from './report-worker.js';
+import { formatBlockNative } from './native-report.js';
 import { RecentRecords, RecentSeqs } from './recent-seqs.js';
 import {
   SessionReader,
@@ -55,11 +54,6 @@ export interface ReportOptions {
    * the UI's event table; a decision goes with the event it decided.
    */
   keepEvent?: (position: number) => boolean;
-  /**
-   * Threads that format json and csv (1: only the calling thread); default:
-   * one per CPU, at most 4 (format-pool.ts).
-   */
-  threads?: number;
   /** Called as the session file is read, with bytes read and its size. */
   onProgress?: (readBytes: number, totalBytes: number) => void;
 }
@@ -135,14 +129,6 @@ export async function writeReport(
       'the html report covers the whole session: --pid and --event do not apply',
     );
   }
-  if (
-    options.threads !== undefined &&
-    !(Number.isInteger(options.threads) && options.threads >= 1 && options.threads <= 64)
-  ) {
-    throw new ReportError(
-      `bad thread count ${String(options.threads)}: a whole number from 1 to 64`,
-    );
-  }
   // Opened (and its format checked) before any output exists.
   const reader = await SessionReader.open(sessionPath);
   let temp: string | null = null;
@@ -183,7 +169,6 @@ export async function writeReport(
         stream.once('error', onError);
       }),
   };
-  let pool: FormatPool | null = null;
   try {
     const filter = { pid: options.pid, match, keepEvent: options.keepEvent ?? null };
     // Every format but html reads the records as bytes (report-bytes.ts)
@@ -191,8 +176,7 @@ export async function writeReport(
     const raw = (): AsyncGenerator<RawSessionBlock> =>
       progressBlocks(reader.rawBlocks(), sessionPath, options.onProgress);
     if (options.format === 'json') {
-      pool = FormatPool.open({ threads: options.threads });
-      await jsonReport(raw(), filter, sink, sessionPath, pool);
+      await jsonReport(raw(), filter, sink, sessionPath);
     } else if (options.format === 'html') {
       await reader.close();
       // Several passes, each a fresh reader: memory stays flat. Progress
@@ -211,8 +195,7 @@ export async function writeReport(
       await htmlReport(sessionPath, fresh, (text) => sink.write(text));
       options.onProgress?.(total, total);
     } else if (options.format === 'csv') {
-      pool = FormatPool.open({ threads: options.threads });
-      await csvReport(raw(), filter, sink, pool);
+      await csvReport(raw(), filter, sink);
     } else if (options.format === 'perfetto') {
       await perfettoReport(filterRawBlocks(raw(), filter), (chunk) => sink.write(chunk));
     } else if (options.format === 'sarif') await sarifReport(raw(), filter, sink, sessionPath);
@@ -227,7 +210,6 @@ export async function writeReport(
       temp = null;
     }
   } finally {
-    await pool?.close();
     if (temp !== null) {
       (stream as fs.WriteStream).destroy();
       fs.rmSync(temp, { force: true });
@@ -345,57 +327,19 @@ export async function* filterRawBlocks(
   }
 }
 
-/**
- * The events blocks of a json or csv report, formatted in order: on the
- * pool's threads when there is a pool (each task gets its own copy of the
- * block's records), else here, one block at a time. The results are
- * written in file order, with at most a few blocks in flight.
- */
-class BlockWriter {
-  private readonly pending: Array<Promise<Buffer> | Buffer | string> = [];
-  private readonly inFlight: number;
-
-  constructor(
-    private readonly sink: Sink,
-    private readonly pool: FormatPool | null,
-  ) {
-    this.inFlight = pool === null ? 0 : 2 * pool.threads + 2;
-  }
-
-  /** Text of the report between blocks (a block's line of json, say). */
-  async text(text: string): Promise<void> {
-    this.pending.push(text);
-    await this.drain(this.inFlight);
-  }
-
-  /** The kept records of an events block, formatted by `format`. */
-  async block(
-    format: 'json' | 'csv',
-    block: RawEventsBlock,
-    kept: number[],
-    head: string,
-  ): Promise<void> {
-    const offsets = Int32Array.from(kept);
-    if (this.pool === null) {
-      this.pending.push(formatBlock({ format, records: block.records, offsets, head }));
-    } else {
-      const records = new Uint8Array(block.records);
-      const bytes = this.pool.format({ format, records, offsets, head });
-      // Awaited in order below; a failure meanwhile (the report already
-      // failing on an earlier block) must not surface as unhandled.
-      bytes.catch(() => undefined);
-      this.pending.push(bytes);
-    }
-    await this.drain(this.inFlight);
-  }
-
-  /** Writes what is pending, oldest first, until at most `keep` are left. */
-  async drain(keep = 0): Promise<void> {
-    while (this.pending.length > keep) {
-      const next = this.pending.shift() as Promise<Buffer> | Buffer | string;
-      await this.sink.write(await next);
-    }
-  }
+/** The kept records of an events block, formatted by the addon (native-report.ts). */
+function formatKept(
+  format: 'json' | 'csv',
+  block: RawEventsBlock,
+  kept: number[],
+  head: string,
+): Buffer {
+  return formatBlockNative({
+    format,
+    records: block.records,
+    offsets: Int32Array.from(kept),
+    head,
+  });
 }
 
 async function jsonReport(
@@ -403,7 +347,6 @@ async function jsonReport(
   filter: Filter,
   sink: Sink,
   sessionPath: string,
-  pool: FormatPool | null,
 ): Promise<void> {
   await sink.write(
     jsonReportHead({
@@ -412,12 +355,11 @@ async function jsonReport(
     }),
   );
   const selection = new RawSelection(filter);
-  const writer = new BlockWriter(sink, pool);
   let first = true;
   for await (const block of blocks) {
     selection.see(block);
     if (block.type !== 'events') {
-      await writer.text(jsonReportBlock(block, first));
+      await sink.write(jsonReportBlock(block, first));
       first = false;
       continue;
     }
@@ -425,11 +367,10 @@ async function jsonReport(
     if (kept.length === 0) continue;
     // jsonReportBlock's events line, record by record from the bytes.
     const head = `${first ? '' : ',\n'}{"type":"events","offset":${block.offset},"sessionId":${block.sessionId},"records":[`;
-    await writer.block('json', block, kept, head);
+    await sink.write(formatKept('json', block, kept, head));
     first = false;
   }
-  await writer.text(JSON_REPORT_TAIL);
-  await writer.drain();
+  await sink.write(JSON_REPORT_TAIL);
 }
 
 /** What a SARIF result shows of the code a decision stopped. */
@@ -447,12 +388,10 @@ async function csvReport(
   blocks: AsyncIterable<RawSessionBlock>,
   filter: Filter,
   sink: Sink,
-  pool: FormatPool | null,
 ): Promise<void> {
   await sink.write(`${CSV_COLUMNS.join(',')}\r\n`);
   const pids = new Map<number, number>();
   const selection = new RawSelection(filter);
-  const writer = new BlockWriter(sink, pool);
   for await (const block of blocks) {
     selection.see(block);
     if (block.type === 'process') pids.set(block.process.session, block.process.pid);
@@ -460,14 +399,10 @@ async function csvReport(
     const kept = selection.records(block);
     if (kept.length === 0) continue;
     // ,session,pid, : the same for every record of the block.
-    await writer.block(
-      'csv',
-      block,
-      kept,
-      `,${block.sessionId},${pids.get(block.sessionId) ?? ''},`,
+    await sink.write(
+      formatKept('csv', block, kept, `,${block.sessionId},${pids.get(block.sessionId) ?? ''},`),
     );
   }
-  await writer.drain();
 }
 
 // ---------------------------------------------------------------- SARIF

@@ -3,6 +3,7 @@
 
 #include "events-check.h"
 #include "peer-credentials.h"
+#include "report-writer.h"
 #include "root-files.h"
 
 namespace {
@@ -27,6 +28,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openInRoot", Napi::Function::New(env, hookscope::OpenInRoot, "openInRoot"));
   exports.Set("mkdirInRoot", Napi::Function::New(env, hookscope::MkdirInRoot, "mkdirInRoot"));
   exports.Set("removeInRoot", Napi::Function::New(env, hookscope::RemoveInRoot, "removeInRoot"));
+  exports.Set("newNameTable", Napi::Function::New(env, hookscope::NewNameTable, "newNameTable"));
+  exports.Set("setName", Napi::Function::New(env, hookscope::SetName, "setName"));
+  exports.Set("writeRecords", Napi::Function::New(env, hookscope::WriteRecords, "writeRecords"));
+  exports.Set("writeInstants", Napi::Function::New(env, hookscope::WriteInstants, "writeInstants"));
   exports.Set("checkEventsPayload", Napi::Function::New(env, CheckEventsPayload, "checkEventsPayload"));
   return exports;
 }

@@ -1,0 +1,583 @@
+// The native json and csv writer gives exactly formatBlock's bytes: on
+// generated blocks of every record kind and value (ASCII with every
+// character that needs care, non-ASCII and invalid UTF-8, integers at the
+// 2^53 and 2^63 edges, cut strs and tuples, failed opens, decisions) with
+// any subset of their records, on the bench generator's session and the
+// sample sessions, with an output that must grow many times and with more
+// event names than its table holds; malformed input throws. Likewise the
+// Perfetto report's native audit instants: a trace from the session's bytes
+// equals the trace from its decoded records.
+import path from 'node:path';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+import { writeBenchSession } from '../test-support/bench-session.js';
+import { tempDir } from '../test-support/cli.js';
+import { writeEnforcedSampleSession, writeSampleSession } from '../test-support/sample-session.js';
+import {
+  anyRecord,
+  auditRecord,
+  decisionRecord,
+  eventName,
+  INT_EDGES,
+  nativeArgs,
+  offsetsOf,
+  openCodeRecord,
+  perfettoBothWays,
+  u32,
+  wireArgs,
+  wireStr,
+  writeOneProcessSession,
+} from '../test-support/wire-arbitraries.js';
+import {
+  encodeAuditRecord,
+  encodeDecisionRecord,
+  encodeOpenCodeRecord,
+  encodeValue,
+  v,
+} from '../test-support/wire-encoder.js';
+import {
+  NativeFormat,
+  Stop,
+  formatBlockNative,
+  loadReportAddon,
+  type NativeFormatStats,
+  type NativeInstantStats,
+} from './native-report.js';
+import { ValueTag, validateEventsPayload } from './protocol/records.js';
+import { formatBlock, type FormatTask } from './report-worker.js';
+import { SessionReader } from './session-file.js';
+
+const RUNS = Number(process.env['FAST_CHECK_RUNS'] ?? 300);
+const JSON_HEAD = '{"type":"events","session":3,"records":[';
+const OWNER = ',3,4242,';
+
+function task(format: 'json' | 'csv', records: Buffer, offsets: number[]): FormatTask {
+  return {
+    format,
+    records,
+    offsets: Int32Array.from(offsets),
+    head: format === 'json' ? JSON_HEAD : OWNER,
+  };
+}
+
+function newStats(): NativeFormatStats {
+  return { calls: 0, fallbacks: 0, names: 0, refused: 0, grown: 0 };
+}
+
+/** Native and TypeScript bytes of one task agree (shown as text when not). */
+function expectSame(t: FormatTask, outSize?: number, stats?: NativeFormatStats): Buffer {
+  const expected = formatBlock(t);
+  const actual = formatBlockNative(t, { outSize, stats });
+  if (!actual.equals(expected)) expect(actual.toString('latin1')).toBe(expected.toString('latin1'));
+  return actual;
+}
+
+/** Every events block of a session file, with all its records and with every third. */
+async function compareSession(
+  file: string,
+  stats: NativeFormatStats,
+): Promise<{ records: number; blocks: number }> {
+  let records = 0;
+  let blocks = 0;
+  for await (const block of (await SessionReader.open(file)).rawBlocks()) {
+    if (block.type !== 'events') continue;
+    blocks++;
+    const offsets = offsetsOf(block.records);
+    records += offsets.length;
+    for (const format of ['json', 'csv'] as const) {
+      expectSame(task(format, block.records, offsets), undefined, stats);
+      expectSame(
+        task(
+          format,
+          block.records,
+          offsets.filter((_, i) => i % 3 === 1),
+        ),
+      );
+    }
+  }
+  return { records, blocks };
+}
+
+describe('native json and csv records', () => {
+  it('write generated blocks, any subset of their records, exactly as formatBlock', () => {
+    fc.assert(
+      fc.property(
+        fc
+          .array(anyRecord, { minLength: 1, maxLength: 12 })
+          .chain((records) =>
+            fc.tuple(
+              fc.constant(Buffer.concat(records)),
+              fc.subarray([...records.keys()]),
+              fc.constantFrom(undefined, 16, 300),
+            ),
+          ),
+        ([payload, picked, outSize]) => {
+          validateEventsPayload(payload);
+          const all = offsetsOf(payload);
+          const offsets = picked.map((i) => all[i] as number);
+          for (const format of ['json', 'csv'] as const) {
+            expectSame(task(format, payload, offsets), outSize);
+          }
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('write the bench session and the sample sessions exactly, natively for the most part', async () => {
+    const dir = tempDir('hookscope-native-report-');
+    const bench = path.join(dir, 'bench.hks');
+    writeBenchSession(bench, 20_000);
+    const sample = path.join(dir, 'sample.hks');
+    writeSampleSession(sample);
+    const enforced = path.join(dir, 'enforced.hks');
+    writeEnforcedSampleSession(enforced, { withStack: true });
+    const stats = newStats();
+    const { records, blocks } = await compareSession(bench, stats);
+    expect(records).toBeGreaterThan(20_000);
+    // Decisions (one in 5,000 events) and the odd float are TypeScript's.
+    expect(stats.fallbacks).toBeLessThan(200);
+    expect(stats.grown).toBe(0);
+    // A second time round the names are known: a call per block, and one per fallback.
+    const again = newStats();
+    await compareSession(bench, again);
+    expect(again.names).toBe(0);
+    expect(again.calls).toBeLessThanOrEqual(2 * blocks + again.fallbacks);
+    for (const file of [sample, enforced]) {
+      expect((await compareSession(file, newStats())).records).toBeGreaterThan(3);
+    }
+  });
+
+  it('writes hand-picked edge records exactly', () => {
+    const records = [
+      // Every control character, and what JSON and csv escape or quote.
+      encodeAuditRecord({
+        event: 'open',
+        args: v.tuple([
+          v.str(Array.from({ length: 0x80 }, (_, c) => String.fromCharCode(c)).join('')),
+          v.str('"q" \\ , \r\n'),
+          v.str('=1+2', 99),
+          v.str(''),
+        ]),
+      }),
+      encodeAuditRecord({ event: 'exec', args: v.tuple([v.str('plain')]) }),
+      encodeAuditRecord({ event: 'exec', args: v.tuple([]) }),
+      encodeAuditRecord({ event: 'exec', args: v.tuple([], 5) }),
+      encodeAuditRecord({ event: 'exec', args: v.tuple([v.none(), v.list([v.tuple([])], 3)], 4) }),
+      encodeAuditRecord({ event: 'x', args: v.tuple(INT_EDGES.map((n) => v.int(n))) }),
+      encodeAuditRecord({
+        event: 'x',
+        args: v.tuple([v.other('', 0n), v.other('a"b', 2n ** 64n - 1n), v.bytes(Buffer.alloc(0))]),
+      }),
+      encodeOpenCodeRecord({ intent: 'pythoncode', path: v.str('-rm,"x"'), realPath: '=/srv' }),
+      encodeOpenCodeRecord({ intent: 'bytecode', path: v.str('/a'), realPath: '', mtimeNs: -1n }),
+      encodeOpenCodeRecord({
+        intent: 'zipimport',
+        status: 1,
+        errno: 2,
+        path: v.str('/b'),
+        realPath: '',
+      }),
+      encodeOpenCodeRecord({ intent: 'unknown', path: v.str('é'), realPath: '/é' }),
+    ];
+    const payload = Buffer.concat(records);
+    validateEventsPayload(payload);
+    for (const format of ['json', 'csv'] as const) {
+      for (const outSize of [undefined, 1, 64]) {
+        expectSame(task(format, payload, offsetsOf(payload)), outSize);
+      }
+    }
+  });
+
+  it('grows a small output many times, each record whole', () => {
+    const payload = Buffer.concat(
+      Array.from({ length: 4000 }, (_, seq) =>
+        encodeAuditRecord({
+          event: 'open',
+          seq,
+          args: v.tuple([v.str(`/srv/file-${seq}.py`), v.str('r'), v.int(seq), v.none()]),
+        }),
+      ),
+    );
+    for (const format of ['json', 'csv'] as const) {
+      const stats = newStats();
+      expectSame(task(format, payload, offsetsOf(payload)), 1, stats);
+      expect(stats.grown).toBeGreaterThan(5);
+      expect(stats.fallbacks).toBe(0);
+    }
+  });
+
+  it('answers with the next record, the output position and the room needed', () => {
+    const addon = loadReportAddon();
+    const table = addon.newNameTable();
+    const payload = Buffer.concat([
+      encodeAuditRecord({ event: 'open', seq: 1, args: v.tuple([v.str('/a')]) }),
+      encodeAuditRecord({ event: 'open', seq: 2, args: v.tuple([v.float(1.5)]) }),
+    ]);
+    const offsets = Int32Array.from(offsetsOf(payload));
+    const out = Buffer.alloc(4096);
+    const state = new Float64Array(3);
+    const write = (from: number, size = out.length): Stop =>
+      addon.writeRecords(
+        NativeFormat.JSON,
+        payload,
+        offsets,
+        from,
+        out.subarray(0, size),
+        0,
+        table,
+        Buffer.alloc(0),
+        state,
+      );
+    expect(write(0)).toBe(Stop.NAME);
+    expect([...state]).toEqual([0, 0, 0]);
+    expect(addon.setName(table, Buffer.from('open'), Buffer.from('"open"'))).toBe(true);
+    expect(write(0, 100)).toBe(Stop.ROOM);
+    expect(state[0]).toBe(0);
+    expect(state[2]).toBeGreaterThan(100);
+    expect(write(0)).toBe(Stop.FALLBACK);
+    expect(state[0]).toBe(1);
+    expect(out.toString('latin1', 0, state[1])).toMatch(/^\{"kind":"audit","seq":1,.*\}$/);
+    expect(write(2)).toBe(Stop.DONE);
+  });
+
+  it('throws on malformed records and offsets out of range, and does not crash', () => {
+    const good = encodeAuditRecord({ event: 'open', args: v.tuple([v.str('/a')]) });
+    const cut = Buffer.from(good);
+    cut.writeUInt32LE(good.length + 10, 0);
+    const short = Buffer.from(good);
+    short.writeUInt32LE(10, 0);
+    const longName = Buffer.from(good);
+    longName.writeUInt16LE(good.length, 6);
+    const badKind = Buffer.from(good);
+    badKind[4] = 9;
+    // A str whose length runs past the record.
+    const strPast = Buffer.from(good);
+    strPast.writeUInt32LE(1000, strPast.length - 2 - 4);
+    strPast.writeUInt32LE(1000, strPast.length - 2 - 8);
+    // Containers four levels deep.
+    const deep = encodeAuditRecord({
+      event: 'open',
+      args: v.tuple([v.tuple([v.tuple([v.tuple([])])])]),
+    });
+    const badTag = Buffer.from(good);
+    badTag[badTag.length - 11] = 99;
+    for (const format of ['json', 'csv'] as const) {
+      for (const bad of [cut, short, longName, badKind, strPast, deep, badTag]) {
+        expect(() => formatBlockNative(task(format, bad, [0]))).toThrow(/malformed record data/);
+      }
+      for (const offset of [-1, good.length, good.length - 3, 2 ** 31 - 1]) {
+        expect(() => formatBlockNative(task(format, good, [offset]))).toThrow(/out of range/);
+      }
+      expect(() => formatBlockNative(task(format, Buffer.alloc(0), [0]))).toThrow(/out of range/);
+    }
+    const addon = loadReportAddon();
+    const state = new Float64Array(3);
+    const table = addon.newNameTable();
+    const call = (...args: unknown[]): unknown =>
+      (addon.writeRecords as (...a: unknown[]) => unknown)(...args);
+    const empty = Buffer.alloc(0);
+    expect(() => call(0, good, [0], 0, empty, 0, table, empty, state)).toThrow(TypeError);
+    expect(() => call(0, good, Int32Array.of(0), 0, empty, 0, {}, empty, state)).toThrow(TypeError);
+    expect(() => call(0, good, Int32Array.of(0), 0, empty, 1, table, empty, state)).toThrow(
+      RangeError,
+    );
+    expect(() => call(0, good, Int32Array.of(0), 2, empty, 0, table, empty, state)).toThrow(
+      RangeError,
+    );
+    expect(() => addon.setName(state as never, empty, empty)).toThrow(TypeError);
+  });
+
+  // Last: it fills this thread's name tables.
+  it('writes more distinct event names than the table holds', () => {
+    const names = 5_000;
+    const payload = Buffer.concat(
+      Array.from({ length: names + 50 }, (_, seq) =>
+        encodeAuditRecord({
+          event: `ev.${seq % names}${seq % 7 === 0 ? ',x' : ''}`,
+          seq,
+          args: v.tuple([v.int(seq)]),
+        }),
+      ),
+    );
+    for (const format of ['json', 'csv'] as const) {
+      const stats = newStats();
+      expectSame(task(format, payload, offsetsOf(payload)), undefined, stats);
+      expect(stats.refused).toBeGreaterThan(0);
+      expectSame(task(format, payload, offsetsOf(payload).reverse()));
+    }
+  });
+});
+
+function newInstantStats(): NativeInstantStats {
+  return { calls: 0, fallbacks: 0, names: 0, refused: 0, grown: 0 };
+}
+
+/** Times near the origins the tests use and at the edges of the native range. */
+const instantTime = fc.oneof(
+  fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+  fc.bigInt({ min: 0n, max: 10n ** 15n + 2_000n }),
+  fc.bigInt({ min: 0n, max: 5_000n }),
+  fc.bigInt({ min: 2n ** 53n - 2_000n, max: 2n ** 53n + 2_000n }),
+  fc.constantFrom(
+    0n,
+    999n,
+    1_000n,
+    1_001n,
+    1_010n,
+    1_100n,
+    10n ** 15n - 1n,
+    10n ** 15n,
+    10n ** 15n + 999n,
+    10n ** 15n + 1_000n,
+    2n ** 53n - 1n,
+    2n ** 53n,
+    2n ** 53n + 7n,
+    2n ** 64n - 1n,
+  ),
+);
+/** Exec records: of a code object (TypeScript's, for its flow) or of anything else. */
+const execArgs = fc.oneof(
+  fc.constant(encodeValue(v.tuple([v.code('/srv/m.py', '<module>', 1), v.none()]))),
+  fc.constant(encodeValue(v.tuple([v.str('x = 1'), v.none()]))),
+  fc.constant(encodeValue(v.tuple([]))),
+  fc.constant(encodeValue(v.tuple([v.list([v.code('/srv/m.py', 'f', 2)])]))),
+);
+/** Strs about as long as the instants keep (maxStringLength 200), and one cut short. */
+const longStrArgs = fc
+  .tuple(fc.constantFrom(199, 200, 201, 250), fc.constantFrom(0, 0, 1), fc.constantFrom('a', '"'))
+  .map(([n, extra, c]) =>
+    Buffer.concat([
+      Buffer.from([ValueTag.TUPLE]),
+      u32(1),
+      u32(1),
+      wireStr(Buffer.from(c.repeat(n), 'latin1'), extra),
+    ]),
+  );
+const instantRecord = fc
+  .tuple(
+    fc.oneof(eventName, fc.constant('exec')),
+    fc.oneof(wireArgs, nativeArgs, nativeArgs, execArgs, longStrArgs),
+    instantTime,
+    fc.constantFrom(1, 2, 77, 2 ** 32 - 1),
+    fc.boolean(),
+  )
+  .map(([event, args, timeNs, tid, cut]) =>
+    encodeAuditRecord({ event, args, timeNs, tid, flags: cut ? 1 : 0 }),
+  );
+/** A record at another time. */
+function at(record: fc.Arbitrary<Buffer>): fc.Arbitrary<Buffer> {
+  return fc.tuple(record, instantTime).map(([r, timeNs]) => {
+    const moved = Buffer.from(r);
+    moved.writeBigUInt64LE(timeNs, 20);
+    return moved;
+  });
+}
+const perfettoRecord = fc.oneof(
+  { arbitrary: instantRecord, weight: 6 },
+  { arbitrary: auditRecord, weight: 1 },
+  { arbitrary: at(openCodeRecord), weight: 2 },
+  { arbitrary: at(decisionRecord), weight: 1 },
+);
+
+describe('native perfetto instants', () => {
+  it('write generated sessions exactly as the decoded records give them', async () => {
+    const dir = tempDir('hookscope-native-perfetto-');
+    const file = path.join(dir, 'gen.hks');
+    const stats = newInstantStats();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(perfettoRecord, { minLength: 1, maxLength: 6 }), {
+          minLength: 1,
+          maxLength: 3,
+        }),
+        fc.constantFrom(0n, 1_000n, 2n ** 53n + 7n),
+        fc.constantFrom(undefined, 1, 64, 300),
+        fc.boolean(),
+        async (blocks, startNs, outSize, withProcess) => {
+          writeOneProcessSession(
+            file,
+            blocks.map((records) => Buffer.concat(records)),
+            startNs,
+            withProcess,
+          );
+          const trace = await perfettoBothWays(file, outSize, stats);
+          if (trace.raw !== trace.decoded) expect(trace.raw).toBe(trace.decoded);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+    // The addon wrote, grew the output and left records to TypeScript.
+    expect(stats.calls).toBeGreaterThan(RUNS);
+    expect(stats.grown).toBeGreaterThan(0);
+    expect(stats.fallbacks).toBeGreaterThan(0);
+    expect(stats.names).toBeGreaterThan(0);
+  });
+
+  it("write the bench and sample sessions' traces exactly, natively for the most part", async () => {
+    const dir = tempDir('hookscope-native-perfetto-');
+    const bench = path.join(dir, 'bench.hks');
+    writeBenchSession(bench, 20_000);
+    const sample = path.join(dir, 'sample.hks');
+    writeSampleSession(sample);
+    const enforced = path.join(dir, 'enforced.hks');
+    writeEnforcedSampleSession(enforced, { withStack: true });
+    for (const file of [bench, sample, enforced]) {
+      for (const outSize of [undefined, 1]) {
+        const stats = newInstantStats();
+        const trace = await perfettoBothWays(file, outSize, stats);
+        if (trace.raw !== trace.decoded) expect(trace.raw).toBe(trace.decoded);
+        if (file === bench) {
+          expect(trace.raw.length).toBeGreaterThan(1_000_000);
+          // Only the code loads, execs of code and decisions (a tenth of
+          // the records) left over: a call after each.
+          expect(stats.fallbacks).toBeLessThan(3_000);
+          expect(stats.calls).toBeLessThan(6_000);
+          if (outSize === 1) expect(stats.grown).toBeGreaterThan(5);
+        }
+      }
+    }
+  });
+
+  it('stop at each record they leave, with the next offset and the room needed', () => {
+    const addon = loadReportAddon();
+    const table = addon.newNameTable();
+    const state = new Float64Array(3);
+    const a = encodeAuditRecord({
+      event: 'open',
+      args: v.tuple([v.str('/a"b'), v.int(-5n)]),
+      timeNs: 2_500n,
+      tid: 9,
+    });
+    const b = encodeAuditRecord({ event: 'open', args: v.tuple([v.float(1.5)]), timeNs: 3_000n });
+    const d = encodeDecisionRecord({ event: 'open', eventSeq: 1, stack: [], ruleIndex: 0 });
+    const src = Buffer.concat([a, b, d, a]);
+    const pidText = Buffer.from('"pid":7,"tid":');
+    const head = Buffer.from('{H}');
+    // A small output, a sentinel past its end that must stay.
+    const whole = Buffer.alloc(400, 0xee);
+    const write = (from: number, size: number, first: boolean): Stop =>
+      addon.writeInstants(
+        src,
+        from,
+        whole.subarray(0, size),
+        0,
+        table,
+        pidText,
+        1_000,
+        first,
+        state,
+      );
+    expect(write(0, 10, true)).toBe(Stop.NAME);
+    expect([...state]).toEqual([0, 0, 0]);
+    expect(addon.setName(table, Buffer.from('open'), head)).toBe(true);
+    expect(write(0, 10, true)).toBe(Stop.ROOM);
+    expect(state[0]).toBe(0);
+    expect(state[1]).toBe(0);
+    expect(state[2]).toBeGreaterThan(60);
+    // Scratch within the output, nothing past it.
+    expect(whole.subarray(10).every((c) => c === 0xee)).toBe(true);
+    // A float is TypeScript's; so is a decision; the last one is written with its separator.
+    expect(write(0, 300, true)).toBe(Stop.FALLBACK);
+    const first = '{H}"pid":7,"tid":9,"ts":1.5,"args":{"args":"(\'/a\\"b\', -5)"}}';
+    expect(state[0]).toBe(a.length);
+    expect(whole.subarray(0, state[1]).toString()).toBe(first);
+    expect(whole.subarray(300).every((c) => c === 0xee)).toBe(true);
+    expect(write(a.length + b.length, 300, false)).toBe(Stop.FALLBACK);
+    expect(state[0]).toBe(a.length + b.length);
+    expect(write(a.length + b.length + d.length, 300, false)).toBe(Stop.DONE);
+    expect(state[0]).toBe(src.length);
+    expect(whole.subarray(0, state[1]).toString()).toBe(`,\n${first}`);
+    expect(whole.subarray(300).every((c) => c === 0xee)).toBe(true);
+    // Before the origin, and past 10^15 ns after it: String(ns / 1000)'s other forms.
+    for (const timeNs of [999n, 10n ** 15n + 1_000n, 2n ** 53n]) {
+      const late = encodeAuditRecord({ event: 'open', args: v.tuple([]), timeNs });
+      expect(addon.writeInstants(late, 0, whole, 0, table, pidText, 1_000, true, state)).toBe(
+        Stop.FALLBACK,
+      );
+    }
+  });
+
+  it('throw on malformed records and arguments, and do not crash', () => {
+    const addon = loadReportAddon();
+    const table = addon.newNameTable();
+    addon.setName(table, Buffer.from('open'), Buffer.from('{H}'));
+    const state = new Float64Array(3);
+    const out = Buffer.alloc(4096);
+    const pidText = Buffer.from('"pid":7,"tid":');
+    const write = (src: Buffer, from = 0, origin = 0): Stop =>
+      addon.writeInstants(src, from, out, 0, table, pidText, origin, true, state);
+    const good = encodeAuditRecord({ event: 'open', args: v.tuple([v.str('abc'), v.int(1n)]) });
+    expect(write(good)).toBe(Stop.DONE);
+    const cases: Buffer[] = [];
+    // Cut anywhere: in the header, the name or the value.
+    for (let n = 1; n < good.length; n++) cases.push(good.subarray(0, n));
+    // A length too short, too long, zero; a name past the record; an unknown kind.
+    for (const [at, value, width] of [
+      [0, 3, 4],
+      [0, good.length + 1, 4],
+      [0, 0, 4],
+      [6, 0xffff, 2],
+      [4, 9, 1],
+    ] as const) {
+      const bad = Buffer.from(good);
+      bad.writeUIntLE(value, at, width);
+      cases.push(bad);
+    }
+    // A value cut inside its record, nested too deep, an unknown tag.
+    const inner = encodeValue(v.tuple([v.str('abc')]));
+    cases.push(encodeAuditRecord({ event: 'open', args: inner.subarray(0, 12) }));
+    cases.push(
+      encodeAuditRecord({
+        event: 'open',
+        args: encodeValue(v.tuple([v.list([v.tuple([v.tuple([])])])])),
+      }),
+    );
+    cases.push(encodeAuditRecord({ event: 'open', args: Buffer.from([99]) }));
+    for (const bad of cases) {
+      expect(() => write(bad), `${bad.toString('hex')}`).toThrow(/malformed record data/);
+    }
+    expect(() => write(good, good.length + 1)).toThrow(RangeError);
+    expect(() => write(good, -1)).toThrow(RangeError);
+    expect(() => write(good, 0.5)).toThrow(RangeError);
+    expect(() => write(good, 0, -1)).toThrow(RangeError);
+    expect(() => write(good, 0, 2 ** 53)).toThrow(RangeError);
+    expect(() => write(good, 0, 1.5)).toThrow(RangeError);
+    const call = (...args: unknown[]): unknown =>
+      (addon.writeInstants as (...a: unknown[]) => unknown)(...args);
+    expect(() => call(good, 0, out, out.length + 1, table, pidText, 0, true, state)).toThrow(
+      RangeError,
+    );
+    expect(() => call(good, 0, out, 0.5, table, pidText, 0, true, state)).toThrow(RangeError);
+    expect(() => call(good, 0, out, 0, {}, pidText, 0, true, state)).toThrow(TypeError);
+    expect(() => call(good, 0, out, 0, table, pidText, 0, 1, state)).toThrow(TypeError);
+    expect(() => call(good, 0, out, 0, table, pidText, 0, true, new Float64Array(2))).toThrow(
+      TypeError,
+    );
+    expect(() => call([1], 0, out, 0, table, pidText, 0, true, state)).toThrow(TypeError);
+  });
+
+  // Last: it fills this thread's instant table.
+  it('write more distinct event names than the table holds', async () => {
+    const dir = tempDir('hookscope-native-perfetto-');
+    const file = path.join(dir, 'names.hks');
+    const names = 5_000;
+    const payload = Buffer.concat(
+      Array.from({ length: names + 50 }, (_, seq) =>
+        encodeAuditRecord({
+          event: `ev.${seq % names}${seq % 7 === 0 ? '"x' : ''}`,
+          seq,
+          timeNs: 1_000n + BigInt(seq) * 333n,
+          tid: seq % 5,
+          args: v.tuple([v.int(BigInt(seq))]),
+        }),
+      ),
+    );
+    writeOneProcessSession(file, [payload, payload], 1_000n);
+    const stats = newInstantStats();
+    const trace = await perfettoBothWays(file, 256, stats);
+    if (trace.raw !== trace.decoded) expect(trace.raw).toBe(trace.decoded);
+    expect(stats.refused).toBeGreaterThan(0);
+  });
+});

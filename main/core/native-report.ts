@@ -1,0 +1,264 @@
+// formatBlock (report-worker.ts) with the native writer doing the common
+// records: the addon writes records straight from the block's bytes into
+// the output until it meets one it leaves to TypeScript (anything the byte
+// writers decode: decisions, non-ASCII text, floats, code objects, …), an
+// event name it has not been given, or the end of the room it was given;
+// this loop settles that one case and calls again. The output is exactly
+// formatBlock's (native-report.test.ts). The Perfetto report's audit
+// instants go the same way (writeInstantsNative).
+
+import { categoryOf } from '../common/event-taxonomy.js';
+import { RECORD_HEADER_SIZE, recordEventAt, u16 } from './protocol/records.js';
+import { ByteOut, writeCsvRow, writePlainRecord } from './report-bytes.js';
+import { csvText, jsonString } from './report-text.js';
+import type { FormatTask } from './report-worker.js';
+import { addonPath } from './runtime-paths.js';
+
+/** Event name bytes → their rendered bytes, held by the addon. */
+declare const nameTableBrand: unique symbol;
+export interface NameTable {
+  readonly [nameTableBrand]: true;
+}
+
+/** Why writeRecords returned (report-writer.cc). */
+export const enum Stop {
+  /** Every record is written. */
+  DONE = 0,
+  /** The next record is for the TypeScript writer. */
+  FALLBACK = 1,
+  /** The next record's event name is not in the table. */
+  NAME = 2,
+  /** The next record might not fit: state[2] bytes are needed. */
+  ROOM = 3,
+}
+
+export const enum NativeFormat {
+  JSON = 0,
+  CSV = 1,
+}
+
+export interface ReportAddon {
+  newNameTable(): NameTable;
+  /** Remembers a rendered name; false when the table is full (nothing kept). */
+  setName(table: NameTable, nameBytes: Uint8Array, rendered: Uint8Array): boolean;
+  /**
+   * Writes records offsets[from], offsets[from + 1], … of `src` into `out`
+   * from `outPos`, each whole or not at all; json records after the first
+   * of the block (index > 0) with the ',' before them. `owner` is the csv
+   * ",session,pid," in bytes. Leaves the next record index, the output
+   * position and (for ROOM) the bytes needed in `state`. Throws on
+   * malformed records and offsets out of range.
+   */
+  writeRecords(
+    format: NativeFormat,
+    src: Uint8Array,
+    offsets: Int32Array,
+    from: number,
+    out: Uint8Array,
+    outPos: number,
+    table: NameTable,
+    owner: Uint8Array,
+    state: Float64Array,
+  ): Stop;
+  /**
+   * The Perfetto report's audit instants (perfetto-report.ts) of the
+   * records of `src` from byte offset `from` into `out` from `outPos`, each
+   * whole or not at all, ',\n' before each unless `first`; the table holds
+   * instantHead's bytes by name, `pidText` is `"pid":…,"tid":` and
+   * `originNs` the exact origin. Leaves the next record's offset, the
+   * output position and (for ROOM) the bytes needed in `state`. FALLBACK:
+   * the next record is TypeScript's. Throws on malformed records.
+   */
+  writeInstants(
+    src: Uint8Array,
+    from: number,
+    out: Uint8Array,
+    outPos: number,
+    table: NameTable,
+    pidText: Uint8Array,
+    originNs: number,
+    first: boolean,
+    state: Float64Array,
+  ): Stop;
+}
+
+let addon: ReportAddon | null = null;
+
+export function loadReportAddon(): ReportAddon {
+  if (!addon) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addon = require(addonPath()) as ReportAddon;
+  }
+  return addon;
+}
+
+/** How each format renders an event name (NameBytes in report-bytes.ts). */
+const RENDER: Record<FormatTask['format'], (event: string) => string> = {
+  json: jsonString,
+  csv: (event) => `${csvText(event)},${csvText(categoryOf(event))}`,
+};
+
+// One table per format for this thread: names repeat across blocks.
+const tables: Partial<Record<FormatTask['format'], NameTable>> = {};
+const state = new Float64Array(3);
+const NO_OWNER = Buffer.alloc(0);
+
+/** What one formatBlockNative did, counted (for tests and measurements). */
+export interface NativeFormatStats {
+  /** writeRecords calls. */
+  calls: number;
+  /** Records written by the TypeScript writer. */
+  fallbacks: number;
+  /** Names rendered and given to the table. */
+  names: number;
+  /** Names the full table did not take. */
+  refused: number;
+  /** Times the output grew. */
+  grown: number;
+}
+
+export interface NativeFormatOptions {
+  /** Initial size of the output buffer (formatBlock's by default). */
+  outSize?: number;
+  stats?: NativeFormatStats;
+}
+
+/** formatBlock(task), the common records written by the addon. */
+export function formatBlockNative(task: FormatTask, options: NativeFormatOptions = {}): Buffer {
+  const native = loadReportAddon();
+  const src = Buffer.from(task.records.buffer, task.records.byteOffset, task.records.byteLength);
+  const out = new ByteOut(options.outSize ?? Math.max(4096, src.length * 4));
+  const stats = options.stats;
+  const { offsets, format } = task;
+  const json = format === 'json';
+  const code = json ? NativeFormat.JSON : NativeFormat.CSV;
+  const ownerBytes = json ? NO_OWNER : Buffer.from(task.head, 'latin1');
+  const table = (tables[format] ??= native.newNameTable());
+  const render = RENDER[format];
+  // The TypeScript writer for the one record at index i.
+  const writeOne = (i: number): void => {
+    if (stats) stats.fallbacks++;
+    const p = offsets[i] as number;
+    if (json) {
+      if (i > 0) out.byte(0x2c);
+      writePlainRecord(out, src, p);
+    } else writeCsvRow(out, src, p, task.head, ownerBytes);
+  };
+  if (json) out.text(task.head);
+  let i = 0;
+  while (i < offsets.length) {
+    const stop = native.writeRecords(
+      code,
+      src,
+      offsets,
+      i,
+      out.buf,
+      out.pos,
+      table,
+      ownerBytes,
+      state,
+    );
+    i = state[0] as number;
+    out.pos = state[1] as number;
+    if (stats) stats.calls++;
+    if (stop === Stop.DONE) break;
+    if (stop === Stop.FALLBACK) writeOne(i++);
+    else if (stop === Stop.ROOM) {
+      if (stats) stats.grown++;
+      out.ensure(state[2] as number);
+    } else {
+      const p = offsets[i] as number;
+      const start = p + RECORD_HEADER_SIZE;
+      const name = src.subarray(start, start + u16(src, p + 6));
+      const rendered = Buffer.from(render(recordEventAt(src, p)), 'utf8');
+      if (stats) stats.names++;
+      // A full table: this name's records are written here.
+      if (!native.setName(table, name, rendered)) {
+        if (stats) stats.refused++;
+        writeOne(i++);
+      }
+    }
+  }
+  if (json) out.text(']}');
+  return out.finish();
+}
+
+/** What writeInstantsNative did, counted (for tests). */
+export interface NativeInstantStats {
+  /** writeInstants calls. */
+  calls: number;
+  /** Records left to the caller. */
+  fallbacks: number;
+  /** Names rendered and given to the table. */
+  names: number;
+  /** Names the full table did not take. */
+  refused: number;
+  /** Times the output grew. */
+  grown: number;
+}
+
+// Instant heads by event name, for every Perfetto report of this thread.
+let instantTable: NameTable | null = null;
+
+/**
+ * Writes the Perfetto instants of the records of `src` from offset `p` on
+ * with the addon, until a record it leaves to the caller (anything but a
+ * plain audit instant, or a name the full table refused) or the end;
+ * returns that record's offset (src.length at the end). `head` renders an
+ * event's instant head; `first`: no separator before the first instant.
+ */
+export function writeInstantsNative(
+  out: ByteOut,
+  src: Buffer,
+  p: number,
+  pidText: Buffer,
+  originNs: number,
+  first: boolean,
+  head: (event: string) => string,
+  stats?: NativeInstantStats,
+): number {
+  const native = loadReportAddon();
+  const table = (instantTable ??= native.newNameTable());
+  for (;;) {
+    const stop = native.writeInstants(
+      src,
+      p,
+      out.buf,
+      out.pos,
+      table,
+      pidText,
+      originNs,
+      first,
+      state,
+    );
+    if (stats) stats.calls++;
+    p = state[0] as number;
+    if (state[1] !== out.pos) first = false;
+    out.pos = state[1] as number;
+    if (stop === Stop.DONE) return p;
+    if (stop === Stop.FALLBACK) {
+      if (stats) stats.fallbacks++;
+      return p;
+    }
+    if (stop === Stop.ROOM) {
+      const need = state[2] as number;
+      // The room asked for was there: the addon's bound is wrong.
+      if (out.buf.length - out.pos >= need)
+        throw new Error('writeInstants: a record outgrew its bound');
+      if (stats) stats.grown++;
+      out.ensure(need);
+      continue;
+    }
+    const start = p + RECORD_HEADER_SIZE;
+    const name = src.subarray(start, start + u16(src, p + 6));
+    if (stats) stats.names++;
+    if (!native.setName(table, name, Buffer.from(head(recordEventAt(src, p)), 'utf8'))) {
+      // A full table: this record is the caller's.
+      if (stats) {
+        stats.refused++;
+        stats.fallbacks++;
+      }
+      return p;
+    }
+  }
+}

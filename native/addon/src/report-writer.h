@@ -1,0 +1,25 @@
+// The json and csv report records of an events block, and the Perfetto
+// report's audit instants, written natively: the same bytes as
+// report-bytes.ts's writePlainRecord and writeCsvRow and perfetto-report.ts's
+// instants for the common records, stopping at anything those decode
+// (non-ASCII text, floats, code objects, decisions, …) so the TypeScript
+// side writes that record and calls again (native-report.ts).
+#pragma once
+
+#include <napi.h>
+
+namespace hookscope {
+
+// newNameTable() -> table: event name bytes -> their rendered bytes.
+Napi::Value NewNameTable(const Napi::CallbackInfo& info);
+// setName(table, nameBytes, rendered) -> whether it was kept (the table is bounded).
+Napi::Value SetName(const Napi::CallbackInfo& info);
+// writeRecords(format, src, offsets, from, out, outPos, table, owner, state) -> stop reason;
+// state[0] = next record index, state[1] = out position, state[2] = bytes needed.
+Napi::Value WriteRecords(const Napi::CallbackInfo& info);
+// writeInstants(src, from, out, outPos, table, pidText, originNs, first, state) -> stop reason;
+// the Perfetto report's audit instants of the records from byte offset `from`, each whole or
+// not at all. state[0] = next record offset, state[1] = out position, state[2] = bytes needed.
+Napi::Value WriteInstants(const Napi::CallbackInfo& info);
+
+}  // namespace hookscope
