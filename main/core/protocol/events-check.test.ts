@@ -22,8 +22,8 @@ import { ProtocolError } from './frame.js';
 import {
   NATIVE_LOAD_EVENT,
   OPEN_CODE_EVENT,
+  OPEN_CODE_INTENTS,
   validateEventsPayload,
-  type OpenCodeIntent,
 } from './records.js';
 
 const RUNS = Number(process.env['FAST_CHECK_RUNS'] ?? 300);
@@ -48,14 +48,7 @@ const eventName = fc.oneof(
   fc.stringMatching(/^[a-z_.]{0,12}$/),
   fc.constantFrom(OPEN_CODE_EVENT, NATIVE_LOAD_EVENT),
 );
-const intents: OpenCodeIntent[] = [
-  'unknown',
-  'pythoncode',
-  'bytecode',
-  'zipimport',
-  'nativecode',
-  'ctypes',
-];
+
 const frame = fc.tuple(text, text, fc.nat(), fc.option(text));
 
 /** Records of every kind, within the limits, some at their edges. */
@@ -66,7 +59,7 @@ const record = fc.oneof(
   fc
     .record({
       native: fc.boolean(),
-      intent: fc.constantFrom(...intents),
+      intent: fc.constantFrom(...OPEN_CODE_INTENTS),
       status: fc.nat({ max: 1 }),
       path: fc.oneof(
         text.map((t) => v.str(t)),
