@@ -45,7 +45,7 @@ import {
   type NativeInstantStats,
 } from './native-report.js';
 import { ValueTag, validateEventsPayload } from './protocol/records.js';
-import { formatBlock, type FormatTask } from './report-worker.js';
+import { formatBlock, type FormatTask } from './report-bytes.js';
 import { SessionReader } from './session-file.js';
 
 const RUNS = Number(process.env['FAST_CHECK_RUNS'] ?? 300);

@@ -1,4 +1,4 @@
-// formatBlock (report-worker.ts) with the native writer doing the common
+// formatBlock (report-bytes.ts) with the native writer doing the common
 // records: the addon writes records straight from the block's bytes into
 // the output until it meets one it leaves to TypeScript (anything the byte
 // writers decode: decisions, non-ASCII text, floats, code objects, …), an
@@ -9,9 +9,8 @@
 
 import { categoryOf } from '../common/event-taxonomy.js';
 import { RECORD_HEADER_SIZE, recordEventAt, u16 } from './protocol/records.js';
-import { ByteOut, writeCsvRow, writePlainRecord } from './report-bytes.js';
+import { ByteOut, writeCsvRow, writePlainRecord, type FormatTask } from './report-bytes.js';
 import { csvText, jsonString } from './report-text.js';
-import type { FormatTask } from './report-worker.js';
 import { addonPath } from './runtime-paths.js';
 
 /** Event name bytes → their rendered bytes, held by the addon. */
