@@ -12,8 +12,20 @@ export interface ServedInspector {
   stop(): Promise<void>;
 }
 
+/**
+ * Inspectors still running. A test that times out is abandoned by the
+ * runner before its `finally` can stop its inspector; the test worker's
+ * exit stops what is left, so no `hookscope serve` outlives the run.
+ */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export function startServe(env: NodeJS.ProcessEnv): Promise<ServedInspector> {
   const child = spawn(process.execPath, [CLI, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
