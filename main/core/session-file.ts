@@ -13,7 +13,7 @@ import { open as openFile } from 'node:fs/promises';
 import { ProtocolError } from './protocol/frame.js';
 import type { Hello } from './protocol/hello.js';
 import { checkEventsPayload } from './protocol/native-check.js';
-import { decodeRecords, type AgentRecord } from './protocol/records.js';
+import { decodeCheckedRecords, type AgentRecord } from './protocol/records.js';
 
 export const SESSION_MAGIC: Buffer = Buffer.from('HKSCSESS', 'latin1');
 export const SESSION_FORMAT_VERSION = 1;
@@ -719,7 +719,8 @@ export class SessionReader {
         }
         let records: AgentRecord[];
         try {
-          records = decodeRecords(payload.subarray(4));
+          const bytes = payload.subarray(4);
+          records = decodeCheckedRecords(bytes, checkEventsPayload(bytes));
         } catch (error) {
           if (error instanceof ProtocolError) throw invalid('events', error.message);
           throw error;

@@ -533,7 +533,14 @@ export function validateEventsPayload(payload: Buffer): number {
  * below is within bounds and every length within its limits.
  */
 export function decodeRecords(payload: Buffer): AgentRecord[] {
-  const count = validateEventsPayload(payload);
+  return decodeCheckedRecords(payload, validateEventsPayload(payload));
+}
+
+/**
+ * decodeRecords of a payload already checked, whose `count` records
+ * validateEventsPayload (or its native twin) accepted.
+ */
+export function decodeCheckedRecords(payload: Buffer, count: number): AgentRecord[] {
   const reader = new ValueReader(payload);
   const records: AgentRecord[] = new Array<AgentRecord>(count);
   for (let i = 0; i < count; i++) records[i] = reader.record();
