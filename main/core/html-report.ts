@@ -12,7 +12,6 @@
 import { EVENT_CATEGORIES, categoryOf, type EventCategory } from '../common/event-taxonomy.js';
 import { decidedByText, ruleCommentsOf, type RuleComments } from './decision-text.js';
 import {
-  RECORD_HEADER_SIZE,
   RecordKind,
   decodeRecordAt,
   formatValue,
@@ -259,15 +258,13 @@ async function secondPass(
         // that may write a file): its row, if the table still takes one, is
         // written from the bytes, and it is counted in the timeline.
         const kind = at[item + 4];
-        const start = item + RECORD_HEADER_SIZE;
-        const end = item + at.readUInt32LE(item);
         if (kind === RecordKind.AUDIT) {
           const event = recordEventAt(at, item);
           if (event === 'open' && filesWritten.size < LIST_LIMIT) {
-            let name = writtenByOpen.get(at, start, end);
+            let name = writtenByOpen.get(at, item);
             if (name === undefined) {
               name = writtenBy(decodeRecordAt(at, item) as AuditRecord);
-              writtenByOpen.set(at, start, end, name);
+              writtenByOpen.set(at, item, name);
             }
             fileWritten(name);
           }
@@ -284,11 +281,11 @@ async function secondPass(
         if (kind === RecordKind.OPEN_CODE && shown >= rowLimit) {
           omitted++;
           countAt(at, item, recordEventAt(at, item));
-          let code = codeSeen.get(at, start, end);
+          let code = codeSeen.get(at, item);
           if (code === undefined) {
             const { intent, realPath, path } = decodeRecordAt(at, item) as OpenCodeRecord;
             code = { intent, realPath, path };
-            codeSeen.set(at, start, end, code);
+            codeSeen.set(at, item, code);
           }
           const seq = at.readUInt32LE(item + 12) + at.readUInt32LE(item + 16) * 0x1_0000_0000;
           recentCode.add(block.sessionId, seq, code);

@@ -238,12 +238,10 @@ export async function perfettoReport(
         if (kind === RecordKind.AUDIT && originNumber !== null && !execOfCode(src, p)) {
           instant(src, p, pidText, originNumber);
         } else if (kind === RecordKind.OPEN_CODE) {
-          const start = p + RECORD_HEADER_SIZE;
-          const end = p + src.readUInt32LE(p);
-          let slice = slices.get(src, start, end);
+          let slice = slices.get(src, p);
           if (slice === undefined) {
             slice = codeSliceOf(decodeRecordAt(src, p) as OpenCodeRecord);
-            slices.set(src, start, end, slice);
+            slices.set(src, p, slice);
           }
           codeSliceBytes(slice, src, p, pid, pidText, recordOrigin);
         } else record(decodeRecordAt(src, p), pid, recordOrigin);

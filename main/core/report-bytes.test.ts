@@ -24,7 +24,7 @@ import { JSON_REPORT_TAIL, jsonReportBlock, jsonReportHead } from './json-report
 import { decodeRecordAt, validateEventsPayload, type Value } from './protocol/records.js';
 import { CSV_COLUMNS, writeReport, type Filter } from './report.js';
 import { RecentSeqs } from './recent-seqs.js';
-import { ByteOut, writeCsvRow, writePlainRecord } from './report-bytes.js';
+import { ByteOut, NameBytes, writeCsvRow, writePlainRecord } from './report-bytes.js';
 import { csvRow, plainRecordJson } from './report-text.js';
 import { htmlReport } from './html-report.js';
 import { SessionReader, type SessionBlock } from './session-file.js';
@@ -373,6 +373,31 @@ describe('byte-level report writers', () => {
         expect(fs.readFileSync(out, 'utf8')).toBe(expected[format]);
       }
     }
+  });
+
+  it('NameBytes keeps a few names per hash value, and writes every name right', () => {
+    // "Aa" and "BB" hash alike: names made of them all share one hash value.
+    const names = Array.from({ length: 256 }, (_, n) =>
+      Array.from({ length: 8 }, (_, bit) => ((n >> bit) & 1 ? 'Aa' : 'BB')).join(''),
+    );
+    const records = Buffer.concat(
+      names.map((event) => encodeAuditRecord({ event, args: v.tuple([]) })),
+    );
+    let rendered = 0;
+    const bytes = new NameBytes((event) => {
+      rendered++;
+      return `<${event}>`;
+    });
+    for (const pass of [1, 2]) {
+      const out = new ByteOut(16);
+      for (let p = 0; p < records.length; p += records.readUInt32LE(p))
+        bytes.write(out, records, p);
+      expect(out.take().toString('latin1'), `pass ${pass}`).toBe(
+        names.map((n) => `<${n}>`).join(''),
+      );
+    }
+    // The second pass renders again all but the few kept.
+    expect(rendered).toBe(256 + 256 - 8);
   });
 
   it('numbers: decimal, hex and microseconds as String and toString write them', () => {

@@ -384,7 +384,9 @@ export class NameBytes {
       }
     }
     const rendered = Buffer.from(this.render(recordEventAt(src, p)), 'utf8');
-    if (this.size < 4096) {
+    // At most a few names per hash value: names crafted to share one must
+    // not make every record scan all of them.
+    if (this.size < 4096 && (bucket === undefined || bucket.length < 8)) {
       const entry = { name: Buffer.from(src.subarray(start, start + length)), out: rendered };
       if (bucket === undefined) this.cache.set(hash, [entry]);
       else bucket.push(entry);

@@ -16,7 +16,6 @@ import { JSON_REPORT_TAIL, jsonReportBlock, jsonReportHead } from './json-report
 import { formatPolicy, learnPolicy } from './policy/index.js';
 import { BytesMemo } from './protocol/bytes-memo.js';
 import {
-  RECORD_HEADER_SIZE,
   RecordKind,
   decodeRecordAt,
   isCodeLoadEvent,
@@ -444,13 +443,11 @@ async function sarifReport(
       const kind = src[p + 4];
       if (kind === RecordKind.AUDIT) continue;
       if (kind === RecordKind.OPEN_CODE) {
-        const start = p + RECORD_HEADER_SIZE;
-        const end = p + src.readUInt32LE(p);
-        let code = codeSeen.get(src, start, end);
+        let code = codeSeen.get(src, p);
         if (code === undefined) {
           const { intent, realPath, path, sha256 } = decodeRecordAt(src, p) as OpenCodeRecord;
           code = { intent, realPath, path, sha256 };
-          codeSeen.set(src, start, end, code);
+          codeSeen.set(src, p, code);
         }
         const seq = src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000;
         recentCode.add(block.sessionId, seq, code);

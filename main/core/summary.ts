@@ -12,7 +12,6 @@ import { BytesMemo } from './protocol/bytes-memo.js';
 import { RecentRecords } from './recent-seqs.js';
 import { formatStack, originOf } from './stack-origin.js';
 import {
-  RECORD_HEADER_SIZE,
   RecordKind,
   decodeRecordAt,
   isCodeLoadEvent,
@@ -399,24 +398,21 @@ export class SessionSummarizer {
             const event = recordEventAt(src, p);
             count(event);
             if (kind === RecordKind.AUDIT && !readsArguments(event)) continue;
-            // Name and arguments, or the open-code fields, path and real path.
-            const start = p + RECORD_HEADER_SIZE;
-            const end = p + src.readUInt32LE(p);
             if (kind === RecordKind.AUDIT) {
-              let seen = argumentsSeen.get(src, start, end);
+              let seen = argumentsSeen.get(src, p);
               if (seen === undefined) {
                 seen = argumentsOf(decodeRecordAt(src, p));
-                argumentsSeen.set(src, start, end, seen);
+                argumentsSeen.set(src, p, seen);
               }
               addArguments(seen, pid);
               continue;
             }
-            let seen = codeSeen.get(src, start, end);
+            let seen = codeSeen.get(src, p);
             if (seen === undefined) {
               const record = decodeRecordAt(src, p) as OpenCodeRecord;
               const { intent, realPath, path } = record;
               seen = { load: codeLoadOf(record).entry, code: { intent, realPath, path } };
-              codeSeen.set(src, start, end, seen);
+              codeSeen.set(src, p, seen);
             }
             code.add(seen.load.key, pid, seen.load.make);
             const seq = src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000;

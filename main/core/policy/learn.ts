@@ -18,7 +18,6 @@ import {
 } from './policy.js';
 import { BytesMemo } from '../protocol/bytes-memo.js';
 import {
-  RECORD_HEADER_SIZE,
   RecordKind,
   decodeRecordAt,
   recordEventAt,
@@ -122,13 +121,11 @@ class Learner {
    * the first time its bytes are seen (the same files load over and over).
    */
   openCodeAt(keys: RecentKeys, src: Buffer, p: number): void {
-    const start = p + RECORD_HEADER_SIZE;
-    const end = p + src.readUInt32LE(p);
-    let seen = this.filesSeen.get(src, start, end);
+    let seen = this.filesSeen.get(src, p);
     if (seen === undefined) {
       const record = decodeRecordAt(src, p) as OpenCodeRecord;
       seen = record.sha256 === null ? null : fileSeenOf(record, record.sha256);
-      this.filesSeen.set(src, start, end, seen);
+      this.filesSeen.set(src, p, seen);
     }
     if (seen === null) return;
     this.fileRan(keys, src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000, seen);
