@@ -838,6 +838,11 @@ Napi::Value SetName(const Napi::CallbackInfo& info) {
   if (table->entries.size() >= kMaxNames || bytes > kMaxNameTableBytes - table->bytes) {
     return Napi::Boolean::New(env, false);
   }
+  // A few names per bucket at most: names crafted to share a hash must not
+  // make every record's lookup walk a long chain.
+  if (table->index.bucket_count() > 0 && table->index.bucket_size(table->index.bucket(name)) >= 8) {
+    return Napi::Boolean::New(env, false);
+  }
   auto entry = std::make_unique<NameTable::Entry>();
   entry->name.assign(name);
   entry->rendered.assign(rendered);
