@@ -22,7 +22,8 @@ import {
   type ProcessInfo,
   type SessionBlock,
 } from '../core/session-file.js';
-import { errnoText, printable, shellQuote } from '../core/summary.js';
+import { errnoText } from '../core/errno-text.js';
+import { printable, shellQuote } from '../core/summary.js';
 
 export { eventMatcher };
 

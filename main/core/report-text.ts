@@ -21,7 +21,7 @@ import {
   type Value,
 } from './protocol/records.js';
 import { originOf } from './stack-origin.js';
-import { errnoText } from './summary.js';
+import { errnoText } from './errno-text.js';
 
 /** What JSON.stringify escapes in a string: quote, backslash, controls, surrogates. */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for

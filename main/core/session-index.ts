@@ -30,7 +30,8 @@ import { RecentSeqs } from './recent-seqs.js';
 import { SESSION_HEADER_SIZE, SessionReader, type SessionBlock } from './session-file.js';
 import { originOf } from './stack-origin.js';
 import { TypedColumn } from './typed-column.js';
-import { errnoText, SessionSummarizer, type SessionSummary } from './summary.js';
+import { errnoText } from './errno-text.js';
+import { SessionSummarizer, type SessionSummary } from './summary.js';
 
 /** Characters of one value kept in the summary line. */
 const SUMMARY_VALUE_CHARS = 120;

@@ -4,10 +4,9 @@
 // depends on the number of distinct items, not on the file size; each list
 // is capped for files crafted to have millions of distinct names.
 
-import { constants as osConstants } from 'node:os';
-
 import { EVENT_CATEGORIES, categoryOf, type EventCategory } from '../common/event-taxonomy.js';
 import { decidedByText, ruleCommentsOf } from './decision-text.js';
+import { errnoText } from './errno-text.js';
 import { BytesMemo } from './protocol/bytes-memo.js';
 import { RecentRecords } from './recent-seqs.js';
 import { formatStack, originOf } from './stack-origin.js';
@@ -976,14 +975,4 @@ export function formatBytes(n: number): string {
 
 function formatDuration(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
-}
-
-const ERRNO_NAMES = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
-);
-
-/** "ENOENT, errno 2"; errno values are the host's (the agent ran on Linux). */
-export function errnoText(errno: number): string {
-  const name = ERRNO_NAMES.get(errno);
-  return name === undefined ? `errno ${errno}` : `${name}, errno ${errno}`;
 }
