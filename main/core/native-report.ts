@@ -11,7 +11,7 @@ import { categoryOf } from '../common/event-taxonomy.js';
 import { RECORD_HEADER_SIZE, recordEventAt, u16 } from './protocol/records.js';
 import { ByteOut, writeCsvRow, writePlainRecord, type FormatTask } from './report-bytes.js';
 import { csvText, jsonString } from './report-text.js';
-import { addonPath } from './runtime-paths.js';
+import { nativeAddon } from './native-addon.js';
 
 /** Event name bytes → their rendered bytes, held by the addon. */
 declare const nameTableBrand: unique symbol;
@@ -81,14 +81,8 @@ export interface ReportAddon {
   ): Stop;
 }
 
-let addon: ReportAddon | null = null;
-
 export function loadReportAddon(): ReportAddon {
-  if (!addon) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    addon = require(addonPath()) as ReportAddon;
-  }
-  return addon;
+  return nativeAddon<ReportAddon>();
 }
 
 /** How each format renders an event name (NameBytes in report-bytes.ts). */

@@ -1,5 +1,5 @@
 // Typed front of the native addon's SO_PEERCRED call.
-import { addonPath } from './runtime-paths.js';
+import { nativeAddon } from './native-addon.js';
 
 export interface PeerCredentials {
   pid: number;
@@ -11,14 +11,8 @@ interface NativeAddon {
   getPeerCredentials(fd: number): PeerCredentials;
 }
 
-let addon: NativeAddon | null = null;
-
 function load(): NativeAddon {
-  if (!addon) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    addon = require(addonPath()) as NativeAddon;
-  }
-  return addon;
+  return nativeAddon<NativeAddon>();
 }
 
 /** The kernel's record of who is at the other end of a connected Unix socket. */

@@ -12,7 +12,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 
-import { addonPath } from './runtime-paths.js';
+import { nativeAddon } from './native-addon.js';
 
 interface RootFilesAddon {
   openInRoot(root: string, path: string, flags: number, mode: number): number;
@@ -20,11 +20,8 @@ interface RootFilesAddon {
   removeInRoot(root: string, parent: string, name: string, isDirectory: boolean): void;
 }
 
-let addon: RootFilesAddon | null = null;
 function native(): RootFilesAddon {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  addon ??= require(addonPath()) as RootFilesAddon;
-  return addon;
+  return nativeAddon<RootFilesAddon>();
 }
 
 const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;

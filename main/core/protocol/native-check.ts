@@ -6,7 +6,7 @@
 // runs and throws its ProtocolError, which names the fault. Without the
 // addon (a renderer test, a broken build) the TypeScript checker does it
 // all: the same answers, slower.
-import { addonPath } from '../runtime-paths.js';
+import { nativeAddon } from '../native-addon.js';
 import { validateEventsPayload } from './records.js';
 
 interface CheckAddon {
@@ -19,8 +19,7 @@ let nativeCheck: ((payload: Uint8Array) => number) | null | undefined;
 export function nativeEventsCheck(): ((payload: Uint8Array) => number) | null {
   if (nativeCheck === undefined) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      nativeCheck = (require(addonPath()) as CheckAddon).checkEventsPayload ?? null;
+      nativeCheck = nativeAddon<CheckAddon>().checkEventsPayload ?? null;
     } catch {
       nativeCheck = null;
     }

@@ -1,0 +1,26 @@
+// The inspector's native addon (native/addon), loaded once for everyone
+// who needs it: peer credentials, files in a target's root, the events
+// check and the report writers. Each caller types the part it uses.
+import { addonPath } from './runtime-paths.js';
+
+let loaded: unknown = null;
+
+/** The addon, or an error that says where it was looked for and how to build it. */
+export function nativeAddon<T>(): T {
+  if (loaded === null) {
+    const file = addonPath();
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      loaded = require(file) as unknown;
+    } catch (error) {
+      throw new Error(addonMissing(file, error), { cause: error });
+    }
+  }
+  return loaded as T;
+}
+
+/** Why the addon at `file` could not be used, and what to do about it. */
+export function addonMissing(file: string, error: unknown): string {
+  const cause = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
+  return `the native addon could not be loaded from ${file} (${cause}); build it with \`npm run build\` in the Hookscope checkout`;
+}
