@@ -11,9 +11,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { writeBenchSession } from '../test-support/bench-session.js';
 import { tempDir } from '../test-support/cli.js';
-import { writeEnforcedSampleSession, writeSampleSession } from '../test-support/sample-session.js';
 import {
   anyRecord,
   auditRecord,
@@ -24,10 +22,11 @@ import {
   offsetsOf,
   openCodeRecord,
   perfettoBothWays,
-  u32,
+  sequenceBytes,
   wireArgs,
   wireStr,
   writeOneProcessSession,
+  writeReportSessions,
 } from '../test-support/wire-arbitraries.js';
 import {
   encodeAuditRecord,
@@ -44,7 +43,7 @@ import {
   type NativeFormatStats,
   type NativeInstantStats,
 } from './native-report.js';
-import { ValueTag, validateEventsPayload } from './protocol/records.js';
+import { validateEventsPayload } from './protocol/records.js';
 import { formatBlock, type FormatTask } from './report-bytes.js';
 import { SessionReader } from './session-file.js';
 
@@ -127,12 +126,7 @@ describe('native json and csv records', () => {
 
   it('write the bench session and the sample sessions exactly, natively for the most part', async () => {
     const dir = tempDir('hookscope-native-report-');
-    const bench = path.join(dir, 'bench.hks');
-    writeBenchSession(bench, 20_000);
-    const sample = path.join(dir, 'sample.hks');
-    writeSampleSession(sample);
-    const enforced = path.join(dir, 'enforced.hks');
-    writeEnforcedSampleSession(enforced, { withStack: true });
+    const { bench, sample, enforced } = writeReportSessions(dir, 20_000);
     const stats = newStats();
     const { records, blocks } = await compareSession(bench, stats);
     expect(records).toBeGreaterThan(20_000);
@@ -347,14 +341,7 @@ const execArgs = fc.oneof(
 /** Strs about as long as the instants keep (maxStringLength 200), and one cut short. */
 const longStrArgs = fc
   .tuple(fc.constantFrom(199, 200, 201, 250), fc.constantFrom(0, 0, 1), fc.constantFrom('a', '"'))
-  .map(([n, extra, c]) =>
-    Buffer.concat([
-      Buffer.from([ValueTag.TUPLE]),
-      u32(1),
-      u32(1),
-      wireStr(Buffer.from(c.repeat(n), 'latin1'), extra),
-    ]),
-  );
+  .map(([n, extra, c]) => sequenceBytes([wireStr(Buffer.from(c.repeat(n), 'latin1'), extra)], 0));
 const instantRecord = fc
   .tuple(
     fc.oneof(eventName, fc.constant('exec')),
@@ -417,12 +404,7 @@ describe('native perfetto instants', () => {
 
   it("write the bench and sample sessions' traces exactly, natively for the most part", async () => {
     const dir = tempDir('hookscope-native-perfetto-');
-    const bench = path.join(dir, 'bench.hks');
-    writeBenchSession(bench, 20_000);
-    const sample = path.join(dir, 'sample.hks');
-    writeSampleSession(sample);
-    const enforced = path.join(dir, 'enforced.hks');
-    writeEnforcedSampleSession(enforced, { withStack: true });
+    const { bench, sample, enforced } = writeReportSessions(dir, 20_000);
     for (const file of [bench, sample, enforced]) {
       for (const outSize of [undefined, 1]) {
         const stats = newInstantStats();

@@ -18,6 +18,7 @@ import {
   anyRecord,
   perfettoBothWays,
   writeOneProcessSession,
+  writeReportSessions,
 } from '../test-support/wire-arbitraries.js';
 import { encodeAuditRecord, encodeOpenCodeRecord, v } from '../test-support/wire-encoder.js';
 import { JSON_REPORT_TAIL, jsonReportBlock, jsonReportHead } from './json-report.js';
@@ -227,12 +228,7 @@ describe('byte-level report writers', () => {
 
   it('html from bytes equals html from decoded records, within and past the row limit', async () => {
     const dir = tempDir('hookscope-report-bytes-');
-    const bench = path.join(dir, 'bench.hks');
-    writeBenchSession(bench, 15_000);
-    const enforced = path.join(dir, 'enforced.hks');
-    writeEnforcedSampleSession(enforced, { withStack: true });
-    const sample = path.join(dir, 'sample.hks');
-    writeSampleSession(sample);
+    const { bench, sample, enforced } = writeReportSessions(dir, 15_000);
     for (const file of [bench, enforced, sample]) {
       for (const rowLimit of [0, 3, 5_000, 200_000]) {
         const html = await htmlBothWays(file, rowLimit);

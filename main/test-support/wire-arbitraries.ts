@@ -4,13 +4,16 @@
 // escape, invalid UTF-8, integers at the 2^53 and 2^63 edges and values
 // cut short; a one-process session holding them; and the perfetto trace
 // of a session made both ways, from decoded blocks and from bytes.
+import path from 'node:path';
 import fc from 'fast-check';
 
 import type { NativeInstantStats } from '../core/native-report.js';
 import { perfettoReport } from '../core/perfetto-report.js';
 import { ValueTag } from '../core/protocol/records.js';
 import { SessionReader, SessionWriter } from '../core/session-file.js';
+import { writeBenchSession } from './bench-session.js';
 import { args as argTuples, leaf, sequenceOf } from './record-arbitraries.js';
+import { writeEnforcedSampleSession, writeSampleSession } from './sample-session.js';
 import {
   encodeAuditRecord,
   encodeDecisionRecord,
@@ -106,16 +109,20 @@ export const nativeLeaf: fc.Arbitrary<Buffer> = fc.oneof(
     .tuple(asciiText, fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }))
     .map(([name, id]) => encodeValue(v.other(name, id))),
 );
+/** An encoded tuple (or list) of these encoded items, `extra` more said to be cut. */
+export function sequenceBytes(items: Buffer[], extra: number, tag = ValueTag.TUPLE): Buffer {
+  return Buffer.concat([
+    Buffer.from([tag]),
+    u32(items.length + extra),
+    u32(items.length),
+    ...items,
+  ]);
+}
 export function wireSequence(item: fc.Arbitrary<Buffer>): fc.Arbitrary<Buffer> {
   return fc
     .tuple(fc.array(item, { maxLength: 5 }), fc.boolean(), fc.nat(4))
     .map(([items, list, extra]) =>
-      Buffer.concat([
-        Buffer.from([list ? ValueTag.LIST : ValueTag.TUPLE]),
-        u32(items.length + extra),
-        u32(items.length),
-        ...items,
-      ]),
+      sequenceBytes(items, extra, list ? ValueTag.LIST : ValueTag.TUPLE),
     );
 }
 /** Argument tuples: containers three levels deep, the most the wire allows. */
@@ -132,14 +139,7 @@ export const wireArgs = fc.oneof(
       ),
       fc.nat(2),
     )
-    .map(([items, extra]) =>
-      Buffer.concat([
-        Buffer.from([ValueTag.TUPLE]),
-        u32(items.length + extra),
-        u32(items.length),
-        ...items,
-      ]),
-    ),
+    .map(([items, extra]) => sequenceBytes(items, extra)),
   argTuples.map(encodeValue),
 );
 
@@ -151,14 +151,7 @@ export const nativeArgs = fc
     }),
     fc.nat(2),
   )
-  .map(([items, extra]) =>
-    Buffer.concat([
-      Buffer.from([ValueTag.TUPLE]),
-      u32(items.length + extra),
-      u32(items.length),
-      ...items,
-    ]),
-  );
+  .map(([items, extra]) => sequenceBytes(items, extra));
 
 export const eventName = fc.oneof(
   fc.constantFrom('open', 'import', 'socket.connect', 'exec', 'os.system', 'io.open_code'),
@@ -307,4 +300,22 @@ export async function perfettoBothWays(
     return Buffer.concat(chunks).toString('utf8');
   };
   return { decoded: await collect(false), raw: await collect(true) };
+}
+
+/**
+ * The sessions the report writers are checked on: the bench generator's
+ * (`benchEvents` events), the sample run, and the run under a policy with
+ * stacks, written into `dir`.
+ */
+export function writeReportSessions(
+  dir: string,
+  benchEvents: number,
+): { bench: string; sample: string; enforced: string } {
+  const bench = path.join(dir, 'bench.hks');
+  writeBenchSession(bench, benchEvents);
+  const sample = path.join(dir, 'sample.hks');
+  writeSampleSession(sample);
+  const enforced = path.join(dir, 'enforced.hks');
+  writeEnforcedSampleSession(enforced, { withStack: true });
+  return { bench, sample, enforced };
 }
