@@ -60,6 +60,10 @@ beforeAll(async () => {
   page.on('console', (m) => {
     if (m.type() === 'error') pageErrors.push(m.text());
   });
+  // The console says only "Failed to load resource"; this says which.
+  page.on('response', (r) => {
+    if (r.status() >= 400) pageErrors.push(`${r.status()} from ${r.request().method()} ${r.url()}`);
+  });
 });
 
 afterAll(async () => {

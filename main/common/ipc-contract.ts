@@ -532,8 +532,13 @@ export interface ApiMethods {
    * Someone is reading it: its thread waits at least INTENT_HOLD_MS more.
    * A UI calls it about every second while the prompt is hovered or
    * focused, so the countdown stands still and resumes when they look away.
+   * `deadlineAtMs` is null when the intent no longer waits (answered, timed
+   * out, its process gone): a hold racing an answer is normal, not an error.
    */
-  'intents.hold': { request: { id: string }; response: { id: string; deadlineAtMs: number } };
+  'intents.hold': {
+    request: { id: string };
+    response: { id: string; deadlineAtMs: number | null };
+  };
   /** Starts writing a report of a session (docs/reports.md) in the background. */
   'export.start': { request: ExportRequest; response: ExportJob };
   'export.status': { request: { jobId: string }; response: ExportJob };

@@ -265,7 +265,8 @@ export class UiApi {
       try {
         return { id, deadlineAtMs: broker.hold(brokerId, INTENT_HOLD_MS) };
       } catch (error) {
-        if (error instanceof IntentError) throw new ApiError('not-found', error.message);
+        // Answered, timed out or gone while the reader looked: nothing to hold.
+        if (error instanceof IntentError) return { id, deadlineAtMs: null };
         throw error;
       }
     },

@@ -5,7 +5,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import type { ApiReply, PendingIntentRow, RunStatus } from '../common/ipc-contract.js';
+import {
+  INTENT_HOLD_MS,
+  type ApiReply,
+  type PendingIntentRow,
+  type RunStatus,
+} from '../common/ipc-contract.js';
 import { tempDir } from '../test-support/cli.js';
 import { auditCapableInterpreters, type Interpreter } from '../test-support/pythons.js';
 import { startServe, type ServedInspector } from '../test-support/serve.js';
@@ -115,11 +120,22 @@ describe('pending intents through the API of hookscope serve', () => {
       expect((first as PendingIntentRow).subject).toMatchObject({
         argsText: expect.stringContaining("'/bin/echo'"),
       });
+      // Held: the deadline moves out to at least INTENT_HOLD_MS from now.
+      const before = Date.now();
+      const held = ok(
+        await post<{ deadlineAtMs: number | null }>(served, 'intents.hold', { id: first?.id }),
+      );
+      expect(held.deadlineAtMs).toBeGreaterThanOrEqual(before + INTENT_HOLD_MS);
       ok(await post(served, 'intents.answer', { id: first?.id, outcome: 'deny' }));
       // Answered: a second answer is refused, clearly.
       const again = await post(served, 'intents.answer', { id: first?.id, outcome: 'allow' });
       expect(again.status).toBe(404);
       expect(again.reply).toMatchObject({ ok: false, error: { code: 'not-found' } });
+      // A hold that comes after the answer (a UI's timer racing the click) is
+      // not an error: the reply says the intent no longer waits.
+      const late = await post(served, 'intents.hold', { id: first?.id });
+      expect(late.status).toBe(200);
+      expect(late.reply).toEqual({ ok: true, result: { id: first?.id, deadlineAtMs: null } });
 
       const second = (await waitForIntents(served, 1)).find((i) => i.id !== first?.id);
       expect(second).toBeDefined();
@@ -162,6 +178,10 @@ describe('pending intents through the API of hookscope serve', () => {
       });
       const unknown = await post(served, 'intents.answer', { id: 'nope/1.1', outcome: 'deny' });
       expect(unknown.status).toBe(404);
+      // An id naming no run was never an intent: that hold is refused.
+      const hold = await post(served, 'intents.hold', { id: 'nope/1.1' });
+      expect(hold.status).toBe(404);
+      expect(hold.reply).toMatchObject({ ok: false, error: { code: 'not-found' } });
     } finally {
       await served.stop();
     }

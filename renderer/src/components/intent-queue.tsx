@@ -97,11 +97,12 @@ function IntentCard({ intent, first }: { intent: PendingIntentRow; first: boolea
   const [focused, setFocused] = useState(false);
   const looking = hovered || focused;
   useEffect(() => {
-    if (!looking) return;
+    // Being answered: holding it now would only race the answer.
+    if (!looking || busy) return;
     void hold(intent.id);
     const timer = setInterval(() => void hold(intent.id), HOLD_EVERY_MS);
     return () => clearInterval(timer);
-  }, [looking, hold, intent.id]);
+  }, [looking, busy, hold, intent.id]);
   const error = useApp((s) => s.answerErrors[intent.id]);
   const now = useNow(250);
   const [scope, setScope] = useState<IntentScope>(

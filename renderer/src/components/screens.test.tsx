@@ -388,4 +388,38 @@ describe('the intent queue', () => {
     await waitFor(() => expect(screen.queryByRole('article')).toBeNull());
     expect(document.title).toBe('Hookscope');
   });
+
+  it('a hold that arrives after the answer drops the intent at once, with no error', async () => {
+    const { policy, script, result } = writePopenAskTarget('hookscope-screens-hold-');
+    // Not rendered and not watching: only the hold's reply can change its queue.
+    const store = createAppStore(api);
+    const run = await api.startRun({ command: python.path, args: [script], policyPath: policy });
+    const waiting = async (word: string) =>
+      waitFor(async () => {
+        await store.getState().loadIntents();
+        const found = store
+          .getState()
+          .intents.find(
+            (i) =>
+              i.runId === run.runId &&
+              i.subject.kind === 'audit' &&
+              i.subject.argsText.includes(word),
+          );
+        if (found === undefined) throw new Error(`no intent for ${word} yet`);
+        return found;
+      });
+    const first = await waiting("'first'");
+    await store.getState().holdIntent(first.id);
+    expect(store.getState().intents.map((i) => i.id)).toContain(first.id);
+    // Answered elsewhere (another window), then this window's timer holds it.
+    await api.answerIntent({ id: first.id, outcome: 'deny' });
+    await store.getState().holdIntent(first.id);
+    expect(store.getState().intents.map((i) => i.id)).not.toContain(first.id);
+    expect(store.getState().intentsError).toBeNull();
+    const second = await waiting("'second'");
+    await store.getState().answerIntent(second.id, 'allow');
+    expect(store.getState().answerErrors).toEqual({});
+    await waitFor(() => expect(fs.existsSync(result)).toBe(true));
+    await waitFor(() => expect(fs.readFileSync(result, 'utf8')).toBe('first refused second ran'));
+  });
 });

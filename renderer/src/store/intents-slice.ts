@@ -68,11 +68,17 @@ export const createIntentsSlice =
     holdIntent: async (id) => {
       try {
         const { deadlineAtMs } = await api.holdIntent({ id });
+        const intents = get().intents;
         set({
-          intents: get().intents.map((i) => (i.id === id ? { ...i, deadlineAtMs } : i)),
+          // null: it no longer waits (answered elsewhere, timed out, its
+          // process gone), so its card goes now rather than at the next read.
+          intents:
+            deadlineAtMs === null
+              ? intents.filter((i) => i.id !== id)
+              : intents.map((i) => (i.id === id ? { ...i, deadlineAtMs } : i)),
         });
       } catch {
-        // Answered or gone meanwhile: the next read of the queue shows it.
+        // The core is unreachable: the queue's own read reports that.
       }
     },
     answerIntent: async (id, outcome, scope, match) => {
