@@ -27,6 +27,7 @@ import { ByteOut, NameBytes, writeReprJson } from './report-bytes.js';
 import { formatArgs, jsonString, memoText } from './report-text.js';
 import type { RawSessionBlock, SessionBlock } from './session-file.js';
 import { BytesMemo } from './protocol/bytes-memo.js';
+import { RecordScan } from './protocol/record-scan.js';
 import { RecentRecords } from './recent-seqs.js';
 import { originOf } from './stack-origin.js';
 import { summarizeSession, type SessionSummary } from './summary.js';
@@ -157,6 +158,16 @@ async function secondPass(
   // over, and decoding each again was a third of this pass.
   const writtenByOpen = new BytesMemo<string | null>();
   const codeSeen = new BytesMemo<CodeSeen>();
+  // Names by id, and the two memos by body id where the scan tells the
+  // bodies apart (the BytesMemos above take the rest); the timeline's row
+  // by name id.
+  const scan = new RecordScan(
+    (kind, event) =>
+      kind === RecordKind.OPEN_CODE || (kind === RecordKind.AUDIT && event === 'open'),
+  );
+  const writtenByBody: (string | null | undefined)[] = [];
+  const codeByBody: (CodeSeen | undefined)[] = [];
+  const rowByName: (number[] | null | undefined)[] = [];
   const origin = firstNs ?? 0n;
   const bucketCount = BigInt(TIMELINE_BUCKETS);
   // A record's bucket is floor((t - first) * 120 / span). In doubles that
@@ -244,8 +255,12 @@ async function secondPass(
           : Number(((at.readBigUInt64LE(item + 20) - origin) * bucketCount) / span);
       return Math.min(TIMELINE_BUCKETS - 1, bucket);
     };
-    const countAt = (at: Buffer, item: number, event: string): void => {
-      const row = buckets.get(categoryOf(event));
+    const countAt = (at: Buffer, item: number, nameId: number, event: string): void => {
+      let row = nameId >= 0 ? rowByName[nameId] : undefined;
+      if (row === undefined) {
+        row = buckets.get(categoryOf(event)) ?? null;
+        if (nameId >= 0) rowByName[nameId] = row;
+      }
       const i = bucketAt(at, item);
       if (row) row[i] = (row[i] ?? 0) + 1;
     };
@@ -253,45 +268,54 @@ async function secondPass(
       for (const r of block.records) take(r);
     } else {
       const at = block.records;
-      for (let item = 0; item < at.length; item += at.readUInt32LE(item)) {
-        // An audit event from bytes needs no decoding (unless it is an open
-        // that may write a file): its row, if the table still takes one, is
-        // written from the bytes, and it is counted in the timeline.
-        const kind = at[item + 4];
-        if (kind === RecordKind.AUDIT) {
-          const event = recordEventAt(at, item);
-          if (event === 'open' && filesWritten.size < LIST_LIMIT) {
-            let name = writtenByOpen.get(at, item);
-            if (name === undefined) {
-              name = writtenBy(decodeRecordAt(at, item) as AuditRecord);
-              writtenByOpen.set(at, item, name);
+      const out = scan.out;
+      for (let n = scan.first(at); n > 0; n = scan.next()) {
+        for (let i = 0; i < 3 * n; i += 3) {
+          const item = out[i] as number;
+          const nameId = out[i + 1] as number;
+          const bodyId = out[i + 2] as number;
+          // An audit event from bytes needs no decoding (unless it is an open
+          // that may write a file): its row, if the table still takes one, is
+          // written from the bytes, and it is counted in the timeline.
+          const kind = at[item + 4];
+          if (kind === RecordKind.AUDIT) {
+            const event = nameId >= 0 ? (scan.events[nameId] as string) : recordEventAt(at, item);
+            if (event === 'open' && filesWritten.size < LIST_LIMIT) {
+              let name = bodyId >= 0 ? writtenByBody[bodyId] : writtenByOpen.get(at, item);
+              if (name === undefined) {
+                name = writtenBy(decodeRecordAt(at, item) as AuditRecord);
+                if (bodyId >= 0) writtenByBody[bodyId] = name;
+                else writtenByOpen.set(at, item, name);
+              }
+              fileWritten(name);
             }
-            fileWritten(name);
+            if (shown < rowLimit) {
+              if (rowsInBlock++ > 0) blockRows.byte(0x2c);
+              writeEventRow(blockRows, at, item, p, pidJson);
+              shown++;
+            } else omitted++;
+            countAt(at, item, nameId, event);
+            continue;
           }
-          if (shown < rowLimit) {
-            if (rowsInBlock++ > 0) blockRows.byte(0x2c);
-            writeEventRow(blockRows, at, item, p, pidJson);
-            shown++;
-          } else omitted++;
-          countAt(at, item, event);
-          continue;
-        }
-        // Past the table's rows, an open-code record is counted and
-        // remembered for its decision without a row.
-        if (kind === RecordKind.OPEN_CODE && shown >= rowLimit) {
-          omitted++;
-          countAt(at, item, recordEventAt(at, item));
-          let code = codeSeen.get(at, item);
-          if (code === undefined) {
-            const { intent, realPath, path } = decodeRecordAt(at, item) as OpenCodeRecord;
-            code = { intent, realPath, path };
-            codeSeen.set(at, item, code);
+          // Past the table's rows, an open-code record is counted and
+          // remembered for its decision without a row.
+          if (kind === RecordKind.OPEN_CODE && shown >= rowLimit) {
+            omitted++;
+            const event = nameId >= 0 ? (scan.events[nameId] as string) : recordEventAt(at, item);
+            countAt(at, item, nameId, event);
+            let code = bodyId >= 0 ? codeByBody[bodyId] : codeSeen.get(at, item);
+            if (code === undefined) {
+              const { intent, realPath, path } = decodeRecordAt(at, item) as OpenCodeRecord;
+              code = { intent, realPath, path };
+              if (bodyId >= 0) codeByBody[bodyId] = code;
+              else codeSeen.set(at, item, code);
+            }
+            const seq = at.readUInt32LE(item + 12) + at.readUInt32LE(item + 16) * 0x1_0000_0000;
+            recentCode.add(block.sessionId, seq, code);
+            continue;
           }
-          const seq = at.readUInt32LE(item + 12) + at.readUInt32LE(item + 16) * 0x1_0000_0000;
-          recentCode.add(block.sessionId, seq, code);
-          continue;
+          take(decodeRecordAt(at, item));
         }
-        take(decodeRecordAt(at, item));
       }
     }
     // One buffer per block: a few hundred kept, not 200,000 strings.

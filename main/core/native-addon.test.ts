@@ -18,6 +18,9 @@ describe('nativeAddon', () => {
       'setName',
       'writeRecords',
       'writeInstants',
+      'newRecordScan',
+      'addScanName',
+      'scanRecords',
     ]) {
       expect(typeof addon[name], name).toBe('function');
     }

@@ -1,6 +1,7 @@
 // The inspector's native addon (native/addon), loaded once for everyone
 // who needs it: peer credentials, files in a target's root, the events
-// check and the report writers. Each caller types the part it uses.
+// check, the report writers and the record scan. Each caller types the
+// part it uses.
 import { addonPath } from './runtime-paths.js';
 
 let loaded: unknown = null;

@@ -8,6 +8,7 @@ import { EVENT_CATEGORIES, categoryOf, type EventCategory } from '../common/even
 import { decidedByText, ruleCommentsOf } from './decision-text.js';
 import { errnoText } from './errno-text.js';
 import { BytesMemo } from './protocol/bytes-memo.js';
+import { RecordScan } from './protocol/record-scan.js';
 import { RecentRecords } from './recent-seqs.js';
 import { formatStack, originOf } from './stack-origin.js';
 import {
@@ -257,6 +258,14 @@ export class SessionSummarizer {
     let deniedTotal = 0;
     const argumentsSeen = new BytesMemo<ArgumentsSeen>();
     const codeSeen = new BytesMemo<CodeLoadSeen>();
+    // Names by id, and the two memos by body id where the scan tells the
+    // bodies apart (the BytesMemos above take the rest).
+    const scan = new RecordScan(
+      (kind, event) =>
+        kind === RecordKind.OPEN_CODE || (kind === RecordKind.AUDIT && readsArguments(event)),
+    );
+    const argumentsByBody: (ArgumentsSeen | undefined)[] = [];
+    const codeByBody: (CodeLoadSeen | undefined)[] = [];
 
     const session = (id: number): SessionState => {
       let state = sessions.get(id);
@@ -388,34 +397,42 @@ export class SessionSummarizer {
           // subprocess and socket lists; the rest is counted by name.
           const src = block.records;
           state.records += (block as RawEventsBlock).count;
-          for (let p = 0; p < src.length; p += src.readUInt32LE(p)) {
-            const kind = src[p + 4];
-            if (kind === RecordKind.DECISION) {
-              addRecord(state, pid, decodeRecordAt(src, p));
-              continue;
-            }
-            const event = recordEventAt(src, p);
-            count(event);
-            if (kind === RecordKind.AUDIT && !readsArguments(event)) continue;
-            if (kind === RecordKind.AUDIT) {
-              let seen = argumentsSeen.get(src, p);
-              if (seen === undefined) {
-                seen = argumentsOf(decodeRecordAt(src, p));
-                argumentsSeen.set(src, p, seen);
+          const out = scan.out;
+          for (let n = scan.first(src); n > 0; n = scan.next()) {
+            for (let i = 0; i < 3 * n; i += 3) {
+              const p = out[i] as number;
+              const kind = src[p + 4];
+              if (kind === RecordKind.DECISION) {
+                addRecord(state, pid, decodeRecordAt(src, p));
+                continue;
               }
-              addArguments(seen, pid);
-              continue;
+              const nameId = out[i + 1] as number;
+              const bodyId = out[i + 2] as number;
+              const event = nameId >= 0 ? (scan.events[nameId] as string) : recordEventAt(src, p);
+              count(event);
+              if (kind === RecordKind.AUDIT && !readsArguments(event)) continue;
+              if (kind === RecordKind.AUDIT) {
+                let seen = bodyId >= 0 ? argumentsByBody[bodyId] : argumentsSeen.get(src, p);
+                if (seen === undefined) {
+                  seen = argumentsOf(decodeRecordAt(src, p));
+                  if (bodyId >= 0) argumentsByBody[bodyId] = seen;
+                  else argumentsSeen.set(src, p, seen);
+                }
+                addArguments(seen, pid);
+                continue;
+              }
+              let seen = bodyId >= 0 ? codeByBody[bodyId] : codeSeen.get(src, p);
+              if (seen === undefined) {
+                const record = decodeRecordAt(src, p) as OpenCodeRecord;
+                const { intent, realPath, path } = record;
+                seen = { load: codeLoadOf(record).entry, code: { intent, realPath, path } };
+                if (bodyId >= 0) codeByBody[bodyId] = seen;
+                else codeSeen.set(src, p, seen);
+              }
+              code.add(seen.load.key, pid, seen.load.make);
+              const seq = src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000;
+              state.recentCode.add(0, seq, seen.code);
             }
-            let seen = codeSeen.get(src, p);
-            if (seen === undefined) {
-              const record = decodeRecordAt(src, p) as OpenCodeRecord;
-              const { intent, realPath, path } = record;
-              seen = { load: codeLoadOf(record).entry, code: { intent, realPath, path } };
-              codeSeen.set(src, p, seen);
-            }
-            code.add(seen.load.key, pid, seen.load.make);
-            const seq = src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000;
-            state.recentCode.add(0, seq, seen.code);
           }
           break;
         }

@@ -21,15 +21,15 @@ const TARGETS = [
     binary: path.join(AGENT, 'build', 'fuzz', name),
     maxLen: 8192,
   })),
-  {
-    name: 'fuzz-events-check',
+  ...['fuzz-events-check', 'fuzz-record-scan'].map((name) => ({
+    name,
     dir: ADDON_FUZZ,
-    binary: path.join(REPO_ROOT, 'native', 'addon', 'build', 'fuzz', 'fuzz-events-check'),
+    binary: path.join(REPO_ROOT, 'native', 'addon', 'build', 'fuzz', name),
     // Room for a few records at their 16 KiB limit.
     maxLen: 65536,
-  },
+  })),
 ];
-/** Per target: four targets and the build stay under two minutes. */
+/** Per target: seven targets and the build stay under three minutes. */
 const FUZZ_SECONDS = Number(process.env['HOOKSCOPE_FUZZ_SECONDS'] ?? 20);
 /** One input running longer than this is a hang: the agent must never wait unbounded. */
 const INPUT_TIMEOUT_S = 5;

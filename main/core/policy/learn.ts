@@ -17,6 +17,7 @@ import {
   type Rule,
 } from './policy.js';
 import { BytesMemo } from '../protocol/bytes-memo.js';
+import { RecordScan } from '../protocol/record-scan.js';
 import {
   RecordKind,
   decodeRecordAt,
@@ -95,6 +96,10 @@ class Learner {
   private readonly recent = new Map<number, RecentKeys>();
   /** Files of open-code records by their bytes after the header; null: a failed open. */
   private readonly filesSeen = new BytesMemo<FileSeen | null>();
+  /** Open-code records get body ids: the same files load over and over. */
+  private readonly scan = new RecordScan((kind) => kind === RecordKind.OPEN_CODE);
+  /** The same, by body id (the scan's), for the bodies the scan told apart. */
+  private readonly filesByBody: (FileSeen | null | undefined)[] = [];
 
   recentOf(session: number): RecentKeys {
     let keys = this.recent.get(session);
@@ -120,12 +125,13 @@ class Learner {
    * openCode() of the open-code record at `p` of a payload: decoded only
    * the first time its bytes are seen (the same files load over and over).
    */
-  openCodeAt(keys: RecentKeys, src: Buffer, p: number): void {
-    let seen = this.filesSeen.get(src, p);
+  openCodeAt(keys: RecentKeys, src: Buffer, p: number, bodyId: number): void {
+    let seen = bodyId >= 0 ? this.filesByBody[bodyId] : this.filesSeen.get(src, p);
     if (seen === undefined) {
       const record = decodeRecordAt(src, p) as OpenCodeRecord;
       seen = record.sha256 === null ? null : fileSeenOf(record, record.sha256);
-      this.filesSeen.set(src, p, seen);
+      if (bodyId >= 0) this.filesByBody[bodyId] = seen;
+      else this.filesSeen.set(src, p, seen);
     }
     if (seen === null) return;
     this.fileRan(keys, src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000, seen);
@@ -173,12 +179,20 @@ class Learner {
       return;
     }
     const src = block.records;
-    for (let p = 0; p < src.length; p += src.readUInt32LE(p)) {
-      if (src[p + 4] === RecordKind.AUDIT) {
-        const seq = src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000;
-        this.audit(keys, recordEventAt(src, p), seq);
-      } else if (src[p + 4] === RecordKind.OPEN_CODE) this.openCodeAt(keys, src, p);
-      else this.record(keys, decodeRecordAt(src, p));
+    const scan = this.scan;
+    const out = scan.out;
+    for (let n = scan.first(src); n > 0; n = scan.next()) {
+      for (let i = 0; i < 3 * n; i += 3) {
+        const p = out[i] as number;
+        const kind = src[p + 4];
+        if (kind === RecordKind.AUDIT) {
+          const id = out[i + 1] as number;
+          const seq = src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000;
+          this.audit(keys, id >= 0 ? (scan.events[id] as string) : recordEventAt(src, p), seq);
+        } else if (kind === RecordKind.OPEN_CODE)
+          this.openCodeAt(keys, src, p, out[i + 2] as number);
+        else this.record(keys, decodeRecordAt(src, p));
+      }
     }
   }
 

@@ -1,8 +1,12 @@
 // The main process's native helper: only what Node cannot do itself.
 #include <napi.h>
 
+#include <string>
+#include <string_view>
+
 #include "events-check.h"
 #include "peer-credentials.h"
+#include "record-scan.h"
 #include "report-writer.h"
 #include "root-files.h"
 
@@ -23,6 +27,87 @@ Napi::Value CheckEventsPayload(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, double(count));
 }
 
+const napi_type_tag kRecordScanTag = {0x686b735f72656373, 0x63616e5f74616231};
+
+bool IsBytes(const Napi::Value& value) {
+  return value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
+}
+
+// The scan behind a newRecordScan() value, or null (and a TypeError thrown).
+hookscope::RecordScan* ScanOf(const Napi::Value& value) {
+  if (!value.IsExternal() ||
+      !value.As<Napi::External<hookscope::RecordScan>>().CheckTypeTag(&kRecordScanTag)) {
+    Napi::TypeError::New(value.Env(), "not a record scan (newRecordScan())").ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  return value.As<Napi::External<hookscope::RecordScan>>().Data();
+}
+
+// newRecordScan(): the name and body tables of one record scan (record-scan.h).
+Napi::Value NewRecordScan(const Napi::CallbackInfo& info) {
+  auto scan = Napi::External<hookscope::RecordScan>::New(
+      info.Env(), new hookscope::RecordScan(), [](Napi::Env, hookscope::RecordScan* s) { delete s; });
+  scan.TypeTag(&kRecordScanTag);
+  return scan;
+}
+
+// addScanName(scan, kind, nameBytes, bodies): the name's id, -1 when not taken.
+Napi::Value AddScanName(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[1].IsNumber() || !IsBytes(info[2]) || !info[3].IsBoolean()) {
+    Napi::TypeError::New(env, "addScanName(scan, kind, nameBytes, bodies)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  hookscope::RecordScan* scan = ScanOf(info[0]);
+  if (scan == nullptr) return env.Undefined();
+  const double kind = info[1].As<Napi::Number>().DoubleValue();
+  if (!(kind >= 1 && kind <= 3)) {
+    Napi::RangeError::New(env, "addScanName: kind must be 1, 2 or 3").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Uint8Array name = info[2].As<Napi::Uint8Array>();
+  const int32_t id = scan->AddName(static_cast<uint8_t>(kind),
+                                   std::string_view(reinterpret_cast<const char*>(name.Data()), name.ElementLength()),
+                                   info[3].As<Napi::Boolean>().Value());
+  return Napi::Number::New(env, id);
+}
+
+// scanRecords(scan, src, from, out, state): the stop reason; state[0] = the
+// next record's offset, state[1] = records written to out (three int32 each).
+// Throws on a malformed record.
+Napi::Value ScanRecords(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "scanRecords(scan, src, from, out, state)";
+  if (info.Length() < 5 || !IsBytes(info[1]) || !info[2].IsNumber() || !info[3].IsTypedArray() ||
+      info[3].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[4].IsTypedArray() ||
+      info[4].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[4].As<Napi::Float64Array>().ElementLength() < 2) {
+    Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  hookscope::RecordScan* scan = ScanOf(info[0]);
+  if (scan == nullptr) return env.Undefined();
+  Napi::Uint8Array src = info[1].As<Napi::Uint8Array>();
+  const double from = info[2].As<Napi::Number>().DoubleValue();
+  if (!(from >= 0 && from <= static_cast<double>(src.ElementLength()))) {
+    Napi::RangeError::New(env, "scanRecords: offset out of range").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Int32Array out = info[3].As<Napi::Int32Array>();
+  Napi::Float64Array state = info[4].As<Napi::Float64Array>();
+  const hookscope::RecordScan::Result result =
+      scan->Scan(src.Data(), src.ElementLength(), static_cast<size_t>(from), out.Data(), out.ElementLength() / 3);
+  state[0] = static_cast<double>(result.next);
+  state[1] = static_cast<double>(result.written);
+  if (result.stop == hookscope::RecordScan::kBad) {
+    Napi::Error::New(env, std::string("malformed record data: ") + result.error + " (record at offset " +
+                              std::to_string(result.next) + ")")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, result.stop);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getPeerCredentials", Napi::Function::New(env, hookscope::GetPeerCredentials, "getPeerCredentials"));
   exports.Set("openInRoot", Napi::Function::New(env, hookscope::OpenInRoot, "openInRoot"));
@@ -33,6 +118,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("writeRecords", Napi::Function::New(env, hookscope::WriteRecords, "writeRecords"));
   exports.Set("writeInstants", Napi::Function::New(env, hookscope::WriteInstants, "writeInstants"));
   exports.Set("checkEventsPayload", Napi::Function::New(env, CheckEventsPayload, "checkEventsPayload"));
+  exports.Set("newRecordScan", Napi::Function::New(env, NewRecordScan, "newRecordScan"));
+  exports.Set("addScanName", Napi::Function::New(env, AddScanName, "addScanName"));
+  exports.Set("scanRecords", Napi::Function::New(env, ScanRecords, "scanRecords"));
   return exports;
 }
 

@@ -1,0 +1,221 @@
+// The record scan (record-scan.ts, native/addon/src/record-scan.cc) gives
+// every record of a payload, in order, with the id of its kind and name
+// and, for the names that want them, one body id per distinct bytes after
+// the name: checked against the records themselves on generated payloads,
+// across batches and blocks, at the tables' bounds, and on bad input.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+import { anyRecord, offsetsOf } from '../../test-support/wire-arbitraries.js';
+import { encodeAuditRecord, encodeOpenCodeRecord, v } from '../../test-support/wire-encoder.js';
+import { nativeAddon } from '../native-addon.js';
+import { RECORD_HEADER_SIZE, RecordKind, recordEventAt, u16, u32 } from './records.js';
+import { RecordScan } from './record-scan.js';
+
+const RUNS = Number(process.env['FAST_CHECK_RUNS'] ?? 300);
+
+interface Scanned {
+  p: number;
+  nameId: number;
+  bodyId: number;
+}
+
+function scanAll(scan: RecordScan, src: Buffer): Scanned[] {
+  const seen: Scanned[] = [];
+  for (let n = scan.first(src); n > 0; n = scan.next()) {
+    for (let i = 0; i < 3 * n; i += 3) {
+      seen.push({
+        p: scan.out[i] as number,
+        nameId: scan.out[i + 1] as number,
+        bodyId: scan.out[i + 2] as number,
+      });
+    }
+  }
+  return seen;
+}
+
+/** A record's bytes after its name. */
+function bodyOf(src: Buffer, p: number): string {
+  return src.subarray(p + RECORD_HEADER_SIZE + u16(src, p + 6), p + u32(src, p)).toString('hex');
+}
+
+const wantsOpenAndCode = (kind: RecordKind, event: string): boolean =>
+  kind === RecordKind.OPEN_CODE || (kind === RecordKind.AUDIT && event === 'open');
+
+/**
+ * Holds a scan's results over several payloads to what the records say:
+ * offsets in order, names by id, and one body id per distinct (name id,
+ * bytes after the name) for the names that want bodies, -1 for the others.
+ */
+function expectFaithful(
+  scan: RecordScan,
+  payloads: Buffer[],
+  wants: (kind: RecordKind, event: string) => boolean,
+): void {
+  const kindOfId = new Map<number, RecordKind>();
+  const bodyKeyOfId = new Map<number, string>();
+  const idOfBodyKey = new Map<string, number>();
+  for (const src of payloads) {
+    const seen = scanAll(scan, src);
+    expect(seen.map((s) => s.p)).toEqual(offsetsOf(src));
+    for (const { p, nameId, bodyId } of seen) {
+      const kind = src[p + 4] as RecordKind;
+      const event = recordEventAt(src, p);
+      expect(nameId).toBeGreaterThanOrEqual(0);
+      expect(scan.events[nameId]).toBe(event);
+      // One id per kind and name.
+      const kindBefore = kindOfId.get(nameId);
+      if (kindBefore !== undefined) expect(kindBefore).toBe(kind);
+      kindOfId.set(nameId, kind);
+      if (!wants(kind, event)) {
+        expect(bodyId).toBe(-1);
+        continue;
+      }
+      expect(bodyId).toBeGreaterThanOrEqual(0);
+      const key = `${nameId}:${bodyOf(src, p)}`;
+      const keyBefore = bodyKeyOfId.get(bodyId);
+      if (keyBefore !== undefined) expect(keyBefore).toBe(key);
+      bodyKeyOfId.set(bodyId, key);
+      const idBefore = idOfBodyKey.get(key);
+      if (idBefore !== undefined) expect(idBefore).toBe(bodyId);
+      idOfBodyKey.set(key, bodyId);
+    }
+  }
+}
+
+/** An audit record of `event` whose one argument is `arg`. */
+function audit(event: string, arg: string, seq = 0): Buffer {
+  return encodeAuditRecord({ event, args: v.tuple([v.str(arg)]), seq });
+}
+
+describe('the record scan', () => {
+  it('the addon has it', () => {
+    expect(new RecordScan(() => false).isNative).toBe(true);
+  });
+
+  it('gives every record with its name id and a body id per distinct bytes, over many payloads', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(anyRecord, { maxLength: 20 }), { maxLength: 4 }),
+        fc.array(fc.nat({ max: 19 }), { maxLength: 10 }),
+        (blocks, repeats) => {
+          // Records repeated with a new seq: the same body, another header.
+          const payloads = blocks.map((records) => {
+            const again = repeats
+              .filter((r) => r < records.length)
+              .map((r) => {
+                const copy = Buffer.from(records[r] as Buffer);
+                copy.writeUInt32LE((copy.readUInt32LE(12) + 1) >>> 0, 12);
+                return copy;
+              });
+            return Buffer.concat([...records, ...again]);
+          });
+          expectFaithful(new RecordScan(wantsOpenAndCode), payloads, wantsOpenAndCode);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('tells apart bodies that differ in one byte, and the same bytes under another name', () => {
+    const scan = new RecordScan(
+      (kind, event) => kind === RecordKind.AUDIT && (event === 'open' || event === 'exec'),
+    );
+    const src = Buffer.concat([
+      audit('open', '/a', 1),
+      audit('open', '/b', 2),
+      audit('open', '/a', 3),
+      audit('exec', '/a', 4),
+      audit('import', '/a', 5),
+    ]);
+    const seen = scanAll(scan, src);
+    expect(seen.map((s) => scan.events[s.nameId])).toEqual([
+      'open',
+      'open',
+      'open',
+      'exec',
+      'import',
+    ]);
+    const [a, b, again, exec, other] = seen.map((s) => s.bodyId);
+    expect(again).toBe(a);
+    expect(b).not.toBe(a);
+    expect(exec).not.toBe(a);
+    expect(other).toBe(-1);
+  });
+
+  it('goes on across batches, and keeps its ids from one payload to the next', () => {
+    const records = Array.from({ length: 20_000 }, (_, i) =>
+      audit(`e${i % 300}`, `/f${i % 50}`, i),
+    );
+    const first = Buffer.concat(records.slice(0, 12_000));
+    const second = Buffer.concat(records.slice(12_000));
+    expectFaithful(new RecordScan(() => true), [first, second], () => true);
+  });
+
+  it('past 4096 names, and past 65,536 bodies, gives -1: the caller works those out', () => {
+    const scan = new RecordScan((kind) => kind === RecordKind.AUDIT);
+    const names = Buffer.concat(Array.from({ length: 4200 }, (_, i) => audit(`n${i}`, 'x')));
+    const seen = scanAll(scan, names);
+    expect(seen).toHaveLength(4200);
+    expect(seen.slice(0, 4096).every((s) => s.nameId >= 0)).toBe(true);
+    expect(seen.slice(4096).every((s) => s.nameId === -1 && s.bodyId === -1)).toBe(true);
+    // The first names still get ids, and their new bodies too, up to the bound.
+    const bodies = Buffer.concat(Array.from({ length: 70_000 }, (_, i) => audit('n0', `/${i}`, i)));
+    const withBodies = scanAll(scan, bodies);
+    expect(withBodies.every((s) => s.nameId === 0)).toBe(true);
+    const ids = withBodies.map((s) => s.bodyId);
+    // 4096 bodies were taken by the names above (one each), the rest here.
+    expect(ids.filter((id) => id >= 0)).toHaveLength(65_536 - 4096);
+    expect(ids.slice(65_536 - 4096).every((id) => id === -1)).toBe(true);
+    expect(new Set(ids.filter((id) => id >= 0)).size).toBe(65_536 - 4096);
+  });
+
+  it('without the addon gives every record with -1 ids', () => {
+    const src = Buffer.concat([audit('open', '/a'), audit('open', '/a')]);
+    const seen = scanAll(new RecordScan(() => true, 'typescript'), src);
+    expect(seen).toEqual([
+      { p: 0, nameId: -1, bodyId: -1 },
+      { p: src.length / 2, nameId: -1, bodyId: -1 },
+    ]);
+  });
+
+  it('refuses malformed records and bad arguments clearly', () => {
+    const good = Buffer.concat([
+      audit('open', '/a'),
+      encodeOpenCodeRecord({ path: v.str('/x'), realPath: '/x' }),
+    ]);
+    const cut = good.subarray(0, good.length - 1);
+    expect(() => scanAll(new RecordScan(() => true), cut)).toThrow(
+      /malformed record data: record length runs past the end of the payload \(record at offset \d+\)/,
+    );
+    expect(() => scanAll(new RecordScan(() => true, 'typescript'), cut)).toThrow(
+      /malformed record data/,
+    );
+    const badKind = Buffer.from(good);
+    badKind[4] = 9;
+    expect(() => scanAll(new RecordScan(() => true), badKind)).toThrow(/unknown record kind/);
+    const longName = Buffer.from(good);
+    longName.writeUInt16LE(0xffff, 6);
+    expect(() => scanAll(new RecordScan(() => true), longName)).toThrow(
+      /event name runs past the end of the record/,
+    );
+    const raw = nativeAddon<{
+      newRecordScan(): unknown;
+      addScanName(...args: unknown[]): number;
+      scanRecords(...args: unknown[]): number;
+    }>();
+    const handle = raw.newRecordScan();
+    const state = new Float64Array(2);
+    const out = new Int32Array(30);
+    expect(() => raw.scanRecords({}, good, 0, out, state)).toThrow(TypeError);
+    expect(() => raw.scanRecords(handle, good, good.length + 1, out, state)).toThrow(RangeError);
+    expect(() => raw.scanRecords(handle, good, Number.NaN, out, state)).toThrow(RangeError);
+    expect(() => raw.scanRecords(handle, good, 0, new Float64Array(3), state)).toThrow(TypeError);
+    expect(() => raw.scanRecords(handle, good, 0, out, new Float64Array(1))).toThrow(TypeError);
+    expect(() => raw.addScanName(handle, 0, Buffer.from('x'), true)).toThrow(RangeError);
+    expect(() => raw.addScanName(handle, 1, 'x', true)).toThrow(TypeError);
+    // An output with room for no record: nothing written, nothing past it.
+    expect(raw.scanRecords(handle, good, 0, new Int32Array(2), state)).toBe(3);
+    expect(state[1]).toBe(0);
+  });
+});

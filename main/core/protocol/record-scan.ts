@@ -1,0 +1,159 @@
+// The records of events payloads with their event names and repeating
+// bodies as small integer ids, worked out by the addon in one call per
+// batch (native/addon/src/record-scan.h). What counts by name (the summary,
+// policy learning, the html report's timeline) reads an id instead of
+// decoding the name of every record, and what is worked out from a
+// record's bytes (the file an open-code record loaded, the command a
+// subprocess event ran) is kept by body id instead of hashing the bytes in
+// TypeScript each time: a session loads the same files over and over.
+//
+// An id of -1 means "work it out from the bytes": a name or body the
+// bounded tables did not take, or every record when the addon is missing
+// (a renderer test, a broken build): the same results, slower.
+
+import { nativeAddon } from '../native-addon.js';
+import { RECORD_HEADER_SIZE, RecordKind, recordEventAt, u16, u32 } from './records.js';
+
+declare const recordScanBrand: unique symbol;
+interface NativeScan {
+  readonly [recordScanBrand]: true;
+}
+
+interface ScanAddon {
+  newRecordScan(): NativeScan;
+  /** The name's id among records of `kind`; -1 when the table does not take it. */
+  addScanName(scan: NativeScan, kind: number, name: Uint8Array, bodies: boolean): number;
+  /**
+   * Triples (offset, name id, body id) of the records of `src` from byte
+   * offset `from` into `out`; state[0] = next offset, state[1] = records
+   * written. Throws on a malformed record.
+   */
+  scanRecords(
+    scan: NativeScan,
+    src: Uint8Array,
+    from: number,
+    out: Int32Array,
+    state: Float64Array,
+  ): ScanStop;
+}
+
+/** Why scanRecords returned (record-scan.h). */
+const enum ScanStop {
+  DONE = 0,
+  NAME = 2,
+  ROOM = 3,
+}
+
+/** Records per batch: a few hundred KiB of output, reused. */
+const BATCH_RECORDS = 8192;
+
+let addon: ScanAddon | null | undefined;
+
+function scanAddon(): ScanAddon | null {
+  if (addon === undefined) {
+    try {
+      const loaded = nativeAddon<Partial<ScanAddon>>();
+      addon = typeof loaded.scanRecords === 'function' ? (loaded as ScanAddon) : null;
+    } catch {
+      addon = null;
+    }
+  }
+  return addon;
+}
+
+/**
+ * Scans events payloads (checked ones: validateEventsPayload or the
+ * reader's check) batch by batch:
+ *
+ *     for (let n = scan.first(src); n > 0; n = scan.next()) {
+ *       for (let i = 0; i < 3 * n; i += 3) { scan.out[i], scan.out[i + 1], scan.out[i + 2] }
+ *     }
+ *
+ * gives each record's offset, name id and body id in file order. Ids
+ * last as long as the scan: one scan per consumer and session.
+ */
+export class RecordScan {
+  /** Per record of the current batch: offset, name id, body id (-1: none). */
+  readonly out = new Int32Array(3 * BATCH_RECORDS);
+  /** Event names by id. */
+  readonly events: string[] = [];
+  private readonly native: ScanAddon | null;
+  private readonly handle: NativeScan | null;
+  private readonly state = new Float64Array(2);
+  private src: Buffer = Buffer.alloc(0);
+  private from = 0;
+
+  /**
+   * `wantsBody`: whether records of this kind and name get body ids
+   * (asked once per name).
+   */
+  constructor(
+    private readonly wantsBody: (kind: RecordKind, event: string) => boolean,
+    native: 'addon' | 'typescript' = 'addon',
+  ) {
+    this.native = native === 'addon' ? scanAddon() : null;
+    this.handle = this.native?.newRecordScan() ?? null;
+  }
+
+  /** Whether the addon does the scanning (every id is -1 without it). */
+  get isNative(): boolean {
+    return this.native !== null;
+  }
+
+  /** Starts on a payload; the first batch's record count (0: no records). */
+  first(src: Buffer): number {
+    this.src = src;
+    this.from = 0;
+    return this.next();
+  }
+
+  /** The next batch's record count (0: the payload is done). */
+  next(): number {
+    const src = this.src;
+    if (this.from >= src.length) return 0;
+    if (this.native === null || this.handle === null) return this.plainBatch();
+    for (;;) {
+      const stop = this.native.scanRecords(this.handle, src, this.from, this.out, this.state);
+      const written = this.state[1] as number;
+      const at = this.state[0] as number;
+      this.from = at;
+      if (stop !== ScanStop.NAME || written > 0) return written;
+      // A name not seen yet: named here once, then the scan goes on.
+      const kind = src[at + 4] as RecordKind;
+      const start = at + RECORD_HEADER_SIZE;
+      const name = src.subarray(start, start + u16(src, at + 6));
+      const event = recordEventAt(src, at);
+      const id = this.native.addScanName(this.handle, kind, name, this.wantsBody(kind, event));
+      if (id >= 0) {
+        this.events[id] = event;
+        continue;
+      }
+      // Not taken (a crafted hash collision): this record is the caller's.
+      this.out[0] = at;
+      this.out[1] = -1;
+      this.out[2] = -1;
+      this.from = at + u32(src, at);
+      return 1;
+    }
+  }
+
+  /** Without the addon: offsets only. */
+  private plainBatch(): number {
+    const src = this.src;
+    let n = 0;
+    let p = this.from;
+    while (p < src.length && n < BATCH_RECORDS) {
+      const length = p + 4 <= src.length ? u32(src, p) : 0;
+      if (length < RECORD_HEADER_SIZE || length > src.length - p) {
+        throw new Error(`malformed record data: record at offset ${p} runs past the payload`);
+      }
+      this.out[3 * n] = p;
+      this.out[3 * n + 1] = -1;
+      this.out[3 * n + 2] = -1;
+      n++;
+      p += length;
+    }
+    this.from = p;
+    return n;
+  }
+}

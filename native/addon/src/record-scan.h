@@ -1,0 +1,82 @@
+// Event names and repeating record bodies as small integer ids, for what
+// counts and remembers by them over a whole session (the summary, policy
+// learning, the html report: main/core/protocol/record-scan.ts). A large
+// session raises a few hundred names and loads the same files over and
+// over; looking each up here in one call per block costs far less than
+// decoding or hashing every record in TypeScript.
+// Plain C++, no Node: the addon calls it, and so does its fuzz target.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace hookscope {
+
+class RecordScan {
+ public:
+  // The bytes are whatever the target chose: every table is bounded in
+  // entries, in bytes and in entries per hash bucket (records crafted to
+  // share a hash cost a few comparisons each, not a walk of thousands).
+  static constexpr size_t kMaxNames = 4096;
+  static constexpr size_t kMaxNameBytes = 4 << 20;
+  static constexpr size_t kMaxBodies = 65536;
+  static constexpr size_t kMaxBodyBytes = 8 << 20;
+  static constexpr size_t kMaxPerBucket = 8;
+
+  // Why Scan returned (record-scan.ts reads the numbers).
+  enum Stop { kDone = 0, kName = 2, kRoom = 3, kBad = 4 };
+
+  struct Result {
+    Stop stop;
+    // The offset of the next record to scan (for kName: the record whose
+    // name is new).
+    size_t next;
+    // Records written to `out`.
+    size_t written;
+    // For kBad: what is wrong with the record at `next`.
+    const char* error;
+  };
+
+  // Gives the event name of records of `kind` the next id; with `bodies`,
+  // those records get body ids. -1 when the table does not take it (full,
+  // or its bucket is): its records are then the caller's to work out.
+  int32_t AddName(uint8_t kind, std::string_view name, bool bodies);
+
+  // Scans the records of the events payload src[0, size) from byte offset
+  // `from`: for the i-th, out[3i] = its offset, out[3i + 1] = its name's id
+  // (-1 once the table is full), out[3i + 2] = the id of its bytes after
+  // the name among records of that name (-1 when the name takes no body
+  // ids or the bodies table is full). Stops after `capacity` records, at a
+  // name the table may still take (kName), or at a malformed record.
+  Result Scan(const uint8_t* src, size_t size, size_t from, int32_t* out, size_t capacity);
+
+  size_t name_count() const { return name_count_; }
+  size_t body_count() const { return body_keys_.size(); }
+
+ private:
+  struct Name {
+    int32_t id;
+    bool bodies;
+  };
+  int32_t BodyId(int32_t name_id, const uint8_t* body, size_t n);
+
+  // By record kind (1 audit, 2 open-code, 3 decision); the keys point into
+  // name_keys_.
+  std::array<std::unordered_map<std::string_view, Name>, 4> names_;
+  std::vector<std::unique_ptr<std::string>> name_keys_;
+  size_t name_count_ = 0;
+  size_t name_bytes_ = 0;
+  // Key: the name's id (4 bytes), then the record's bytes after its name.
+  std::unordered_map<std::string_view, int32_t> bodies_;
+  std::vector<std::unique_ptr<std::string>> body_keys_;
+  size_t body_bytes_ = 0;
+  std::string scratch_;
+};
+
+}  // namespace hookscope
