@@ -23,6 +23,7 @@ import {
 import { encodeAuditRecord, encodeOpenCodeRecord, v } from '../test-support/wire-encoder.js';
 import { JSON_REPORT_TAIL, jsonReportBlock, jsonReportHead } from './json-report.js';
 import { decodeRecordAt, validateEventsPayload, type Value } from './protocol/records.js';
+import { scanWithAddon } from './protocol/record-scan.js';
 import { CSV_COLUMNS, writeReport, type Filter } from './report.js';
 import { RecentSeqs } from './recent-seqs.js';
 import { ByteOut, NameBytes, writeCsvRow, writePlainRecord } from './report-bytes.js';
@@ -234,6 +235,14 @@ describe('byte-level report writers', () => {
         const html = await htmlBothWays(file, rowLimit);
         expect(html.raw).toBe(html.decoded);
       }
+      // And as without the addon's record scan: every record worked out in TypeScript.
+      scanWithAddon(false);
+      try {
+        const html = await htmlBothWays(file, 3);
+        expect(html.raw).toBe(html.decoded);
+      } finally {
+        scanWithAddon(true);
+      }
     }
     // What must not end the <script> the rows are in, or a line of it.
     const markup = path.join(dir, 'markup.hks');
@@ -292,8 +301,13 @@ describe('byte-level report writers', () => {
       ],
       1_000n,
     );
-    for (const rowLimit of [0, 10]) {
-      const written = await htmlBothWays(writes, rowLimit);
+    for (const [rowLimit, scan] of [
+      [0, true],
+      [10, true],
+      [0, false],
+    ] as const) {
+      scanWithAddon(scan);
+      const written = await htmlBothWays(writes, rowLimit).finally(() => scanWithAddon(true));
       expect(written.raw).toBe(written.decoded);
       expect(written.raw).toContain('/srv/out.txt');
       expect(written.raw).toContain('/srv/log.txt');

@@ -17,6 +17,7 @@ import {
   v,
 } from '../test-support/wire-encoder.js';
 import { NATIVE_LOAD_EVENT, decodeRecordAt } from './protocol/records.js';
+import { scanWithAddon } from './protocol/record-scan.js';
 import {
   SessionReader,
   SessionWriter,
@@ -163,16 +164,27 @@ describe('summarizeSession', () => {
           summarizer.add(events);
           return summarizer.result();
         };
-        expect(
-          summarize({ type: 'events', offset: 99, sessionId, records, count: offsets.length }),
-        ).toEqual(
-          summarize({
-            type: 'events',
-            offset: 99,
-            sessionId,
-            records: offsets.map((p) => decodeRecordAt(records, p)),
-          }),
-        );
+        const decoded = summarize({
+          type: 'events',
+          offset: 99,
+          sessionId,
+          records: offsets.map((p) => decodeRecordAt(records, p)),
+        });
+        const raw = {
+          type: 'events' as const,
+          offset: 99,
+          sessionId,
+          records,
+          count: offsets.length,
+        };
+        expect(summarize(raw)).toEqual(decoded);
+        // And as without the addon's record scan: every record worked out in TypeScript.
+        scanWithAddon(false);
+        try {
+          expect(summarize(raw)).toEqual(decoded);
+        } finally {
+          scanWithAddon(true);
+        }
       }),
       { numRuns: Number(globalThis.process.env['FAST_CHECK_RUNS'] ?? 300) },
     );

@@ -20,6 +20,7 @@ import {
   v,
 } from '../../test-support/wire-encoder.js';
 import { NATIVE_LOAD_EVENT, decodeRecordAt, type OpenCodeIntent } from '../protocol/records.js';
+import { scanWithAddon } from '../protocol/record-scan.js';
 import { SessionReader } from '../session-file.js';
 import { learnPolicy } from './learn.js';
 import { parsePolicy } from './load-policy.js';
@@ -116,9 +117,13 @@ describe('learnPolicy from bytes', () => {
         const records = Buffer.concat(parts);
         const offsets: number[] = [];
         for (let p = 0; p < records.length; p += records.readUInt32LE(p)) offsets.push(p);
-        const fromBytes = learnPolicy([
-          { type: 'events', offset: 16, sessionId: 1, records, count: offsets.length },
-        ]);
+        const raw = [
+          { type: 'events' as const, offset: 16, sessionId: 1, records, count: offsets.length },
+        ];
+        const fromBytes = learnPolicy(raw);
+        // And as without the addon's record scan: every record worked out in TypeScript.
+        scanWithAddon(false);
+        const withoutScan = learnPolicy(raw).finally(() => scanWithAddon(true));
         const decoded = learnPolicy([
           {
             type: 'events',
@@ -128,6 +133,7 @@ describe('learnPolicy from bytes', () => {
           },
         ]);
         expect(await fromBytes).toEqual(await decoded);
+        expect(await withoutScan).toEqual(await decoded);
       }),
       { numRuns: Number(process.env['FAST_CHECK_RUNS'] ?? 300) },
     );

@@ -34,6 +34,13 @@ function scanAll(scan: RecordScan, src: Buffer): Scanned[] {
   return seen;
 }
 
+/** How many records each batch of a scan of `src` held. */
+function batchSizes(scan: RecordScan, src: Buffer): number[] {
+  const sizes: number[] = [];
+  for (let n = scan.first(src); n > 0; n = scan.next()) sizes.push(n);
+  return sizes;
+}
+
 /** A record's bytes after its name. */
 function bodyOf(src: Buffer, p: number): string {
   return src.subarray(p + RECORD_HEADER_SIZE + u16(src, p + 6), p + u32(src, p)).toString('hex');
@@ -155,6 +162,10 @@ describe('the record scan', () => {
   it('past 4096 names, and past 65,536 bodies, gives -1: the caller works those out', () => {
     const scan = new RecordScan((kind) => kind === RecordKind.AUDIT);
     const names = Buffer.concat(Array.from({ length: 4200 }, (_, i) => audit(`n${i}`, 'x')));
+    // A name the table cannot take costs no call of its own: once full, the
+    // rest of a payload comes in one batch (the last name taken and the 104
+    // after it).
+    expect(batchSizes(scan, names).at(-1)).toBe(1 + 4200 - 4096);
     const seen = scanAll(scan, names);
     expect(seen).toHaveLength(4200);
     expect(seen.slice(0, 4096).every((s) => s.nameId >= 0)).toBe(true);
@@ -168,6 +179,21 @@ describe('the record scan', () => {
     expect(ids.filter((id) => id >= 0)).toHaveLength(65_536 - 4096);
     expect(ids.slice(65_536 - 4096).every((id) => id === -1)).toBe(true);
     expect(new Set(ids.filter((id) => id >= 0)).size).toBe(65_536 - 4096);
+  });
+
+  it('once the names fill their 4 MiB, a new name gets -1 in the same batch as its neighbours', () => {
+    const scan = new RecordScan(() => true);
+    // 64 names of 65,535 bytes and one of 62 leave 2 bytes: 'open' does not fit.
+    const long = Array.from({ length: 64 }, (_, i) =>
+      audit(String(i).padStart(2, '0') + 'x'.repeat(65_533), '/a'),
+    );
+    const fill = Buffer.concat([...long, audit('y'.repeat(62), '/a')]);
+    expect(scanAll(scan, fill).every((s) => s.nameId >= 0)).toBe(true);
+    const opens = Buffer.concat(Array.from({ length: 1000 }, (_, i) => audit('open', '/a', i)));
+    expect(batchSizes(scan, opens)).toEqual([1000]);
+    expect(scanAll(scan, opens).every((s) => s.nameId === -1 && s.bodyId === -1)).toBe(true);
+    // A short name still fits.
+    expect(scanAll(scan, audit('ab', '/a'))[0]?.nameId).toBe(65);
   });
 
   it('without the addon gives every record with -1 ids', () => {

@@ -48,6 +48,17 @@ const enum ScanStop {
 const BATCH_RECORDS = 8192;
 
 let addon: ScanAddon | null | undefined;
+/** False: new scans run as without the addon (tests of the fallback paths). */
+let useAddon = true;
+
+/**
+ * Makes the scans created from now on work as they do when the addon is
+ * missing (every id -1) or, with true, use it again: the readers' fallback
+ * paths are tested this way.
+ */
+export function scanWithAddon(use: boolean): void {
+  useAddon = use;
+}
 
 function scanAddon(): ScanAddon | null {
   if (addon === undefined) {
@@ -91,7 +102,7 @@ export class RecordScan {
     private readonly wantsBody: (kind: RecordKind, event: string) => boolean,
     native: 'addon' | 'typescript' = 'addon',
   ) {
-    this.native = native === 'addon' ? scanAddon() : null;
+    this.native = native === 'addon' && useAddon ? scanAddon() : null;
     this.handle = this.native?.newRecordScan() ?? null;
   }
 
@@ -112,23 +123,29 @@ export class RecordScan {
     const src = this.src;
     if (this.from >= src.length) return 0;
     if (this.native === null || this.handle === null) return this.plainBatch();
+    let named = -1;
     for (;;) {
       const stop = this.native.scanRecords(this.handle, src, this.from, this.out, this.state);
       const written = this.state[1] as number;
       const at = this.state[0] as number;
       this.from = at;
       if (stop !== ScanStop.NAME || written > 0) return written;
-      // A name not seen yet: named here once, then the scan goes on.
+      // A name not seen yet: named here once, then the scan goes on. The
+      // addon stops only for a name it will take; should it stop twice on
+      // one record all the same, that record is the caller's.
       const kind = src[at + 4] as RecordKind;
       const start = at + RECORD_HEADER_SIZE;
       const name = src.subarray(start, start + u16(src, at + 6));
       const event = recordEventAt(src, at);
-      const id = this.native.addScanName(this.handle, kind, name, this.wantsBody(kind, event));
+      const id =
+        at === named
+          ? -1
+          : this.native.addScanName(this.handle, kind, name, this.wantsBody(kind, event));
+      named = at;
       if (id >= 0) {
         this.events[id] = event;
         continue;
       }
-      // Not taken (a crafted hash collision): this record is the caller's.
       this.out[0] = at;
       this.out[1] = -1;
       this.out[2] = -1;

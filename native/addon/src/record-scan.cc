@@ -83,7 +83,10 @@ RecordScan::Result RecordScan::Scan(const uint8_t* src, size_t size, size_t from
         const size_t body = kHeaderSize + name_length;
         body_id = BodyId(name_id, r + body, length - body);
       }
-    } else if (!names_full) {
+    } else if (!names_full && name.size() <= kMaxNameBytes - name_bytes_ && !BucketFull(names, name)) {
+      // A name AddName would take: the caller names it and calls again.
+      // One it would refuse gets -1 here, so a target cannot make every
+      // record of a refused name cost a round trip.
       return {kName, p, written, nullptr};
     }
     out[3 * written] = static_cast<int32_t>(p);

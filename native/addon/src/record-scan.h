@@ -50,7 +50,7 @@ class RecordScan {
 
   // Scans the records of the events payload src[0, size) from byte offset
   // `from`: for the i-th, out[3i] = its offset, out[3i + 1] = its name's id
-  // (-1 once the table is full), out[3i + 2] = the id of its bytes after
+  // (-1 when the table would not take it), out[3i + 2] = the id of its bytes after
   // the name among records of that name (-1 when the name takes no body
   // ids or the bodies table is full). Stops after `capacity` records, at a
   // name the table may still take (kName), or at a malformed record.
