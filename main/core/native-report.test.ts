@@ -281,6 +281,19 @@ describe('native json and csv records', () => {
       RangeError,
     );
     expect(() => addon.setName(state as never, empty, empty)).toThrow(TypeError);
+    // Typed arrays of the wrong kind, and too short a state.
+    expect(() => call(0, good, Uint32Array.of(0), 0, empty, 0, table, empty, state)).toThrow(
+      TypeError,
+    );
+    expect(() =>
+      call(0, new Int8Array(8), Int32Array.of(0), 0, empty, 0, table, empty, state),
+    ).toThrow(TypeError);
+    expect(() =>
+      call(0, good, Int32Array.of(0), 0, empty, 0, table, empty, new Float64Array(2)),
+    ).toThrow(TypeError);
+    expect(() => call(0, good, Int32Array.of(0), 0, empty, 0, table, 'x', state)).toThrow(
+      TypeError,
+    );
   });
 
   // Last: it fills this thread's name tables.
@@ -538,6 +551,18 @@ describe('native perfetto instants', () => {
       TypeError,
     );
     expect(() => call([1], 0, out, 0, table, pidText, 0, true, state)).toThrow(TypeError);
+    // Typed arrays of the wrong kind, and a detached output (no room at all).
+    expect(() => call(new Uint16Array(4), 0, out, 0, table, pidText, 0, true, state)).toThrow(
+      TypeError,
+    );
+    expect(() => call(good, 0, out, 0, table, pidText, 0, true, new Float32Array(3))).toThrow(
+      TypeError,
+    );
+    expect(() => call(good, 0, out, 0, table, 'pid', 0, true, state)).toThrow(TypeError);
+    const detached = new Uint8Array(new ArrayBuffer(64));
+    structuredClone(detached.buffer, { transfer: [detached.buffer] });
+    expect(call(good, 0, detached, 0, table, pidText, 0, true, state)).toBe(Stop.ROOM);
+    expect(state[0]).toBe(0);
   });
 
   // Last: it fills this thread's instant table.

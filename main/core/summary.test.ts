@@ -24,7 +24,14 @@ import {
   type RawSessionBlock,
   type SessionBlock,
 } from './session-file.js';
-import { SessionSummarizer, formatSummary, socketAddress, summarizeSession } from './summary.js';
+import {
+  SUMMARY_LIST_LIMIT,
+  SessionSummarizer,
+  formatSummary,
+  socketAddress,
+  summarizeSession,
+  type SessionSummary,
+} from './summary.js';
 
 let dir: string;
 let file: string;
@@ -188,6 +195,39 @@ describe('summarizeSession', () => {
       }),
       { numRuns: Number(globalThis.process.env['FAST_CHECK_RUNS'] ?? 300) },
     );
+  });
+
+  it('counts the same from bytes past the list limit of event names, names repeating', () => {
+    // More distinct names than the record scan has ids for and than the list
+    // keeps; the early names repeat after the list is full.
+    const names = Array.from({ length: SUMMARY_LIST_LIMIT + 300 }, (_, i) => `e${i}`);
+    const order = [...names, ...names.slice(0, 5000), ...names.slice(-50)];
+    const records = Buffer.concat(
+      order.map((event, seq) => encodeAuditRecord({ event, seq, args: v.tuple([]) })),
+    );
+    const offsets: number[] = [];
+    for (let p = 0; p < records.length; p += records.readUInt32LE(p)) offsets.push(p);
+    const summarize = (events: SessionBlock | RawSessionBlock): SessionSummary => {
+      const summarizer = new SessionSummarizer('p.hks');
+      summarizer.add(events);
+      return summarizer.result();
+    };
+    const decoded = summarize({
+      type: 'events',
+      offset: 16,
+      sessionId: 1,
+      records: offsets.map((p) => decodeRecordAt(records, p)),
+    });
+    expect(decoded.omitted.events).toBe(350);
+    expect(decoded.byEvent.find((e) => e.event === 'e0')?.count).toBe(2);
+    const raw = {
+      type: 'events' as const,
+      offset: 16,
+      sessionId: 1,
+      records,
+      count: offsets.length,
+    };
+    expect(summarize(raw)).toEqual(decoded);
   });
 
   it('summarises processes, categories, code, subprocesses, sockets and drops', async () => {

@@ -266,6 +266,27 @@ export class SessionSummarizer {
     );
     const argumentsByBody: (ArgumentsSeen | undefined)[] = [];
     const codeByBody: (CodeLoadSeen | undefined)[] = [];
+    // By name id: whether an audit event's arguments are read; and events
+    // counted here rather than in eventCounts, where the name has its entry
+    // from its first record on (result() adds them up): a Map update per
+    // record was a tenth of the summary.
+    const readsById: (boolean | undefined)[] = [];
+    const countsById: number[] = [];
+    const admittedById: (boolean | undefined)[] = [];
+    const countById = (id: number, event: string): void => {
+      const admitted = admittedById[id];
+      if (admitted === true) {
+        totalEvents++;
+        countsById[id] = (countsById[id] as number) + 1;
+      } else if (admitted === false) count(event);
+      else {
+        // The first record of the name takes (or is refused) its entry, as
+        // count() would have.
+        count(event);
+        admittedById[id] = eventCounts.has(event);
+        countsById[id] = 0;
+      }
+    };
 
     const session = (id: number): SessionState => {
       let state = sessions.get(id);
@@ -408,9 +429,17 @@ export class SessionSummarizer {
               }
               const nameId = out[i + 1] as number;
               const bodyId = out[i + 2] as number;
-              const event = nameId >= 0 ? (scan.events[nameId] as string) : recordEventAt(src, p);
-              count(event);
-              if (kind === RecordKind.AUDIT && !readsArguments(event)) continue;
+              let reads: boolean;
+              if (nameId >= 0) {
+                const event = scan.events[nameId] as string;
+                countById(nameId, event);
+                reads = readsById[nameId] ??= kind === RecordKind.AUDIT && readsArguments(event);
+              } else {
+                const event = recordEventAt(src, p);
+                count(event);
+                reads = kind === RecordKind.AUDIT && readsArguments(event);
+              }
+              if (kind === RecordKind.AUDIT && !reads) continue;
               if (kind === RecordKind.AUDIT) {
                 let seen = bodyId >= 0 ? argumentsByBody[bodyId] : argumentsSeen.get(src, p);
                 if (seen === undefined) {
@@ -452,8 +481,13 @@ export class SessionSummarizer {
         }
       }
 
+      const counts = new Map(eventCounts);
+      countsById.forEach((n, id) => {
+        const event = scan.events[id] as string;
+        if (n > 0) counts.set(event, (counts.get(event) as number) + n);
+      });
       const byCategory = new Map(categoryCounts);
-      for (const [event, n] of eventCounts) {
+      for (const [event, n] of counts) {
         const category = categoryOf(event);
         byCategory.set(category, (byCategory.get(category) ?? 0) + n);
       }
@@ -470,7 +504,7 @@ export class SessionSummarizer {
           label: c.label,
           count: byCategory.get(c.id) ?? 0,
         })),
-        byEvent: [...eventCounts]
+        byEvent: [...counts]
           .map(([event, count]) => ({ event, category: categoryOf(event), count }))
           .sort((a, b) => b.count - a.count || (a.event < b.event ? -1 : 1)),
         codeLoaded: [...code.items.values()],

@@ -797,6 +797,35 @@ uint32_t ReadU32(const uint8_t* s) {
   return s[0] | (uint32_t{s[1]} << 8) | (uint32_t{s[2]} << 16) | (uint32_t{s[3]} << 24);
 }
 
+// A typed-array argument read with one napi_get_typedarray_info call: the
+// wrappers' IsTypedArray, TypedArrayType, As and Data make several each, and
+// the Perfetto report calls writeInstants once per code load (100,000 times
+// for the bench session), where that was most of the cost of a call.
+struct ArrayArg {
+  bool ok = false;
+  size_t length = 0;
+  uint8_t* data = nullptr;
+};
+
+ArrayArg ArrayArgOf(const Napi::Value& value, napi_typedarray_type want) {
+  ArrayArg arg;
+  napi_typedarray_type type;
+  void* data = nullptr;
+  napi_value buffer;
+  size_t offset;
+  // Not a typed array: napi_invalid_arg, and nothing thrown.
+  if (napi_get_typedarray_info(value.Env(), value, &type, &arg.length, &data, &buffer, &offset) != napi_ok ||
+      type != want) {
+    return ArrayArg();
+  }
+  // A zero-length (or detached) array may have no data at all.
+  static uint8_t empty;
+  arg.data = data != nullptr ? static_cast<uint8_t*>(data) : &empty;
+  if (data == nullptr) arg.length = 0;
+  arg.ok = true;
+  return arg;
+}
+
 bool IsBytes(const Napi::Value& value) {
   return value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
 }
@@ -855,37 +884,42 @@ Napi::Value SetName(const Napi::CallbackInfo& info) {
 Napi::Value WriteRecords(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* usage = "writeRecords(format, src, offsets, from, out, outPos, table, owner, state)";
-  if (info.Length() < 9 || !info[0].IsNumber() || !IsBytes(info[1]) || !info[2].IsTypedArray() ||
-      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[3].IsNumber() || !IsBytes(info[4]) ||
-      !info[5].IsNumber() || !IsBytes(info[7]) || !info[8].IsTypedArray() ||
-      info[8].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+  if (info.Length() < 9) {
+    Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const ArrayArg src_array = ArrayArgOf(info[1], napi_uint8_array);
+  const ArrayArg offsets_array = ArrayArgOf(info[2], napi_int32_array);
+  const ArrayArg out_array = ArrayArgOf(info[4], napi_uint8_array);
+  const ArrayArg owner_array = ArrayArgOf(info[7], napi_uint8_array);
+  const ArrayArg state_array = ArrayArgOf(info[8], napi_float64_array);
+  if (!info[0].IsNumber() || !src_array.ok || !offsets_array.ok || !info[3].IsNumber() || !out_array.ok ||
+      !info[5].IsNumber() || !owner_array.ok || !state_array.ok) {
     Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   const int32_t format = info[0].As<Napi::Number>().Int32Value();
-  Napi::Uint8Array src_array = info[1].As<Napi::Uint8Array>();
-  Napi::Int32Array offsets = info[2].As<Napi::Int32Array>();
+  const int32_t* offsets = reinterpret_cast<const int32_t*>(offsets_array.data);
   const double from_number = info[3].As<Napi::Number>().DoubleValue();
-  Napi::Uint8Array out_array = info[4].As<Napi::Uint8Array>();
   const double out_pos = info[5].As<Napi::Number>().DoubleValue();
   NameTable* table = TableOf(info[6]);
   if (table == nullptr) return env.Undefined();
-  std::string_view owner = View(info[7].As<Napi::Uint8Array>());
-  Napi::Float64Array state = info[8].As<Napi::Float64Array>();
-  const size_t count = offsets.ElementLength();
-  if ((format != kJson && format != kCsv) || state.ElementLength() < 3) {
+  std::string_view owner(reinterpret_cast<const char*>(owner_array.data), owner_array.length);
+  double* state = reinterpret_cast<double*>(state_array.data);
+  const size_t count = offsets_array.length;
+  if ((format != kJson && format != kCsv) || state_array.length < 3) {
     Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   if (!(from_number >= 0 && from_number <= static_cast<double>(count)) ||
-      !(out_pos >= 0 && out_pos <= static_cast<double>(out_array.ElementLength()))) {
+      !(out_pos >= 0 && out_pos <= static_cast<double>(out_array.length))) {
     Napi::RangeError::New(env, "writeRecords: record index or output position out of range").ThrowAsJavaScriptException();
     return env.Undefined();
   }
 
-  const uint8_t* src = src_array.Data();
-  const size_t src_length = src_array.ElementLength();
-  Out out(out_array.Data(), out_array.ElementLength(), static_cast<size_t>(out_pos));
+  const uint8_t* src = src_array.data;
+  const size_t src_length = src_array.length;
+  Out out(out_array.data, out_array.length, static_cast<size_t>(out_pos));
   Writer writer(src, out);
   Reason reason = kDone;
   size_t need = 0;
@@ -974,28 +1008,32 @@ Napi::Value WriteRecords(const Napi::CallbackInfo& info) {
 Napi::Value WriteInstants(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* usage = "writeInstants(src, from, out, outPos, table, pidText, originNs, first, state)";
-  if (info.Length() < 9 || !IsBytes(info[0]) || !info[1].IsNumber() || !IsBytes(info[2]) || !info[3].IsNumber() ||
-      !IsBytes(info[5]) || !info[6].IsNumber() || !info[7].IsBoolean() || !info[8].IsTypedArray() ||
-      info[8].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-      info[8].As<Napi::Float64Array>().ElementLength() < 3) {
+  if (info.Length() < 9) {
     Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Napi::Uint8Array src_array = info[0].As<Napi::Uint8Array>();
+  const ArrayArg src_array = ArrayArgOf(info[0], napi_uint8_array);
+  const ArrayArg out_array = ArrayArgOf(info[2], napi_uint8_array);
+  const ArrayArg pid_array = ArrayArgOf(info[5], napi_uint8_array);
+  const ArrayArg state_array = ArrayArgOf(info[8], napi_float64_array);
+  if (!src_array.ok || !info[1].IsNumber() || !out_array.ok || !info[3].IsNumber() || !pid_array.ok ||
+      !info[6].IsNumber() || !info[7].IsBoolean() || !state_array.ok || state_array.length < 3) {
+    Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   const double from = info[1].As<Napi::Number>().DoubleValue();
-  Napi::Uint8Array out_array = info[2].As<Napi::Uint8Array>();
   const double out_pos = info[3].As<Napi::Number>().DoubleValue();
   NameTable* table = TableOf(info[4]);
   if (table == nullptr) return env.Undefined();
-  std::string_view pid_text = View(info[5].As<Napi::Uint8Array>());
+  std::string_view pid_text(reinterpret_cast<const char*>(pid_array.data), pid_array.length);
   const double origin_number = info[6].As<Napi::Number>().DoubleValue();
   bool first = info[7].As<Napi::Boolean>().Value();
-  Napi::Float64Array state = info[8].As<Napi::Float64Array>();
-  const uint8_t* src = src_array.Data();
-  const size_t src_length = src_array.ElementLength();
+  double* state = reinterpret_cast<double*>(state_array.data);
+  const uint8_t* src = src_array.data;
+  const size_t src_length = src_array.length;
   // The origin is TypeScript's exact number: an integer below 2^53.
   if (!(from >= 0 && from <= static_cast<double>(src_length) && from == static_cast<double>(static_cast<size_t>(from))) ||
-      !(out_pos >= 0 && out_pos <= static_cast<double>(out_array.ElementLength()) &&
+      !(out_pos >= 0 && out_pos <= static_cast<double>(out_array.length) &&
         out_pos == static_cast<double>(static_cast<size_t>(out_pos))) ||
       !(origin_number >= 0 && origin_number <= static_cast<double>(kMaxSafe) &&
         origin_number == static_cast<double>(static_cast<int64_t>(origin_number)))) {
@@ -1004,7 +1042,7 @@ Napi::Value WriteInstants(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   const int64_t origin = static_cast<int64_t>(origin_number);
-  Out out(out_array.Data(), out_array.ElementLength(), static_cast<size_t>(out_pos));
+  Out out(out_array.data, out_array.length, static_cast<size_t>(out_pos));
   Reason reason = kDone;
   size_t need = 0;
   size_t p = static_cast<size_t>(from);
