@@ -39,6 +39,8 @@ import {
   NativeFormat,
   Stop,
   formatBlockNative,
+  formatBlockNativeAsync,
+  newFormatTables,
   loadReportAddon,
   type NativeFormatStats,
   type NativeInstantStats,
@@ -59,6 +61,8 @@ function task(format: 'json' | 'csv', records: Buffer, offsets: number[]): Forma
     head: format === 'json' ? JSON_HEAD : OWNER,
   };
 }
+
+const NO_BYTES = Buffer.alloc(0);
 
 function newStats(): NativeFormatStats {
   return { calls: 0, fallbacks: 0, names: 0, refused: 0, grown: 0 };
@@ -122,6 +126,92 @@ describe('native json and csv records', () => {
       ),
       { numRuns: RUNS },
     );
+  });
+
+  it('write the same in the background (formatBlockNativeAsync), blocks one after another', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(anyRecord, { minLength: 1, maxLength: 12 }), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        fc.constantFrom(undefined, 16, 300),
+        async (blocks, outSize) => {
+          // One report's tables across its blocks, as report.ts uses them.
+          const tables = newFormatTables();
+          for (const records of blocks) {
+            const payload = Buffer.concat(records);
+            const offsets = offsetsOf(payload).filter((_, i) => i % 4 !== 3);
+            for (const format of ['json', 'csv'] as const) {
+              const t = task(format, payload, offsets);
+              const actual = await formatBlockNativeAsync(t, { tables, outSize });
+              expect(actual.toString('latin1')).toBe(formatBlock(t).toString('latin1'));
+            }
+          }
+        },
+      ),
+      { numRuns: RUNS / 3 },
+    );
+  });
+
+  it('in the background: malformed records reject, bad arguments throw at once, the table waits', async () => {
+    const good = encodeAuditRecord({ event: 'open', args: v.tuple([v.str('/a')]) });
+    const badKind = Buffer.from(good);
+    badKind[4] = 9;
+    const tables = newFormatTables();
+    await expect(formatBlockNativeAsync(task('csv', badKind, [0]), { tables })).rejects.toThrow(
+      /malformed record data: unknown record kind \(record at offset 0\)/,
+    );
+    await expect(
+      formatBlockNativeAsync(task('json', good, [good.length]), { tables }),
+    ).rejects.toThrow(RangeError);
+    const addon = loadReportAddon();
+    const table = addon.newNameTable();
+    const state = new Float64Array(3);
+    const call = (...args: unknown[]): unknown =>
+      (addon.writeRecordsAsync as (...a: unknown[]) => unknown)(...args);
+    const out = Buffer.alloc(4096);
+    expect(() => call(0, good, [0], 0, out, 0, table, NO_BYTES, state)).toThrow(TypeError);
+    expect(() => call(0, good, Int32Array.of(0), 0, out, 0, {}, NO_BYTES, state)).toThrow(
+      TypeError,
+    );
+    expect(() => call(0, good, Int32Array.of(0), 2, out, 0, table, NO_BYTES, state)).toThrow(
+      RangeError,
+    );
+    // While a job reads the table, it takes no new name; after, it does.
+    const name = Buffer.from('open');
+    const job = addon.writeRecordsAsync(
+      NativeFormat.JSON,
+      good,
+      Int32Array.of(0),
+      0,
+      out,
+      0,
+      table,
+      NO_BYTES,
+      state,
+    );
+    expect(() => addon.setName(table, name, Buffer.from('"open"'))).toThrow(
+      /a writeRecordsAsync job is reading this table/,
+    );
+    expect(await job).toBe(Stop.NAME);
+    expect(state[0]).toBe(0);
+    expect(addon.setName(table, name, Buffer.from('"open"'))).toBe(true);
+    expect(
+      await addon.writeRecordsAsync(
+        NativeFormat.JSON,
+        good,
+        Int32Array.of(0),
+        0,
+        out,
+        0,
+        table,
+        NO_BYTES,
+        state,
+      ),
+    ).toBe(Stop.DONE);
+    const t = task('json', good, [0]);
+    expect(`${t.head}${out.subarray(0, state[1]).toString()}]}`).toBe(formatBlock(t).toString());
   });
 
   it('write the bench session and the sample sessions exactly, natively for the most part', async () => {

@@ -60,6 +60,22 @@ export interface ReportAddon {
     state: Float64Array,
   ): Stop;
   /**
+   * writeRecords on the libuv thread pool: bad arguments throw at once,
+   * malformed records reject. Until it settles the arrays are the job's,
+   * and `table` refuses setName.
+   */
+  writeRecordsAsync(
+    format: NativeFormat,
+    src: Uint8Array,
+    offsets: Int32Array,
+    from: number,
+    out: Uint8Array,
+    outPos: number,
+    table: NameTable,
+    owner: Uint8Array,
+    state: Float64Array,
+  ): Promise<Stop>;
+  /**
    * The Perfetto report's audit instants (perfetto-report.ts) of the
    * records of `src` from byte offset `from` into `out` from `outPos`, each
    * whole or not at all, ',\n' before each unless `first`; the table holds
@@ -91,9 +107,16 @@ const RENDER: Record<FormatTask['format'], (event: string) => string> = {
   csv: (event) => `${csvText(event)},${csvText(categoryOf(event))}`,
 };
 
-// One table per format for this thread: names repeat across blocks.
-const tables: Partial<Record<FormatTask['format'], NameTable>> = {};
-const state = new Float64Array(3);
+/**
+ * The addon's rendered names, one table per format: names repeat across
+ * blocks. A report that formats blocks in the background
+ * (formatBlockNativeAsync) has tables of its own, so that no other report
+ * adds a name to a table while a job of its reads it.
+ */
+export type FormatTables = Partial<Record<FormatTask['format'], NameTable>>;
+
+// For the synchronous calls of this thread.
+const sharedTables: FormatTables = {};
 const NO_OWNER = Buffer.alloc(0);
 
 /** What one formatBlockNative did, counted (for tests and measurements). */
@@ -114,19 +137,89 @@ export interface NativeFormatOptions {
   /** Initial size of the output buffer (formatBlock's by default). */
   outSize?: number;
   stats?: NativeFormatStats;
+  /** The name tables to use (newFormatTables()); this thread's shared ones by default. */
+  tables?: FormatTables;
+}
+
+/** Name tables of one report's own. */
+export function newFormatTables(): FormatTables {
+  return {};
+}
+
+/** One block being formatted: what both forms of the call need. */
+interface BlockFormat {
+  native: ReportAddon;
+  task: FormatTask;
+  src: Buffer;
+  out: ByteOut;
+  code: NativeFormat;
+  ownerBytes: Buffer;
+  table: NameTable;
+  state: Float64Array;
+  stats: NativeFormatStats | undefined;
+}
+
+function startBlock(task: FormatTask, options: NativeFormatOptions): BlockFormat {
+  const native = loadReportAddon();
+  const src = Buffer.from(task.records.buffer, task.records.byteOffset, task.records.byteLength);
+  const out = new ByteOut(options.outSize ?? Math.max(4096, src.length * 4));
+  const json = task.format === 'json';
+  const tables = options.tables ?? sharedTables;
+  if (json) out.text(task.head);
+  return {
+    native,
+    task,
+    src,
+    out,
+    code: json ? NativeFormat.JSON : NativeFormat.CSV,
+    ownerBytes: json ? NO_OWNER : Buffer.from(task.head, 'latin1'),
+    table: (tables[task.format] ??= native.newNameTable()),
+    state: new Float64Array(3),
+    stats: options.stats,
+  };
 }
 
 /** formatBlock(task), the common records written by the addon. */
 export function formatBlockNative(task: FormatTask, options: NativeFormatOptions = {}): Buffer {
-  const native = loadReportAddon();
-  const src = Buffer.from(task.records.buffer, task.records.byteOffset, task.records.byteLength);
-  const out = new ByteOut(options.outSize ?? Math.max(4096, src.length * 4));
-  const stats = options.stats;
+  return finishBlock(startBlock(task, options), 0);
+}
+
+/**
+ * formatBlockNative, its first call to the addon on the libuv thread pool:
+ * the caller reads the next block meanwhile. The rest of the block (after
+ * a record the addon leaves to TypeScript, a new name, a full output) goes
+ * on synchronously, so a block costs one background call at most. Calls
+ * with the same `tables` must not overlap: each waits for the one before.
+ */
+export async function formatBlockNativeAsync(
+  task: FormatTask,
+  options: NativeFormatOptions & { tables: FormatTables },
+): Promise<Buffer> {
+  const block = startBlock(task, options);
+  const { native, src, out, state } = block;
+  if (task.offsets.length === 0) return finishBlock(block, 0);
+  await native.writeRecordsAsync(
+    block.code,
+    src,
+    task.offsets,
+    0,
+    out.buf,
+    out.pos,
+    block.table,
+    block.ownerBytes,
+    state,
+  );
+  if (block.stats) block.stats.calls++;
+  out.pos = state[1] as number;
+  // The stop, if any, comes again at once and is settled there.
+  return finishBlock(block, state[0] as number);
+}
+
+/** The records of `block` from index `i` on, synchronously, and the block's bytes. */
+function finishBlock(block: BlockFormat, from: number): Buffer {
+  const { native, task, src, out, code, ownerBytes, table, state, stats } = block;
   const { offsets, format } = task;
   const json = format === 'json';
-  const code = json ? NativeFormat.JSON : NativeFormat.CSV;
-  const ownerBytes = json ? NO_OWNER : Buffer.from(task.head, 'latin1');
-  const table = (tables[format] ??= native.newNameTable());
   const render = RENDER[format];
   // The TypeScript writer for the one record at index i.
   const writeOne = (i: number): void => {
@@ -137,8 +230,7 @@ export function formatBlockNative(task: FormatTask, options: NativeFormatOptions
       writePlainRecord(out, src, p);
     } else writeCsvRow(out, src, p, task.head, ownerBytes);
   };
-  if (json) out.text(task.head);
-  let i = 0;
+  let i = from;
   while (i < offsets.length) {
     const stop = native.writeRecords(
       code,
@@ -192,6 +284,7 @@ export interface NativeInstantStats {
 
 // Instant heads by event name, for every Perfetto report of this thread.
 let instantTable: NameTable | null = null;
+const instantState = new Float64Array(3);
 
 /**
  * Writes the Perfetto instants of the records of `src` from offset `p` on
@@ -222,19 +315,19 @@ export function writeInstantsNative(
       pidText,
       originNs,
       first,
-      state,
+      instantState,
     );
     if (stats) stats.calls++;
-    p = state[0] as number;
-    if (state[1] !== out.pos) first = false;
-    out.pos = state[1] as number;
+    p = instantState[0] as number;
+    if (instantState[1] !== out.pos) first = false;
+    out.pos = instantState[1] as number;
     if (stop === Stop.DONE) return p;
     if (stop === Stop.FALLBACK) {
       if (stats) stats.fallbacks++;
       return p;
     }
     if (stop === Stop.ROOM) {
-      const need = state[2] as number;
+      const need = instantState[2] as number;
       // The room asked for was there: the addon's bound is wrong.
       if (out.buf.length - out.pos >= need)
         throw new Error('writeInstants: a record outgrew its bound');

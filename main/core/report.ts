@@ -24,7 +24,7 @@ import {
   type DecisionRecord,
   type OpenCodeRecord,
 } from './protocol/records.js';
-import { formatBlockNative } from './native-report.js';
+import { formatBlockNativeAsync, newFormatTables } from './native-report.js';
 import { RecentRecords, RecentSeqs } from './recent-seqs.js';
 import {
   SessionReader,
@@ -326,19 +326,46 @@ export async function* filterRawBlocks(
   }
 }
 
-/** The kept records of an events block, formatted by the addon (native-report.ts). */
-function formatKept(
-  format: 'json' | 'csv',
-  block: RawEventsBlock,
-  kept: number[],
-  head: string,
-): Buffer {
-  return formatBlockNative({
-    format,
-    records: block.records,
-    offsets: Int32Array.from(kept),
-    head,
-  });
+/**
+ * The json and csv reports' output: events blocks formatted by the addon
+ * (native-report.ts) in the background, one at a time and in order, so
+ * that the main thread reads and checks the next block of the session
+ * while the addon formats this one; everything else written in its place
+ * between them.
+ */
+class FormattedOutput {
+  private inFlight: Promise<void> | null = null;
+  private failed: { error: unknown } | null = null;
+  private readonly tables = newFormatTables();
+
+  constructor(private readonly sink: Sink) {}
+
+  /** The kept records of an events block: formatted once the block before is written. */
+  async block(format: 'json' | 'csv', block: RawEventsBlock, kept: number[], head: string) {
+    await this.settle();
+    const task = { format, records: block.records, offsets: Int32Array.from(kept), head };
+    // A failure is kept for the next call: a rejection nobody waits on
+    // while the next block is read would end the process.
+    this.inFlight = formatBlockNativeAsync(task, { tables: this.tables })
+      .then((bytes) => this.sink.write(bytes))
+      .catch((error: unknown) => {
+        this.failed ??= { error };
+      });
+  }
+
+  /** Text after the blocks so far. */
+  async write(chunk: string | Buffer): Promise<void> {
+    await this.settle();
+    await this.sink.write(chunk);
+  }
+
+  /** Waits for the block in the background; throws what went wrong with it. */
+  async settle(): Promise<void> {
+    const inFlight = this.inFlight;
+    this.inFlight = null;
+    if (inFlight !== null) await inFlight;
+    if (this.failed !== null) throw this.failed.error;
+  }
 }
 
 async function jsonReport(
@@ -354,11 +381,12 @@ async function jsonReport(
     }),
   );
   const selection = new RawSelection(filter);
+  const output = new FormattedOutput(sink);
   let first = true;
   for await (const block of blocks) {
     selection.see(block);
     if (block.type !== 'events') {
-      await sink.write(jsonReportBlock(block, first));
+      await output.write(jsonReportBlock(block, first));
       first = false;
       continue;
     }
@@ -366,10 +394,10 @@ async function jsonReport(
     if (kept.length === 0) continue;
     // jsonReportBlock's events line, record by record from the bytes.
     const head = `${first ? '' : ',\n'}{"type":"events","offset":${block.offset},"sessionId":${block.sessionId},"records":[`;
-    await sink.write(formatKept('json', block, kept, head));
+    await output.block('json', block, kept, head);
     first = false;
   }
-  await sink.write(JSON_REPORT_TAIL);
+  await output.write(JSON_REPORT_TAIL);
 }
 
 /** What a SARIF result shows of the code a decision stopped. */
@@ -391,6 +419,7 @@ async function csvReport(
   await sink.write(`${CSV_COLUMNS.join(',')}\r\n`);
   const pids = new Map<number, number>();
   const selection = new RawSelection(filter);
+  const output = new FormattedOutput(sink);
   for await (const block of blocks) {
     selection.see(block);
     if (block.type === 'process') pids.set(block.process.session, block.process.pid);
@@ -398,10 +427,14 @@ async function csvReport(
     const kept = selection.records(block);
     if (kept.length === 0) continue;
     // ,session,pid, : the same for every record of the block.
-    await sink.write(
-      formatKept('csv', block, kept, `,${block.sessionId},${pids.get(block.sessionId) ?? ''},`),
+    await output.block(
+      'csv',
+      block,
+      kept,
+      `,${block.sessionId},${pids.get(block.sessionId) ?? ''},`,
     );
   }
+  await output.settle();
 }
 
 // ---------------------------------------------------------------- SARIF

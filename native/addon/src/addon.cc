@@ -116,6 +116,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("newNameTable", Napi::Function::New(env, hookscope::NewNameTable, "newNameTable"));
   exports.Set("setName", Napi::Function::New(env, hookscope::SetName, "setName"));
   exports.Set("writeRecords", Napi::Function::New(env, hookscope::WriteRecords, "writeRecords"));
+  exports.Set("writeRecordsAsync", Napi::Function::New(env, hookscope::WriteRecordsAsync, "writeRecordsAsync"));
   exports.Set("writeInstants", Napi::Function::New(env, hookscope::WriteInstants, "writeInstants"));
   exports.Set("checkEventsPayload", Napi::Function::New(env, CheckEventsPayload, "checkEventsPayload"));
   exports.Set("newRecordScan", Napi::Function::New(env, NewRecordScan, "newRecordScan"));

@@ -74,6 +74,8 @@ struct NameTable {
   std::vector<std::unique_ptr<Entry>> entries;
   std::unordered_map<std::string_view, const Entry*> index;
   size_t bytes = 0;
+  // writeRecordsAsync jobs reading the table now (main thread only).
+  int busy = 0;
 };
 
 const napi_type_tag kNameTableTag = {0x686b735f6e616d65, 0x735f7461626c6531};
@@ -860,6 +862,10 @@ Napi::Value SetName(const Napi::CallbackInfo& info) {
   }
   NameTable* table = TableOf(info[0]);
   if (table == nullptr) return env.Undefined();
+  if (table->busy > 0) {
+    Napi::Error::New(env, "setName: a writeRecordsAsync job is reading this table").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   std::string_view name = View(info[1].As<Napi::Uint8Array>());
   std::string_view rendered = View(info[2].As<Napi::Uint8Array>());
   if (table->index.count(name) != 0) return Napi::Boolean::New(env, true);
@@ -881,12 +887,34 @@ Napi::Value SetName(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-Napi::Value WriteRecords(const Napi::CallbackInfo& info) {
+namespace {
+
+// What one writeRecords call works on, read from its arguments on the main
+// thread; the async form keeps references to the arrays so they outlive the
+// job.
+struct RecordsJob {
+  int32_t format = kJson;
+  const uint8_t* src = nullptr;
+  size_t src_length = 0;
+  const int32_t* offsets = nullptr;
+  size_t count = 0;
+  size_t from = 0;
+  uint8_t* out = nullptr;
+  size_t out_length = 0;
+  size_t out_pos = 0;
+  NameTable* table = nullptr;
+  std::string_view owner;
+  double* state = nullptr;
+};
+
+// Reads writeRecords' arguments into `job`; false with a JavaScript
+// exception pending when they are wrong.
+bool RecordsJobOf(const Napi::CallbackInfo& info, const char* name, RecordsJob& job) {
   Napi::Env env = info.Env();
-  const char* usage = "writeRecords(format, src, offsets, from, out, outPos, table, owner, state)";
+  const std::string usage = std::string(name) + "(format, src, offsets, from, out, outPos, table, owner, state)";
   if (info.Length() < 9) {
     Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
-    return env.Undefined();
+    return false;
   }
   const ArrayArg src_array = ArrayArgOf(info[1], napi_uint8_array);
   const ArrayArg offsets_array = ArrayArgOf(info[2], napi_int32_array);
@@ -894,42 +922,63 @@ Napi::Value WriteRecords(const Napi::CallbackInfo& info) {
   const ArrayArg owner_array = ArrayArgOf(info[7], napi_uint8_array);
   const ArrayArg state_array = ArrayArgOf(info[8], napi_float64_array);
   if (!info[0].IsNumber() || !src_array.ok || !offsets_array.ok || !info[3].IsNumber() || !out_array.ok ||
-      !info[5].IsNumber() || !owner_array.ok || !state_array.ok) {
+      !info[5].IsNumber() || !owner_array.ok || !state_array.ok || state_array.length < 3) {
     Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
-    return env.Undefined();
+    return false;
   }
-  const int32_t format = info[0].As<Napi::Number>().Int32Value();
-  const int32_t* offsets = reinterpret_cast<const int32_t*>(offsets_array.data);
-  const double from_number = info[3].As<Napi::Number>().DoubleValue();
+  job.format = info[0].As<Napi::Number>().Int32Value();
+  if (job.format != kJson && job.format != kCsv) {
+    Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
+    return false;
+  }
+  job.table = TableOf(info[6]);
+  if (job.table == nullptr) return false;
+  const double from = info[3].As<Napi::Number>().DoubleValue();
   const double out_pos = info[5].As<Napi::Number>().DoubleValue();
-  NameTable* table = TableOf(info[6]);
-  if (table == nullptr) return env.Undefined();
-  std::string_view owner(reinterpret_cast<const char*>(owner_array.data), owner_array.length);
-  double* state = reinterpret_cast<double*>(state_array.data);
-  const size_t count = offsets_array.length;
-  if ((format != kJson && format != kCsv) || state_array.length < 3) {
-    Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  if (!(from_number >= 0 && from_number <= static_cast<double>(count)) ||
+  job.count = offsets_array.length;
+  if (!(from >= 0 && from <= static_cast<double>(job.count)) ||
       !(out_pos >= 0 && out_pos <= static_cast<double>(out_array.length))) {
-    Napi::RangeError::New(env, "writeRecords: record index or output position out of range").ThrowAsJavaScriptException();
-    return env.Undefined();
+    Napi::RangeError::New(env, std::string(name) + ": record index or output position out of range")
+        .ThrowAsJavaScriptException();
+    return false;
   }
+  job.src = src_array.data;
+  job.src_length = src_array.length;
+  job.offsets = reinterpret_cast<const int32_t*>(offsets_array.data);
+  job.from = static_cast<size_t>(from);
+  job.out = out_array.data;
+  job.out_length = out_array.length;
+  job.out_pos = static_cast<size_t>(out_pos);
+  job.owner = std::string_view(reinterpret_cast<const char*>(owner_array.data), owner_array.length);
+  job.state = reinterpret_cast<double*>(state_array.data);
+  return true;
+}
 
-  const uint8_t* src = src_array.data;
-  const size_t src_length = src_array.length;
-  Out out(out_array.data, out_array.length, static_cast<size_t>(out_pos));
-  Writer writer(src, out);
+// How a writeRecords job ended: a stop reason (state filled in), or an
+// error to throw, and whether that error is a RangeError.
+struct RecordsOutcome {
   Reason reason = kDone;
+  std::string error;
+  bool range_error = false;
+};
+
+// The records of a job into its output. Touches no JavaScript value: the
+// async form runs it on a worker thread.
+RecordsOutcome RunRecordsJob(const RecordsJob& job) {
+  RecordsOutcome outcome;
+  const uint8_t* src = job.src;
+  const size_t src_length = job.src_length;
+  const NameTable* table = job.table;
+  Out out(job.out, job.out_length, job.out_pos);
+  Writer writer(src, out);
   size_t need = 0;
-  size_t i = static_cast<size_t>(from_number);
-  for (; i < count; i++) {
-    const int32_t offset = offsets[i];
+  size_t i = job.from;
+  for (; i < job.count; i++) {
+    const int32_t offset = job.offsets[i];
     if (offset < 0 || static_cast<size_t>(offset) > src_length || src_length - offset < kHeaderSize) {
-      Napi::RangeError::New(env, "writeRecords: record offset " + std::to_string(offset) + " out of range")
-          .ThrowAsJavaScriptException();
-      return env.Undefined();
+      outcome.error = "writeRecords: record offset " + std::to_string(offset) + " out of range";
+      outcome.range_error = true;
+      return outcome;
     }
     const size_t p = static_cast<size_t>(offset);
     const size_t length = ReadU32(src + p);
@@ -946,63 +995,123 @@ Napi::Value WriteRecords(const Napi::CallbackInfo& info) {
       malformed = "sequence number exceeds 2^53";
     }
     if (malformed != nullptr) {
-      Napi::Error::New(env, std::string("malformed record data: ") + malformed + " (record at offset " +
-                                std::to_string(p) + ")")
-          .ThrowAsJavaScriptException();
-      return env.Undefined();
+      outcome.error = std::string("malformed record data: ") + malformed + " (record at offset " + std::to_string(p) + ")";
+      return outcome;
     }
     // Decisions, and csv rows of failed opens or paths not in UTF-8: the
     // TypeScript writer, without a look at the name.
     if (kind == kDecision) {
-      reason = kFallback;
+      outcome.reason = kFallback;
       break;
     }
-    if (format == kCsv && kind == kOpenCode) {
+    if (job.format == kCsv && kind == kOpenCode) {
       const size_t q = p + kHeaderSize + name_length;
       if (length - kHeaderSize - name_length > kOpenCodeFixedSize && (src[q + 1] != 0 || src[q + kOpenCodeFixedSize] != kStr)) {
-        reason = kFallback;
+        outcome.reason = kFallback;
         break;
       }
     }
     auto found = table->index.find(std::string_view(reinterpret_cast<const char*>(src + p + kHeaderSize), name_length));
     if (found == table->index.end()) {
-      reason = kName;
+      outcome.reason = kName;
       break;
     }
     const std::string& name = found->second->rendered;
     // Checked before the record is written: records go whole or not at all.
-    need = kBytesPerRecordByte * length + name.size() + owner.size() + kRecordOverhead;
+    need = kBytesPerRecordByte * length + name.size() + job.owner.size() + kRecordOverhead;
     if (out.room() < need) {
-      reason = kRoom;
+      outcome.reason = kRoom;
       break;
     }
     need = 0;
     const size_t start = out.pos();
     // The json report's separator goes with the record after it.
-    if (format == kJson && i > 0) out.Byte(',');
+    if (job.format == kJson && i > 0) out.Byte(',');
     writer.SetRecordEnd(p + length);
-    const Step step = format == kJson ? writer.JsonRecord(p, name) : writer.CsvRow(p, name, owner);
+    const Step step = job.format == kJson ? writer.JsonRecord(p, name) : writer.CsvRow(p, name, job.owner);
     if (step == Step::kBad) {
-      Napi::Error::New(env, std::string("malformed record data: ") + writer.error() + " (record at offset " +
-                                std::to_string(p) + ")")
-          .ThrowAsJavaScriptException();
-      return env.Undefined();
+      outcome.error = std::string("malformed record data: ") + writer.error() + " (record at offset " + std::to_string(p) + ")";
+      return outcome;
     }
     if (out.overflowed()) {
       // The bound above is wrong: a bug here, not in the data.
-      Napi::Error::New(env, "writeRecords: a record outgrew its output bound").ThrowAsJavaScriptException();
-      return env.Undefined();
+      outcome.error = "writeRecords: a record outgrew its output bound";
+      return outcome;
     }
     if (step == Step::kFallback) {
       out.Rewind(start);
-      reason = kFallback;
+      outcome.reason = kFallback;
       break;
     }
   }
-  state[0] = static_cast<double>(i);
-  state[1] = static_cast<double>(out.pos());
-  state[2] = static_cast<double>(need);
-  return Napi::Number::New(env, reason);
+  job.state[0] = static_cast<double>(i);
+  job.state[1] = static_cast<double>(out.pos());
+  job.state[2] = static_cast<double>(need);
+  return outcome;
+}
+
+Napi::Error ErrorOf(Napi::Env env, const RecordsOutcome& outcome) {
+  return outcome.range_error ? Napi::RangeError::New(env, outcome.error) : Napi::Error::New(env, outcome.error);
+}
+
+// writeRecordsAsync: the same job on the libuv thread pool, so the main
+// thread reads and checks the next block meanwhile. The arrays are held by
+// references until the job ends; the caller leaves them alone until the
+// promise settles, and the table takes no new name meanwhile (SetName
+// refuses while a job reads it).
+class RecordsWorker : public Napi::AsyncWorker {
+ public:
+  RecordsWorker(const Napi::CallbackInfo& info, const RecordsJob& job)
+      : Napi::AsyncWorker(info.Env(), "hookscope.writeRecordsAsync"), deferred_(info.Env()), job_(job) {
+    for (size_t k : {1, 2, 4, 6, 7, 8}) held_.push_back(Napi::Persistent(info[k].As<Napi::Object>()));
+    job_.table->busy++;
+  }
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { outcome_ = RunRecordsJob(job_); }
+  void OnOK() override {
+    job_.table->busy--;
+    if (!outcome_.error.empty()) {
+      deferred_.Reject(ErrorOf(Env(), outcome_).Value());
+    } else {
+      deferred_.Resolve(Napi::Number::New(Env(), outcome_.reason));
+    }
+  }
+  void OnError(const Napi::Error& error) override {
+    job_.table->busy--;
+    deferred_.Reject(error.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  RecordsJob job_;
+  RecordsOutcome outcome_;
+  std::vector<Napi::ObjectReference> held_;
+};
+
+}  // namespace
+
+Napi::Value WriteRecords(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RecordsJob job;
+  if (!RecordsJobOf(info, "writeRecords", job)) return env.Undefined();
+  const RecordsOutcome outcome = RunRecordsJob(job);
+  if (!outcome.error.empty()) {
+    ErrorOf(env, outcome).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, outcome.reason);
+}
+
+Napi::Value WriteRecordsAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RecordsJob job;
+  if (!RecordsJobOf(info, "writeRecordsAsync", job)) return env.Undefined();
+  auto* worker = new RecordsWorker(info, job);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
 }
 
 Napi::Value WriteInstants(const Napi::CallbackInfo& info) {

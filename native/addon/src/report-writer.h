@@ -17,6 +17,10 @@ Napi::Value SetName(const Napi::CallbackInfo& info);
 // writeRecords(format, src, offsets, from, out, outPos, table, owner, state) -> stop reason;
 // state[0] = next record index, state[1] = out position, state[2] = bytes needed.
 Napi::Value WriteRecords(const Napi::CallbackInfo& info);
+// writeRecordsAsync(same arguments) -> Promise<stop reason>: the same on the libuv thread pool.
+// Bad arguments throw at once; malformed records reject. The arrays must be left alone, and the
+// table takes no new name, until the promise settles.
+Napi::Value WriteRecordsAsync(const Napi::CallbackInfo& info);
 // writeInstants(src, from, out, outPos, table, pidText, originNs, first, state) -> stop reason;
 // the Perfetto report's audit instants of the records from byte offset `from`, each whole or
 // not at all. state[0] = next record offset, state[1] = out position, state[2] = bytes needed.
