@@ -336,27 +336,58 @@ export async function* filterRawBlocks(
 class FormattedOutput {
   private inFlight: Promise<void> | null = null;
   private failed: { error: unknown } | null = null;
+  private dropped = false;
   private readonly tables = newFormatTables();
 
   constructor(private readonly sink: Sink) {}
 
   /** The kept records of an events block: formatted once the block before is written. */
-  async block(format: 'json' | 'csv', block: RawEventsBlock, kept: number[], head: string) {
+  async block(
+    format: 'json' | 'csv',
+    block: RawEventsBlock,
+    kept: number[],
+    head: string,
+  ): Promise<void> {
     await this.settle();
     const task = { format, records: block.records, offsets: Int32Array.from(kept), head };
     // A failure is kept for the next call: a rejection nobody waits on
     // while the next block is read would end the process.
     this.inFlight = formatBlockNativeAsync(task, { tables: this.tables })
-      .then((bytes) => this.sink.write(bytes))
+      .then((bytes) => (this.dropped ? undefined : this.sink.write(bytes)))
       .catch((error: unknown) => {
         this.failed ??= { error };
       });
+  }
+
+  /**
+   * Runs a report's loop: when it fails (a bad block, a cancel, a failed
+   * write), the block in the background is waited for and dropped before
+   * the error goes on to writeReport, which removes the output.
+   */
+  async run(loop: () => Promise<void>): Promise<void> {
+    try {
+      await loop();
+    } catch (error) {
+      await this.abandon();
+      throw error;
+    }
   }
 
   /** Text after the blocks so far. */
   async write(chunk: string | Buffer): Promise<void> {
     await this.settle();
     await this.sink.write(chunk);
+  }
+
+  /**
+   * The report failed: waits for the block in the background and drops
+   * what it made, so nothing is written after the caller cleans up.
+   */
+  async abandon(): Promise<void> {
+    const inFlight = this.inFlight;
+    this.inFlight = null;
+    this.dropped = true;
+    if (inFlight !== null) await inFlight;
   }
 
   /** Waits for the block in the background; throws what went wrong with it. */
@@ -382,22 +413,24 @@ async function jsonReport(
   );
   const selection = new RawSelection(filter);
   const output = new FormattedOutput(sink);
-  let first = true;
-  for await (const block of blocks) {
-    selection.see(block);
-    if (block.type !== 'events') {
-      await output.write(jsonReportBlock(block, first));
+  await output.run(async () => {
+    let first = true;
+    for await (const block of blocks) {
+      selection.see(block);
+      if (block.type !== 'events') {
+        await output.write(jsonReportBlock(block, first));
+        first = false;
+        continue;
+      }
+      const kept = selection.records(block);
+      if (kept.length === 0) continue;
+      // jsonReportBlock's events line, record by record from the bytes.
+      const head = `${first ? '' : ',\n'}{"type":"events","offset":${block.offset},"sessionId":${block.sessionId},"records":[`;
+      await output.block('json', block, kept, head);
       first = false;
-      continue;
     }
-    const kept = selection.records(block);
-    if (kept.length === 0) continue;
-    // jsonReportBlock's events line, record by record from the bytes.
-    const head = `${first ? '' : ',\n'}{"type":"events","offset":${block.offset},"sessionId":${block.sessionId},"records":[`;
-    await output.block('json', block, kept, head);
-    first = false;
-  }
-  await output.write(JSON_REPORT_TAIL);
+    await output.write(JSON_REPORT_TAIL);
+  });
 }
 
 /** What a SARIF result shows of the code a decision stopped. */
@@ -420,21 +453,23 @@ async function csvReport(
   const pids = new Map<number, number>();
   const selection = new RawSelection(filter);
   const output = new FormattedOutput(sink);
-  for await (const block of blocks) {
-    selection.see(block);
-    if (block.type === 'process') pids.set(block.process.session, block.process.pid);
-    if (block.type !== 'events') continue;
-    const kept = selection.records(block);
-    if (kept.length === 0) continue;
-    // ,session,pid, : the same for every record of the block.
-    await output.block(
-      'csv',
-      block,
-      kept,
-      `,${block.sessionId},${pids.get(block.sessionId) ?? ''},`,
-    );
-  }
-  await output.settle();
+  await output.run(async () => {
+    for await (const block of blocks) {
+      selection.see(block);
+      if (block.type === 'process') pids.set(block.process.session, block.process.pid);
+      if (block.type !== 'events') continue;
+      const kept = selection.records(block);
+      if (kept.length === 0) continue;
+      // ,session,pid, : the same for every record of the block.
+      await output.block(
+        'csv',
+        block,
+        kept,
+        `,${block.sessionId},${pids.get(block.sessionId) ?? ''},`,
+      );
+    }
+    await output.settle();
+  });
 }
 
 // ---------------------------------------------------------------- SARIF
