@@ -19,6 +19,12 @@ export interface NameTable {
   readonly [nameTableBrand]: true;
 }
 
+/** Code-load slices by record bytes, held by the addon. */
+declare const sliceTableBrand: unique symbol;
+export interface SliceTable {
+  readonly [sliceTableBrand]: true;
+}
+
 /** Why writeRecords returned (report-writer.cc). */
 export const enum Stop {
   /** Every record is written. */
@@ -29,6 +35,10 @@ export const enum Stop {
   NAME = 2,
   /** The next record might not fit: state[2] bytes are needed. */
   ROOM = 3,
+  /** writeInstants: the next code load's slice is not in the slice table. */
+  SLICE = 4,
+  /** writeInstants: the flows array is full (state[4] pairs). */
+  FLOWS = 5,
 }
 
 export const enum NativeFormat {
@@ -94,7 +104,24 @@ export interface ReportAddon {
     originNs: number,
     first: boolean,
     state: Float64Array,
+    slices?: SliceTable,
+    flows?: Int32Array,
   ): Stop;
+  newSliceTable(): SliceTable;
+  /**
+   * Remembers the slice of the open-code record at `offset` of `src` (by
+   * its bytes after the header): head and tail bytes, and the caller's
+   * index of the source its flow goes to (-1: none). False when the table
+   * is full (nothing kept).
+   */
+  setSlice(
+    table: SliceTable,
+    src: Uint8Array,
+    offset: number,
+    head: Uint8Array,
+    tail: Uint8Array,
+    source: number,
+  ): boolean;
 }
 
 export function loadReportAddon(): ReportAddon {
@@ -284,7 +311,24 @@ export interface NativeInstantStats {
 
 // Instant heads by event name, for every Perfetto report of this thread.
 let instantTable: NameTable | null = null;
-const instantState = new Float64Array(3);
+const instantState = new Float64Array(5);
+
+/**
+ * How a Perfetto report lets the addon write its code loads too: the
+ * report's slice table, the flow ids, and what to do with the flows the
+ * addon started.
+ */
+export interface CodeLoads {
+  table: SliceTable;
+  /** The next flow id (the addon takes ids from it). */
+  nextFlow: number;
+  /** Room for (source index, flow id) pairs. */
+  flows: Int32Array;
+  /** Puts the slice of the code load at `p` in the table; false when it is full. */
+  add(src: Buffer, p: number): boolean;
+  /** The flows the last call started, `count` pairs of `flows`, in order. */
+  started(flows: Int32Array, count: number): void;
+}
 
 /**
  * Writes the Perfetto instants of the records of `src` from offset `p` on
@@ -302,10 +346,12 @@ export function writeInstantsNative(
   first: boolean,
   head: (event: string) => string,
   stats?: NativeInstantStats,
+  codeLoads?: CodeLoads,
 ): number {
   const native = loadReportAddon();
   const table = (instantTable ??= native.newNameTable());
   for (;;) {
+    if (codeLoads) instantState[3] = codeLoads.nextFlow;
     const stop = native.writeInstants(
       src,
       p,
@@ -316,12 +362,27 @@ export function writeInstantsNative(
       originNs,
       first,
       instantState,
+      codeLoads?.table,
+      codeLoads?.flows,
     );
     if (stats) stats.calls++;
     p = instantState[0] as number;
     if (instantState[1] !== out.pos) first = false;
     out.pos = instantState[1] as number;
+    if (codeLoads) {
+      codeLoads.nextFlow = instantState[3] as number;
+      if ((instantState[4] as number) > 0) {
+        codeLoads.started(codeLoads.flows, instantState[4] as number);
+      }
+    }
     if (stop === Stop.DONE) return p;
+    if (stop === Stop.FLOWS) continue;
+    if (stop === Stop.SLICE) {
+      if ((codeLoads as CodeLoads).add(src, p)) continue;
+      // A full table: this code load is the caller's.
+      if (stats) stats.fallbacks++;
+      return p;
+    }
     if (stop === Stop.FALLBACK) {
       if (stats) stats.fallbacks++;
       return p;

@@ -17,7 +17,13 @@ import {
   type AgentRecord,
   type OpenCodeRecord,
 } from './protocol/records.js';
-import { writeInstantsNative, type NativeInstantStats } from './native-report.js';
+import {
+  loadReportAddon,
+  writeInstantsNative,
+  type CodeLoads,
+  type NativeInstantStats,
+  type SliceTable,
+} from './native-report.js';
 import { ByteOut, NameBytes, writeReprJson } from './report-bytes.js';
 import { formatArgs, jsonString, memoText } from './report-text.js';
 import type { RawSessionBlock, SessionBlock } from './session-file.js';
@@ -72,7 +78,38 @@ export async function perfettoReport(
   const seenThreads = new Map<number, Set<number>>();
   // Code files opened for execution, by the source path their code names, per process.
   const loads = new Map<string, number>();
-  let nextFlow = 1;
+  // The code loads the addon writes: the report's own slice table (made
+  // when the first block of bytes comes: decoded blocks need no addon), and
+  // the flow ids, shared with the code loads written here.
+  const sources: string[] = [];
+  let blockPid = 0;
+  let sliceTable: SliceTable | null = null;
+  const codeLoads: CodeLoads = {
+    get table(): SliceTable {
+      return (sliceTable ??= loadReportAddon().newSliceTable());
+    },
+    nextFlow: 1,
+    flows: new Int32Array(2 * 4096),
+    add: (src, p) => {
+      const slice = codeSliceOf(decodeRecordAt(src, p) as OpenCodeRecord);
+      const source = slice.source === null ? -1 : sources.push(slice.source) - 1;
+      const kept = loadReportAddon().setSlice(
+        codeLoads.table,
+        src,
+        p,
+        slice.headBytes,
+        slice.tailBytes,
+        source,
+      );
+      if (!kept && source >= 0) sources.pop();
+      return kept;
+    },
+    started: (flows, count) => {
+      for (let k = 0; k < 2 * count; k += 2) {
+        loads.set(`${blockPid}\0${sources[flows[k] as number] as string}`, flows[k + 1] as number);
+      }
+    },
+  };
 
   /** Every trace event of one decoded record. */
   const record = (r: AgentRecord, pid: number, origin: bigint): void => {
@@ -114,7 +151,7 @@ export async function perfettoReport(
   const codeSlice = (slice: CodeSlice, pid: number, where: string, ts: number): void => {
     emit(`${slice.head}${where}${ts}${slice.tail}`);
     if (slice.source !== null) {
-      const id = nextFlow++;
+      const id = codeLoads.nextFlow++;
       loads.set(`${pid}\0${slice.source}`, id);
       emit(`{"name":"load → exec","cat":"flow","ph":"s","id":${id},${where}${ts}}`);
     }
@@ -140,7 +177,7 @@ export async function perfettoReport(
     out.micros(ns);
     out.put(slice.tailBytes);
     if (slice.source !== null) {
-      const id = nextFlow++;
+      const id = codeLoads.nextFlow++;
       loads.set(`${pid}\0${slice.source}`, id);
       out.put(EVENT_SEPARATOR);
       out.put(FLOW_START);
@@ -225,10 +262,21 @@ export async function perfettoReport(
         p += length;
       }
       const pidText = Buffer.from(`"pid":${pid},"tid":`, 'latin1');
+      blockPid = pid;
       for (let p = 0; p < src.length; p += src.readUInt32LE(p)) {
         if (originNumber !== null) {
           const at = out.pos;
-          p = writeInstantsNative(out, src, p, pidText, originNumber, first, instantHead, stats);
+          p = writeInstantsNative(
+            out,
+            src,
+            p,
+            pidText,
+            originNumber,
+            first,
+            instantHead,
+            stats,
+            codeLoads,
+          );
           if (out.pos !== at) first = false;
           if (p >= src.length) break;
         }

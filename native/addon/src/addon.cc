@@ -118,6 +118,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("writeRecords", Napi::Function::New(env, hookscope::WriteRecords, "writeRecords"));
   exports.Set("writeRecordsAsync", Napi::Function::New(env, hookscope::WriteRecordsAsync, "writeRecordsAsync"));
   exports.Set("writeInstants", Napi::Function::New(env, hookscope::WriteInstants, "writeInstants"));
+  exports.Set("newSliceTable", Napi::Function::New(env, hookscope::NewSliceTable, "newSliceTable"));
+  exports.Set("setSlice", Napi::Function::New(env, hookscope::SetSlice, "setSlice"));
   exports.Set("checkEventsPayload", Napi::Function::New(env, CheckEventsPayload, "checkEventsPayload"));
   exports.Set("newRecordScan", Napi::Function::New(env, NewRecordScan, "newRecordScan"));
   exports.Set("addScanName", Napi::Function::New(env, AddScanName, "addScanName"));

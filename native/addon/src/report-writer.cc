@@ -45,7 +45,7 @@ const std::string_view kIntents[] = {"unknown", "pythoncode", "bytecode", "zipim
 constexpr size_t kIntentCount = sizeof kIntents / sizeof kIntents[0];
 
 // Why writeRecords stopped, as native-report.ts reads it.
-enum Reason { kDone = 0, kFallback = 1, kName = 2, kRoom = 3 };
+enum Reason { kDone = 0, kFallback = 1, kName = 2, kRoom = 3, kSlice = 4, kFlows = 5 };
 enum Format { kJson = 0, kCsv = 1 };
 
 // Output per record byte is at most 29 (a False in the json report), so
@@ -79,6 +79,34 @@ struct NameTable {
 };
 
 const napi_type_tag kNameTableTag = {0x686b735f6e616d65, 0x735f7461626c6531};
+
+// The Perfetto report's code-load slices (perfetto-report.ts's codeSliceOf),
+// by what they depend on: the record's name length and its bytes after the
+// header. `source` is the caller's index of the file whose exec the slice
+// flows to, -1 for none. Bounded like the name table: the bytes are the
+// target's.
+constexpr size_t kMaxSlices = 65536;
+constexpr size_t kMaxSliceTableBytes = 8 << 20;
+
+struct SliceTable {
+  struct Entry {
+    std::string key;
+    std::string head;
+    std::string tail;
+    int32_t source;
+  };
+  std::vector<std::unique_ptr<Entry>> entries;
+  std::unordered_map<std::string_view, const Entry*> index;
+  size_t bytes = 0;
+};
+
+const napi_type_tag kSliceTableTag = {0x686b735f736c6963, 0x655f7461626c6531};
+
+// A slice's key for the open-code record at `p` (length `length`) of `src`.
+void SliceKey(const uint8_t* src, size_t p, size_t length, std::string& key) {
+  key.assign(reinterpret_cast<const char*>(src + p + 6), 2);
+  key.append(reinterpret_cast<const char*>(src + p + kHeaderSize), length - kHeaderSize);
+}
 
 const char* const kHexDigits = "0123456789abcdef";
 const char kDigitPairs[] =
@@ -841,6 +869,15 @@ NameTable* TableOf(const Napi::Value& value) {
   return value.As<Napi::External<NameTable>>().Data();
 }
 
+// The table behind a newSliceTable() value, or null (and a TypeError thrown).
+SliceTable* SliceTableOf(const Napi::Value& value) {
+  if (!value.IsExternal() || !value.As<Napi::External<SliceTable>>().CheckTypeTag(&kSliceTableTag)) {
+    Napi::TypeError::New(value.Env(), "not a slice table (newSliceTable())").ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  return value.As<Napi::External<SliceTable>>().Data();
+}
+
 std::string_view View(const Napi::Uint8Array& bytes) {
   return std::string_view(reinterpret_cast<const char*>(bytes.Data()), bytes.ElementLength());
 }
@@ -852,6 +889,57 @@ Napi::Value NewNameTable(const Napi::CallbackInfo& info) {
       Napi::External<NameTable>::New(info.Env(), new NameTable(), [](Napi::Env, NameTable* t) { delete t; });
   table.TypeTag(&kNameTableTag);
   return table;
+}
+
+Napi::Value NewSliceTable(const Napi::CallbackInfo& info) {
+  Napi::External<SliceTable> table =
+      Napi::External<SliceTable>::New(info.Env(), new SliceTable(), [](Napi::Env, SliceTable* t) { delete t; });
+  table.TypeTag(&kSliceTableTag);
+  return table;
+}
+
+Napi::Value SetSlice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "setSlice(table, src, offset, head, tail, source)";
+  const ArrayArg src = info.Length() >= 6 ? ArrayArgOf(info[1], napi_uint8_array) : ArrayArg();
+  const ArrayArg head = info.Length() >= 6 ? ArrayArgOf(info[3], napi_uint8_array) : ArrayArg();
+  const ArrayArg tail = info.Length() >= 6 ? ArrayArgOf(info[4], napi_uint8_array) : ArrayArg();
+  if (!src.ok || !info[2].IsNumber() || !head.ok || !tail.ok || !info[5].IsNumber()) {
+    Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  SliceTable* table = SliceTableOf(info[0]);
+  if (table == nullptr) return env.Undefined();
+  const double offset = info[2].As<Napi::Number>().DoubleValue();
+  const double source = info[5].As<Napi::Number>().DoubleValue();
+  if (!(offset >= 0 && offset <= static_cast<double>(src.length) && offset == static_cast<double>(static_cast<size_t>(offset))) ||
+      !(source >= -1 && source < 2147483647 && source == static_cast<double>(static_cast<int32_t>(source)))) {
+    Napi::RangeError::New(env, "setSlice: offset or source out of range").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const size_t p = static_cast<size_t>(offset);
+  if (src.length - p < kHeaderSize || ReadU32(src.data + p) < kHeaderSize || ReadU32(src.data + p) > src.length - p ||
+      src.data[p + 4] != kOpenCode) {
+    Napi::RangeError::New(env, "setSlice: no open-code record at that offset").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string key;
+  SliceKey(src.data, p, ReadU32(src.data + p), key);
+  if (table->index.count(key) != 0) return Napi::Boolean::New(env, true);
+  const size_t bytes = key.size() + head.length + tail.length;
+  if (table->entries.size() >= kMaxSlices || bytes > kMaxSliceTableBytes - table->bytes ||
+      (table->index.bucket_count() > 0 && table->index.bucket_size(table->index.bucket(key)) >= 8)) {
+    return Napi::Boolean::New(env, false);
+  }
+  auto entry = std::make_unique<SliceTable::Entry>();
+  entry->key = std::move(key);
+  entry->head.assign(reinterpret_cast<const char*>(head.data), head.length);
+  entry->tail.assign(reinterpret_cast<const char*>(tail.data), tail.length);
+  entry->source = static_cast<int32_t>(source);
+  table->index.emplace(std::string_view(entry->key), entry.get());
+  table->entries.push_back(std::move(entry));
+  table->bytes += bytes;
+  return Napi::Boolean::New(env, true);
 }
 
 Napi::Value SetName(const Napi::CallbackInfo& info) {
@@ -1057,13 +1145,16 @@ Napi::Error ErrorOf(Napi::Env env, const RecordsOutcome& outcome) {
 // writeRecordsAsync: the same job on the libuv thread pool, so the main
 // thread reads and checks the next block meanwhile. The arrays are held by
 // references until the job ends; the caller leaves them alone until the
-// promise settles, and the table takes no new name meanwhile (SetName
-// refuses while a job reads it).
+// promise settles (neither detaches nor transfers them: the references keep
+// the objects, not their memory), and the table takes no new name meanwhile
+// (SetName refuses while a job reads it). If the environment shuts down
+// with a job in flight, the promise cannot settle: binding.gyp's
+// NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS makes that a no-op, not an abort.
 class RecordsWorker : public Napi::AsyncWorker {
  public:
   RecordsWorker(const Napi::CallbackInfo& info, const RecordsJob& job)
       : Napi::AsyncWorker(info.Env(), "hookscope.writeRecordsAsync"), deferred_(info.Env()), job_(job) {
-    for (size_t k : {1, 2, 4, 6, 7, 8}) held_.push_back(Napi::Persistent(info[k].As<Napi::Object>()));
+    for (size_t k : {1, 2, 4, 6, 7, 8}) held_.push_back(Napi::Persistent(info[k]));
     job_.table->busy++;
   }
   Napi::Promise Promise() const { return deferred_.Promise(); }
@@ -1087,7 +1178,8 @@ class RecordsWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   RecordsJob job_;
   RecordsOutcome outcome_;
-  std::vector<Napi::ObjectReference> held_;
+  // The arrays and the table (an External), alive until the job ends.
+  std::vector<Napi::Reference<Napi::Value>> held_;
 };
 
 }  // namespace
@@ -1138,6 +1230,27 @@ Napi::Value WriteInstants(const Napi::CallbackInfo& info) {
   const double origin_number = info[6].As<Napi::Number>().DoubleValue();
   bool first = info[7].As<Napi::Boolean>().Value();
   double* state = reinterpret_cast<double*>(state_array.data);
+  // With a slice table and a flows array, code loads are written here too
+  // (state[3]: the next flow id, in and out; state[4]: flow pairs written
+  // to `flows`, each the slice's source index and the flow's id).
+  SliceTable* slices = nullptr;
+  ArrayArg flows;
+  double next_flow = 0;
+  if (info.Length() >= 11 && !info[9].IsUndefined()) {
+    slices = SliceTableOf(info[9]);
+    if (slices == nullptr) return env.Undefined();
+    flows = ArrayArgOf(info[10], napi_int32_array);
+    next_flow = state_array.length >= 5 ? state[3] : -1;
+    if (!flows.ok || !(next_flow >= 0 && next_flow < 2147483647 && next_flow == static_cast<double>(static_cast<int32_t>(next_flow)))) {
+      Napi::TypeError::New(env, std::string(usage) + ", slices, flows: state[3] holds the next flow id")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  int32_t* flow_pairs = reinterpret_cast<int32_t*>(flows.data);
+  const size_t flow_capacity = flows.length / 2;
+  size_t flows_written = 0;
+  std::string slice_key;
   const uint8_t* src = src_array.data;
   const size_t src_length = src_array.length;
   // The origin is TypeScript's exact number: an integer below 2^53.
@@ -1180,10 +1293,73 @@ Napi::Value WriteInstants(const Napi::CallbackInfo& info) {
     }
     const size_t args = p + kHeaderSize + name_length;
     const size_t end = p + length;
-    // Everything but a plain audit instant is TypeScript's: code loads,
-    // decisions, and the exec of a code object (perfetto-report.ts's
-    // execOfCode: it may end a flow), said here though its code value would
-    // stop the repr too; an exec too short to tell is left as well.
+    if (src[p + 4] == kOpenCode && slices != nullptr) {
+      // A code load: its slice (and the start of its flow) as
+      // perfetto-report.ts's codeSliceBytes writes it, when its time is one
+      // the instants below would write too.
+      if (ReadU32(src + p + 24) > kSafeHigh) {
+        reason = kFallback;
+        break;
+      }
+      const int64_t ns = static_cast<int64_t>(ReadU32(src + p + 20) | (uint64_t{ReadU32(src + p + 24)} << 32)) - origin;
+      if (ns < 0 || ns >= kMaxExactMicrosNs) {
+        reason = kFallback;
+        break;
+      }
+      SliceKey(src, p, length, slice_key);
+      auto found = slices->index.find(slice_key);
+      if (found == slices->index.end()) {
+        reason = kSlice;
+        break;
+      }
+      const SliceTable::Entry& slice = *found->second;
+      if (slice.source >= 0 && flows_written == flow_capacity) {
+        reason = kFlows;
+        break;
+      }
+      const size_t bound = slice.head.size() + slice.tail.size() + 2 * pid_text.size() + kRecordOverhead;
+      if (out.room() < bound) {
+        reason = kRoom;
+        need = bound;
+        break;
+      }
+      const uint32_t tid = ReadU32(src + p + 8);
+      if (!first) out.Put(",\n");
+      out.Put(slice.head);
+      out.Put(pid_text);
+      out.Uint(tid);
+      out.Put(",\"ts\":");
+      PutMicros(out, static_cast<uint64_t>(ns));
+      out.Put(slice.tail);
+      if (slice.source >= 0) {
+        const int32_t id = static_cast<int32_t>(next_flow);
+        next_flow++;
+        out.Put(",\n{\"name\":\"load \xe2\x86\x92 exec\",\"cat\":\"flow\",\"ph\":\"s\",\"id\":");
+        out.Uint(static_cast<uint64_t>(id));
+        out.Byte(',');
+        out.Put(pid_text);
+        out.Uint(tid);
+        out.Put(",\"ts\":");
+        PutMicros(out, static_cast<uint64_t>(ns));
+        out.Byte('}');
+        flow_pairs[2 * flows_written] = slice.source;
+        flow_pairs[2 * flows_written + 1] = id;
+        flows_written++;
+      }
+      if (out.overflowed()) {
+        // The bound above is wrong: a bug here, not in the data.
+        Napi::Error::New(env, "writeInstants: a code load outgrew its output bound").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      first = false;
+      p = end;
+      continue;
+    }
+    // Everything else but a plain audit instant is TypeScript's: code
+    // loads without a slice table, decisions, and the exec of a code object
+    // (perfetto-report.ts's execOfCode: it may end a flow), said here though
+    // its code value would stop the repr too; an exec too short to tell is
+    // left as well.
     if (src[p + 4] != kAudit) {
       reason = kFallback;
       break;
@@ -1247,6 +1423,10 @@ Napi::Value WriteInstants(const Napi::CallbackInfo& info) {
   state[0] = static_cast<double>(p);
   state[1] = static_cast<double>(out.pos());
   state[2] = static_cast<double>(need);
+  if (slices != nullptr) {
+    state[3] = next_flow;
+    state[4] = static_cast<double>(flows_written);
+  }
   return Napi::Number::New(env, reason);
 }
 

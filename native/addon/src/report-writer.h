@@ -24,6 +24,13 @@ Napi::Value WriteRecordsAsync(const Napi::CallbackInfo& info);
 // writeInstants(src, from, out, outPos, table, pidText, originNs, first, state) -> stop reason;
 // the Perfetto report's audit instants of the records from byte offset `from`, each whole or
 // not at all. state[0] = next record offset, state[1] = out position, state[2] = bytes needed.
+// With slices (newSliceTable()) and flows (Int32Array) after state, code loads are written too:
+// state[3] = next flow id (in and out), state[4] = (source, flow id) pairs written to flows;
+// stops with 4 at a code load whose slice is not in the table, 5 when flows is full.
 Napi::Value WriteInstants(const Napi::CallbackInfo& info);
+// newSliceTable() -> table: the Perfetto report's code-load slices by record bytes.
+Napi::Value NewSliceTable(const Napi::CallbackInfo& info);
+// setSlice(table, src, offset, head, tail, source) -> whether it was kept (the table is bounded).
+Napi::Value SetSlice(const Napi::CallbackInfo& info);
 
 }  // namespace hookscope
