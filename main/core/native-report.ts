@@ -46,6 +46,19 @@ export const enum NativeFormat {
   CSV = 1,
 }
 
+/** writeRecords' arguments (the same for its background form). */
+type WriteRecordsArgs = [
+  format: NativeFormat,
+  src: Uint8Array,
+  offsets: Int32Array,
+  from: number,
+  out: Uint8Array,
+  outPos: number,
+  table: NameTable,
+  owner: Uint8Array,
+  state: Float64Array,
+];
+
 export interface ReportAddon {
   newNameTable(): NameTable;
   /** Remembers a rendered name; false when the table is full (nothing kept). */
@@ -58,33 +71,13 @@ export interface ReportAddon {
    * position and (for ROOM) the bytes needed in `state`. Throws on
    * malformed records and offsets out of range.
    */
-  writeRecords(
-    format: NativeFormat,
-    src: Uint8Array,
-    offsets: Int32Array,
-    from: number,
-    out: Uint8Array,
-    outPos: number,
-    table: NameTable,
-    owner: Uint8Array,
-    state: Float64Array,
-  ): Stop;
+  writeRecords(...args: WriteRecordsArgs): Stop;
   /**
    * writeRecords on the libuv thread pool: bad arguments throw at once,
    * malformed records reject. Until it settles the arrays are the job's,
    * and `table` refuses setName.
    */
-  writeRecordsAsync(
-    format: NativeFormat,
-    src: Uint8Array,
-    offsets: Int32Array,
-    from: number,
-    out: Uint8Array,
-    outPos: number,
-    table: NameTable,
-    owner: Uint8Array,
-    state: Float64Array,
-  ): Promise<Stop>;
+  writeRecordsAsync(...args: WriteRecordsArgs): Promise<Stop>;
   /**
    * The Perfetto report's audit instants (perfetto-report.ts) of the
    * records of `src` from byte offset `from` into `out` from `outPos`, each

@@ -827,10 +827,20 @@ uint32_t ReadU32(const uint8_t* s) {
   return s[0] | (uint32_t{s[1]} << 8) | (uint32_t{s[2]} << 16) | (uint32_t{s[3]} << 24);
 }
 
+// The time of the record at `p` since `origin`, in ns, when the native
+// writer writes it: false for times TypeScript writes with String(ns / 1000)
+// (before the origin, 10^15 ns after it) or in bigints (past 2^53).
+bool InstantNs(const uint8_t* src, size_t p, int64_t origin, int64_t& ns) {
+  const uint32_t high = ReadU32(src + p + 24);
+  if (high > kSafeHigh) return false;
+  ns = static_cast<int64_t>(ReadU32(src + p + 20) | (uint64_t{high} << 32)) - origin;
+  return ns >= 0 && ns < kMaxExactMicrosNs;
+}
+
 // A typed-array argument read with one napi_get_typedarray_info call: the
-// wrappers' IsTypedArray, TypedArrayType, As and Data make several each, and
-// the Perfetto report calls writeInstants once per code load (100,000 times
-// for the bench session), where that was most of the cost of a call.
+// wrappers' IsTypedArray, TypedArrayType, As and Data make several each,
+// most of the cost of a call, and a report calls the writers again after
+// each record they leave to TypeScript.
 struct ArrayArg {
   bool ok = false;
   size_t length = 0;
@@ -1297,12 +1307,8 @@ Napi::Value WriteInstants(const Napi::CallbackInfo& info) {
       // A code load: its slice (and the start of its flow) as
       // perfetto-report.ts's codeSliceBytes writes it, when its time is one
       // the instants below would write too.
-      if (ReadU32(src + p + 24) > kSafeHigh) {
-        reason = kFallback;
-        break;
-      }
-      const int64_t ns = static_cast<int64_t>(ReadU32(src + p + 20) | (uint64_t{ReadU32(src + p + 24)} << 32)) - origin;
-      if (ns < 0 || ns >= kMaxExactMicrosNs) {
+      int64_t ns = 0;
+      if (!InstantNs(src, p, origin, ns)) {
         reason = kFallback;
         break;
       }
@@ -1369,14 +1375,8 @@ Napi::Value WriteInstants(const Napi::CallbackInfo& info) {
       reason = kFallback;
       break;
     }
-    // Times TypeScript writes with String(ns / 1000) (before the origin,
-    // 10^15 ns after it) or in bigints (past 2^53).
-    if (ReadU32(src + p + 24) > kSafeHigh) {
-      reason = kFallback;
-      break;
-    }
-    const int64_t ns = static_cast<int64_t>(ReadU32(src + p + 20) | (uint64_t{ReadU32(src + p + 24)} << 32)) - origin;
-    if (ns < 0 || ns >= kMaxExactMicrosNs) {
+    int64_t ns = 0;
+    if (!InstantNs(src, p, origin, ns)) {
       reason = kFallback;
       break;
     }
