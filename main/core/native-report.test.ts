@@ -730,10 +730,58 @@ describe('native perfetto instants', () => {
     expect(state[0]).toBe(0);
   });
 
-  it('write code loads past the slice table and many flows in one block exactly', async () => {
+  it('write flows started by the addon, a few a call, and the execs that end them', async () => {
+    // A few files loaded over and over, loads of the same file next to each
+    // other (the exec ends the newest flow), execs among them; two flow
+    // starts a call, so the flows array fills again and again.
+    const dir = tempDir('hookscope-native-flows-');
+    const file = path.join(dir, 'flows.hks');
+    const records: Buffer[] = [];
+    let seq = 0;
+    const at = (): bigint => 5_000n + BigInt(seq) * 250n;
+    for (let round = 0; round < 300; round++) {
+      const m = round % 7;
+      for (let again = 0; again < 1 + (round % 3); again++) {
+        records.push(
+          encodeOpenCodeRecord({
+            seq,
+            timeNs: at(),
+            tid: round % 2,
+            intent: round % 4 === 0 ? 'bytecode' : 'pythoncode',
+            path: v.str(
+              round % 4 === 0 ? `/srv/__pycache__/m${m}.cpython-312.pyc` : `/srv/m${m}.py`,
+            ),
+            realPath: `/srv/m${m}.py`,
+          }),
+        );
+        seq++;
+      }
+      if (round % 2 === 0) {
+        records.push(
+          encodeAuditRecord({
+            event: 'exec',
+            seq,
+            timeNs: at(),
+            args: v.tuple([v.code(`/srv/m${m}.py`, `m${m}`, 1)]),
+          }),
+        );
+        seq++;
+      }
+      records.push(encodeAuditRecord({ event: 'import', seq, timeNs: at(), args: v.tuple([]) }));
+      seq++;
+    }
+    writeOneProcessSession(file, [Buffer.concat(records)], 1_000n);
+    const stats = { ...newInstantStats(), flowsFull: 0 };
+    const trace = await perfettoBothWays(file, undefined, stats, 2);
+    if (trace.raw !== trace.decoded) expect(trace.raw).toBe(trace.decoded);
+    expect(trace.raw.match(/"ph":"f"/g)?.length).toBe(150);
+    expect(stats.flowsFull).toBeGreaterThan(50);
+  });
+
+  it('write code loads past the slice table exactly', async () => {
     // 70,000 distinct code loads (sizes differ) in one block: the table
-    // keeps 65,536 slices, the rest are written by TypeScript; every
-    // successful load starts a flow, 4096 of them fill the flows array.
+    // fills (its 8 MiB first), the rest are written by TypeScript, without
+    // a stop at each; every successful load starts a flow.
     const dir = tempDir('hookscope-native-slices-');
     const file = path.join(dir, 'slices.hks');
     const loads = 70_000;
@@ -768,11 +816,14 @@ describe('native perfetto instants', () => {
       ),
     );
     writeOneProcessSession(file, [payload, execs], 1_000n);
-    const stats = newInstantStats();
+    const stats = { ...newInstantStats(), newSlices: 0 };
     const trace = await perfettoBothWays(file, undefined, stats);
     if (trace.raw !== trace.decoded) expect(trace.raw).toBe(trace.decoded);
     expect(trace.raw).toContain('"ph":"f"');
     expect(stats.fallbacks).toBeGreaterThanOrEqual(loads - 65_536);
+    // Once full, the table stops at no new load: each is a fallback (as
+    // are the 200 execs), not a slice made for nothing as well.
+    expect(stats.newSlices + stats.fallbacks).toBeLessThan(loads + 200 + 10);
   });
 
   it('refuse bad slice tables and arguments', () => {
@@ -798,9 +849,40 @@ describe('native perfetto instants', () => {
       (addon.writeInstants as (...a: unknown[]) => unknown)(...args);
     const names = addon.newNameTable();
     const pidText = Buffer.from('"pid":1,"tid":');
-    // With a slice table, state[3] must hold the next flow id.
+    // With a slice table, state has five places and state[3] holds the
+    // next flow id; flows has room for a pair.
     expect(() =>
       call(load, 0, out, 0, names, pidText, 0, true, new Float64Array(3), table, new Int32Array(8)),
+    ).toThrow(TypeError);
+    expect(() =>
+      call(
+        load,
+        0,
+        out,
+        0,
+        names,
+        pidText,
+        0,
+        true,
+        Float64Array.of(0, 0, 0, 1),
+        table,
+        new Int32Array(8),
+      ),
+    ).toThrow(TypeError);
+    expect(() =>
+      call(
+        load,
+        0,
+        out,
+        0,
+        names,
+        pidText,
+        0,
+        true,
+        Float64Array.of(0, 0, 0, 1, 0),
+        table,
+        new Int32Array(1),
+      ),
     ).toThrow(TypeError);
     const state = Float64Array.of(0, 0, 0, 1.5, 0);
     expect(() =>
@@ -819,11 +901,35 @@ describe('native perfetto instants', () => {
     );
     expect(state[3]).toBe(8);
     expect(state[4]).toBe(1);
-    // No room for a flow: it stops before the code load.
-    expect(call(load, 0, out, 0, names, pidText, 0, true, state, table, new Int32Array(1))).toBe(
+    // Room for one flow: the second load stops before it is written.
+    const two = Buffer.concat([load, load]);
+    expect(call(two, 0, out, 0, names, pidText, 0, true, state, table, new Int32Array(2))).toBe(
       Stop.FLOWS,
     );
-    expect(state[0]).toBe(0);
+    expect([state[0], state[4]]).toEqual([load.length, 1]);
+    // The last flow id that fits is given; past it, the load is TypeScript's.
+    state[3] = 2 ** 31 - 1;
+    expect(call(two, 0, out, 0, names, pidText, 0, true, state, table, new Int32Array(8))).toBe(
+      Stop.FALLBACK,
+    );
+    expect([state[0], state[3], state[4]]).toEqual([load.length, 2 ** 31, 1]);
+    // A table full of slices stops at no unknown load: it is left at once.
+    const full = addon.newSliceTable();
+    const tiny = Buffer.from('x');
+    let taken = 0;
+    for (let size = 0; ; size++) {
+      const each = encodeOpenCodeRecord({ size, path: v.str('/a'), realPath: '/a' });
+      if (!set(full, each, 0, tiny, tiny, -1)) break;
+      taken++;
+    }
+    expect(taken).toBe(65_536);
+    state[3] = 1;
+    expect(call(load, 0, out, 0, names, pidText, 0, true, state, full, new Int32Array(8))).toBe(
+      Stop.FALLBACK,
+    );
+    expect(call(load, 0, out, 0, names, pidText, 0, true, state, table, new Int32Array(8))).toBe(
+      Stop.DONE,
+    );
   });
 
   // Last: it fills this thread's instant table.

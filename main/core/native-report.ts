@@ -300,6 +300,10 @@ export interface NativeInstantStats {
   refused: number;
   /** Times the output grew. */
   grown: number;
+  /** Times the flows array was full (counted when present). */
+  flowsFull?: number;
+  /** Code loads whose slice was not in the table (counted when present). */
+  newSlices?: number;
 }
 
 // Instant heads by event name, for every Perfetto report of this thread.
@@ -369,8 +373,12 @@ export function writeInstantsNative(
       }
     }
     if (stop === Stop.DONE) return p;
-    if (stop === Stop.FLOWS) continue;
+    if (stop === Stop.FLOWS) {
+      if (stats?.flowsFull !== undefined) stats.flowsFull++;
+      continue;
+    }
     if (stop === Stop.SLICE) {
+      if (stats?.newSlices !== undefined) stats.newSlices++;
       if ((codeLoads as CodeLoads).add(src, p)) continue;
       // A full table: this code load is the caller's.
       if (stats) stats.fallbacks++;

@@ -46,6 +46,8 @@ export interface PerfettoOptions {
   outSize?: number;
   /** Counts of what the addon did (tests). */
   stats?: NativeInstantStats;
+  /** Flow starts the addon hands back per call (4096 by default; tests use a few). */
+  flowsPerCall?: number;
 }
 
 /**
@@ -89,7 +91,7 @@ export async function perfettoReport(
       return (sliceTable ??= loadReportAddon().newSliceTable());
     },
     nextFlow: 1,
-    flows: new Int32Array(2 * 4096),
+    flows: new Int32Array(2 * (options.flowsPerCall ?? 4096)),
     add: (src, p) => {
       const slice = codeSliceOf(decodeRecordAt(src, p) as OpenCodeRecord);
       const source = slice.source === null ? -1 : sources.push(slice.source) - 1;

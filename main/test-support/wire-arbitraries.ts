@@ -286,6 +286,7 @@ export async function perfettoBothWays(
   file: string,
   outSize?: number,
   stats?: NativeInstantStats,
+  flowsPerCall?: number,
 ): Promise<{ decoded: string; raw: string }> {
   const collect = async (raw: boolean): Promise<string> => {
     const chunks: Buffer[] = [];
@@ -295,7 +296,7 @@ export async function perfettoBothWays(
       async (chunk) => {
         chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, 'utf8'));
       },
-      raw ? { outSize, stats } : {},
+      raw ? { outSize, stats, flowsPerCall } : {},
     );
     return Buffer.concat(chunks).toString('utf8');
   };

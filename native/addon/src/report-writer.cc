@@ -98,6 +98,9 @@ struct SliceTable {
   std::vector<std::unique_ptr<Entry>> entries;
   std::unordered_map<std::string_view, const Entry*> index;
   size_t bytes = 0;
+  // Set once SetSlice refused a slice for room: from then on a code load
+  // not in the table is left to TypeScript at once, not stopped at.
+  bool full = false;
 };
 
 const napi_type_tag kSliceTableTag = {0x686b735f736c6963, 0x655f7461626c6531};
@@ -937,8 +940,11 @@ Napi::Value SetSlice(const Napi::CallbackInfo& info) {
   SliceKey(src.data, p, ReadU32(src.data + p), key);
   if (table->index.count(key) != 0) return Napi::Boolean::New(env, true);
   const size_t bytes = key.size() + head.length + tail.length;
-  if (table->entries.size() >= kMaxSlices || bytes > kMaxSliceTableBytes - table->bytes ||
-      (table->index.bucket_count() > 0 && table->index.bucket_size(table->index.bucket(key)) >= 8)) {
+  if (table->entries.size() >= kMaxSlices || bytes > kMaxSliceTableBytes - table->bytes) {
+    table->full = true;
+    return Napi::Boolean::New(env, false);
+  }
+  if (table->index.bucket_count() > 0 && table->index.bucket_size(table->index.bucket(key)) >= 8) {
     return Napi::Boolean::New(env, false);
   }
   auto entry = std::make_unique<SliceTable::Entry>();
@@ -1250,8 +1256,12 @@ Napi::Value WriteInstants(const Napi::CallbackInfo& info) {
     slices = SliceTableOf(info[9]);
     if (slices == nullptr) return env.Undefined();
     flows = ArrayArgOf(info[10], napi_int32_array);
+    // state[3] the next flow id (an integer; ids past 2^31 - 1 are
+    // TypeScript's), state[4] the pairs written; flows has room for a pair.
     next_flow = state_array.length >= 5 ? state[3] : -1;
-    if (!flows.ok || !(next_flow >= 0 && next_flow < 2147483647 && next_flow == static_cast<double>(static_cast<int32_t>(next_flow)))) {
+    if (!flows.ok || flows.length < 2 || state_array.length < 5 ||
+        !(next_flow >= 0 && next_flow <= static_cast<double>(kMaxSafe) &&
+          next_flow == static_cast<double>(static_cast<int64_t>(next_flow)))) {
       Napi::TypeError::New(env, std::string(usage) + ", slices, flows: state[3] holds the next flow id")
           .ThrowAsJavaScriptException();
       return env.Undefined();
@@ -1315,12 +1325,18 @@ Napi::Value WriteInstants(const Napi::CallbackInfo& info) {
       SliceKey(src, p, length, slice_key);
       auto found = slices->index.find(slice_key);
       if (found == slices->index.end()) {
-        reason = kSlice;
+        // A full table takes nothing more: TypeScript writes this one.
+        reason = slices->full ? kFallback : kSlice;
         break;
       }
       const SliceTable::Entry& slice = *found->second;
       if (slice.source >= 0 && flows_written == flow_capacity) {
         reason = kFlows;
+        break;
+      }
+      // Flow ids past 2^31 - 1 (they do not fit the pairs): TypeScript's.
+      if (slice.source >= 0 && next_flow > 2147483647) {
+        reason = kFallback;
         break;
       }
       const size_t bound = slice.head.size() + slice.tail.size() + 2 * pid_text.size() + kRecordOverhead;
