@@ -1,7 +1,13 @@
 // `hookscope report FILE --format json|html|csv|perfetto|sarif|policy [--out OUT] [--pid PID] [--event GLOB]`
 import path from 'node:path';
 
-import { REPORT_FORMATS, ReportError, writeReport, type ReportFormat } from '../core/report.js';
+import {
+  REPORT_FORMATS,
+  ReportError,
+  ReportOutputClosed,
+  writeReport,
+  type ReportFormat,
+} from '../core/report.js';
 import { SessionFileError } from '../core/session-file.js';
 
 export interface ReportCommandOptions {
@@ -48,6 +54,8 @@ export async function reportCommand(
       stdout,
     );
   } catch (error) {
+    // `hookscope report … | head`: the reader has what it wanted.
+    if (error instanceof ReportOutputClosed) return 0;
     if (error instanceof ReportError) {
       err.write(`hookscope report: ${error.message}\n`);
       return 2;

@@ -2,13 +2,14 @@
 // is read (report.ts's FormattedOutput): a report that fails half-way (a
 // cancel, a failed write) waits for that block and drops it, fails with the
 // error, and leaves no output behind.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
 import { writeBenchSession } from '../test-support/bench-session.js';
-import { tempDir } from '../test-support/cli.js';
+import { CLI, tempDir } from '../test-support/cli.js';
 import { writeReport } from './report.js';
 
 describe('a json or csv report that fails half-way', () => {
@@ -86,4 +87,19 @@ describe('a json or csv report that fails half-way', () => {
       expect(afterError).toBe(0);
     });
   }
+
+  it('to a pipe whose reader goes away (`| head`): stops quietly, exit 0', async () => {
+    for (const format of ['csv', 'json', 'perfetto']) {
+      const child = spawn(process.execPath, [CLI, 'report', session, '--format', format], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      // The first bytes, then the reader closes its end.
+      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+      child.stdout.destroy();
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect({ format, code, stderr }).toEqual({ format, code: 0, stderr: '' });
+    }
+  });
 });

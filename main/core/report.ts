@@ -65,6 +65,14 @@ export class ReportError extends Error {
   }
 }
 
+/** The reader of the standard output closed it before the report was done. */
+export class ReportOutputClosed extends Error {
+  constructor() {
+    super('the standard output was closed before the report was complete');
+    this.name = 'ReportOutputClosed';
+  }
+}
+
 /** Where the report goes: a stream, written in chunks, with backpressure. */
 interface Sink {
   write(chunk: string | Buffer): Promise<void>;
@@ -147,9 +155,21 @@ export async function writeReport(
       throw new ReportError(`cannot write ${outPath}: ${(error as Error).message}`);
     }
   }
+  // An error of the output stream, whenever it comes: one emitted after a
+  // write that did not wait (a reader of stdout gone, a full disk) would
+  // otherwise have no listener and end the process.
+  let streamError: Error | null = null;
+  const onStreamError = (error: Error): void => {
+    streamError ??= error;
+  };
+  stream.on('error', onStreamError);
   const sink: Sink = {
     write: (chunk) =>
       new Promise((resolve, reject) => {
+        if (streamError !== null) {
+          reject(streamError);
+          return;
+        }
         if (stream.write(chunk)) {
           resolve();
           return;
@@ -208,7 +228,17 @@ export async function writeReport(
       fs.renameSync(temp, outPath);
       temp = null;
     }
+  } catch (error) {
+    if (streamError === null || error !== streamError) throw error;
+    // stdout's reader went away (`| head`): it has what it wanted.
+    if (outPath === null && (error as NodeJS.ErrnoException).code === 'EPIPE') {
+      throw new ReportOutputClosed();
+    }
+    throw new ReportError(
+      `cannot write ${outPath ?? 'the standard output'}: ${(error as Error).message}`,
+    );
   } finally {
+    stream.off('error', onStreamError);
     if (temp !== null) {
       (stream as fs.WriteStream).destroy();
       fs.rmSync(temp, { force: true });
