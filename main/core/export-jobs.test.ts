@@ -183,4 +183,29 @@ describe('export through the UI API', () => {
     expect(fs.readdirSync(folder)).toEqual([]);
     expect(leftovers(sessions)).toEqual([]);
   });
+
+  it('closing the API cancels running exports and waits for them: nothing is left behind', async () => {
+    const big = path.join(sessions, 'big.hks');
+    if (!fs.existsSync(big)) writeBenchSession(big, 200_000);
+    const folder = path.join(dir, 'closed');
+    fs.mkdirSync(folder);
+    const closing = new UiApi({ sessionDir: sessions, log: (line) => logged.push(line) });
+    const jobIds: string[] = [];
+    for (const format of ['json', 'csv', 'perfetto']) {
+      const started = await closing.call(
+        'export.start',
+        { path: big, format, out: path.join(folder, `big.${format}`) },
+        'test',
+      );
+      expect(started.ok).toBe(true);
+      jobIds.push((started as { result: ExportJob }).result.jobId);
+    }
+    await closing.close();
+    // Ended when close() returns: no export still running, no file in the folder.
+    for (const jobId of jobIds) {
+      const status = await closing.call('export.status', { jobId }, 'test');
+      expect((status as { result: ExportJob }).result.state).toBe('cancelled');
+    }
+    expect(fs.readdirSync(folder)).toEqual([]);
+  });
 });

@@ -20,6 +20,8 @@ class ExportCancelled extends Error {}
 interface Job {
   status: ExportJob;
   cancel: AbortController;
+  /** Settles when the export has ended (its output in place, or removed). */
+  ended: Promise<void>;
 }
 
 export class ExportJobs {
@@ -66,9 +68,15 @@ export class ExportJobs {
       startedAtMs: Date.now(),
       endedAtMs: null,
     };
-    this.jobs.set(jobId, { status, cancel });
+    const ended = this.run(
+      sessionFile,
+      out,
+      { ...options, format: request.format },
+      status,
+      cancel.signal,
+    );
+    this.jobs.set(jobId, { status, cancel, ended });
     this.forgetOld();
-    void this.run(sessionFile, out, { ...options, format: request.format }, status, cancel.signal);
     return { ...status };
   }
 
@@ -82,9 +90,13 @@ export class ExportJobs {
     return { ...job.status };
   }
 
-  /** Cancels every running export (the app is closing). */
-  cancelAll(): void {
+  /**
+   * Cancels every running export (the app is closing) and waits for each
+   * to end, so that none leaves its temporary file behind.
+   */
+  async cancelAll(): Promise<void> {
     for (const job of this.jobs.values()) job.cancel.abort();
+    await Promise.all([...this.jobs.values()].map((job) => job.ended));
   }
 
   private job(jobId: string): Job {

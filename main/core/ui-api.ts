@@ -581,11 +581,11 @@ export class UiApi {
   /** Stops the runs this API started and waits for their files to close. */
   async close(): Promise<void> {
     this.stopGrowthTimer();
-    this.exports.cancelAll();
+    const exportsEnded = this.exports.cancelAll();
     for (const run of this.runs.values()) {
       if (run.status.state === 'running') run.stop();
     }
-    await Promise.all([...this.runs.values()].map((run) => run.finished));
+    await Promise.all([exportsEnded, ...[...this.runs.values()].map((run) => run.finished)]);
   }
 
   private listSessionFiles(): ApiResponse<'sessions.list'>['sessions'] {
