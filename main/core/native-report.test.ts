@@ -849,69 +849,36 @@ describe('native perfetto instants', () => {
       (addon.writeInstants as (...a: unknown[]) => unknown)(...args);
     const names = addon.newNameTable();
     const pidText = Buffer.from('"pid":1,"tid":');
+    // writeInstants of `src` from 0 into `out`, with a slice table and flows.
+    const withSlices = (src: Buffer, state: unknown, slices: unknown, flows: unknown): unknown =>
+      call(src, 0, out, 0, names, pidText, 0, true, state, slices, flows);
     // With a slice table, state has five places and state[3] holds the
     // next flow id; flows has room for a pair.
-    expect(() =>
-      call(load, 0, out, 0, names, pidText, 0, true, new Float64Array(3), table, new Int32Array(8)),
-    ).toThrow(TypeError);
-    expect(() =>
-      call(
-        load,
-        0,
-        out,
-        0,
-        names,
-        pidText,
-        0,
-        true,
-        Float64Array.of(0, 0, 0, 1),
-        table,
-        new Int32Array(8),
-      ),
-    ).toThrow(TypeError);
-    expect(() =>
-      call(
-        load,
-        0,
-        out,
-        0,
-        names,
-        pidText,
-        0,
-        true,
-        Float64Array.of(0, 0, 0, 1, 0),
-        table,
-        new Int32Array(1),
-      ),
-    ).toThrow(TypeError);
-    const state = Float64Array.of(0, 0, 0, 1.5, 0);
-    expect(() =>
-      call(load, 0, out, 0, names, pidText, 0, true, state, table, new Int32Array(8)),
-    ).toThrow(TypeError);
-    state[3] = 7;
-    expect(() =>
-      call(load, 0, out, 0, names, pidText, 0, true, state, {}, new Int32Array(8)),
-    ).toThrow(TypeError);
-    expect(() => call(load, 0, out, 0, names, pidText, 0, true, state, table, [0, 0])).toThrow(
+    expect(() => withSlices(load, new Float64Array(3), table, new Int32Array(8))).toThrow(
       TypeError,
     );
-    // The slice is known: written, and with a source its flow starts with id 7.
-    expect(call(load, 0, out, 0, names, pidText, 0, true, state, table, new Int32Array(8))).toBe(
-      Stop.DONE,
+    expect(() => withSlices(load, Float64Array.of(0, 0, 0, 1), table, new Int32Array(8))).toThrow(
+      TypeError,
     );
+    expect(() =>
+      withSlices(load, Float64Array.of(0, 0, 0, 1, 0), table, new Int32Array(1)),
+    ).toThrow(TypeError);
+    const state = Float64Array.of(0, 0, 0, 1.5, 0);
+    expect(() => withSlices(load, state, table, new Int32Array(8))).toThrow(TypeError);
+    state[3] = 7;
+    expect(() => withSlices(load, state, {}, new Int32Array(8))).toThrow(TypeError);
+    expect(() => withSlices(load, state, table, [0, 0])).toThrow(TypeError);
+    // The slice is known: written, and with a source its flow starts with id 7.
+    expect(withSlices(load, state, table, new Int32Array(8))).toBe(Stop.DONE);
     expect(state[3]).toBe(8);
     expect(state[4]).toBe(1);
     // Room for one flow: the second load stops before it is written.
     const two = Buffer.concat([load, load]);
-    expect(call(two, 0, out, 0, names, pidText, 0, true, state, table, new Int32Array(2))).toBe(
-      Stop.FLOWS,
-    );
+    expect(withSlices(two, state, table, new Int32Array(2))).toBe(Stop.FLOWS);
     expect([state[0], state[4]]).toEqual([load.length, 1]);
     // The last flow id that fits is given; past it, the load is TypeScript's.
     state[3] = 2 ** 31 - 1;
-    expect(call(two, 0, out, 0, names, pidText, 0, true, state, table, new Int32Array(8))).toBe(
-      Stop.FALLBACK,
-    );
+    expect(withSlices(two, state, table, new Int32Array(8))).toBe(Stop.FALLBACK);
     expect([state[0], state[3], state[4]]).toEqual([load.length, 2 ** 31, 1]);
     // A table full of slices stops at no unknown load: it is left at once.
     const full = addon.newSliceTable();
@@ -924,12 +891,8 @@ describe('native perfetto instants', () => {
     }
     expect(taken).toBe(65_536);
     state[3] = 1;
-    expect(call(load, 0, out, 0, names, pidText, 0, true, state, full, new Int32Array(8))).toBe(
-      Stop.FALLBACK,
-    );
-    expect(call(load, 0, out, 0, names, pidText, 0, true, state, table, new Int32Array(8))).toBe(
-      Stop.DONE,
-    );
+    expect(withSlices(load, state, full, new Int32Array(8))).toBe(Stop.FALLBACK);
+    expect(withSlices(load, state, table, new Int32Array(8))).toBe(Stop.DONE);
   });
 
   // Last: it fills this thread's instant table.

@@ -98,11 +98,8 @@ export class RecordScan {
    * `wantsBody`: whether records of this kind and name get body ids
    * (asked once per name).
    */
-  constructor(
-    private readonly wantsBody: (kind: RecordKind, event: string) => boolean,
-    native: 'addon' | 'typescript' = 'addon',
-  ) {
-    this.native = native === 'addon' && useAddon ? scanAddon() : null;
+  constructor(private readonly wantsBody: (kind: RecordKind, event: string) => boolean) {
+    this.native = useAddon ? scanAddon() : null;
     this.handle = this.native?.newRecordScan() ?? null;
   }
 
