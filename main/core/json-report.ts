@@ -6,22 +6,30 @@
 // prints the same thing.
 //
 // Lossless: 64-bit numbers travel as {"$bigint": "decimal"} and raw bytes
-// as {"$bytes": "base64"}; everything else is the decoded block as is.
+// as {"$bytes": "base64"}; everything else is the decoded block as is,
+// except the Python values an event carries (its arguments, a code load's
+// path). Version 2 writes the values that make up nearly all of them bare:
+// None, a bool, an int within 2^53, a str kept whole, a tuple kept whole
+// (null, true, 524288, "text", [...]); any other value is the tagged
+// object of version 1. Version 1 spelled every value out and made a report
+// about 3.5 times the size of its session; this reader still reads it.
 
 import fs from 'node:fs';
 import readline from 'node:readline';
 
-import type { AgentRecord } from './protocol/records.js';
+import type { AgentRecord, TextValue, Value } from './protocol/records.js';
 import { plainRecordJson } from './report-text.js';
 import type { SessionBlock } from './session-file.js';
 import { SessionFileError } from './session-file.js';
 
 export const JSON_REPORT_FORMAT = 'hookscope-report';
-export const JSON_REPORT_VERSION = 1;
+export const JSON_REPORT_VERSION = 2;
+/** The versions this reader reads. */
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 
 type Plain = null | boolean | number | string | Plain[] | { [key: string]: Plain };
 
-/** A block as plain JSON (bigint and Buffer tagged). */
+/** A block as plain JSON (bigint and Buffer tagged), values as version 1 writes them. */
 export function toPlain(value: unknown): Plain {
   if (value === null || value === undefined) return null;
   if (typeof value === 'bigint') return { $bigint: value.toString() };
@@ -55,13 +63,204 @@ export function fromPlain(value: Plain): unknown {
   return value;
 }
 
+/**
+ * A float as version 2 writes it: a number, or the text of one JSON has no
+ * number for ("NaN", "Infinity", "-Infinity", "-0"; version 1 wrote null,
+ * or 0 for -0, and lost which).
+ */
+export function floatToPlain(n: number): number | string {
+  if (Number.isNaN(n)) return 'NaN';
+  if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity';
+  return Object.is(n, -0) ? '-0' : n;
+}
+
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A str the bare form stands for: kept whole, its UTF-8 length its full length. */
+function isWholeStr(value: TextValue): boolean {
+  return (
+    value.type === 'str' && !value.truncated && Buffer.byteLength(value.text) === value.fullLength
+  );
+}
+
+/**
+ * A value as the version 2 report writes it (the reference the direct
+ * writers in report-text.ts, report-bytes.ts and the addon are tested
+ * against): bare where the bare form says everything, else tagged.
+ */
+export function valueToPlain(value: Value): Plain {
+  switch (value.type) {
+    case 'none':
+      return null;
+    case 'bool':
+      return value.value;
+    case 'int':
+      return value.value >= MIN_SAFE && value.value <= MAX_SAFE
+        ? Number(value.value)
+        : { type: 'int', value: { $bigint: value.value.toString() } };
+    case 'str':
+      return isWholeStr(value) ? value.text : toPlain(value);
+    case 'tuple':
+    case 'list': {
+      const items = value.items.map(valueToPlain);
+      if (value.type === 'tuple' && !value.truncated && items.length === value.fullCount) {
+        return items;
+      }
+      return { type: value.type, items, fullCount: value.fullCount, truncated: value.truncated };
+    }
+    case 'float':
+      return { type: 'float', value: floatToPlain(value.value) };
+    case 'int_approx':
+      return { type: 'int_approx', approx: floatToPlain(value.approx) };
+    case 'code':
+      return {
+        type: 'code',
+        filename: valueToPlain(value.filename),
+        name: valueToPlain(value.name),
+        firstLine: value.firstLine,
+      };
+    default:
+      return toPlain(value);
+  }
+}
+
+/** Why a block of a report could not be read (the reader adds the line). */
+class ReportValueError extends Error {}
+
+function plainObject(plain: Plain): { [key: string]: Plain } | null {
+  return plain !== null && typeof plain === 'object' && !Array.isArray(plain) ? plain : null;
+}
+
+function numberField(plain: { [key: string]: Plain }, key: string, what: string): number {
+  const n = plain[key];
+  if (typeof n === 'number') return n;
+  // The numbers JSON cannot hold (floatText).
+  if (n === 'NaN') return NaN;
+  if (n === 'Infinity') return Infinity;
+  if (n === '-Infinity') return -Infinity;
+  if (n === '-0') return -0;
+  throw new ReportValueError(`${what} without a number "${key}"`);
+}
+
+function textFromPlain(plain: Plain, what: string): TextValue {
+  const value = valueFromPlain(plain);
+  if (value.type !== 'str' && value.type !== 'str_fs') {
+    throw new ReportValueError(`${what} must be a str, found ${value.type}`);
+  }
+  return value;
+}
+
+/** The inverse of valueToPlain, also for version 1's tagged forms. */
+export function valueFromPlain(plain: Plain): Value {
+  if (plain === null) return { type: 'none' };
+  if (typeof plain === 'boolean') return { type: 'bool', value: plain };
+  if (typeof plain === 'number') {
+    if (!Number.isSafeInteger(plain)) {
+      throw new ReportValueError(`a bare number must be an int within 2^53, found ${plain}`);
+    }
+    return { type: 'int', value: BigInt(plain) };
+  }
+  if (typeof plain === 'string') {
+    return { type: 'str', text: plain, fullLength: Buffer.byteLength(plain), truncated: false };
+  }
+  if (Array.isArray(plain)) {
+    const items = plain.map(valueFromPlain);
+    return { type: 'tuple', items, fullCount: items.length, truncated: false };
+  }
+  const tagged = plain;
+  switch (tagged.type) {
+    case 'tuple':
+    case 'list': {
+      if (!Array.isArray(tagged.items))
+        throw new ReportValueError(`a ${tagged.type} without items`);
+      return {
+        type: tagged.type,
+        items: tagged.items.map(valueFromPlain),
+        fullCount: numberField(tagged, 'fullCount', `a ${tagged.type}`),
+        truncated: tagged.truncated === true,
+      };
+    }
+    case 'code':
+      return {
+        type: 'code',
+        filename: textFromPlain(tagged.filename ?? null, "a code object's filename"),
+        name: textFromPlain(tagged.name ?? null, "a code object's name"),
+        firstLine: numberField(tagged, 'firstLine', 'a code object'),
+      };
+    case 'float':
+      return { type: 'float', value: numberField(tagged, 'value', 'a float') };
+    case 'int_approx':
+      return { type: 'int_approx', approx: numberField(tagged, 'approx', 'an int_approx') };
+    case 'none':
+    case 'bool':
+    case 'int':
+    case 'str':
+    case 'str_fs':
+    case 'bytes':
+    case 'bytearray':
+    case 'other':
+      return fromPlain(tagged) as Value;
+    default:
+      throw new ReportValueError(`a value of unknown type ${JSON.stringify(tagged.type ?? null)}`);
+  }
+}
+
+/** A block as the version 2 report writes it: toPlain, with its records' values as valueToPlain. */
+export function blockToPlain(block: SessionBlock): Plain {
+  if (block.type !== 'events') return toPlain(block);
+  return {
+    type: 'events',
+    offset: block.offset,
+    sessionId: block.sessionId,
+    records: block.records.map(recordToPlain),
+  };
+}
+
+function recordToPlain(record: AgentRecord): Plain {
+  const plain = toPlain(record) as { [key: string]: Plain };
+  if (record.kind === 'audit') plain.args = valueToPlain(record.args);
+  if (record.kind === 'open-code') plain.path = valueToPlain(record.path);
+  return plain;
+}
+
+/** The inverse of blockToPlain (`version` 1: of toPlain). */
+function blockFromPlain(plain: Plain, version: number): SessionBlock {
+  const tagged = plainObject(plain);
+  if (tagged === null || typeof tagged.type !== 'string') {
+    throw new ReportValueError('a block without a type');
+  }
+  if (version === 1 || tagged.type !== 'events') return fromPlain(tagged) as SessionBlock;
+  if (!Array.isArray(tagged.records)) throw new ReportValueError('an events block without records');
+  const records = tagged.records.map((r) => {
+    const fields = plainObject(r);
+    if (fields === null) throw new ReportValueError('a record that is not an object');
+    const { args, path, ...rest } = fields;
+    const record = fromPlain(rest) as Record<string, unknown>;
+    // The fields' order is the decoder's (records.ts): args last, path before realPath.
+    if (record.kind === 'audit') {
+      const value = valueFromPlain(args ?? null);
+      if (value.type !== 'tuple') throw new ReportValueError('audit arguments must be a tuple');
+      record.args = value;
+    } else if (record.kind === 'open-code') {
+      const { realPath, ...head } = record;
+      return { ...head, path: textFromPlain(path ?? null, "a code load's path"), realPath };
+    }
+    return record;
+  });
+  return {
+    ...(fromPlain({ ...tagged, records: [] }) as object),
+    records,
+  } as unknown as SessionBlock;
+}
+
 /** The document's first line; the blocks follow, one per line. */
 export function jsonReportHead(source: { path: string; generatedBy: string }): string {
   return `{"format":"${JSON_REPORT_FORMAT}","version":${JSON_REPORT_VERSION},"generatedBy":${JSON.stringify(source.generatedBy)},"source":${JSON.stringify(source.path)},"blocks":[\n`;
 }
 
 /**
- * One block as a line of the document: JSON.stringify(toPlain(block)).
+ * One block as a line of the document: JSON.stringify(blockToPlain(block)).
  * An events block (nearly all of a session) is written record by record
  * without the intermediate plain copy (report-text.ts), same bytes.
  */
@@ -95,8 +294,8 @@ export function looksLikeJsonReport(path: string): boolean {
 
 /**
  * Reads a JSON report's blocks back, line by line (memory stays flat).
- * Throws SessionFileError for anything that is not a report this version
- * wrote.
+ * Throws SessionFileError for anything that is not a report of a version
+ * this reader reads, naming the line.
  */
 export async function* readJsonReportBlocks(path: string): AsyncGenerator<SessionBlock> {
   const lines = readline.createInterface({
@@ -105,6 +304,7 @@ export async function* readJsonReportBlocks(path: string): AsyncGenerator<Sessio
   });
   let n = 0;
   let ended = false;
+  let version = JSON_REPORT_VERSION;
   try {
     for await (const raw of lines) {
       n++;
@@ -118,12 +318,13 @@ export async function* readJsonReportBlocks(path: string): AsyncGenerator<Sessio
         if (head.format !== JSON_REPORT_FORMAT) {
           throw new SessionFileError(path, `${path}: not a Hookscope JSON report`);
         }
-        if (head.version !== JSON_REPORT_VERSION) {
+        if (typeof head.version !== 'number' || !READABLE_VERSIONS.includes(head.version)) {
           throw new SessionFileError(
             path,
-            `${path}: JSON report version ${String(head.version)} is not supported; this Hookscope reads version ${JSON_REPORT_VERSION}`,
+            `${path}: JSON report version ${String(head.version)} is not supported; this Hookscope reads versions ${READABLE_VERSIONS.join(' and ')}`,
           );
         }
+        version = head.version;
         continue;
       }
       if (raw === ']}') {
@@ -134,12 +335,9 @@ export async function* readJsonReportBlocks(path: string): AsyncGenerator<Sessio
       const text = raw.endsWith(',') ? raw.slice(0, -1) : raw;
       let block: SessionBlock;
       try {
-        block = fromPlain(JSON.parse(text) as Plain) as SessionBlock;
+        block = blockFromPlain(JSON.parse(text) as Plain, version);
       } catch (error) {
         throw new SessionFileError(path, `${path}:${n}: ${(error as Error).message}`);
-      }
-      if (typeof block !== 'object' || block === null || typeof block.type !== 'string') {
-        throw new SessionFileError(path, `${path}:${n}: a block without a type`);
       }
       yield block;
     }

@@ -399,9 +399,9 @@ export class NameBytes {
 // ------------------------------------------------- json report (lossless)
 
 const J = {
-  none: ascii('{"type":"none"}'),
-  true: ascii('{"type":"bool","value":true}'),
-  false: ascii('{"type":"bool","value":false}'),
+  none: ascii('null'),
+  true: ascii('true'),
+  false: ascii('false'),
   intOpen: ascii('{"type":"int","value":{"$bigint":"'),
   bigintClose: ascii('"}}'),
   floatOpen: ascii('{"type":"float","value":'),
@@ -452,30 +452,51 @@ export function writePlainValue(out: ByteOut, src: Buffer, p: number): number {
     case ValueTag.FALSE:
       out.put(J.false);
       return q;
-    case ValueTag.INT:
-      out.put(J.intOpen);
-      out.i64(src, q);
-      out.put(J.bigintClose);
+    case ValueTag.INT: {
+      const n = safeI64(src, q);
+      if (n === null) {
+        out.put(J.intOpen);
+        out.i64(src, q);
+        out.put(J.bigintClose);
+      } else if (n < 0) {
+        out.byte(0x2d);
+        out.uint(-n);
+      } else out.uint(n);
       return q + 8;
+    }
     case ValueTag.STR: {
       const full = u32(src, q);
       const n = u32(src, q + 4);
+      // Kept whole and ASCII: bare. Other text is decoded, so that the bare
+      // form is kept for what decodes to exactly its bytes (plainValueJson).
+      if (n === full && isAscii(src, q + 8, q + 8 + n)) {
+        out.jsonText(src, q + 8, q + 8 + n, 1);
+        return q + 8 + n;
+      }
+      if (n === full) break;
       out.put(J.strOpen);
       out.jsonText(src, q + 8, q + 8 + n, 1);
       out.put(J.fullLength);
       out.uint(full);
-      out.put(n < full ? J.truncatedTrue : J.truncatedFalse);
+      out.put(J.truncatedTrue);
       return q + 8 + n;
     }
     case ValueTag.TUPLE:
     case ValueTag.LIST: {
       const full = u32(src, q);
       const n = u32(src, q + 4);
-      out.put(tag === ValueTag.TUPLE ? J.tupleOpen : J.listOpen);
+      // A tuple kept whole is a bare array.
+      const bare = tag === ValueTag.TUPLE && n === full;
+      if (bare) out.byte(0x5b);
+      else out.put(tag === ValueTag.TUPLE ? J.tupleOpen : J.listOpen);
       let r = q + 8;
       for (let i = 0; i < n; i++) {
         if (i > 0) out.byte(0x2c);
         r = writePlainValue(out, src, r);
+      }
+      if (bare) {
+        out.byte(0x5d);
+        return r;
       }
       out.put(J.itemsClose);
       out.uint(full);
@@ -491,13 +512,25 @@ export function writePlainValue(out: ByteOut, src: Buffer, p: number): number {
       out.byte(0x7d);
       return q + 10 + n;
     }
-    default: {
-      // Floats, big ints, str_fs, bytes, code objects: the string writer.
-      const { value, end } = decodeValueAt(src, p);
-      out.text(plainValueJson(value));
-      return end;
-    }
   }
+  // Floats, big ints, str_fs, bytes, code objects, non-ASCII text: the
+  // string writer.
+  const { value, end } = decodeValueAt(src, p);
+  out.text(plainValueJson(value));
+  return end;
+}
+
+/** The signed 64-bit integer at `p` when it is within ±(2^53 - 1), else null. */
+function safeI64(src: Buffer, p: number): number | null {
+  const high = src.readInt32LE(p + 4);
+  if (high > SAFE_HIGH || high < -SAFE_HIGH - 1) return null;
+  const n = high * TWO_POW_32 + u32(src, p);
+  return n >= Number.MIN_SAFE_INTEGER ? n : null;
+}
+
+function isAscii(src: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if ((src[i] as number) >= 0x80) return false;
+  return true;
 }
 
 const jsonEventName = new NameBytes(jsonString);

@@ -65,20 +65,26 @@ function bigintJson(n: bigint): string {
 
 // ------------------------------------------------- lossless (json report)
 
-/** JSON.stringify(toPlain(value)) of a decoded value (json-report.ts). */
+/** JSON.stringify(valueToPlain(value)) of a decoded value (json-report.ts). */
 export function plainValueJson(value: Value): string {
   switch (value.type) {
     case 'none':
-      return '{"type":"none"}';
+      return 'null';
     case 'bool':
-      return value.value ? '{"type":"bool","value":true}' : '{"type":"bool","value":false}';
+      return value.value ? 'true' : 'false';
     case 'int':
-      return `{"type":"int","value":${bigintJson(value.value)}}`;
+      return value.value >= MIN_SAFE && value.value <= MAX_SAFE
+        ? value.value.toString()
+        : `{"type":"int","value":${bigintJson(value.value)}}`;
     case 'int_approx':
-      return `{"type":"int_approx","approx":${jsonNumber(value.approx)}}`;
+      return `{"type":"int_approx","approx":${floatJson(value.approx)}}`;
     case 'float':
-      return `{"type":"float","value":${jsonNumber(value.value)}}`;
+      return `{"type":"float","value":${floatJson(value.value)}}`;
     case 'str':
+      // Bare when kept whole (json-report.ts's isWholeStr).
+      if (!value.truncated && Buffer.byteLength(value.text) === value.fullLength) {
+        return jsonString(value.text);
+      }
       return `{"type":"str","text":${jsonString(value.text)},"fullLength":${value.fullLength},"truncated":${value.truncated}}`;
     case 'str_fs':
       return `{"type":"str_fs","text":${jsonString(value.text)},"raw":{"$bytes":"${value.raw.toString('base64')}"},"fullLength":${value.fullLength},"truncated":${value.truncated}}`;
@@ -91,6 +97,9 @@ export function plainValueJson(value: Value): string {
       for (let i = 0; i < value.items.length; i++) {
         items += (i === 0 ? '' : ',') + plainValueJson(value.items[i] as Value);
       }
+      if (value.type === 'tuple' && !value.truncated && value.items.length === value.fullCount) {
+        return `[${items}]`;
+      }
       return `{"type":"${value.type}","items":[${items}],"fullCount":${value.fullCount},"truncated":${value.truncated}}`;
     }
     case 'code':
@@ -98,6 +107,13 @@ export function plainValueJson(value: Value): string {
     case 'other':
       return `{"type":"other","id":${bigintJson(value.id)},"typeName":${jsonString(value.typeName)}}`;
   }
+}
+
+/** JSON.stringify(floatToPlain(n)) (json-report.ts). */
+function floatJson(n: number): string {
+  if (Number.isNaN(n)) return '"NaN"';
+  if (!Number.isFinite(n)) return n > 0 ? '"Infinity"' : '"-Infinity"';
+  return Object.is(n, -0) ? '"-0"' : String(n);
 }
 
 function plainStackJson(stack: StackFrame[] | null): string {
@@ -110,7 +126,7 @@ function plainStackJson(stack: StackFrame[] | null): string {
   return `${out}]`;
 }
 
-/** JSON.stringify(toPlain(record)) of a decoded record (json-report.ts). */
+/** JSON.stringify(recordToPlain(record)) of a decoded record (json-report.ts). */
 export function plainRecordJson(r: AgentRecord): string {
   const head = `{"kind":"${r.kind}","seq":${r.seq},"timeNs":${bigintJson(r.timeNs)},"tid":${r.tid},"event":${eventJson(r.event)},"argsTruncated":${r.argsTruncated}`;
   if (r.kind === 'audit') return `${head},"args":${plainValueJson(r.args)}}`;

@@ -16,7 +16,7 @@ import {
   encodeOpenCodeRecord,
   v,
 } from '../test-support/wire-encoder.js';
-import { jsonReportBlock, toPlain } from './json-report.js';
+import { blockToPlain, jsonReportBlock } from './json-report.js';
 import { parsePolicy } from './policy/load-policy.js';
 import { formatValue, toJsonValue, type Value } from './protocol/records.js';
 import { CSV_COLUMNS, csvCell } from './report.js';
@@ -231,6 +231,7 @@ async function recordReal(out: string, code: string, cwd?: string): Promise<void
 
 describe('hookscope report', () => {
   for (const [format, golden] of [
+    ['json', 'enforced.json'],
     ['csv', 'enforced.csv'],
     ['sarif', 'enforced.sarif'],
     ['policy', 'enforced.policy.json'],
@@ -374,7 +375,7 @@ describe('hookscope report', () => {
     for (const file of [every, enforced, real]) {
       for await (const block of readSessionBlocks(file)) {
         if (block.type !== 'events') continue;
-        expect(jsonReportBlock(block, true)).toBe(JSON.stringify(toPlain(block)));
+        expect(jsonReportBlock(block, true)).toBe(JSON.stringify(blockToPlain(block)));
         for (const r of block.records) {
           records++;
           expect(jsonString(r.event)).toBe(JSON.stringify(r.event));
@@ -476,7 +477,11 @@ describe('hookscope report', () => {
       fs.readFileSync(path.join(REPO_ROOT, 'main', 'core', 'report-schema.json'), 'utf8'),
     ) as object;
     const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
-    for (const file of [sample, enforced, real]) {
+    // And every kind of value with its awkward cases (NaN, -0, big ints,
+    // text that is not UTF-8, containers cut short): lossless both ways.
+    const every = path.join(dir, 'every.hks');
+    writeEveryValueSession(every);
+    for (const file of [sample, enforced, real, every]) {
       const out = `${file}.json`;
       const r = await runCli(['report', file, '--format', 'json', '--out', out]);
       expect(r.code, r.stderr).toBe(0);
@@ -496,6 +501,55 @@ describe('hookscope report', () => {
     const bad = await runCli(['show', cut]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/the JSON report is cut short/);
+  });
+
+  it('json: a version 1 report is still read, as the session it came from', async () => {
+    // enforced.v1.json is what version 1 wrote for this session; it is
+    // valid against the version 1 schema, kept beside the current one.
+    const { file } = session();
+    const v1 = path.join(GOLDEN, 'enforced.v1.json');
+    const schema = JSON.parse(
+      fs.readFileSync(path.join(REPO_ROOT, 'main', 'core', 'report-schema-v1.json'), 'utf8'),
+    ) as object;
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+    expect(validate(JSON.parse(fs.readFileSync(v1, 'utf8')))).toBe(true);
+    for (const extra of [[], ['--json']]) {
+      const a = await runCli(['show', file, ...extra]);
+      const b = await runCli(['show', v1, ...extra]);
+      expect(b.code, b.stderr).toBe(0);
+      expect(b.stdout).toBe(a.stdout);
+    }
+    // Version 2 is smaller: the values that fill a session are bare.
+    const out = path.join(path.dirname(file), 'out.json');
+    expect((await runCli(['report', file, '--format', 'json', '--out', out])).code).toBe(0);
+    expect(fs.statSync(out).size).toBeLessThan(fs.statSync(v1).size);
+  });
+
+  it('json: a report with a value that is not one is refused, naming its line', async () => {
+    const { dir, file } = session();
+    const out = path.join(dir, 'out.json');
+    expect((await runCli(['report', file, '--format', 'json', '--out', out])).code).toBe(0);
+    const lines = fs.readFileSync(out, 'utf8').split('\n');
+    const at = lines.findIndex((line) => line.includes('"args":['));
+    expect(at).toBeGreaterThan(0);
+    for (const [bad, message] of [
+      ['"args":[1.5,', /a bare number must be an int within 2\^53, found 1\.5/],
+      ['"args":[{"type":"set"},', /a value of unknown type "set"/],
+      [
+        '"args":{"type":"list","items":[],"fullCount":0,"truncated":false},"x":[',
+        /audit arguments must be a tuple/,
+      ],
+    ] as const) {
+      const broken = path.join(dir, 'broken.json');
+      fs.writeFileSync(
+        broken,
+        lines.map((line, i) => (i === at ? line.replace('"args":[', bad) : line)).join('\n'),
+      );
+      const r = await runCli(['show', broken]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`broken.json:${at + 1}: `);
+      expect(r.stderr).toMatch(message);
+    }
   });
 
   it('perfetto: trace event JSON that parses, with tracks, instants, waits and load → exec flows', async () => {

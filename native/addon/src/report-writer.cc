@@ -48,9 +48,10 @@ constexpr size_t kIntentCount = sizeof kIntents / sizeof kIntents[0];
 enum Reason { kDone = 0, kFallback = 1, kName = 2, kRoom = 3, kSlice = 4, kFlows = 5 };
 enum Format { kJson = 0, kCsv = 1 };
 
-// Output per record byte is at most 29 (a False in the json report), so
-// this bounds a record's output before it is written; the writes are
-// checked all the same.
+// Output per record byte is at most about 8 (an empty list cut short in
+// the json report: 9 bytes, some 70 written), so this bounds a record's
+// output before it is written with room to spare; the writes are checked
+// all the same.
 constexpr size_t kBytesPerRecordByte = 32;
 constexpr size_t kRecordOverhead = 512;
 
@@ -441,40 +442,52 @@ class Writer {
   }
 
   // plainValueJson of the value at `p` (writePlainValue); moves `p` past it.
+  // Version 2 of the report: None, bools, ints within 2^53, whole strs and
+  // whole tuples are bare JSON; the rest are tagged objects.
   Step PlainValue(size_t& p, int depth) {
     if (!Need(p, 1, "value tag")) return Step::kBad;
     const uint8_t tag = src_[p];
     const size_t q = p + 1;
     switch (tag) {
       case kNone:
-        out_.Put("{\"type\":\"none\"}");
+        out_.Put("null");
         p = q;
         return Step::kOk;
       case kTrue:
-        out_.Put("{\"type\":\"bool\",\"value\":true}");
+        out_.Put("true");
         p = q;
         return Step::kOk;
       case kFalse:
-        out_.Put("{\"type\":\"bool\",\"value\":false}");
+        out_.Put("false");
         p = q;
         return Step::kOk;
-      case kInt:
+      case kInt: {
         if (!Need(q, 8, "number value")) return Step::kBad;
-        out_.Put("{\"type\":\"int\",\"value\":{\"$bigint\":\"");
-        out_.Int(static_cast<int64_t>(U64(q)));
-        out_.Put("\"}}");
+        const int64_t v = static_cast<int64_t>(U64(q));
+        const bool safe = v >= -kMaxSafe && v <= kMaxSafe;
+        if (!safe) out_.Put("{\"type\":\"int\",\"value\":{\"$bigint\":\"");
+        out_.Int(v);
+        if (!safe) out_.Put("\"}}");
         p = q + 8;
         return Step::kOk;
+      }
       case kStr: {
         if (!Need(q, 8, "str header")) return Step::kBad;
         const uint32_t full = U32(q);
         const uint32_t n = U32(q + 4);
         if (!Need(q + 8, n, "str bytes")) return Step::kBad;
+        // Non-ASCII text goes to TypeScript (JsonText), which decides
+        // whether it decodes to exactly its bytes, as the bare form needs.
+        if (n == full) {
+          if (!JsonText(q + 8, n, 1)) return Step::kFallback;
+          p = q + 8 + n;
+          return Step::kOk;
+        }
         out_.Put("{\"type\":\"str\",\"text\":");
         if (!JsonText(q + 8, n, 1)) return Step::kFallback;
         out_.Put(",\"fullLength\":");
         out_.Uint(full);
-        out_.Put(n < full ? std::string_view(",\"truncated\":true}") : std::string_view(",\"truncated\":false}"));
+        out_.Put(",\"truncated\":true}");
         p = q + 8 + n;
         return Step::kOk;
       }
@@ -484,16 +497,25 @@ class Writer {
         if (!Need(q, 8, "container header")) return Step::kBad;
         const uint32_t full = U32(q);
         const uint32_t n = U32(q + 4);
-        out_.Put(tag == kTuple ? std::string_view("{\"type\":\"tuple\",\"items\":[") : std::string_view("{\"type\":\"list\",\"items\":["));
+        const bool bare = tag == kTuple && n == full;
+        if (bare) {
+          out_.Byte('[');
+        } else {
+          out_.Put(tag == kTuple ? std::string_view("{\"type\":\"tuple\",\"items\":[") : std::string_view("{\"type\":\"list\",\"items\":["));
+        }
         size_t r = q + 8;
         for (uint32_t i = 0; i < n; i++) {
           if (i > 0) out_.Byte(',');
           Step step = PlainValue(r, depth + 1);
           if (step != Step::kOk) return step;
         }
-        out_.Put("],\"fullCount\":");
-        out_.Uint(full);
-        out_.Put(n < full ? std::string_view(",\"truncated\":true}") : std::string_view(",\"truncated\":false}"));
+        if (bare) {
+          out_.Byte(']');
+        } else {
+          out_.Put("],\"fullCount\":");
+          out_.Uint(full);
+          out_.Put(n < full ? std::string_view(",\"truncated\":true}") : std::string_view(",\"truncated\":false}"));
+        }
         p = r;
         return Step::kOk;
       }
