@@ -1,39 +1,21 @@
-// Reports from a session file, streamed: `csv` (one row per record),
-// `sarif` (one result per denied or asked intent, for code-scanning
-// dashboards) and `policy` (what the session's decisions imply, as
-// `--learn` writes it). The output goes to a temporary file beside the
+// Reports from a session file, streamed: `json` and `csv` (one row per
+// record) here; `html`, `perfetto`, `sarif` and `policy` (what the
+// session's decisions imply, as `--learn` writes it) in modules of their
+// own, loaded only for the report that asks for them (a report's start is
+// part of what it costs). The output goes to a temporary file beside the
 // target and is renamed into place only when complete, so a failure never
 // leaves a partial report behind.
 
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { decidedByText, ruleCommentsOf, type RuleComments } from './decision-text.js';
-import { eventMatcher } from './event-glob.js';
-import { htmlReport } from './html-report.js';
-import { perfettoReport } from './perfetto-report.js';
 import { JSON_REPORT_TAIL, jsonReportBlock, jsonReportHead } from './json-report.js';
-import { formatPolicy, learnPolicy } from './policy/index.js';
-import { BytesMemo } from './protocol/bytes-memo.js';
-import {
-  RecordKind,
-  decodeRecordAt,
-  isCodeLoadEvent,
-  recordEventAt,
-  textOf,
-  type DecisionRecord,
-  type OpenCodeRecord,
-} from './protocol/records.js';
 import { formatBlockNativeAsync, newFormatTables } from './native-report.js';
-import { RecentRecords, RecentSeqs } from './recent-seqs.js';
-import {
-  SessionReader,
-  type PolicyInfo,
-  type RawEventsBlock,
-  type RawSessionBlock,
-} from './session-file.js';
-import { originOf } from './stack-origin.js';
+import { filterRawBlocks, RawSelection, type Filter, type Sink } from './report-selection.js';
+import { SessionReader, type RawEventsBlock, type RawSessionBlock } from './session-file.js';
 import { HOOKSCOPE_VERSION } from './version.js';
+
+export type { Filter } from './report-selection.js';
 
 /** How many times the html report reads the session (for its progress). */
 const HTML_READS = 2;
@@ -71,11 +53,6 @@ export class ReportOutputClosed extends Error {
     super('the standard output was closed before the report was complete');
     this.name = 'ReportOutputClosed';
   }
-}
-
-/** Where the report goes: a stream, written in chunks, with backpressure. */
-interface Sink {
-  write(chunk: string | Buffer): Promise<void>;
 }
 
 /** The columns of the CSV report, in order (stable: consumers index them). */
@@ -123,6 +100,7 @@ export async function writeReport(
   let match: ((event: string) => boolean) | null = null;
   if (options.eventGlob !== undefined) {
     try {
+      const { eventMatcher } = await import('./event-glob.js');
       match = eventMatcher(options.eventGlob);
     } catch (error) {
       throw new ReportError(`bad --event glob: ${(error as Error).message}`);
@@ -211,14 +189,21 @@ export async function writeReport(
           yield block;
         }
       };
+      const { htmlReport } = await import('./html-report.js');
       await htmlReport(sessionPath, fresh, (text) => sink.write(text));
       options.onProgress?.(total, total);
     } else if (options.format === 'csv') {
       await csvReport(raw(), filter, sink);
     } else if (options.format === 'perfetto') {
+      const { perfettoReport } = await import('./perfetto-report.js');
       await perfettoReport(filterRawBlocks(raw(), filter), (chunk) => sink.write(chunk));
-    } else if (options.format === 'sarif') await sarifReport(raw(), filter, sink, sessionPath);
-    else await sink.write(formatPolicy(await learnPolicy(filterRawBlocks(raw(), filter))));
+    } else if (options.format === 'sarif') {
+      const { sarifReport } = await import('./sarif-report.js');
+      await sarifReport(raw(), filter, sink, sessionPath);
+    } else {
+      const { formatPolicy, learnPolicy } = await import('./policy/index.js');
+      await sink.write(formatPolicy(await learnPolicy(filterRawBlocks(raw(), filter))));
+    }
     if (temp !== null && outPath !== null) {
       await new Promise<void>((resolve, reject) => {
         (stream as fs.WriteStream).end((error?: Error | null) =>
@@ -257,103 +242,6 @@ async function* progressBlocks<B extends { type: string; offset: number }>(
     yield block;
   }
   onProgress?.(total, total);
-}
-
-export interface Filter {
-  pid: number | undefined;
-  match: ((event: string) => boolean) | null;
-  keepEvent: ((position: number) => boolean) | null;
-}
-
-/**
- * The filter over records left as bytes: which records of each events
- * block it keeps, by their offsets in the block. A decision goes with the
- * event it decided; event positions count every event of the session
- * that is not a decision, in file order.
- */
-class RawSelection {
-  private readonly pids = new Map<number, number>();
-  private position = 0;
-  private readonly kept = new Map<number, RecentSeqs>();
-  private readonly matched = new Map<string, boolean>();
-
-  constructor(private readonly filter: Filter) {}
-
-  /** Every block passes through here, in file order. */
-  see(block: RawSessionBlock): void {
-    if (block.type === 'process') this.pids.set(block.process.session, block.process.pid);
-  }
-
-  /** The offsets of the records of `block` the filter keeps (often none). */
-  records(block: RawEventsBlock): number[] {
-    const { pid, keepEvent, match } = this.filter;
-    const src = block.records;
-    const offsets: number[] = [];
-    if (pid !== undefined && this.pids.get(block.sessionId) !== pid) {
-      if (keepEvent !== null) {
-        for (let p = 0; p < src.length; p += src.readUInt32LE(p)) {
-          if (src[p + 4] !== RecordKind.DECISION) this.position++;
-        }
-      }
-      return offsets;
-    }
-    let seqs: RecentSeqs | undefined;
-    if (keepEvent !== null) {
-      seqs = this.kept.get(block.sessionId);
-      if (seqs === undefined) this.kept.set(block.sessionId, (seqs = new RecentSeqs()));
-    }
-    for (let p = 0; p < src.length; p += src.readUInt32LE(p)) {
-      if (seqs !== undefined && keepEvent !== null) {
-        if (src[p + 4] === RecordKind.DECISION) {
-          // The decided event's seq follows the name (docs/protocol.md).
-          const q = p + 28 + src.readUInt16LE(p + 6);
-          const eventSeq = src.readUInt32LE(q) + src.readUInt32LE(q + 4) * 0x1_0000_0000;
-          if (seqs.find(eventSeq) === undefined) continue;
-        } else {
-          if (!keepEvent(this.position++)) continue;
-          seqs.add(src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000, 1);
-        }
-      }
-      if (match !== null && !this.matches(recordEventAt(src, p))) continue;
-      offsets.push(p);
-    }
-    return offsets;
-  }
-
-  private matches(event: string): boolean {
-    let yes = this.matched.get(event);
-    if (yes === undefined) {
-      yes = this.filter.match!(event);
-      if (this.matched.size < 4096) this.matched.set(event, yes);
-    }
-    return yes;
-  }
-}
-
-/** Blocks with events narrowed to the filter: the kept records, still bytes. */
-export async function* filterRawBlocks(
-  blocks: AsyncIterable<RawSessionBlock>,
-  filter: Filter,
-): AsyncGenerator<RawSessionBlock> {
-  if (filter.pid === undefined && filter.match === null && filter.keepEvent === null) {
-    yield* blocks;
-    return;
-  }
-  const selection = new RawSelection(filter);
-  for await (const block of blocks) {
-    selection.see(block);
-    if (block.type !== 'events') {
-      yield block;
-      continue;
-    }
-    const kept = selection.records(block);
-    if (kept.length === block.count) yield block;
-    else if (kept.length > 0) {
-      const src = block.records;
-      const parts = kept.map((p) => src.subarray(p, p + src.readUInt32LE(p)));
-      yield { ...block, records: Buffer.concat(parts), count: kept.length };
-    }
-  }
 }
 
 /**
@@ -464,7 +352,6 @@ async function jsonReport(
 }
 
 /** What a SARIF result shows of the code a decision stopped. */
-type SarifCode = Pick<OpenCodeRecord, 'intent' | 'realPath' | 'path' | 'sha256'>;
 
 /** RFC 4180 quoting; a cell a spreadsheet would run as a formula gets a leading quote. */
 export function csvCell(value: string | number | null): string {
@@ -500,147 +387,4 @@ async function csvReport(
     }
     await output.settle();
   });
-}
-
-// ---------------------------------------------------------------- SARIF
-
-const SARIF_SCHEMA = 'https://json.schemastore.org/sarif-2.1.0.json';
-
-async function sarifReport(
-  blocks: AsyncIterable<RawSessionBlock>,
-  filter: Filter,
-  sink: Sink,
-  sessionPath: string,
-): Promise<void> {
-  let policy: PolicyInfo | null = null;
-  let comments: RuleComments = [];
-  const pids = new Map<number, number>();
-  // The code record each decision of code decides (same session, by seq),
-  // bounded. What a result shows of it depends on its bytes after the
-  // header alone: decoded once per distinct bytes (decoding every one of
-  // them was a fifth of the report).
-  const recentCode = new RecentRecords<SarifCode>(4096);
-  const codeSeen = new BytesMemo<SarifCode>();
-  const rules = new Map<string, { id: string; text: string }>();
-  let started = false;
-  const head = (): string =>
-    `{"$schema":${JSON.stringify(SARIF_SCHEMA)},"version":"2.1.0","runs":[{"results":[`;
-  const selection = new RawSelection(filter);
-  for await (const block of blocks) {
-    selection.see(block);
-    if (block.type === 'policy') {
-      policy = block.policy;
-      comments = ruleCommentsOf(policy);
-    }
-    if (block.type === 'process') pids.set(block.process.session, block.process.pid);
-    if (block.type !== 'events') continue;
-    for (const p of selection.records(block)) {
-      // Only intents and decisions matter here: audit records (nearly all
-      // of a session) are passed over without being decoded.
-      const src = block.records;
-      const kind = src[p + 4];
-      if (kind === RecordKind.AUDIT) continue;
-      if (kind === RecordKind.OPEN_CODE) {
-        let code = codeSeen.get(src, p);
-        if (code === undefined) {
-          const { intent, realPath, path, sha256 } = decodeRecordAt(src, p) as OpenCodeRecord;
-          code = { intent, realPath, path, sha256 };
-          codeSeen.set(src, p, code);
-        }
-        const seq = src.readUInt32LE(p + 12) + src.readUInt32LE(p + 16) * 0x1_0000_0000;
-        recentCode.add(block.sessionId, seq, code);
-        continue;
-      }
-      const record = decodeRecordAt(src, p);
-      if (record.kind !== 'decision') continue;
-      if (record.outcome !== 'denied' && record.action !== 'ask') continue;
-      const ruleId =
-        record.ruleIndex === null ? 'hookscope/default' : `hookscope/rule-${record.ruleIndex}`;
-      if (!rules.has(ruleId)) {
-        rules.set(ruleId, {
-          id: ruleId,
-          text:
-            record.ruleIndex === null
-              ? "the policy's default"
-              : (comments[record.ruleIndex] ?? `rule ${record.ruleIndex} of the policy`),
-        });
-      }
-      const code = isCodeLoadEvent(record.event)
-        ? recentCode.find(block.sessionId, Number(record.eventSeq))
-        : undefined;
-      const result = sarifResult(record, ruleId, code, pids.get(block.sessionId) ?? null, comments);
-      const text = `${started ? ',' : ''}${JSON.stringify(result)}`;
-      if (!started) {
-        await sink.write(head());
-        started = true;
-      }
-      await sink.write(text);
-    }
-  }
-  if (!started) await sink.write(head());
-  const driver = {
-    name: 'Hookscope',
-    version: HOOKSCOPE_VERSION,
-    rules: [...rules.values()].map((r) => ({
-      id: r.id,
-      shortDescription: { text: r.text },
-    })),
-  };
-  const run = {
-    tool: { driver },
-    originalUriBaseIds: {},
-    properties: {
-      session: path.basename(sessionPath),
-      ...(policy !== null ? { policy: policy.file, policySha256: policy.sha256 } : {}),
-    },
-  };
-  // The results array is open: close it and add the rest of the run.
-  const rest = JSON.stringify(run).slice(1);
-  await sink.write(`],${rest}]}\n`);
-}
-
-function sarifResult(
-  decision: DecisionRecord,
-  ruleId: string,
-  code: SarifCode | undefined,
-  pid: number | null,
-  comments: RuleComments,
-): Record<string, unknown> {
-  const what = code ? `${code.intent} ${code.realPath || textOf(code.path)}` : decision.event;
-  const message = `${what}: ${decision.outcome} by ${decidedByText(decision, comments)}${pid !== null ? ` in process ${pid}` : ''}`;
-  const origin = originOf(decision.stack);
-  const frame = decision.stack === null ? undefined : decision.stack[origin?.frame ?? 0];
-  const locations =
-    frame !== undefined && frame.file.startsWith('/')
-      ? [
-          {
-            physicalLocation: {
-              artifactLocation: { uri: fileUri(frame.file) },
-              region: { startLine: Math.max(1, frame.line) },
-            },
-            ...(origin
-              ? { logicalLocations: [{ fullyQualifiedName: `${origin.module}.${frame.function}` }] }
-              : {}),
-          },
-        ]
-      : [];
-  return {
-    ruleId,
-    level: decision.outcome === 'denied' ? 'error' : 'warning',
-    message: { text: message },
-    locations,
-    properties: {
-      event: decision.event,
-      outcome: decision.outcome,
-      decidedBy: decision.by,
-      waitedNs: decision.waitedNs.toString(),
-      ...(code ? { realPath: code.realPath, sha256: code.sha256, intent: code.intent } : {}),
-      ...(origin ? { module: origin.module, package: origin.package } : {}),
-      ...(pid !== null ? { pid } : {}),
-    },
-  };
-}
-
-function fileUri(file: string): string {
-  return `file://${file.split('/').map(encodeURIComponent).join('/')}`;
 }
