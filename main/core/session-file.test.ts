@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { writeSampleSession } from '../test-support/sample-session.js';
@@ -170,6 +171,92 @@ describe('SessionWriter and SessionReader', () => {
     // Earlier blocks stay intact after later reads (no buffer reuse).
     const first = blocks[0];
     expect(first?.type === 'events' && first.records[299]?.seq).toBe(299);
+  });
+
+  it('reads any mix of block sizes with any chunk size, every block intact, and a cut anywhere', async () => {
+    // The chunk after the buffered bytes is read ahead into a buffer of its
+    // own, after 256 KiB of room for the partial block before it: blocks
+    // whose tail fits that room, blocks whose tail does not, blocks larger
+    // than a chunk, and the views handed out before each.
+    const file = tmp('mix');
+    const cutFile = tmp('mix-cut');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 700 }), { minLength: 1, maxLength: 14 }),
+        fc.constantFrom(4096, 65_536, 300_000, 1 << 20),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        async (sizes, chunkSize, cutAt) => {
+          const payloads = sizes.map((kib, i) =>
+            Buffer.concat(
+              Array.from({ length: Math.ceil(kib / 4) + 1 }, (_, j) =>
+                encodeAuditRecord({
+                  seq: j,
+                  event: 'open',
+                  args: v.tuple([v.str(String.fromCharCode(97 + (i % 26)).repeat(4000)), v.int(j)]),
+                }),
+              ),
+            ),
+          );
+          const w = SessionWriter.create(file, { overwrite: true });
+          payloads.forEach((payload, i) => {
+            w.writeEvents(i + 1, payload);
+            if (i % 3 === 0) w.writeNotice({ timeMs: i, level: 'info', message: `after ${i}` });
+          });
+          w.close();
+          const whole = fs.readFileSync(file);
+          for (const raw of [true, false]) {
+            const reader = await SessionReader.open(file, { chunkSize });
+            const seen: { sessionId: number; records: Buffer | number }[] = [];
+            for await (const block of raw ? reader.rawBlocks() : reader.blocks()) {
+              if (block.type !== 'events') continue;
+              seen.push({
+                sessionId: block.sessionId,
+                records: Buffer.isBuffer(block.records) ? block.records : block.records.length,
+              });
+            }
+            // Compared once all are read: no later read overwrote a view.
+            expect(seen.map((b) => b.sessionId)).toEqual(payloads.map((_, i) => i + 1));
+            seen.forEach((b, i) => {
+              const payload = payloads[i] as Buffer;
+              if (Buffer.isBuffer(b.records)) expect(b.records.equals(payload)).toBe(true);
+              else expect(b.records).toBe(Math.ceil((sizes[i] as number) / 4) + 1);
+            });
+          }
+          // Cut anywhere: the blocks before the cut, and the cut reported.
+          const cut =
+            SESSION_HEADER_SIZE + Math.floor(cutAt * (whole.length - SESSION_HEADER_SIZE));
+          fs.writeFileSync(cutFile, whole.subarray(0, cut));
+          const { blocks, end } = await readAll(cutFile, chunkSize);
+          const offsets = blocks.map((b) => b.offset);
+          const next = end.truncated?.offset ?? cut;
+          expect(offsets.every((o) => o < next)).toBe(true);
+          if (end.truncated === null) expect(end.offset).toBe(cut);
+          else expect(end.truncated.offset + end.truncated.bytesCut).toBe(cut);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('an abandoned reader closes its file with a chunk still being read ahead', async () => {
+    const file = tmp('abandon');
+    const w = SessionWriter.create(file, { overwrite: false });
+    for (let i = 0; i < 40; i++) {
+      w.writeEvents(
+        1,
+        encodeAuditRecord({ seq: i, event: 'x', args: v.tuple([v.str('y'.repeat(3000))]) }),
+      );
+    }
+    w.close();
+    const fds = (): number => fs.readdirSync('/proc/self/fd').length;
+    const before = fds();
+    for (let i = 0; i < 20; i++) {
+      const reader = await SessionReader.open(file, { chunkSize: 4096 });
+      for await (const block of reader.rawBlocks()) {
+        if (block.type === 'events') break;
+      }
+    }
+    expect(fds()).toBe(before);
   });
 
   it('starts at a given block offset, and refuses one inside the file header', async () => {

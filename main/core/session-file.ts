@@ -461,6 +461,17 @@ export interface SessionReaderOptions {
 }
 
 const DEFAULT_CHUNK_SIZE = 1024 * 1024;
+/**
+ * Room before a chunk read ahead for the partial block the chunk before it
+ * ends with; a longer one is copied with the chunk into a new buffer.
+ */
+const READ_AHEAD_RESERVE = 256 * 1024;
+
+interface ReadAhead {
+  buf: Buffer;
+  /** Bytes read (0: end of file), or why the read failed. */
+  reading: Promise<number | Error>;
+}
 
 /**
  * Reads a session file block by block with bounded memory: at most one
@@ -490,6 +501,8 @@ export class SessionReader {
   /** File offset of buf[start]. */
   private fileOffset = SESSION_HEADER_SIZE;
   private eof = false;
+  /** The chunk after the buffered bytes, being read (fill). */
+  private ahead: ReadAhead | null = null;
 
   private constructor(
     path: string,
@@ -606,6 +619,10 @@ export class SessionReader {
   async close(): Promise<void> {
     const handle = this.handle;
     this.handle = null;
+    // The chunk being read ahead ends before its file does.
+    const ahead = this.ahead;
+    this.ahead = null;
+    if (ahead !== null) await ahead.reading;
     if (handle) await handle.close();
   }
 
@@ -624,34 +641,88 @@ export class SessionReader {
    * Makes at least `n` unconsumed bytes available; false at end of file.
    * Data already handed out (block payloads are views of `buf`) is never
    * overwritten: when the buffer is full, a new one is allocated.
+   *
+   * The next chunk is read ahead, while the blocks before it are checked
+   * and worked on, into a buffer of its own, after room for the partial
+   * block the current chunk ends with (copied in front of it when it
+   * comes). A block larger than a chunk is read straight into a buffer of
+   * its size.
    */
   private async fill(n: number): Promise<boolean> {
     while (this.end - this.start < n) {
       if (this.eof || this.handle === null) return false;
-      if (this.buf.length - this.start < n) {
-        const size = Math.max(this.chunkSize, n);
-        const next = Buffer.allocUnsafe(size);
+      const left = this.end - this.start;
+      if (this.ahead === null && n - left > this.chunkSize) {
+        await this.readInto(n);
+        continue;
+      }
+      const ahead = this.ahead ?? this.readAhead(this.handle);
+      this.ahead = null;
+      const got = await ahead.reading;
+      if (got instanceof Error) throw fsError(this.path, 'read', got);
+      if (got === 0) {
+        this.eof = true;
+        continue;
+      }
+      if (left <= READ_AHEAD_RESERVE) {
+        this.buf.copy(ahead.buf, READ_AHEAD_RESERVE - left, this.start, this.end);
+        this.buf = ahead.buf;
+        this.start = READ_AHEAD_RESERVE - left;
+        this.end = READ_AHEAD_RESERVE + got;
+      } else {
+        const next = Buffer.allocUnsafe(Math.max(left + got, n));
         this.buf.copy(next, 0, this.start, this.end);
-        this.end -= this.start;
-        this.start = 0;
+        ahead.buf.copy(next, left, READ_AHEAD_RESERVE, READ_AHEAD_RESERVE + got);
         this.buf = next;
+        this.start = 0;
+        this.end = left + got;
       }
-      const filePos = this.fileOffset + (this.end - this.start);
-      let bytesRead: number;
-      try {
-        ({ bytesRead } = await this.handle.read(
-          this.buf,
-          this.end,
-          this.buf.length - this.end,
-          filePos,
-        ));
-      } catch (error) {
-        throw fsError(this.path, 'read', error);
+      if (this.end - this.start >= n && this.handle !== null) {
+        this.ahead = this.readAhead(this.handle);
       }
-      if (bytesRead === 0) this.eof = true;
-      this.end += bytesRead;
     }
     return true;
+  }
+
+  /** Reads what follows the buffered bytes into this.buf, grown to hold `n` unconsumed bytes. */
+  private async readInto(n: number): Promise<void> {
+    if (this.buf.length - this.start < n) {
+      const next = Buffer.allocUnsafe(Math.max(this.chunkSize, n));
+      this.buf.copy(next, 0, this.start, this.end);
+      this.end -= this.start;
+      this.start = 0;
+      this.buf = next;
+    }
+    const filePos = this.fileOffset + (this.end - this.start);
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await this.handle!.read(
+        this.buf,
+        this.end,
+        this.buf.length - this.end,
+        filePos,
+      ));
+    } catch (error) {
+      throw fsError(this.path, 'read', error);
+    }
+    if (bytesRead === 0) this.eof = true;
+    this.end += bytesRead;
+  }
+
+  /**
+   * Starts reading the chunk after the buffered bytes. It settles with the
+   * byte count or the error, never rejects: nobody may be waiting for it
+   * when it fails (a reader abandoned part-way), and a rejection nobody
+   * waits for would end the process.
+   */
+  private readAhead(handle: FileHandle): ReadAhead {
+    const buf = Buffer.allocUnsafe(READ_AHEAD_RESERVE + this.chunkSize);
+    const position = this.fileOffset + (this.end - this.start);
+    const reading = handle.read(buf, READ_AHEAD_RESERVE, this.chunkSize, position).then(
+      ({ bytesRead }) => bytesRead,
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+    );
+    return { buf, reading };
   }
 
   private decodeBlock(
