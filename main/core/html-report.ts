@@ -1,10 +1,10 @@
 // The HTML report: one self-contained file a reviewer opens offline. No
 // network (a CSP that forbids it, no external scripts, fonts or images),
-// readable in print. Two streaming passes over the session: the summary
-// (which also finds the timeline's range), then the timeline, the lists the
-// summary does not keep and the event rows (embedded as JSON for the page's
-// search and pages; capped at HTML_MAX_EVENTS, so held until the page's top
-// is out).
+// readable in print. One streaming pass over the session gathers the
+// summary, the timeline (html-timeline.ts: counted in fine steps, since the
+// run's range is known only at its end), the lists the summary does not
+// keep and the event rows (embedded as JSON for the page's search and
+// pages; capped at HTML_MAX_EVENTS, so held until the page's top is out).
 //
 // Everything from the target is data, never markup: text is HTML-escaped,
 // and the embedded JSON has '<' escaped so no string can close its script.
@@ -30,7 +30,8 @@ import { BytesMemo } from './protocol/bytes-memo.js';
 import { RecordScan } from './protocol/record-scan.js';
 import { RecentRecords } from './recent-seqs.js';
 import { originOf } from './stack-origin.js';
-import { summarizeSession, type SessionSummary } from './summary.js';
+import { FineTimeline } from './html-timeline.js';
+import { SessionSummarizer, type SessionSummary } from './summary.js';
 import { HOOKSCOPE_VERSION } from './version.js';
 
 /** Events embedded for the table; the rest are counted, not shown. */
@@ -38,8 +39,8 @@ export const HTML_MAX_EVENTS = 200_000;
 const TIMELINE_BUCKETS = 120;
 const LIST_LIMIT = 500;
 
-/** A fresh read of the session, each time it is called (decoded, or events as bytes). */
-type Blocks = () => AsyncIterable<SessionBlock | RawSessionBlock>;
+/** The session's blocks (decoded, or events as bytes), read once. */
+type Blocks = AsyncIterable<SessionBlock | RawSessionBlock>;
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -72,9 +73,10 @@ interface Asked {
   stack: StackFrame[] | null;
 }
 
-interface SecondPass {
-  firstNs: bigint | null;
-  lastNs: bigint | null;
+interface Pass {
+  summary: SessionSummary;
+  /** The first and last record times (null: no records). */
+  range: { firstNs: number; lastNs: number } | null;
   buckets: Map<EventCategory, number[]>;
   decisions: Asked[];
   filesWritten: Map<string, number>;
@@ -88,67 +90,17 @@ interface SecondPass {
   omitted: number;
 }
 
-/** First and last record times, gathered while the summary reads the session. */
-interface TimeRange {
-  firstNs: bigint | null;
-  lastNs: bigint | null;
-}
-
-/** `blocks`, passed through, noting the time range of their records in `range`. */
-async function* rangedBlocks(
-  blocks: AsyncIterable<SessionBlock | RawSessionBlock>,
-  range: TimeRange,
-): AsyncGenerator<SessionBlock | RawSessionBlock> {
-  const note = (t: bigint): void => {
-    if (range.firstNs === null || t < range.firstNs) range.firstNs = t;
-    if (range.lastNs === null || t > range.lastNs) range.lastNs = t;
-  };
-  for await (const block of blocks) {
-    if (block.type === 'events') {
-      if (!Buffer.isBuffer(block.records)) {
-        for (const r of block.records) note(r.timeNs);
-      } else {
-        // The block's earliest and latest times, compared as numbers
-        // while they are exact (below 2^53 ns: 104 days of uptime).
-        const src = block.records;
-        let min = Infinity;
-        let max = -Infinity;
-        for (let p = 0; p < src.length; p += src.readUInt32LE(p)) {
-          const high = src.readUInt32LE(p + 24);
-          if (high > 0x1f_ffff) {
-            note(src.readBigUInt64LE(p + 20));
-            continue;
-          }
-          const t = high * 0x1_0000_0000 + src.readUInt32LE(p + 20);
-          if (t < min) min = t;
-          if (t > max) max = t;
-        }
-        if (min !== Infinity) {
-          note(BigInt(min));
-          note(BigInt(max));
-        }
-      }
-    }
-    yield block;
-  }
-}
-
 /**
- * The timeline, the lists the summary does not keep, and the event rows,
- * in one pass (the range is known from the summary's). The rows are kept
- * until the top of the page is written; they are capped, so memory stays
- * flat.
+ * The summary, the timeline, the lists the summary does not keep, and the
+ * event rows, in one pass. The rows are kept until the top of the page is
+ * written; they are capped, so memory stays flat.
  */
-async function secondPass(
-  blocks: Blocks,
-  range: TimeRange,
-  comments: () => RuleComments,
-  rowLimit: number,
-): Promise<SecondPass> {
-  const { firstNs, lastNs } = range;
-  const buckets = new Map<EventCategory, number[]>();
-  for (const c of EVENT_CATEGORIES) buckets.set(c.id, new Array<number>(TIMELINE_BUCKETS).fill(0));
-  const span = firstNs !== null && lastNs !== null && lastNs > firstNs ? lastNs - firstNs : 1n;
+async function onePass(sessionPath: string, blocks: Blocks, rowLimit: number): Promise<Pass> {
+  const summarizer = new SessionSummarizer(sessionPath);
+  // A decision is described with the comments of the policy before it.
+  let comments: RuleComments = [];
+  const timeline = new FineTimeline(EVENT_CATEGORIES.length);
+  const rowOf = new Map<EventCategory, number>(EVENT_CATEGORIES.map((c, i) => [c.id, i]));
   const decisions: Asked[] = [];
   const filesWritten = new Map<string, number>();
   const pids = new Map<number, { pid: number; start: bigint; startNumber: number | null }>();
@@ -167,22 +119,14 @@ async function secondPass(
   );
   const writtenByBody: (string | null | undefined)[] = [];
   const codeByBody: (CodeSeen | undefined)[] = [];
-  const rowByName: (number[] | null | undefined)[] = [];
-  const origin = firstNs ?? 0n;
-  const bucketCount = BigInt(TIMELINE_BUCKETS);
-  // A record's bucket is floor((t - first) * 120 / span). In doubles that
-  // is exact while the span is under 2^46 ns (19.5 hours): the product
-  // stays below 2^53, and a quotient q ≤ 120 that is not a whole number is
-  // at least 1/span < 2^-46 below the next one, more than the rounding of
-  // the division (half an ulp, ≤ 2^-47), so Math.floor never rounds up.
-  // Longer sessions keep the BigInt arithmetic.
-  const spanNumber = span < 2n ** 46n ? Number(span) : null;
-  // The origin as a number, for records read from bytes, while exact.
-  const originNumber = origin <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(origin) : null;
+  const rowByName: number[] = [];
+  const rowOfEvent = (event: string): number => rowOf.get(categoryOf(event)) ?? -1;
   const rows: Buffer[] = [];
   let shown = 0;
   let omitted = 0;
-  for await (const block of blocks()) {
+  for await (const block of blocks) {
+    summarizer.add(block);
+    if (block.type === 'policy') comments = ruleCommentsOf(block.policy);
     if (block.type === 'process') {
       const start = BigInt(block.process.startMonotonicNs);
       pids.set(block.process.session, {
@@ -200,6 +144,8 @@ async function secondPass(
     /** A decoded record (every record of a decoded block). */
     const take = (r: AgentRecord): void => {
       if (r.kind === 'decision') {
+        // In the chart's range, not in its counts.
+        timeline.see(Number(r.timeNs));
         if (decisions.length >= LIST_LIMIT) return;
         const code = isCodeLoadEvent(r.event)
           ? recentCode.find(block.sessionId, Number(r.eventSeq))
@@ -208,7 +154,7 @@ async function secondPass(
           decisions.push({
             what: code ? `${code.intent} ${code.realPath || textOf(code.path)}` : r.event,
             outcome: r.outcome,
-            by: decidedByText(r, comments()),
+            by: decidedByText(r, comments),
             pid: p?.pid ?? null,
             module: originOf(r.stack)?.module ?? null,
             stack: r.stack,
@@ -221,14 +167,8 @@ async function secondPass(
         blockRows.text(eventRow(r, p, pidJson));
         shown++;
       } else omitted++;
-      const i = Math.min(
-        TIMELINE_BUCKETS - 1,
-        spanNumber !== null
-          ? Math.floor((Number(r.timeNs - origin) * TIMELINE_BUCKETS) / spanNumber)
-          : Number(((r.timeNs - origin) * bucketCount) / span),
-      );
-      const row = buckets.get(categoryOf(r.event));
-      if (row) row[i] = (row[i] ?? 0) + 1;
+      const row = rowOfEvent(r.event);
+      if (row >= 0) timeline.add(row, Number(r.timeNs));
       if (r.kind === 'open-code') {
         recentCode.add(block.sessionId, r.seq, r);
       } else if (r.event === 'open' && filesWritten.size < LIST_LIMIT) {
@@ -238,31 +178,15 @@ async function secondPass(
     const fileWritten = (name: string | null): void => {
       if (name !== null) filesWritten.set(name, (filesWritten.get(name) ?? 0) + 1);
     };
-    /** The timeline bucket of the record at `item` of a block read as bytes. */
-    const bucketAt = (at: Buffer, item: number): number => {
-      const high = at.readUInt32LE(item + 24);
-      const sinceOrigin =
-        originNumber !== null && high <= 0x1f_ffff
-          ? high * 0x1_0000_0000 + at.readUInt32LE(item + 20) - originNumber
-          : null;
-      // The same arithmetic as take() does for a decoded record.
-      const bucket =
-        spanNumber !== null
-          ? Math.floor(
-              ((sinceOrigin ?? Number(at.readBigUInt64LE(item + 20) - origin)) * TIMELINE_BUCKETS) /
-                spanNumber,
-            )
-          : Number(((at.readBigUInt64LE(item + 20) - origin) * bucketCount) / span);
-      return Math.min(TIMELINE_BUCKETS - 1, bucket);
-    };
     const countAt = (at: Buffer, item: number, nameId: number, event: string): void => {
       let row = nameId >= 0 ? rowByName[nameId] : undefined;
       if (row === undefined) {
-        row = buckets.get(categoryOf(event)) ?? null;
+        row = rowOfEvent(event);
         if (nameId >= 0) rowByName[nameId] = row;
       }
-      const i = bucketAt(at, item);
-      if (row) row[i] = (row[i] ?? 0) + 1;
+      // The time as a number, as Number(timeNs) gives it for a decoded record.
+      if (row >= 0)
+        timeline.add(row, at.readUInt32LE(item + 24) * 0x1_0000_0000 + at.readUInt32LE(item + 20));
     };
     if (!Buffer.isBuffer(block.records)) {
       for (const r of block.records) take(r);
@@ -321,7 +245,18 @@ async function secondPass(
     // One buffer per block: a few hundred kept, not 200,000 strings.
     if (rowsInBlock > 0) rows.push(blockRows.finish());
   }
-  return { firstNs, lastNs, buckets, decisions, filesWritten, rows, omitted };
+  const buckets = new Map<EventCategory, number[]>();
+  const counted = timeline.buckets(TIMELINE_BUCKETS);
+  EVENT_CATEGORIES.forEach((c, i) => buckets.set(c.id, counted[i] as number[]));
+  return {
+    summary: summarizer.result(),
+    range: timeline.range,
+    buckets,
+    decisions,
+    filesWritten,
+    rows,
+    omitted,
+  };
 }
 
 /** What a denial shows of the code it stopped. */
@@ -418,7 +353,7 @@ const COLORS: Record<string, string> = {
   other: '#6b7280',
 };
 
-function timelineSvg(pass: SecondPass): string {
+function timelineSvg(pass: Pass): string {
   const width = 960;
   const height = 180;
   const totals = new Array<number>(TIMELINE_BUCKETS).fill(0);
@@ -439,8 +374,7 @@ function timelineSvg(pass: SecondPass): string {
       );
     }
   }
-  const spanMs =
-    pass.firstNs !== null && pass.lastNs !== null ? Number(pass.lastNs - pass.firstNs) / 1e6 : 0;
+  const spanMs = pass.range === null ? 0 : (pass.range.lastNs - pass.range.firstNs) / 1e6;
   const legend = EVENT_CATEGORIES.map(
     (c) =>
       `<span class="legend"><i style="background:${COLORS[c.id] ?? '#888'}"></i>${escapeHtml(c.label)}</span>`,
@@ -498,15 +432,8 @@ export async function htmlReport(
   write: (chunk: string | Buffer) => Promise<void>,
   rowLimit = HTML_MAX_EVENTS,
 ): Promise<void> {
-  // The summary's pass also finds the timeline's range: one decode of the
-  // session fewer.
-  const range: TimeRange = { firstNs: null, lastNs: null };
-  const summary: SessionSummary = await summarizeSession(
-    sessionPath,
-    rangedBlocks(blocks(), range),
-  );
-  const comments = ruleCommentsOf(summary.policy);
-  const pass = await secondPass(blocks, range, () => comments, rowLimit);
+  const pass = await onePass(sessionPath, blocks, rowLimit);
+  const summary = pass.summary;
   const title = summary.run ? summary.run.command.join(' ') : sessionPath;
   const durationMs =
     summary.run && summary.runEnd ? summary.runEnd.endedAtMs - summary.run.startedAtMs : null;
@@ -617,7 +544,7 @@ ${table(
 <p id="pager"><button id="prev" type="button">Previous</button><span id="page-info"></span><button id="next" type="button">Next</button></p>
 <table><thead><tr><th>PID</th><th>TID</th><th>ms</th><th>Event</th><th>Arguments</th></tr></thead><tbody id="events-body"></tbody></table>`);
   await write(out.join('\n'));
-  // The rows, gathered by the second pass, into the data element.
+  // The rows, gathered by the pass, into the data element.
   await write('<script type="application/json" id="events-data">[');
   for (let i = 0; i < pass.rows.length; i++) {
     if (i > 0) await write(',');

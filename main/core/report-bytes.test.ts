@@ -130,7 +130,7 @@ async function htmlBothWays(
     };
     await htmlReport(
       file,
-      blocks,
+      blocks(),
       async (chunk) => {
         text += chunk;
       },
@@ -235,6 +235,22 @@ describe('byte-level report writers', () => {
         const html = await htmlBothWays(file, rowLimit);
         expect(html.raw).toBe(html.decoded);
       }
+      // The chart, counted in the same pass as the summary, charts each
+      // category's events as often as the summary counts them.
+      const page = (await htmlBothWays(file, 3)).raw;
+      const charted = new Map<string, number>();
+      for (const [, label, n] of page.matchAll(/<rect [^>]*><title>([^<]*): (\d+)<\/title>/g)) {
+        charted.set(label as string, (charted.get(label as string) ?? 0) + Number(n));
+      }
+      const categories =
+        /<th>Category<\/th><th>Events<\/th><\/tr><\/thead><tbody>(.*?)<\/tbody>/.exec(page);
+      const counted = new Map(
+        [...(categories?.[1] ?? '').matchAll(/<tr><td>([^<]*)<\/td><td>(\d+)<\/td><\/tr>/g)]
+          .map(([, label, n]) => [label as string, Number(n)] as const)
+          .filter(([, n]) => n > 0),
+      );
+      expect(counted.size).toBeGreaterThan(0);
+      expect(charted).toEqual(counted);
       // And as without the addon's record scan: every record worked out in TypeScript.
       scanWithAddon(false);
       try {

@@ -17,9 +17,6 @@ import { HOOKSCOPE_VERSION } from './version.js';
 
 export type { Filter } from './report-selection.js';
 
-/** How many times the html report reads the session (for its progress). */
-const HTML_READS = 2;
-
 export const REPORT_FORMATS = ['json', 'html', 'csv', 'perfetto', 'sarif', 'policy'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
@@ -175,23 +172,8 @@ export async function writeReport(
     if (options.format === 'json') {
       await jsonReport(raw(), filter, sink, sessionPath);
     } else if (options.format === 'html') {
-      await reader.close();
-      // Several passes, each a fresh reader: memory stays flat. Progress
-      // counts both reads (htmlReport reads the session HTML_READS times).
-      const total = fs.statSync(sessionPath).size;
-      let pass = 0;
-      const fresh = async function* (): AsyncGenerator<RawSessionBlock> {
-        const done = Math.min(pass++, HTML_READS - 1) * total;
-        for await (const block of (await SessionReader.open(sessionPath)).rawBlocks()) {
-          if (options.onProgress && block.type !== 'end') {
-            options.onProgress(Math.floor((done + block.offset) / HTML_READS), total);
-          }
-          yield block;
-        }
-      };
       const { htmlReport } = await import('./html-report.js');
-      await htmlReport(sessionPath, fresh, (text) => sink.write(text));
-      options.onProgress?.(total, total);
+      await htmlReport(sessionPath, raw(), (text) => sink.write(text));
     } else if (options.format === 'csv') {
       await csvReport(raw(), filter, sink);
     } else if (options.format === 'perfetto') {

@@ -1,0 +1,120 @@
+// The html report's timeline, counted in the same single pass over the
+// session as everything else in the report: the run's time range is known
+// only at its end, so events are counted in fine steps first, and the
+// steps are shared out among the chart's buckets once the range is known.
+//
+// A step is a power of two nanoseconds, the smallest for which the times
+// seen so far span fewer than half of FINE_STEPS steps, with a quarter of
+// them spare on either side; a time outside the steps moves them, doubling
+// the step as needed (two steps become one, exactly). So an event is
+// charted where its time rounded down to its step falls, and a step is at
+// most 4 * span / FINE_STEPS: an event less than 1/4096 of the run after
+// a bucket's start may be charted in the bucket before (with 120 buckets,
+// 3% of a bucket). Memory is FINE_STEPS counts per row, whatever the
+// session's size. Times past 2^53 ns (104 days of uptime) are counted as
+// the nearest double, which the steps tolerate.
+
+/** Steps per row. */
+export const FINE_STEPS = 16_384;
+
+export class FineTimeline {
+  /** Counts by row, FINE_STEPS each: row r's step i is counts[r * FINE_STEPS + i]. */
+  private counts: Float64Array;
+  /** The step's length in ns (a power of two) and the start of step 0 (a multiple of it). */
+  private stepNs = 1;
+  private baseNs = 0;
+  private minNs = Infinity;
+  private maxNs = -Infinity;
+
+  constructor(private readonly rows: number) {
+    this.counts = new Float64Array(rows * FINE_STEPS);
+  }
+
+  /** Counts an event of row `row` at `timeNs` (a whole number of ns). */
+  add(row: number, timeNs: number): void {
+    let i = Math.floor((timeNs - this.baseNs) / this.stepNs);
+    if (i < 0 || i >= FINE_STEPS) {
+      this.fit(timeNs);
+      i = this.index(timeNs);
+    }
+    const at = row * FINE_STEPS + i;
+    this.counts[at] = (this.counts[at] as number) + 1;
+    if (timeNs < this.minNs) this.minNs = timeNs;
+    if (timeNs > this.maxNs) this.maxNs = timeNs;
+  }
+
+  /** Takes `timeNs` into the range charted without counting it (a decision's time). */
+  see(timeNs: number): void {
+    const i = Math.floor((timeNs - this.baseNs) / this.stepNs);
+    if (i < 0 || i >= FINE_STEPS) this.fit(timeNs);
+    if (timeNs < this.minNs) this.minNs = timeNs;
+    if (timeNs > this.maxNs) this.maxNs = timeNs;
+  }
+
+  /** Makes the steps cover `timeNs` and every time seen. */
+  private fit(timeNs: number): void {
+    const empty = this.minNs > this.maxNs;
+    const lo = empty ? timeNs : Math.min(this.minNs, timeNs);
+    const hi = empty ? timeNs : Math.max(this.maxNs, timeNs);
+    let step = this.stepNs;
+    while (Math.floor(hi / step) - Math.floor(lo / step) >= FINE_STEPS / 2) step *= 2;
+    const base = (Math.floor(lo / step) - FINE_STEPS / 4) * step;
+    if (!empty) {
+      // Each old step lies inside one new step: the new step is a multiple
+      // of the old, and both bases are multiples of their steps.
+      const next = new Float64Array(this.rows * FINE_STEPS);
+      for (let r = 0; r < this.rows; r++) {
+        for (let i = 0; i < FINE_STEPS; i++) {
+          const n = this.counts[r * FINE_STEPS + i] as number;
+          if (n === 0) continue;
+          const j = clampStep(Math.floor((this.baseNs + i * this.stepNs - base) / step));
+          next[r * FINE_STEPS + j] = (next[r * FINE_STEPS + j] as number) + n;
+        }
+      }
+      this.counts = next;
+    }
+    this.stepNs = step;
+    this.baseNs = base;
+  }
+
+  /** The step of `timeNs` (within the steps: see the note on times past 2^53). */
+  private index(timeNs: number): number {
+    return clampStep(Math.floor((timeNs - this.baseNs) / this.stepNs));
+  }
+
+  /** The first and last times counted (null: none). */
+  get range(): { firstNs: number; lastNs: number } | null {
+    return this.minNs <= this.maxNs ? { firstNs: this.minNs, lastNs: this.maxNs } : null;
+  }
+
+  /** The step in ns (for tests and the chart's caption). */
+  get step(): number {
+    return this.stepNs;
+  }
+
+  /**
+   * Each row's counts in `buckets` equal buckets from the first time
+   * counted to the last: a step goes where its start falls (the first
+   * step, where the first time falls).
+   */
+  buckets(buckets: number): number[][] {
+    const firstNs = this.minNs;
+    const span = this.maxNs > firstNs ? this.maxNs - firstNs : 1;
+    const out = Array.from({ length: this.rows }, () => new Array<number>(buckets).fill(0));
+    for (let r = 0; r < this.rows; r++) {
+      const row = out[r] as number[];
+      for (let i = 0; i < FINE_STEPS; i++) {
+        const n = this.counts[r * FINE_STEPS + i] as number;
+        if (n === 0) continue;
+        const start = Math.max(firstNs, this.baseNs + i * this.stepNs);
+        const b = Math.min(buckets - 1, Math.floor(((start - firstNs) * buckets) / span));
+        row[b] = (row[b] as number) + n;
+      }
+    }
+    return out;
+  }
+}
+
+function clampStep(i: number): number {
+  return i < 0 ? 0 : i >= FINE_STEPS ? FINE_STEPS - 1 : i;
+}
