@@ -22,6 +22,7 @@ export class FineTimeline {
   private counts: Float64Array;
   /** The step's length in ns (a power of two) and the start of step 0 (a multiple of it). */
   private stepNs = 1;
+  private perStep = 1;
   private baseNs = 0;
   private minNs = Infinity;
   private maxNs = -Infinity;
@@ -32,8 +33,11 @@ export class FineTimeline {
 
   /** Counts an event of row `row` at `timeNs` (a whole number of ns). */
   add(row: number, timeNs: number): void {
-    let i = Math.floor((timeNs - this.baseNs) / this.stepNs);
-    if (i < 0 || i >= FINE_STEPS) {
+    // Times a power of two's inverse: exact, and cheaper than dividing.
+    const x = (timeNs - this.baseNs) * this.perStep;
+    let i: number;
+    if (x >= 0 && x < FINE_STEPS) i = x | 0;
+    else {
       this.fit(timeNs);
       i = this.index(timeNs);
     }
@@ -74,6 +78,7 @@ export class FineTimeline {
       this.counts = next;
     }
     this.stepNs = step;
+    this.perStep = 1 / step;
     this.baseNs = base;
   }
 

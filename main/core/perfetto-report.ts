@@ -231,6 +231,9 @@ export async function perfettoReport(
       processes.set(p.session, { pid: p.pid, name: `${p.argv.join(' ') || p.exe} (pid ${p.pid})` });
     }
     if (block.type !== 'events') continue;
+    // Out first when the block's trace may not fit in what is left (about
+    // 1.6 bytes a record byte): growing the output copies all of it.
+    if (out.pos > 0 && out.buf.length - out.pos < 2 * recordsLength(block)) await write(out.take());
     const pid = processes.get(block.sessionId)?.pid ?? block.sessionId;
     let tids = seenThreads.get(pid);
     if (tids === undefined) seenThreads.set(pid, (tids = new Set()));
@@ -382,3 +385,8 @@ const instantHead = memoText(
 
 /** instantHead, remembered by the name's bytes. */
 const instantHeadBytes = new NameBytes(instantHead);
+
+/** The byte length of an events block's records (decoded: an estimate). */
+function recordsLength(block: { records: Buffer | readonly unknown[] }): number {
+  return Buffer.isBuffer(block.records) ? block.records.length : 128 * block.records.length;
+}
