@@ -132,6 +132,21 @@ struct JsonByteTable {
 };
 constexpr JsonByteTable kJsonByte;
 
+// What ReprWriter::PutPlain does with a byte: copies it, escapes it for
+// JSON ('"'), or stops (not printable ASCII, or a quote or backslash that
+// Python's repr would escape).
+enum ReprByte : uint8_t { kReprCopy = 0, kReprQuote = 1, kReprStop = 2 };
+struct ReprByteTable {
+  uint8_t of[256];
+  constexpr ReprByteTable() : of() {
+    for (int c = 0; c < 256; c++) {
+      of[c] = (c < 0x20 || c > 0x7e || c == '\'' || c == '\\') ? kReprStop : c == '"' ? kReprQuote : kReprCopy;
+    }
+  }
+  constexpr uint8_t operator[](uint8_t c) const { return of[c]; }
+};
+constexpr ReprByteTable kReprByte;
+
 // JSON.stringify's short escapes, by control character (0: none).
 char ShortEscape(uint8_t c) {
   switch (c) {
@@ -732,9 +747,9 @@ class ReprWriter {
         const uint32_t n = U32(q + 4);
         if (!Need(q + 8, n)) return Step::kBad;
         // Plain ASCII: one character a byte, so n is its length.
-        if (n != full || static_cast<double>(n) > max_string_ || !PlainRepr(q + 8, n)) return Step::kFallback;
+        if (n != full || static_cast<double>(n) > max_string_) return Step::kFallback;
         out_.Byte('\'');
-        PutEscapingQuotes(q + 8, n);
+        if (!PutPlain(q + 8, n)) return Step::kFallback;
         out_.Byte('\'');
         p = q + 8 + n;
         return Step::kOk;
@@ -743,9 +758,8 @@ class ReprWriter {
         if (!Need(q, 10)) return Step::kBad;
         const uint32_t n = U16(q + 8);
         if (!Need(q + 10, n)) return Step::kBad;
-        if (!PlainRepr(q + 10, n)) return Step::kFallback;
         out_.Byte('<');
-        PutEscapingQuotes(q + 10, n);
+        if (!PutPlain(q + 10, n)) return Step::kFallback;
         out_.Put(" object at 0x");
         out_.HexU64(U64(q));
         out_.Byte('>');
@@ -805,24 +819,29 @@ class ReprWriter {
   }
   uint64_t U64(size_t p) const { return U32(p) | (uint64_t{U32(p + 4)} << 32); }
 
-  // Printable ASCII without a quote or a backslash: its repr is the text
-  // between single quotes ('"' is allowed: it is escaped for JSON).
-  bool PlainRepr(size_t start, size_t n) const {
-    for (size_t i = start; i < start + n; i++) {
-      const uint8_t c = src_[i];
-      if (c < 0x20 || c > 0x7e || c == '\'' || c == '\\') return false;
+  // Printable ASCII without a quote or a backslash, whose repr is the
+  // text between single quotes, written escaped for a JSON string ('"'
+  // is allowed: it is escaped). False when the text is not that: the
+  // caller leaves the record to TypeScript and takes back what was
+  // written. Runs of plain bytes are copied whole.
+  bool PutPlain(size_t start, size_t n) {
+    if (!out_.Reserve(2 * n)) return true;  // the caller sees the overflow
+    const uint8_t* s = src_ + start;
+    uint8_t* o = out_.cursor();
+    size_t i = 0;
+    while (i < n) {
+      size_t run = i;
+      while (run < n && kReprByte[s[run]] == kReprCopy) run++;
+      memcpy(o, s + i, run - i);
+      o += run - i;
+      if (run == n) break;
+      if (kReprByte[s[run]] == kReprStop) return false;
+      *o++ = '\\';
+      *o++ = '"';
+      i = run + 1;
     }
+    out_.Advance(o);
     return true;
-  }
-
-  // Plain ASCII with '"' escaped for a JSON string.
-  void PutEscapingQuotes(size_t start, size_t n) {
-    if (!out_.Reserve(2 * n)) return;
-    for (size_t i = start; i < start + n; i++) {
-      const uint8_t c = src_[i];
-      if (c == '"') out_.Raw('\\');
-      out_.Raw(c);
-    }
   }
 
   const uint8_t* src_;
