@@ -24,11 +24,11 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function startServer(acceptsPid: (pid: number) => boolean) {
+async function startServer(acceptsPid: (pid: number) => boolean, helloTimeoutMs?: number) {
   const socketDir = makePrivateSocketDir();
   const token = crypto.randomBytes(32);
   const sink = new CollectingSink();
-  const server = new AgentServer({ socketDir, token, acceptsPid, sink });
+  const server = new AgentServer({ socketDir, token, acceptsPid, sink, helloTimeoutMs });
   await server.listen();
   cleanups.push(async () => {
     await server.close();
@@ -143,6 +143,8 @@ describe('agent socket', () => {
     await until(() => sink.notices.length > 0);
     expect(sink.notices[0]).toMatch(/was not launched or attached/);
     expect(sink.started).toEqual([]);
+    expect(sink.refusals).toHaveLength(1);
+    expect(sink.refusals[0]?.pid).toEqual(expect.any(Number));
   });
 
   it('refuses a HELLO whose pid is not the peer', async () => {
@@ -150,6 +152,22 @@ describe('agent socket', () => {
     await sendRaw(server.socketPath, encodeFrame(FrameType.HELLO, hello(token, process.pid + 1)));
     await until(() => sink.notices.length > 0);
     expect(sink.notices[0]).toMatch(/claims pid/);
+    // The refusal goes to the sink with the peer's pid (an attach fails on it at once).
+    expect(sink.refusals).toEqual([{ pid: process.pid, why: expect.stringMatching(/claims pid/) }]);
+  });
+
+  it('refuses a connection that sends no HELLO in time, naming its pid', async () => {
+    const { server, sink } = await startServer(() => true, 300);
+    const c = net.createConnection(server.socketPath);
+    const closed = new Promise<void>((resolve) => c.on('close', () => resolve()));
+    c.on('error', () => {});
+    await closed;
+    expect(sink.notices).toEqual([
+      `refused an agent connection: pid ${process.pid} sent no HELLO in time`,
+    ]);
+    expect(sink.refusals).toEqual([
+      { pid: process.pid, why: `pid ${process.pid} sent no HELLO in time` },
+    ]);
   });
 
   it('refuses an oversize frame and a malformed one without crashing', async () => {

@@ -34,8 +34,15 @@ import { checkEventsPayload } from './protocol/native-check.js';
 import { parsePolicyAck, type PolicyAckStatus } from './protocol/policy-ack.js';
 import { getPeerCredentials, type PeerCredentials } from './peer-credentials.js';
 
-/** How long a new connection has to send HELLO. */
-const HELLO_TIMEOUT_MS = 5000;
+/**
+ * How long a new connection has to send HELLO. An agent that a debugger
+ * armed may connect while the debugger still holds the process stopped
+ * (up to its 30 s limit, debugger-inject.ts): the clock runs on here, and
+ * at 5 s an agent frozen between connect and HELLO was refused, and its
+ * attach failed for no reason of its own. Connections come only from the
+ * run's own processes (checked above), so a long wait costs nothing.
+ */
+const HELLO_TIMEOUT_MS = 40_000;
 /** How long replacePolicy waits for each agent's POLICY_ACK. */
 const POLICY_ACK_TIMEOUT_MS = 3000;
 
@@ -64,6 +71,8 @@ export interface AgentSink {
   drops(sessionId: number, droppedTotal: bigint): void;
   processEnded(sessionId: number, bye: Bye | null): void;
   notice(level: 'info' | 'warning' | 'error', message: string): void;
+  /** A connection was refused (also said as a warning notice); `pid` when the kernel told it. */
+  refused?(pid: number | null, why: string): void;
 }
 
 /** Where ASK frames go (the intent broker); without one, an ASK is a protocol error. */
@@ -104,6 +113,8 @@ export interface AgentServerOptions {
    * waits for this frame, so one is always sent, empty when there is none).
    */
   attachPolicy?: Buffer;
+  /** How long a new connection has to send HELLO (HELLO_TIMEOUT_MS by default). */
+  helloTimeoutMs?: number;
 }
 
 export class AgentServer {
@@ -260,8 +271,9 @@ export class AgentServer {
     if (!this.options.abstractName) fs.rmSync(this.socketPath, { force: true });
   }
 
-  private refuse(socket: net.Socket, why: string): void {
+  private refuse(socket: net.Socket, why: string, pid: number | null): void {
     this.options.sink.notice('warning', `refused an agent connection: ${why}`);
+    this.options.sink.refused?.(pid, why);
     socket.destroy();
   }
 
@@ -284,7 +296,7 @@ export class AgentServer {
       if (typeof fd !== 'number' || fd < 0) throw new Error('no descriptor for the connection');
       peer = getPeerCredentials(fd);
     } catch (err) {
-      this.refuse(socket, `peer credentials unavailable (${(err as Error).message})`);
+      this.refuse(socket, `peer credentials unavailable (${(err as Error).message})`, null);
       return;
     }
     const expectedUid = this.options.peerUid ?? process.getuid?.();
@@ -292,11 +304,12 @@ export class AgentServer {
       this.refuse(
         socket,
         `peer uid ${peer.uid} is not the expected ${expectedUid}, pid ${peer.pid}`,
+        peer.pid,
       );
       return;
     }
     if (!this.options.acceptsPid(peer.pid)) {
-      this.refuse(socket, `pid ${peer.pid} was not launched or attached by this run`);
+      this.refuse(socket, `pid ${peer.pid} was not launched or attached by this run`, peer.pid);
       return;
     }
 
@@ -307,11 +320,11 @@ export class AgentServer {
     let refused = false;
     const refuse = (why: string): void => {
       refused = true;
-      this.refuse(socket, why);
+      this.refuse(socket, why, peer.pid);
     };
     const helloTimer = setTimeout(
       () => refuse(`pid ${peer.pid} sent no HELLO in time`),
-      HELLO_TIMEOUT_MS,
+      this.options.helloTimeoutMs ?? HELLO_TIMEOUT_MS,
     );
     const queue = new IngestQueue(socket, (chunk) => {
       if (!refused) handleChunk(chunk);

@@ -243,13 +243,16 @@ async function waitForResult(read: () => string | null, timeoutMs: number): Prom
  * event from the target (hooks active) and the end of the target's
  * connection.
  */
-class AttachSink implements AgentSink {
+export class AttachSink implements AgentSink {
   private targetSession = 0;
   private probeSeen = false;
   private resolveProbe!: (atMs: number) => void;
   private resolveEnd!: (bye: Bye | null) => void;
   readonly probe = new Promise<number>((r) => (this.resolveProbe = r));
   readonly targetEnded = new Promise<Bye | null>((r) => (this.resolveEnd = r));
+  private resolveRefused!: (why: string) => void;
+  /** Why the target's connection was refused before its probe (the agent does not retry). */
+  readonly refusedBeforeProbe = new Promise<string>((r) => (this.resolveRefused = r));
 
   constructor(
     private readonly recorder: SessionRecorder,
@@ -285,6 +288,10 @@ class AttachSink implements AgentSink {
 
   notice(level: 'info' | 'warning' | 'error', message: string): void {
     this.recorder.notice(level, message);
+  }
+
+  refused(pid: number | null, why: string): void {
+    if (pid === this.targetPid && !this.probeSeen) this.resolveRefused(why);
   }
 }
 
@@ -448,8 +455,22 @@ export class AttachRun {
           `process ${target.pid} refused the attach: ${ATTACH_RESULTS[code] ?? `agent result ${code}`}`,
         );
       }
-      const probeTimer = new Promise<null>((r) => setTimeout(() => r(null), PROBE_TIMEOUT_MS));
-      const hooksActiveAtMs = await Promise.race([sink.probe, probeTimer]);
+      // The probe, a refusal of the target's connection (its agent does not
+      // try again: waiting on would only blame the wrong thing), or time.
+      let probeTimeout: NodeJS.Timeout | undefined;
+      const waited = await Promise.race([
+        sink.probe.then((atMs) => ({ atMs })),
+        sink.refusedBeforeProbe.then((why) => ({ refused: why })),
+        new Promise<{ timedOut: true }>((r) => {
+          probeTimeout = setTimeout(() => r({ timedOut: true }), PROBE_TIMEOUT_MS);
+        }),
+      ]).finally(() => clearTimeout(probeTimeout));
+      if ('refused' in waited) {
+        throw new AttachFailedError(
+          `the agent loaded into process ${target.pid} and connected, but its connection was refused: ${waited.refused}`,
+        );
+      }
+      const hooksActiveAtMs = 'atMs' in waited ? waited.atMs : null;
       if (hooksActiveAtMs === null) {
         throw new AttachFailedError(
           `the agent loaded into process ${target.pid} but its hooks did not report within ` +

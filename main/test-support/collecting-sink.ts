@@ -16,4 +16,8 @@ export class CollectingSink implements AgentSink {
   notice(_level: string, message: string): void {
     this.notices.push(message);
   }
+  refusals: { pid: number | null; why: string }[] = [];
+  refused(pid: number | null, why: string): void {
+    this.refusals.push({ pid, why });
+  }
 }
