@@ -56,8 +56,11 @@ describe('FineTimeline', () => {
         const first = Math.min(...timed.map((e) => e.t));
         const last = Math.max(...timed.map((e) => e.t));
         expect(timeline.range).toEqual({ firstNs: first, lastNs: last });
-        // The step is what the span needs, at most 4 * span / FINE_STEPS.
-        expect(timeline.step).toBeLessThanOrEqual(Math.max(1, (4 * (last - first)) / FINE_STEPS));
+        // The step is what the span needs: the half that did not fit spanned
+        // more than FINE_STEPS / 2 - 1 steps.
+        expect(timeline.step).toBeLessThanOrEqual(
+          Math.max(1, (4 * (last - first)) / (FINE_STEPS - 2)),
+        );
         const charted = timeline.buckets(BUCKETS);
         const exact = exactBuckets(times, first, last);
         const span = last > first ? last - first : 1;
@@ -90,7 +93,7 @@ describe('FineTimeline', () => {
     for (let i = 200_000; i > 0; i--) falling.add(i % 2, i * 7);
     const byRow = falling.buckets(BUCKETS);
     expect(byRow.flat().reduce((a, b) => a + b, 0)).toBe(200_000);
-    expect(falling.step).toBeLessThanOrEqual((4 * 7 * 199_999) / FINE_STEPS);
+    expect(falling.step).toBeLessThanOrEqual((4 * 7 * 199_999) / (FINE_STEPS - 2));
     const late = new FineTimeline(1);
     for (let i = 0; i < 1000; i++) late.add(0, 2 ** 60 + i * 2 ** 20);
     expect(

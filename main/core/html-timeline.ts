@@ -7,10 +7,10 @@
 // seen so far span fewer than half of FINE_STEPS steps, with a quarter of
 // them spare on either side; a time outside the steps moves them, doubling
 // the step as needed (two steps become one, exactly). So an event is
-// charted where its time rounded down to its step falls, and a step is at
-// most 4 * span / FINE_STEPS: an event less than 1/4096 of the run after
-// a bucket's start may be charted in the bucket before (with 120 buckets,
-// 3% of a bucket). Memory is FINE_STEPS counts per row, whatever the
+// charted where its time rounded down to its step falls, and a step is
+// under 4 * span / (FINE_STEPS - 2): an event less than about 1/4096 of
+// the run after a bucket's start may be charted in the bucket before (with
+// 120 buckets, 3% of a bucket). Memory is FINE_STEPS counts per row, whatever the
 // session's size. Times past 2^53 ns (104 days of uptime) are counted as
 // the nearest double, which the steps tolerate.
 
@@ -64,15 +64,25 @@ export class FineTimeline {
     while (Math.floor(hi / step) - Math.floor(lo / step) >= FINE_STEPS / 2) step *= 2;
     const base = (Math.floor(lo / step) - FINE_STEPS / 4) * step;
     if (!empty) {
-      // Each old step lies inside one new step: the new step is a multiple
-      // of the old, and both bases are multiples of their steps.
+      // Each old step lies inside one new step: the new step is the old
+      // times a power of two, and both bases are multiples of their steps.
+      // Old step i goes to new step (i + shift) / ratio, rounded down; only
+      // the steps between the first and last time seen hold counts. (Plain
+      // locals: this runs a few dozen times a report, mostly before the
+      // engine has compiled it.)
+      const counts = this.counts;
       const next = new Float64Array(this.rows * FINE_STEPS);
-      for (let r = 0; r < this.rows; r++) {
-        for (let i = 0; i < FINE_STEPS; i++) {
-          const n = this.counts[r * FINE_STEPS + i] as number;
-          if (n === 0) continue;
-          const j = clampStep(Math.floor((this.baseNs + i * this.stepNs - base) / step));
-          next[r * FINE_STEPS + j] = (next[r * FINE_STEPS + j] as number) + n;
+      const shift = (this.baseNs - base) / this.stepNs;
+      const perRatio = this.stepNs / step;
+      const first = clampStep(Math.floor((this.minNs - this.baseNs) / this.stepNs));
+      const last = clampStep(Math.floor((this.maxNs - this.baseNs) / this.stepNs));
+      for (let r = 0, at = 0; r < this.rows; r++, at += FINE_STEPS) {
+        for (let i = first; i <= last; i++) {
+          const n = counts[at + i] as number;
+          if (n !== 0) {
+            const j = at + clampStep(Math.floor((i + shift) * perRatio));
+            next[j] = (next[j] as number) + n;
+          }
         }
       }
       this.counts = next;
