@@ -17,10 +17,19 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
 
-import type { AgentRecord, TextValue, Value } from './protocol/records.js';
+import {
+  DECIDED_BY,
+  DECISION_ACTIONS,
+  DECISION_OUTCOMES,
+  OPEN_CODE_INTENTS,
+  type AgentRecord,
+  type StackFrame,
+  type TextValue,
+  type Value,
+} from './protocol/records.js';
 import { plainRecordJson } from './report-text.js';
 import type { SessionBlock } from './session-file.js';
-import { SessionFileError } from './session-file.js';
+import { SessionFileError, checkedReportBlock } from './session-file.js';
 
 export const JSON_REPORT_FORMAT = 'hookscope-report';
 export const JSON_REPORT_VERSION = 2;
@@ -128,19 +137,83 @@ export function valueToPlain(value: Value): Plain {
 /** Why a block of a report could not be read (the reader adds the line). */
 class ReportValueError extends Error {}
 
-function plainObject(plain: Plain): { [key: string]: Plain } | null {
+type PlainObject = { [key: string]: Plain };
+/** A record or value read back: bigints and bytes untagged (fromPlain). */
+type Fields = Record<string, unknown>;
+
+function plainObject(plain: Plain): PlainObject | null {
   return plain !== null && typeof plain === 'object' && !Array.isArray(plain) ? plain : null;
 }
 
-function numberField(plain: { [key: string]: Plain }, key: string, what: string): number {
+/**
+ * A float field: a number, or the text of one JSON has no number for
+ * (floatToPlain); version 1 wrote null for NaN and the infinities, read
+ * as NaN.
+ */
+function floatField(plain: PlainObject, key: string, what: string): number {
   const n = plain[key];
   if (typeof n === 'number') return n;
-  // The numbers JSON cannot hold (floatText).
-  if (n === 'NaN') return NaN;
+  if (n === 'NaN' || n === null) return NaN;
   if (n === 'Infinity') return Infinity;
   if (n === '-Infinity') return -Infinity;
   if (n === '-0') return -0;
   throw new ReportValueError(`${what} without a number "${key}"`);
+}
+
+function wholeField(fields: Fields, key: string, what: string, min = 0): number {
+  const n = fields[key];
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min) {
+    throw new ReportValueError(`${what}: "${key}" must be a whole number of at least ${min}`);
+  }
+  return n;
+}
+
+function bigintField(fields: Fields, key: string, what: string): bigint {
+  const n = fields[key];
+  if (typeof n !== 'bigint') throw new ReportValueError(`${what}: "${key}" must be {"$bigint": …}`);
+  return n;
+}
+
+function bytesField(fields: Fields, key: string, what: string): Buffer {
+  const b = fields[key];
+  if (!Buffer.isBuffer(b)) throw new ReportValueError(`${what}: "${key}" must be {"$bytes": …}`);
+  return b;
+}
+
+function stringField(fields: Fields, key: string, what: string): string {
+  const text = fields[key];
+  if (typeof text !== 'string') throw new ReportValueError(`${what}: "${key}" must be a string`);
+  return text;
+}
+
+function boolField(fields: Fields, key: string, what: string): boolean {
+  const b = fields[key];
+  if (typeof b !== 'boolean') throw new ReportValueError(`${what}: "${key}" must be true or false`);
+  return b;
+}
+
+function oneOfField<T extends string>(
+  fields: Fields,
+  key: string,
+  allowed: readonly T[],
+  what: string,
+): T {
+  const text = fields[key];
+  if (typeof text !== 'string' || !(allowed as readonly string[]).includes(text)) {
+    throw new ReportValueError(`${what}: "${key}" must be one of ${allowed.join(', ')}`);
+  }
+  return text as T;
+}
+
+/** A kept length and the full one it came from: kept ≤ full, cut short when less. */
+function fullOf(fields: Fields, key: string, kept: number, what: string): number {
+  const full = wholeField(fields, key, what);
+  if (full < kept) throw new ReportValueError(`${what}: "${key}" is less than what is kept`);
+  const truncated = boolField(fields, 'truncated', what);
+  if (truncated !== kept < full) {
+    throw new ReportValueError(`${what}: "truncated" does not match "${key}"`);
+  }
+  return full;
 }
 
 function textFromPlain(plain: Plain, what: string): TextValue {
@@ -151,7 +224,10 @@ function textFromPlain(plain: Plain, what: string): TextValue {
   return value;
 }
 
-/** The inverse of valueToPlain, also for version 1's tagged forms. */
+/**
+ * The inverse of valueToPlain, also for version 1's tagged forms; throws
+ * a ReportValueError for anything that is not a value the decoder makes.
+ */
 export function valueFromPlain(plain: Plain): Value {
   if (plain === null) return { type: 'none' };
   if (typeof plain === 'boolean') return { type: 'bool', value: plain };
@@ -169,16 +245,61 @@ export function valueFromPlain(plain: Plain): Value {
     return { type: 'tuple', items, fullCount: items.length, truncated: false };
   }
   const tagged = plain;
+  const what = `a ${String(tagged.type)} value`;
   switch (tagged.type) {
-    case 'tuple':
-    case 'list': {
-      if (!Array.isArray(tagged.items))
-        throw new ReportValueError(`a ${tagged.type} without items`);
+    case 'none':
+      return { type: 'none' };
+    case 'bool':
+      return { type: 'bool', value: boolField(tagged, 'value', what) };
+    case 'int':
+      return { type: 'int', value: bigintField(fromPlain(tagged) as Fields, 'value', what) };
+    case 'int_approx':
+      return { type: 'int_approx', approx: floatField(tagged, 'approx', what) };
+    case 'float':
+      return { type: 'float', value: floatField(tagged, 'value', what) };
+    case 'str': {
+      // A str cut short, or one whose text is not what its bytes decode to
+      // (not UTF-8): its full length says what the text does not.
+      const text = stringField(tagged, 'text', what);
+      const full = wholeField(tagged, 'fullLength', what);
+      return {
+        type: 'str',
+        text,
+        fullLength: full,
+        truncated: boolField(tagged, 'truncated', what),
+      };
+    }
+    case 'str_fs': {
+      const fields = fromPlain(tagged) as Fields;
+      const raw = bytesField(fields, 'raw', what);
+      return {
+        type: 'str_fs',
+        text: stringField(fields, 'text', what),
+        raw,
+        fullLength: fullOf(fields, 'fullLength', raw.length, what),
+        truncated: fields.truncated as boolean,
+      };
+    }
+    case 'bytes':
+    case 'bytearray': {
+      const fields = fromPlain(tagged) as Fields;
+      const data = bytesField(fields, 'data', what);
       return {
         type: tagged.type,
-        items: tagged.items.map(valueFromPlain),
-        fullCount: numberField(tagged, 'fullCount', `a ${tagged.type}`),
-        truncated: tagged.truncated === true,
+        data,
+        fullLength: fullOf(fields, 'fullLength', data.length, what),
+        truncated: fields.truncated as boolean,
+      };
+    }
+    case 'tuple':
+    case 'list': {
+      if (!Array.isArray(tagged.items)) throw new ReportValueError(`${what} without items`);
+      const items = tagged.items.map(valueFromPlain);
+      return {
+        type: tagged.type,
+        items,
+        fullCount: fullOf(tagged, 'fullCount', items.length, what),
+        truncated: tagged.truncated as boolean,
       };
     }
     case 'code':
@@ -186,21 +307,16 @@ export function valueFromPlain(plain: Plain): Value {
         type: 'code',
         filename: textFromPlain(tagged.filename ?? null, "a code object's filename"),
         name: textFromPlain(tagged.name ?? null, "a code object's name"),
-        firstLine: numberField(tagged, 'firstLine', 'a code object'),
+        firstLine: wholeField(tagged, 'firstLine', what, -(2 ** 31)),
       };
-    case 'float':
-      return { type: 'float', value: numberField(tagged, 'value', 'a float') };
-    case 'int_approx':
-      return { type: 'int_approx', approx: numberField(tagged, 'approx', 'an int_approx') };
-    case 'none':
-    case 'bool':
-    case 'int':
-    case 'str':
-    case 'str_fs':
-    case 'bytes':
-    case 'bytearray':
-    case 'other':
-      return fromPlain(tagged) as Value;
+    case 'other': {
+      const fields = fromPlain(tagged) as Fields;
+      return {
+        type: 'other',
+        id: bigintField(fields, 'id', what),
+        typeName: stringField(fields, 'typeName', what),
+      };
+    }
     default:
       throw new ReportValueError(`a value of unknown type ${JSON.stringify(tagged.type ?? null)}`);
   }
@@ -224,34 +340,111 @@ function recordToPlain(record: AgentRecord): Plain {
   return plain;
 }
 
-/** The inverse of blockToPlain (`version` 1: of toPlain). */
-function blockFromPlain(plain: Plain, version: number): SessionBlock {
+/**
+ * The inverse of blockToPlain, every field checked (version 1's blocks
+ * too: its values are the tagged forms valueFromPlain also reads).
+ */
+function blockFromPlain(plain: Plain): SessionBlock {
   const tagged = plainObject(plain);
   if (tagged === null || typeof tagged.type !== 'string') {
     throw new ReportValueError('a block without a type');
   }
-  if (version === 1 || tagged.type !== 'events') return fromPlain(tagged) as SessionBlock;
-  if (!Array.isArray(tagged.records)) throw new ReportValueError('an events block without records');
-  const records = tagged.records.map((r) => {
-    const fields = plainObject(r);
-    if (fields === null) throw new ReportValueError('a record that is not an object');
-    const { args, path, ...rest } = fields;
-    const record = fromPlain(rest) as Record<string, unknown>;
-    // The fields' order is the decoder's (records.ts): args last, path before realPath.
-    if (record.kind === 'audit') {
-      const value = valueFromPlain(args ?? null);
-      if (value.type !== 'tuple') throw new ReportValueError('audit arguments must be a tuple');
-      record.args = value;
-    } else if (record.kind === 'open-code') {
-      const { realPath, ...head } = record;
-      return { ...head, path: textFromPlain(path ?? null, "a code load's path"), realPath };
+  if (tagged.type !== 'events') {
+    try {
+      return checkedReportBlock(fromPlain(tagged) as Fields);
+    } catch (error) {
+      throw new ReportValueError((error as Error).message, { cause: error });
     }
-    return record;
-  });
+  }
+  const offset = wholeField(tagged, 'offset', 'an events block');
+  const sessionId = wholeField(tagged, 'sessionId', 'an events block');
+  if (!Array.isArray(tagged.records)) throw new ReportValueError('an events block without records');
+  const records = tagged.records.map(recordFromPlain);
+  return { type: 'events', offset, sessionId, records };
+}
+
+const RECORD_KINDS = ['audit', 'open-code', 'decision'] as const;
+
+/** A record read back, its fields in the decoder's order (records.ts). */
+function recordFromPlain(plain: Plain): AgentRecord {
+  const fields = plainObject(plain);
+  if (fields === null) throw new ReportValueError('a record that is not an object');
+  const { args, path, ...rest } = fields;
+  const f = fromPlain(rest) as Fields;
+  const kind = oneOfField(f, 'kind', RECORD_KINDS, 'a record');
+  const what = `a ${kind} record`;
+  const seq = wholeField(f, 'seq', what);
+  const timeNs = bigintField(f, 'timeNs', what);
+  const tid = wholeField(f, 'tid', what);
+  const event = stringField(f, 'event', what);
+  const argsTruncated = boolField(f, 'argsTruncated', what);
+  if (kind === 'audit') {
+    // Version 1 wrote the tuple tagged; valueFromPlain reads both.
+    const value = valueFromPlain(args ?? null);
+    if (value.type !== 'tuple') {
+      throw new ReportValueError(`audit arguments must be a tuple, found ${value.type}`);
+    }
+    return { kind, seq, timeNs, tid, event, argsTruncated, args: value };
+  }
+  if (kind === 'decision') {
+    const ruleIndex = f.ruleIndex === null ? null : wholeField(f, 'ruleIndex', what);
+    const stack = f.stack === null ? null : stackOf(f.stack, what);
+    return {
+      kind,
+      seq,
+      timeNs,
+      tid,
+      event,
+      argsTruncated,
+      eventSeq: bigintField(f, 'eventSeq', what),
+      outcome: oneOfField(f, 'outcome', DECISION_OUTCOMES, what),
+      action: oneOfField(f, 'action', DECISION_ACTIONS, what),
+      by: oneOfField(f, 'by', DECIDED_BY, what),
+      ruleIndex,
+      waitedNs: bigintField(f, 'waitedNs', what),
+      stack,
+    };
+  }
+  const status = oneOfField(f, 'status', ['ok', 'error'] as const, what);
+  const sha256 = f.sha256 === null ? null : stringField(f, 'sha256', what);
+  if (sha256 !== null && !/^[0-9a-f]{64}$/.test(sha256)) {
+    throw new ReportValueError(`${what}: "sha256" must be 64 lowercase hex digits or null`);
+  }
   return {
-    ...(fromPlain({ ...tagged, records: [] }) as object),
-    records,
-  } as unknown as SessionBlock;
+    kind,
+    seq,
+    timeNs,
+    tid,
+    event,
+    argsTruncated,
+    intent: oneOfField(f, 'intent', OPEN_CODE_INTENTS, what),
+    status,
+    errno: wholeField(f, 'errno', what),
+    size: wholeField(f, 'size', what),
+    dev: bigintField(f, 'dev', what),
+    ino: bigintField(f, 'ino', what),
+    mtimeNs: bigintField(f, 'mtimeNs', what),
+    sha256,
+    path: textFromPlain(path ?? null, "a code load's path"),
+    realPath: stringField(f, 'realPath', what),
+  };
+}
+
+function stackOf(stack: unknown, what: string): StackFrame[] {
+  if (!Array.isArray(stack))
+    throw new ReportValueError(`${what}: "stack" must be an array or null`);
+  return stack.map((frame: unknown) => {
+    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
+      throw new ReportValueError(`${what}: a stack frame that is not an object`);
+    }
+    const fr = frame as Fields;
+    return {
+      file: stringField(fr, 'file', `${what}'s stack frame`),
+      function: stringField(fr, 'function', `${what}'s stack frame`),
+      line: wholeField(fr, 'line', `${what}'s stack frame`, -(2 ** 31)),
+      module: fr.module === null ? null : stringField(fr, 'module', `${what}'s stack frame`),
+    };
+  });
 }
 
 /** The document's first line; the blocks follow, one per line. */
@@ -304,7 +497,6 @@ export async function* readJsonReportBlocks(path: string): AsyncGenerator<Sessio
   });
   let n = 0;
   let ended = false;
-  let version = JSON_REPORT_VERSION;
   try {
     for await (const raw of lines) {
       n++;
@@ -324,7 +516,6 @@ export async function* readJsonReportBlocks(path: string): AsyncGenerator<Sessio
             `${path}: JSON report version ${String(head.version)} is not supported; this Hookscope reads versions ${READABLE_VERSIONS.join(' and ')}`,
           );
         }
-        version = head.version;
         continue;
       }
       if (raw === ']}') {
@@ -335,7 +526,7 @@ export async function* readJsonReportBlocks(path: string): AsyncGenerator<Sessio
       const text = raw.endsWith(',') ? raw.slice(0, -1) : raw;
       let block: SessionBlock;
       try {
-        block = blockFromPlain(JSON.parse(text) as Plain, version);
+        block = blockFromPlain(JSON.parse(text) as Plain);
       } catch (error) {
         throw new SessionFileError(path, `${path}:${n}: ${(error as Error).message}`);
       }

@@ -103,3 +103,24 @@ describe('a json or csv report that fails half-way', () => {
     }
   });
 });
+
+describe('a report refused before it starts', () => {
+  it('leaves the session file closed (the desktop app runs on)', async () => {
+    const dir = tempDir('hookscope-report-refused-');
+    const session = path.join(dir, 'bench.hks');
+    writeBenchSession(session, 1_000);
+    const existing = path.join(dir, 'exists.json');
+    fs.writeFileSync(existing, '');
+    const open = (): number => fs.readdirSync('/proc/self/fd').length;
+    const before = open();
+    for (let i = 0; i < 10; i++) {
+      await expect(writeReport(session, existing, { format: 'json' })).rejects.toThrow(
+        /exists; it is not overwritten/,
+      );
+      await expect(
+        writeReport(session, path.join(dir, 'no-such-dir', 'r.csv'), { format: 'csv' }),
+      ).rejects.toThrow(/cannot write/);
+    }
+    expect(open()).toBe(before);
+  });
+});

@@ -525,28 +525,67 @@ describe('hookscope report', () => {
     expect(fs.statSync(out).size).toBeLessThan(fs.statSync(v1).size);
   });
 
-  it('json: a report with a value that is not one is refused, naming its line', async () => {
+  it('json: a report with a value or field that is not one is refused, naming its line', async () => {
     const { dir, file } = session();
     const out = path.join(dir, 'out.json');
     expect((await runCli(['report', file, '--format', 'json', '--out', out])).code).toBe(0);
     const lines = fs.readFileSync(out, 'utf8').split('\n');
-    const at = lines.findIndex((line) => line.includes('"args":['));
-    expect(at).toBeGreaterThan(0);
-    for (const [bad, message] of [
-      ['"args":[1.5,', /a bare number must be an int within 2\^53, found 1\.5/],
-      ['"args":[{"type":"set"},', /a value of unknown type "set"/],
+    const lineOf = (text: string): number => {
+      const at = lines.findIndex((line) => line.includes(text));
+      expect(at, text).toBeGreaterThan(0);
+      return at;
+    };
+    const cases: Array<[string, string, RegExp]> = [
+      ['"args":[', '"args":[1.5,', /a bare number must be an int within 2\^53, found 1\.5/],
+      ['"args":[', '"args":[{"type":"set"},', /a value of unknown type "set"/],
       [
+        '"args":[',
         '"args":{"type":"list","items":[],"fullCount":0,"truncated":false},"x":[',
-        /audit arguments must be a tuple/,
+        /audit arguments must be a tuple, found list/,
       ],
-    ] as const) {
+      [
+        '"args":[',
+        '"args":[{"type":"str","text":5,"fullLength":1,"truncated":false},',
+        /"text" must be a string/,
+      ],
+      [
+        '"args":[',
+        '"args":[{"type":"int","value":1.5},',
+        /an? int value: "value" must be \{"\$bigint"/,
+      ],
+      [
+        '"args":[',
+        '"args":[{"type":"tuple","items":[],"fullCount":-7,"truncated":true},',
+        /"fullCount" must be a whole number of at least 0/,
+      ],
+      [
+        '"args":[',
+        '"args":[{"type":"tuple","items":[1],"fullCount":3,"truncated":false},',
+        /"truncated" does not match "fullCount"/,
+      ],
+      ['{"kind":"audit",', '{', /a record: "kind" must be one of audit, open-code, decision/],
+      [
+        '"by":"rule","ruleIndex":',
+        '"by":"rule","ruleIndex":"x","y":',
+        /"ruleIndex" must be a whole number/,
+      ],
+      ['"intent":"bytecode"', '"intent":"nope"', /"intent" must be one of/],
+      ['"pid":100,', '"pid":"x",', /process block: "pid" must be a number/],
+      [
+        '"type":"run-end","offset":',
+        '"type":"run-end","offset":-1,"o":',
+        /run-end block without a whole "offset"/,
+      ],
+    ];
+    for (const [find, bad, message] of cases) {
+      const at = lineOf(find);
       const broken = path.join(dir, 'broken.json');
       fs.writeFileSync(
         broken,
-        lines.map((line, i) => (i === at ? line.replace('"args":[', bad) : line)).join('\n'),
+        lines.map((line, i) => (i === at ? line.replace(find, bad) : line)).join('\n'),
       );
       const r = await runCli(['show', broken]);
-      expect(r.code).toBe(2);
+      expect(r.code, `${bad}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toContain(`broken.json:${at + 1}: `);
       expect(r.stderr).toMatch(message);
     }

@@ -115,20 +115,26 @@ export async function writeReport(
   const reader = await SessionReader.open(sessionPath);
   let temp: string | null = null;
   let stream: NodeJS.WritableStream = stdout;
-  if (outPath !== null) {
-    if (fs.existsSync(outPath)) throw new ReportError(`${outPath} exists; it is not overwritten`);
-    temp = path.join(path.dirname(outPath), `.${path.basename(outPath)}.${process.pid}.tmp`);
-    try {
-      // A deep buffer lets the file system write while the next stretch
-      // of the report is made, instead of taking turns with it.
-      stream = fs.createWriteStream(temp, { flags: 'wx', mode: 0o644, highWaterMark: 8 << 20 });
-      await new Promise<void>((resolve, reject) => {
-        (stream as fs.WriteStream).once('open', () => resolve());
-        (stream as fs.WriteStream).once('error', reject);
-      });
-    } catch (error) {
-      throw new ReportError(`cannot write ${outPath}: ${(error as Error).message}`);
+  try {
+    if (outPath !== null) {
+      if (fs.existsSync(outPath)) throw new ReportError(`${outPath} exists; it is not overwritten`);
+      temp = path.join(path.dirname(outPath), `.${path.basename(outPath)}.${process.pid}.tmp`);
+      try {
+        // A deep buffer lets the file system write while the next stretch
+        // of the report is made, instead of taking turns with it.
+        stream = fs.createWriteStream(temp, { flags: 'wx', mode: 0o644, highWaterMark: 8 << 20 });
+        await new Promise<void>((resolve, reject) => {
+          (stream as fs.WriteStream).once('open', () => resolve());
+          (stream as fs.WriteStream).once('error', reject);
+        });
+      } catch (error) {
+        throw new ReportError(`cannot write ${outPath}: ${(error as Error).message}`);
+      }
     }
+  } catch (error) {
+    // The session stays closed on a refusal too (the desktop app lives on).
+    await reader.close();
+    throw error;
   }
   // An error of the output stream, whenever it comes: one emitted after a
   // write that did not wait (a reader of stdout gone, a full disk) would
@@ -205,6 +211,9 @@ export async function writeReport(
       `cannot write ${outPath ?? 'the standard output'}: ${(error as Error).message}`,
     );
   } finally {
+    // Its blocks close it when read to the end or left; not when a format
+    // failed before reading any.
+    await reader.close();
     stream.off('error', onStreamError);
     if (temp !== null) {
       (stream as fs.WriteStream).destroy();

@@ -238,6 +238,42 @@ describe('SessionWriter and SessionReader', () => {
     );
   });
 
+  it('reads one chunk for one block, and ahead only from the second chunk on', async () => {
+    const file = tmp('one');
+    const w = SessionWriter.create(file, { overwrite: false });
+    for (let i = 0; i < 40; i++) {
+      w.writeEvents(
+        1,
+        encodeAuditRecord({ seq: i, event: 'x', args: v.tuple([v.str('y'.repeat(3000))]) }),
+      );
+    }
+    w.close();
+    // Every read of a FileHandle, counted (the reader's and open's header read).
+    const probe = await fs.promises.open(file, 'r');
+    const proto = Object.getPrototypeOf(probe) as { read: (...args: unknown[]) => unknown };
+    await probe.close();
+    const read = proto.read;
+    let reads = 0;
+    proto.read = function (this: unknown, ...args: unknown[]) {
+      reads++;
+      return read.apply(this, args);
+    };
+    try {
+      const one = await SessionReader.open(file, { chunkSize: 4096 });
+      const before = reads;
+      for await (const block of one.rawBlocks()) {
+        if (block.type === 'events') break;
+      }
+      expect(reads - before).toBe(1);
+      const all = await SessionReader.open(file, { chunkSize: 4096 });
+      let events = 0;
+      for await (const block of all.rawBlocks()) if (block.type === 'events') events++;
+      expect(events).toBe(40);
+    } finally {
+      proto.read = read;
+    }
+  });
+
   it('an abandoned reader closes its file with a chunk still being read ahead', async () => {
     const file = tmp('abandon');
     const w = SessionWriter.create(file, { overwrite: false });

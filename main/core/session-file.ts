@@ -503,6 +503,8 @@ export class SessionReader {
   private eof = false;
   /** The chunk after the buffered bytes, being read (fill). */
   private ahead: ReadAhead | null = null;
+  /** Whether fill read a chunk already: read-ahead starts with the second. */
+  private readBefore = false;
 
   private constructor(
     path: string,
@@ -642,17 +644,20 @@ export class SessionReader {
    * Data already handed out (block payloads are views of `buf`) is never
    * overwritten: when the buffer is full, a new one is allocated.
    *
-   * The next chunk is read ahead, while the blocks before it are checked
-   * and worked on, into a buffer of its own, after room for the partial
-   * block the current chunk ends with (copied in front of it when it
-   * comes). A block larger than a chunk is read straight into a buffer of
-   * its size.
+   * From the second chunk on, the next chunk is read ahead, while the
+   * blocks before it are checked and worked on, into a buffer of its own,
+   * after room for the partial block the current chunk ends with (copied
+   * in front of it when it comes). A block larger than a chunk is read
+   * straight into a buffer of its size.
    */
   private async fill(n: number): Promise<boolean> {
     while (this.end - this.start < n) {
       if (this.eof || this.handle === null) return false;
       const left = this.end - this.start;
-      if (this.ahead === null && n - left > this.chunkSize) {
+      // The first chunk is read as it is needed: a reader of one block
+      // (the viewer's, at an offset it indexed) reads nothing more.
+      if (this.ahead === null && (!this.readBefore || n - left > this.chunkSize)) {
+        this.readBefore = true;
         await this.readInto(n);
         continue;
       }
@@ -873,6 +878,72 @@ function parseJsonBlock<T>(
     return parse(json as JsonObject);
   } catch (error) {
     if (error instanceof ShapeError) throw invalid(what, error.message);
+    throw error;
+  }
+}
+
+/**
+ * A block of a JSON report other than events, as json-report.ts reads it
+ * back (bigints and bytes untagged): checked field by field as the same
+ * block's JSON is checked in a session file, so that a report cannot hand
+ * `show` what a session could not. Throws an Error saying what is wrong.
+ */
+export function checkedReportBlock(block: JsonObject): SessionBlock {
+  const offset = block['offset'];
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
+    throw new Error(`a ${String(block['type'])} block without a whole "offset"`);
+  }
+  const body = (key: string): JsonObject => {
+    const value = block[key];
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new ShapeError(`"${key}" must be an object`);
+    }
+    return value as JsonObject;
+  };
+  try {
+    switch (block['type']) {
+      case 'run':
+        return { type: 'run', offset, run: parseRunInfo(body('run')) };
+      case 'process':
+        return { type: 'process', offset, process: parseProcessInfo(body('process')) };
+      case 'process-end':
+        return { type: 'process-end', offset, processEnd: parseProcessEnd(body('processEnd')) };
+      case 'notice':
+        return { type: 'notice', offset, notice: parseNotice(body('notice')) };
+      case 'run-end':
+        return { type: 'run-end', offset, runEnd: parseRunEnd(body('runEnd')) };
+      case 'attach':
+        return { type: 'attach', offset, attach: parseAttach(body('attach')) };
+      case 'policy':
+        return { type: 'policy', offset, policy: parsePolicyInfo(body('policy')) };
+      case 'drops': {
+        const droppedTotal = block['droppedTotal'];
+        if (typeof droppedTotal !== 'bigint' || droppedTotal < 0n) {
+          throw new ShapeError('"droppedTotal" must be a count');
+        }
+        return { type: 'drops', offset, sessionId: int(block, 'sessionId'), droppedTotal };
+      }
+      case 'end': {
+        const cut = block['truncated'];
+        if (cut === null) return { type: 'end', offset, truncated: null };
+        const tail = body('truncated');
+        return {
+          type: 'end',
+          offset,
+          truncated: {
+            offset: int(tail, 'offset'),
+            bytesCut: int(tail, 'bytesCut'),
+            reason: str(tail, 'reason'),
+          },
+        };
+      }
+      default:
+        throw new ShapeError(`a block of unknown type ${JSON.stringify(block['type'] ?? null)}`);
+    }
+  } catch (error) {
+    if (error instanceof ShapeError) {
+      throw new Error(`${String(block['type'])} block: ${error.message}`, { cause: error });
+    }
     throw error;
   }
 }

@@ -204,9 +204,9 @@ export interface OpenCodeRecord extends RecordBase {
 }
 
 export type DecisionOutcome = 'allowed' | 'denied';
-const OUTCOMES: readonly DecisionOutcome[] = ['allowed', 'denied'];
+export const DECISION_OUTCOMES: readonly DecisionOutcome[] = ['allowed', 'denied'];
 export type DecisionAction = 'allow' | 'deny' | 'ask';
-const DECISION_ACTIONS: readonly DecisionAction[] = ['allow', 'deny', 'ask'];
+export const DECISION_ACTIONS: readonly DecisionAction[] = ['allow', 'deny', 'ask'];
 /**
  * Who decided: a rule or the default by itself; for an `ask`, the user,
  * the ask timeout, the offline answer (no inspector), the headless `--ask`
@@ -214,7 +214,7 @@ const DECISION_ACTIONS: readonly DecisionAction[] = ['allow', 'deny', 'ask'];
  */
 export type DecidedBy =
   'rule' | 'default' | 'user' | 'timeout' | 'offline' | 'headless' | 'remembered';
-const DECIDED_BY: readonly DecidedBy[] = [
+export const DECIDED_BY: readonly DecidedBy[] = [
   'rule',
   'default',
   'user',
@@ -493,7 +493,7 @@ export function decodeStack(
 function skipDecision(buf: Buffer, q: number, end: number): number {
   needBytes(q, DECISION_SIZE, end, 'decision fields');
   const outcome = buf[q + 8] as number;
-  if (outcome >= OUTCOMES.length) fail(`unknown decision outcome ${outcome}`, q + 8);
+  if (outcome >= DECISION_OUTCOMES.length) fail(`unknown decision outcome ${outcome}`, q + 8);
   const action = buf[q + 9] as number;
   if (action >= DECISION_ACTIONS.length) fail(`unknown decision action ${action}`, q + 9);
   const by = buf[q + 10] as number;
@@ -614,7 +614,7 @@ class ValueReader {
         event,
         argsTruncated,
         eventSeq: buf.readBigUInt64LE(q),
-        outcome: OUTCOMES[buf[q + 8] as number] as DecisionOutcome,
+        outcome: DECISION_OUTCOMES[buf[q + 8] as number] as DecisionOutcome,
         action: DECISION_ACTIONS[buf[q + 9] as number] as DecisionAction,
         by: DECIDED_BY[buf[q + 10] as number] as DecidedBy,
         ruleIndex: ruleIndex === DECISION_BY_DEFAULT_INDEX ? null : ruleIndex,
