@@ -205,15 +205,23 @@ function oneOfField<T extends string>(
   return text as T;
 }
 
-/** A kept length and the full one it came from: kept ≤ full, cut short when less. */
-function fullOf(fields: Fields, key: string, kept: number, what: string): number {
+/**
+ * A kept length's full one and whether it was cut short: kept ≤ full,
+ * and "truncated" says whether kept < full.
+ */
+function fullOf(
+  fields: Fields,
+  key: string,
+  kept: number,
+  what: string,
+): { full: number; truncated: boolean } {
   const full = wholeField(fields, key, what);
   if (full < kept) throw new ReportValueError(`${what}: "${key}" is less than what is kept`);
   const truncated = boolField(fields, 'truncated', what);
   if (truncated !== kept < full) {
     throw new ReportValueError(`${what}: "truncated" does not match "${key}"`);
   }
-  return full;
+  return { full, truncated };
 }
 
 function textFromPlain(plain: Plain, what: string): TextValue {
@@ -272,35 +280,23 @@ export function valueFromPlain(plain: Plain): Value {
     case 'str_fs': {
       const fields = fromPlain(tagged) as Fields;
       const raw = bytesField(fields, 'raw', what);
-      return {
-        type: 'str_fs',
-        text: stringField(fields, 'text', what),
-        raw,
-        fullLength: fullOf(fields, 'fullLength', raw.length, what),
-        truncated: fields.truncated as boolean,
-      };
+      const text = stringField(fields, 'text', what);
+      const { full, truncated } = fullOf(fields, 'fullLength', raw.length, what);
+      return { type: 'str_fs', text, raw, fullLength: full, truncated };
     }
     case 'bytes':
     case 'bytearray': {
       const fields = fromPlain(tagged) as Fields;
       const data = bytesField(fields, 'data', what);
-      return {
-        type: tagged.type,
-        data,
-        fullLength: fullOf(fields, 'fullLength', data.length, what),
-        truncated: fields.truncated as boolean,
-      };
+      const { full, truncated } = fullOf(fields, 'fullLength', data.length, what);
+      return { type: tagged.type, data, fullLength: full, truncated };
     }
     case 'tuple':
     case 'list': {
       if (!Array.isArray(tagged.items)) throw new ReportValueError(`${what} without items`);
       const items = tagged.items.map(valueFromPlain);
-      return {
-        type: tagged.type,
-        items,
-        fullCount: fullOf(tagged, 'fullCount', items.length, what),
-        truncated: tagged.truncated as boolean,
-      };
+      const { full, truncated } = fullOf(tagged, 'fullCount', items.length, what);
+      return { type: tagged.type, items, fullCount: full, truncated };
     }
     case 'code':
       return {

@@ -185,25 +185,8 @@ describe('native json and csv records', () => {
     );
     // While a job reads the table, it takes no new name; after, it does.
     const name = Buffer.from('open');
-    const job = addon.writeRecordsAsync(
-      NativeFormat.JSON,
-      good,
-      Int32Array.of(0),
-      0,
-      out,
-      0,
-      table,
-      NO_BYTES,
-      state,
-    );
-    expect(() => addon.setName(table, name, Buffer.from('"open"'))).toThrow(
-      /a writeRecordsAsync job is reading this table/,
-    );
-    expect(await job).toBe(Stop.NAME);
-    expect(state[0]).toBe(0);
-    expect(addon.setName(table, name, Buffer.from('"open"'))).toBe(true);
-    expect(
-      await addon.writeRecordsAsync(
+    const writeGood = (): Promise<Stop> =>
+      addon.writeRecordsAsync(
         NativeFormat.JSON,
         good,
         Int32Array.of(0),
@@ -213,8 +196,15 @@ describe('native json and csv records', () => {
         table,
         NO_BYTES,
         state,
-      ),
-    ).toBe(Stop.DONE);
+      );
+    const job = writeGood();
+    expect(() => addon.setName(table, name, Buffer.from('"open"'))).toThrow(
+      /a writeRecordsAsync job is reading this table/,
+    );
+    expect(await job).toBe(Stop.NAME);
+    expect(state[0]).toBe(0);
+    expect(addon.setName(table, name, Buffer.from('"open"'))).toBe(true);
+    expect(await writeGood()).toBe(Stop.DONE);
     const t = task('json', good, [0]);
     expect(`${t.head}${out.subarray(0, state[1]).toString()}]}`).toBe(formatBlock(t).toString());
   });

@@ -56,6 +56,20 @@ const records = Buffer.concat([
   encodeAuditRecord({ seq: 1, event: 'open', args: v.tuple([v.str('/etc/hosts'), v.str('r')]) }),
 ]);
 
+/** A session of 40 events blocks of about 3 KB each (many 4 KiB chunks). */
+function fortyBlocks(name: string): string {
+  const file = tmp(name);
+  const w = SessionWriter.create(file, { overwrite: false });
+  for (let i = 0; i < 40; i++) {
+    w.writeEvents(
+      1,
+      encodeAuditRecord({ seq: i, event: 'x', args: v.tuple([v.str('y'.repeat(3000))]) }),
+    );
+  }
+  w.close();
+  return file;
+}
+
 /** Writes a session whose last block is `last`; returns the file and block offsets. */
 function writeSession(last: (w: SessionWriter) => void): { file: string; offsets: number[] } {
   const file = tmp();
@@ -239,15 +253,7 @@ describe('SessionWriter and SessionReader', () => {
   });
 
   it('reads one chunk for one block, and ahead only from the second chunk on', async () => {
-    const file = tmp('one');
-    const w = SessionWriter.create(file, { overwrite: false });
-    for (let i = 0; i < 40; i++) {
-      w.writeEvents(
-        1,
-        encodeAuditRecord({ seq: i, event: 'x', args: v.tuple([v.str('y'.repeat(3000))]) }),
-      );
-    }
-    w.close();
+    const file = fortyBlocks('one');
     // Every read of a FileHandle, counted (the reader's and open's header read).
     const probe = await fs.promises.open(file, 'r');
     const proto = Object.getPrototypeOf(probe) as { read: (...args: unknown[]) => unknown };
@@ -275,15 +281,7 @@ describe('SessionWriter and SessionReader', () => {
   });
 
   it('an abandoned reader closes its file with a chunk still being read ahead', async () => {
-    const file = tmp('abandon');
-    const w = SessionWriter.create(file, { overwrite: false });
-    for (let i = 0; i < 40; i++) {
-      w.writeEvents(
-        1,
-        encodeAuditRecord({ seq: i, event: 'x', args: v.tuple([v.str('y'.repeat(3000))]) }),
-      );
-    }
-    w.close();
+    const file = fortyBlocks('abandon');
     const fds = (): number => fs.readdirSync('/proc/self/fd').length;
     const before = fds();
     for (let i = 0; i < 20; i++) {
