@@ -1,6 +1,7 @@
 // The `hookscope` command line.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
+import { tuneAllocator } from '../core/native-addon.js';
 import { HOOKSCOPE_VERSION } from '../core/version.js';
 import type { RunOptions } from './run.js';
 
@@ -176,6 +177,12 @@ export async function main(argv: string[]): Promise<number> {
       const { serveCommand } = await import('./serve.js');
       exitCode = await serveCommand(opts, process.stdout, process.stderr);
     });
+
+  // Every command but ps streams sessions through large buffers: freed
+  // ones are kept for reuse (native-addon.ts).
+  program.hook('preAction', (_program, command) => {
+    if (command.name() !== 'ps') tuneAllocator();
+  });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -25,3 +25,21 @@ export function addonMissing(file: string, error: unknown): string {
   const cause = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
   return `the native addon could not be loaded from ${file} (${cause}); build it with \`npm run build\` in the Hookscope checkout`;
 }
+
+/**
+ * Has glibc's malloc keep freed buffers for reuse instead of giving their
+ * pages back at once (addon.cc's tuneAllocator): for a process that streams
+ * a session through large buffers (docs/reports.md, "Memory"). Process-wide,
+ * so only the command line calls it. False where it does not apply (not
+ * glibc) or when the addon cannot be loaded: the work that needs the addon
+ * says so itself.
+ */
+export function tuneAllocator(): boolean {
+  let addon: { tuneAllocator(): boolean };
+  try {
+    addon = nativeAddon();
+  } catch {
+    return false;
+  }
+  return addon.tuneAllocator();
+}
