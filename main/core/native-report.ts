@@ -201,91 +201,86 @@ function startBlock(task: FormatTask, options: NativeFormatOptions): BlockFormat
 
 /** formatBlock(task), the common records written by the addon. */
 export function formatBlockNative(task: FormatTask, options: NativeFormatOptions = {}): Buffer {
-  return finishBlock(startBlock(task, options), 0);
+  const block = startBlock(task, options);
+  let i = 0;
+  while (i < task.offsets.length) {
+    const stop = block.native.writeRecords(...recordsArgs(block, i));
+    i = settle(block, stop);
+  }
+  return finishBlock(block);
 }
 
 /**
- * formatBlockNative, its first call to the addon on the libuv thread pool:
- * the caller reads the next block meanwhile. The rest of the block (after
- * a record the addon leaves to TypeScript, a new name, a full output) goes
- * on synchronously, so a block costs one background call at most. Calls
- * with the same `tables` must not overlap: each waits for the one before.
+ * formatBlockNative with every call to the addon on the libuv thread pool:
+ * the caller reads the next block meanwhile. Only what the addon leaves to
+ * TypeScript (a record it does not write, a new name) is done here, between
+ * the calls. Calls with the same `tables` must not overlap: each waits for
+ * the one before.
  */
 export async function formatBlockNativeAsync(
   task: FormatTask,
   options: NativeFormatOptions & { tables: FormatTables },
 ): Promise<Buffer> {
   const block = startBlock(task, options);
-  const { native, src, out, state } = block;
-  if (task.offsets.length === 0) return finishBlock(block, 0);
-  await native.writeRecordsAsync(
-    block.code,
-    src,
-    task.offsets,
-    0,
-    out.buf,
-    out.pos,
-    block.table,
-    block.ownerBytes,
-    state,
-  );
-  if (block.stats) block.stats.calls++;
-  out.pos = state[1] as number;
-  // The stop, if any, comes again at once and is settled there.
-  return finishBlock(block, state[0] as number);
+  let i = 0;
+  while (i < task.offsets.length) {
+    const stop = await block.native.writeRecordsAsync(...recordsArgs(block, i));
+    i = settle(block, stop);
+  }
+  return finishBlock(block);
 }
 
-/** The records of `block` from index `i` on, synchronously, and the block's bytes. */
-function finishBlock(block: BlockFormat, from: number): Buffer {
-  const { native, task, src, out, code, ownerBytes, table, state, stats } = block;
+function recordsArgs(block: BlockFormat, from: number): WriteRecordsArgs {
+  const { code, src, task, out, table, ownerBytes, state } = block;
+  return [code, src, task.offsets, from, out.buf, out.pos, table, ownerBytes, state];
+}
+
+/**
+ * Takes in what a writeRecords call did and settles why it stopped: the
+ * record it leaves to TypeScript is written here, a full output grown, a
+ * new name rendered for the table. Returns the index of the next record
+ * for the addon (the count of records when all are written).
+ */
+function settle(block: BlockFormat, stop: Stop): number {
+  const { native, task, src, out, ownerBytes, table, state, stats } = block;
   const { offsets, format } = task;
-  const json = format === 'json';
-  const render = RENDER[format];
+  let i = state[0] as number;
+  out.pos = state[1] as number;
+  if (stats) stats.calls++;
   // The TypeScript writer for the one record at index i.
-  const writeOne = (i: number): void => {
+  const writeOne = (): void => {
     if (stats) stats.fallbacks++;
     const p = offsets[i] as number;
-    if (json) {
+    if (format === 'json') {
       if (i > 0) out.byte(0x2c);
       writePlainRecord(out, src, p);
     } else writeCsvRow(out, src, p, task.head, ownerBytes);
+    i++;
   };
-  let i = from;
-  while (i < offsets.length) {
-    const stop = native.writeRecords(
-      code,
-      src,
-      offsets,
-      i,
-      out.buf,
-      out.pos,
-      table,
-      ownerBytes,
-      state,
-    );
-    i = state[0] as number;
-    out.pos = state[1] as number;
-    if (stats) stats.calls++;
-    if (stop === Stop.DONE) break;
-    if (stop === Stop.FALLBACK) writeOne(i++);
-    else if (stop === Stop.ROOM) {
-      if (stats) stats.grown++;
-      out.ensure(state[2] as number);
-    } else {
-      const p = offsets[i] as number;
-      const start = p + RECORD_HEADER_SIZE;
-      const name = src.subarray(start, start + u16(src, p + 6));
-      const rendered = Buffer.from(render(recordEventAt(src, p)), 'utf8');
-      if (stats) stats.names++;
-      // A full table: this name's records are written here.
-      if (!native.setName(table, name, rendered)) {
-        if (stats) stats.refused++;
-        writeOne(i++);
-      }
+  if (stop === Stop.DONE) return offsets.length;
+  if (stop === Stop.FALLBACK) writeOne();
+  else if (stop === Stop.ROOM) {
+    if (stats) stats.grown++;
+    out.ensure(state[2] as number);
+  } else {
+    const p = offsets[i] as number;
+    const start = p + RECORD_HEADER_SIZE;
+    const name = src.subarray(start, start + u16(src, p + 6));
+    const rendered = Buffer.from(RENDER[format](recordEventAt(src, p)), 'utf8');
+    if (stats) stats.names++;
+    // A full table: this name's records are written here.
+    if (!native.setName(table, name, rendered)) {
+      if (stats) stats.refused++;
+      writeOne();
     }
   }
-  if (json) out.text(']}');
-  return out.finish();
+  return i;
+}
+
+/** The block's bytes, once every record is written. */
+function finishBlock(block: BlockFormat): Buffer {
+  if (block.task.format === 'json') block.out.text(']}');
+  return block.out.finish();
 }
 
 /** What writeInstantsNative did, counted (for tests). */
