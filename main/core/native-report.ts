@@ -156,6 +156,11 @@ export interface NativeFormatStats {
 export interface NativeFormatOptions {
   /** Initial size of the output buffer (formatBlock's by default). */
   outSize?: number;
+  /**
+   * An empty ByteOut to write the block into (ByteOuts): the block's
+   * bytes are a view of it. A new one of `outSize` by default.
+   */
+  out?: ByteOut;
   stats?: NativeFormatStats;
   /** The name tables to use (newFormatTables()); this thread's shared ones by default. */
   tables?: FormatTables;
@@ -182,7 +187,9 @@ interface BlockFormat {
 function startBlock(task: FormatTask, options: NativeFormatOptions): BlockFormat {
   const native = loadReportAddon();
   const src = Buffer.from(task.records.buffer, task.records.byteOffset, task.records.byteLength);
-  const out = new ByteOut(options.outSize ?? Math.max(4096, src.length * 4));
+  const size = options.outSize ?? Math.max(4096, src.length * 4);
+  const out = options.out ?? new ByteOut(size);
+  out.ensure(size);
   const json = task.format === 'json';
   const tables = options.tables ?? sharedTables;
   if (json) out.text(task.head);

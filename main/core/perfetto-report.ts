@@ -24,7 +24,7 @@ import {
   type NativeInstantStats,
   type SliceTable,
 } from './native-report.js';
-import { ByteOut, NameBytes, writeReprJson } from './report-bytes.js';
+import { ByteOuts, NameBytes, writeReprJson } from './report-bytes.js';
 import { formatArgs, jsonString, memoText } from './report-text.js';
 import type { RawSessionBlock, SessionBlock } from './session-file.js';
 
@@ -59,10 +59,17 @@ export interface PerfettoOptions {
  */
 export async function perfettoReport(
   blocks: AsyncIterable<PerfettoBlock>,
-  write: (chunk: string | Buffer) => Promise<void>,
+  write: (chunk: string | Buffer, written?: () => void) => Promise<void>,
   options: PerfettoOptions = {},
 ): Promise<void> {
-  const out = new ByteOut(options.outSize);
+  const outs = new ByteOuts(options.outSize ?? 1 << 20);
+  let out = outs.get();
+  /** Writes what is made so far; the trace goes on in a ByteOut written before. */
+  const flush = async (): Promise<void> => {
+    const full = out;
+    out = outs.get();
+    await write(full.finish(), () => outs.release(full));
+  };
   const stats = options.stats;
   out.text('{"displayTimeUnit":"ns","traceEvents":[\n');
   let first = true;
@@ -233,7 +240,7 @@ export async function perfettoReport(
     if (block.type !== 'events') continue;
     // Out first when the block's trace may not fit in what is left (about
     // 1.6 bytes a record byte): growing the output copies all of it.
-    if (out.pos > 0 && out.buf.length - out.pos < 2 * recordsLength(block)) await write(out.take());
+    if (out.pos > 0 && out.buf.length - out.pos < 2 * recordsLength(block)) await flush();
     const pid = processes.get(block.sessionId)?.pid ?? block.sessionId;
     let tids = seenThreads.get(pid);
     if (tids === undefined) seenThreads.set(pid, (tids = new Set()));
@@ -300,7 +307,7 @@ export async function perfettoReport(
         } else record(decodeRecordAt(src, p), pid, recordOrigin);
       }
     }
-    if (out.pos >= 1 << 20) await write(out.take());
+    if (out.pos >= 1 << 20) await flush();
   }
   for (const p of processes.values()) {
     emit(
@@ -321,7 +328,7 @@ export async function perfettoReport(
   // A load whose code never ran (a failed import) leaves a flow start
   // without an end; trace viewers ignore those.
   out.text('\n]}\n');
-  await write(out.take());
+  await flush();
 }
 
 /**

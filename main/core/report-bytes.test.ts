@@ -401,6 +401,16 @@ describe('byte-level report writers', () => {
     }
   });
 
+  it('a perfetto report written to a file, its buffers used again once written, equals the decoded trace', async () => {
+    const dir = tempDir('hookscope-report-bytes-');
+    const bench = path.join(dir, 'bench.hks');
+    // About 70 chunks of output: each buffer is used many times.
+    writeBenchSession(bench, 40_000);
+    const out = path.join(dir, 'trace.json');
+    await writeReport(bench, out, { format: 'perfetto' });
+    expect(fs.readFileSync(out, 'utf8')).toBe((await perfettoBothWays(bench)).decoded);
+  });
+
   it('NameBytes keeps a few names per hash value, and writes every name right', () => {
     // "Aa" and "BB" hash alike: names made of them all share one hash value.
     const names = Array.from({ length: 256 }, (_, n) =>

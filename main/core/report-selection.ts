@@ -7,7 +7,12 @@ import type { RawEventsBlock, RawSessionBlock } from './session-file.js';
 
 /** Where the report goes: a stream, written in chunks, with backpressure. */
 export interface Sink {
-  write(chunk: string | Buffer): Promise<void>;
+  /**
+   * Resolves when the stream takes the chunk (at once unless it is full);
+   * `written` is called once the chunk is written out, when its buffer
+   * may be used again (never, when the write fails).
+   */
+  write(chunk: string | Buffer, written?: () => void): Promise<void>;
 }
 
 export interface Filter {

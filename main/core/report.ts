@@ -11,6 +11,7 @@ import path from 'node:path';
 
 import { JSON_REPORT_TAIL, jsonReportBlock, jsonReportHead } from './json-report.js';
 import { formatBlockNativeAsync, newFormatTables } from './native-report.js';
+import { ByteOuts } from './report-bytes.js';
 import { filterRawBlocks, RawSelection, type Filter, type Sink } from './report-selection.js';
 import { SessionReader, type RawEventsBlock, type RawSessionBlock } from './session-file.js';
 import { HOOKSCOPE_VERSION } from './version.js';
@@ -145,13 +146,18 @@ export async function writeReport(
   };
   stream.on('error', onStreamError);
   const sink: Sink = {
-    write: (chunk) =>
+    write: (chunk, written) =>
       new Promise((resolve, reject) => {
         if (streamError !== null) {
           reject(streamError);
           return;
         }
-        if (stream.write(chunk)) {
+        const fits = written
+          ? stream.write(chunk, (error?: Error | null) => {
+              if (!error) written();
+            })
+          : stream.write(chunk);
+        if (fits) {
           resolve();
           return;
         }
@@ -184,7 +190,9 @@ export async function writeReport(
       await csvReport(raw(), filter, sink);
     } else if (options.format === 'perfetto') {
       const { perfettoReport } = await import('./perfetto-report.js');
-      await perfettoReport(filterRawBlocks(raw(), filter), (chunk) => sink.write(chunk));
+      await perfettoReport(filterRawBlocks(raw(), filter), (chunk, written) =>
+        sink.write(chunk, written),
+      );
     } else if (options.format === 'sarif') {
       const { sarifReport } = await import('./sarif-report.js');
       await sarifReport(raw(), filter, sink, sessionPath);
@@ -247,6 +255,7 @@ class FormattedOutput {
   private failed: { error: unknown } | null = null;
   private dropped = false;
   private readonly tables = newFormatTables();
+  private readonly outs = new ByteOuts(1 << 20);
 
   constructor(private readonly sink: Sink) {}
 
@@ -259,10 +268,15 @@ class FormattedOutput {
   ): Promise<void> {
     await this.settle();
     const task = { format, records: block.records, offsets: Int32Array.from(kept), head };
+    const out = this.outs.get();
     // A failure is kept for the next call: a rejection nobody waits on
     // while the next block is read would end the process.
-    this.inFlight = formatBlockNativeAsync(task, { tables: this.tables })
-      .then((bytes) => (this.dropped ? undefined : this.sink.write(bytes)))
+    this.inFlight = formatBlockNativeAsync(task, { tables: this.tables, out })
+      .then((bytes) =>
+        this.dropped
+          ? this.outs.release(out)
+          : this.sink.write(bytes, () => this.outs.release(out)),
+      )
       .catch((error: unknown) => {
         this.failed ??= { error };
       });
