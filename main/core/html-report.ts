@@ -32,6 +32,7 @@ import { RecentRecords } from './recent-seqs.js';
 import { originOf } from './stack-origin.js';
 import { FineTimeline } from './html-timeline.js';
 import { SessionSummarizer, type SessionSummary } from './summary.js';
+import { writeHtmlRowsNative } from './native-report.js';
 import { HOOKSCOPE_VERSION } from './version.js';
 
 /** Events embedded for the table; the rest are counted, not shown. */
@@ -138,9 +139,15 @@ async function onePass(sessionPath: string, blocks: Blocks, rowLimit: number): P
     if (block.type !== 'events') continue;
     const p = pids.get(block.sessionId);
     const pidJson = p ? String(p.pid) : 'null';
-    // This block's rows, comma-separated.
-    const blockRows = new ByteOut(64 * 1024);
+    // This block's rows, comma-separated: a block of bytes gives the
+    // offsets of its rows' records (and, for a code load, what it loaded),
+    // and they are written once it is scanned.
+    // (Rows take about 0.8 bytes a record byte: room for them at once.)
+    const rowRoom = Buffer.isBuffer(block.records) ? block.records.length : 64 * 1024;
+    const blockRows = new ByteOut(shown < rowLimit ? rowRoom : 0);
     let rowsInBlock = 0;
+    const rowOffsets: number[] = [];
+    const rowCode: (CodeSeen | undefined)[] = [];
     /** A decoded record (every record of a decoded block). */
     const take = (r: AgentRecord): void => {
       if (r.kind === 'decision') {
@@ -214,32 +221,53 @@ async function onePass(sessionPath: string, blocks: Blocks, rowLimit: number): P
               fileWritten(name);
             }
             if (shown < rowLimit) {
-              if (rowsInBlock++ > 0) blockRows.byte(0x2c);
-              writeEventRow(blockRows, at, item, p, pidJson);
+              rowOffsets.push(item);
+              rowCode.push(undefined);
               shown++;
             } else omitted++;
             countAt(at, item, nameId, event);
             continue;
           }
-          // Past the table's rows, an open-code record is counted and
-          // remembered for its decision without a row.
-          if (kind === RecordKind.OPEN_CODE && shown >= rowLimit) {
-            omitted++;
+          // An open-code record is counted, remembered for its decision,
+          // and given a row while the table takes them, without decoding
+          // it again: what it loaded depends on its bytes after the header.
+          if (kind === RecordKind.OPEN_CODE) {
             const event = nameId >= 0 ? (scan.events[nameId] as string) : recordEventAt(at, item);
             countAt(at, item, nameId, event);
             let code = bodyId >= 0 ? codeByBody[bodyId] : codeSeen.get(at, item);
             if (code === undefined) {
-              const { intent, realPath, path } = decodeRecordAt(at, item) as OpenCodeRecord;
-              code = { intent, realPath, path };
+              const { intent, realPath, path, sha256 } = decodeRecordAt(at, item) as OpenCodeRecord;
+              code = { intent, realPath, path, sha256 };
               if (bodyId >= 0) codeByBody[bodyId] = code;
               else codeSeen.set(at, item, code);
             }
+            if (shown < rowLimit) {
+              rowOffsets.push(item);
+              rowCode.push(code);
+              shown++;
+            } else omitted++;
             const seq = at.readUInt32LE(item + 12) + at.readUInt32LE(item + 16) * 0x1_0000_0000;
             recentCode.add(block.sessionId, seq, code);
             continue;
           }
           take(decodeRecordAt(at, item));
         }
+      }
+      if (rowOffsets.length > 0) {
+        writeHtmlRowsNative(
+          blockRows,
+          at,
+          Int32Array.from(rowOffsets),
+          Buffer.from(pidJson, 'latin1'),
+          p === undefined ? -1 : (p.startNumber ?? -2),
+          (i) => {
+            const code = rowCode[i];
+            const item = rowOffsets[i] as number;
+            writeEventRow(blockRows, at, item, p, pidJson, code && codeArgs(code));
+          },
+          scriptEventJson,
+        );
+        rowsInBlock += rowOffsets.length;
       }
     }
     // One buffer per block: a few hundred kept, not 200,000 strings.
@@ -259,8 +287,13 @@ async function onePass(sessionPath: string, blocks: Blocks, rowLimit: number): P
   };
 }
 
-/** What a denial shows of the code it stopped. */
-type CodeSeen = Pick<OpenCodeRecord, 'intent' | 'realPath' | 'path'>;
+/** What a denial shows of the code it stopped, and its row. */
+type CodeSeen = Pick<OpenCodeRecord, 'intent' | 'realPath' | 'path' | 'sha256'>;
+
+/** A code load's text in the events table (eventRow's). */
+function codeArgs(code: CodeSeen): string {
+  return `${code.intent} ${textOf(code.path)}${code.sha256 ? ` sha256=${code.sha256}` : ''}`;
+}
 
 /** The file an `open` audit event opened for writing, or null when it only reads. */
 function writtenBy(r: AuditRecord): string | null {
@@ -283,7 +316,8 @@ const scriptEventBytes = new NameBytes(scriptEventJson);
 
 /**
  * eventRow of the audit record at `p` of a block read as bytes: the same
- * bytes, written from the record's bytes (report-bytes.ts).
+ * bytes, written from the record's bytes (report-bytes.ts); of an
+ * open-code record, with its `args` (codeArgs).
  */
 function writeEventRow(
   out: ByteOut,
@@ -291,6 +325,7 @@ function writeEventRow(
   p: number,
   process: { pid: number; start: bigint; startNumber: number | null } | undefined,
   pidJson: string,
+  args?: string,
 ): void {
   out.byte(0x5b);
   out.text(pidJson);
@@ -318,9 +353,12 @@ function writeEventRow(
   out.byte(0x2c);
   scriptEventBytes.write(out, src, p);
   out.byte(0x2c);
-  out.byte(0x22);
-  writeReprJson(out, src, p + 28 + src.readUInt16LE(p + 6), ROW_ARGS_FORMAT, true);
-  out.byte(0x22);
+  if (args !== undefined) out.text(scriptString(args));
+  else {
+    out.byte(0x22);
+    writeReprJson(out, src, p + 28 + src.readUInt16LE(p + 6), ROW_ARGS_FORMAT, true);
+    out.byte(0x22);
+  }
   out.byte(0x5d);
 }
 
@@ -334,10 +372,7 @@ function eventRow(
   pidJson: string,
 ): string {
   const ms = p ? Number((r.timeNs - p.start) / 1000n) / 1000 : null;
-  const args =
-    r.kind === 'audit'
-      ? formatArgs(r.args, ROW_ARGS_FORMAT)
-      : `${r.intent} ${textOf(r.path)}${r.sha256 ? ` sha256=${r.sha256}` : ''}`;
+  const args = r.kind === 'audit' ? formatArgs(r.args, ROW_ARGS_FORMAT) : codeArgs(r);
   return `[${pidJson},${r.tid},${ms === null ? 'null' : ms},${scriptEventJson(r.event)},${scriptString(args)}]`;
 }
 

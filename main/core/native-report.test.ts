@@ -448,6 +448,21 @@ describe('native json and csv records', () => {
     expect(() => call(0, good, Int32Array.of(0), 0, empty, 0, table, 'x', state)).toThrow(
       TypeError,
     );
+    // Html rows: a format past the last, a state without the process's
+    // start, and a start that is not one.
+    expect(() => call(3, good, Int32Array.of(0), 0, empty, 0, table, empty, state)).toThrow(
+      TypeError,
+    );
+    const html = NativeFormat.HTML_ROWS;
+    expect(() => call(html, good, Int32Array.of(0), 0, empty, 0, table, empty, state)).toThrow(
+      TypeError,
+    );
+    for (const start of [-3, 1.5, 2 ** 53, Number.NaN]) {
+      const rowState = Float64Array.of(0, 0, 0, start);
+      expect(() => call(html, good, Int32Array.of(0), 0, empty, 0, table, empty, rowState)).toThrow(
+        /state\[3\] is not a process start/,
+      );
+    }
   });
 
   // Last: it fills this thread's name tables.

@@ -44,6 +44,8 @@ export const enum Stop {
 export const enum NativeFormat {
   JSON = 0,
   CSV = 1,
+  /** The html report's event rows (writeHtmlRowsNative). */
+  HTML_ROWS = 2,
 }
 
 /** writeRecords' arguments (the same for its background form). */
@@ -66,8 +68,9 @@ export interface ReportAddon {
   /**
    * Writes records offsets[from], offsets[from + 1], … of `src` into `out`
    * from `outPos`, each whole or not at all; json records after the first
-   * of the block (index > 0) with the ',' before them. `owner` is the csv
-   * ",session,pid," in bytes. Leaves the next record index, the output
+   * of the block (index > 0) with the ',' before them, and so html rows.
+   * `owner` is the csv ",session,pid," in bytes, html rows' pid as JSON
+   * (and state[3] their process's start in ns: -1 none, -2 past 2^53). Leaves the next record index, the output
    * position and (for ROOM) the bytes needed in `state`. Throws on
    * malformed records and offsets out of range.
    */
@@ -410,5 +413,64 @@ export function writeInstantsNative(
       }
       return p;
     }
+  }
+}
+
+// The html report's rows: rendered names for the synchronous calls of this
+// thread, and the call's state.
+let rowTable: NameTable | null = null;
+const rowState = new Float64Array(4);
+
+/**
+ * The html report's event rows (html-report.ts) of the records at
+ * `offsets` of `src`, comma-separated, into `out`: the audit events' by
+ * the addon, straight from their bytes; every other row (code loads, and
+ * what the addon leaves: non-ASCII text, floats, times it does not write)
+ * by `writeRow(i)`, with the ',' before it written already. `pidJson` is
+ * the process's pid as JSON, `startNs` its start (-1: no process; -2: past
+ * 2^53); `render` gives an event name's JSON, safe inside a script.
+ */
+export function writeHtmlRowsNative(
+  out: ByteOut,
+  src: Buffer,
+  offsets: Int32Array,
+  pidJson: Buffer,
+  startNs: number,
+  writeRow: (i: number) => void,
+  render: (event: string) => string,
+): void {
+  const native = loadReportAddon();
+  const table = (rowTable ??= native.newNameTable());
+  const state = rowState;
+  let i = 0;
+  while (i < offsets.length) {
+    state[3] = startNs;
+    const stop = native.writeRecords(
+      NativeFormat.HTML_ROWS,
+      src,
+      offsets,
+      i,
+      out.buf,
+      out.pos,
+      table,
+      pidJson,
+      state,
+    );
+    i = state[0] as number;
+    out.pos = state[1] as number;
+    if (stop === Stop.DONE) break;
+    if (stop === Stop.ROOM) {
+      out.ensure(state[2] as number);
+      continue;
+    }
+    if (stop === Stop.NAME) {
+      const p = offsets[i] as number;
+      const start = p + RECORD_HEADER_SIZE;
+      const name = src.subarray(start, start + u16(src, p + 6));
+      if (native.setName(table, name, Buffer.from(render(recordEventAt(src, p)), 'utf8'))) continue;
+    }
+    // FALLBACK, or a name the full table did not take.
+    if (i > 0) out.byte(0x2c);
+    writeRow(i++);
   }
 }

@@ -265,8 +265,8 @@ describe('byte-level report writers', () => {
     writeOneProcessSession(
       markup,
       [
-        Buffer.concat(
-          ['</script>', 'import'].map((event, seq) =>
+        Buffer.concat([
+          ...['</script>', 'import'].map((event, seq) =>
             encodeAuditRecord({
               event,
               seq,
@@ -280,13 +280,34 @@ describe('byte-level report writers', () => {
               ]),
             }),
           ),
-        ),
+          // ASCII only: the addon's row, with a string at the row's limit
+          // of 300 characters; then one past it (cut by TypeScript).
+          encodeAuditRecord({
+            event: 'open',
+            seq: 2,
+            timeNs: 5_000_002n,
+            args: v.tuple([
+              v.str('</script><b>y</b>'),
+              v.other('c<d', 2n),
+              v.list([v.str('<'), v.str('<'.repeat(300))]),
+            ]),
+          }),
+          encodeAuditRecord({
+            event: 'open',
+            seq: 3,
+            timeNs: 5_000_003n,
+            args: v.tuple([v.str('x'.repeat(350))]),
+          }),
+        ]),
       ],
       1_000n,
     );
     const html = await htmlBothWays(markup, 10);
     expect(html.raw).toBe(html.decoded);
     expect(html.raw).toContain('\\u003c/script>\\u003cb>x\\u003c/b>');
+    expect(html.raw).toContain(
+      "'\\u003c/script>\\u003cb>y\\u003c/b>', \\u003cc\\u003cd object at 0x2>",
+    );
     expect(html.raw.match(/<\/script>/g)?.length).toBe(2); // the page's own two
     // Files opened for writing, the same bytes twice (remembered) and once
     // more by flags, listed whether their rows are shown or not.

@@ -46,7 +46,10 @@ constexpr size_t kIntentCount = sizeof kIntents / sizeof kIntents[0];
 
 // Why writeRecords stopped, as native-report.ts reads it.
 enum Reason { kDone = 0, kFallback = 1, kName = 2, kRoom = 3, kSlice = 4, kFlows = 5 };
-enum Format { kJson = 0, kCsv = 1 };
+enum Format { kJson = 0, kCsv = 1, kHtmlRows = 2 };
+// An html event row's arguments: formatArgs with strings up to this long
+// (html-report.ts's ROW_ARGS_FORMAT).
+constexpr double kRowMaxString = 300;
 
 // Output per record byte is at most about 8 (an empty list cut short in
 // the json report: 9 bytes, some 70 written), so this bounds a record's
@@ -135,17 +138,22 @@ constexpr JsonByteTable kJsonByte;
 // What ReprWriter::PutPlain does with a byte: copies it, escapes it for
 // JSON ('"'), or stops (not printable ASCII, or a quote or backslash that
 // Python's repr would escape).
-enum ReprByte : uint8_t { kReprCopy = 0, kReprQuote = 1, kReprStop = 2 };
+// Inside a <script> element (the html report's rows), '<' is escaped too.
+enum ReprByte : uint8_t { kReprCopy = 0, kReprQuote = 1, kReprStop = 2, kReprLt = 3 };
 struct ReprByteTable {
   uint8_t of[256];
-  constexpr ReprByteTable() : of() {
+  constexpr explicit ReprByteTable(bool script) : of() {
     for (int c = 0; c < 256; c++) {
-      of[c] = (c < 0x20 || c > 0x7e || c == '\'' || c == '\\') ? kReprStop : c == '"' ? kReprQuote : kReprCopy;
+      of[c] = (c < 0x20 || c > 0x7e || c == '\'' || c == '\\') ? kReprStop
+              : c == '"'                                    ? kReprQuote
+              : c == '<' && script                          ? kReprLt
+                                                            : kReprCopy;
     }
   }
   constexpr uint8_t operator[](uint8_t c) const { return of[c]; }
 };
-constexpr ReprByteTable kReprByte;
+constexpr ReprByteTable kReprByte(false);
+constexpr ReprByteTable kReprByteScript(true);
 
 // JSON.stringify's short escapes, by control character (0: none).
 char ShortEscape(uint8_t c) {
@@ -713,8 +721,9 @@ class Writer {
 // are checked against the end of the record.
 class ReprWriter {
  public:
-  ReprWriter(const uint8_t* src, size_t end, Out& out, double max_string)
-      : src_(src), end_(end), out_(out), max_string_(max_string) {}
+  // `script`: the string sits inside a <script> element ('<' escaped).
+  ReprWriter(const uint8_t* src, size_t end, Out& out, double max_string, bool script = false)
+      : src_(src), end_(end), out_(out), max_string_(max_string), table_(script ? kReprByteScript : kReprByte) {}
 
   const char* error() const { return error_; }
 
@@ -758,7 +767,11 @@ class ReprWriter {
         if (!Need(q, 10)) return Step::kBad;
         const uint32_t n = U16(q + 8);
         if (!Need(q + 10, n)) return Step::kBad;
-        out_.Byte('<');
+        if (&table_ == &kReprByteScript) {
+          out_.Put("\\u003c");
+        } else {
+          out_.Byte('<');
+        }
         if (!PutPlain(q + 10, n)) return Step::kFallback;
         out_.Put(" object at 0x");
         out_.HexU64(U64(q));
@@ -825,19 +838,27 @@ class ReprWriter {
   // caller leaves the record to TypeScript and takes back what was
   // written. Runs of plain bytes are copied whole.
   bool PutPlain(size_t start, size_t n) {
-    if (!out_.Reserve(2 * n)) return true;  // the caller sees the overflow
+    // '<' takes six bytes in a script, '"' two.
+    if (!out_.Reserve((&table_ == &kReprByteScript ? 6 : 2) * n)) return true;  // the caller sees the overflow
+    const ReprByteTable& table = table_;
     const uint8_t* s = src_ + start;
     uint8_t* o = out_.cursor();
     size_t i = 0;
     while (i < n) {
       size_t run = i;
-      while (run < n && kReprByte[s[run]] == kReprCopy) run++;
+      while (run < n && table[s[run]] == kReprCopy) run++;
       memcpy(o, s + i, run - i);
       o += run - i;
       if (run == n) break;
-      if (kReprByte[s[run]] == kReprStop) return false;
-      *o++ = '\\';
-      *o++ = '"';
+      const uint8_t what = table[s[run]];
+      if (what == kReprStop) return false;
+      if (what == kReprQuote) {
+        *o++ = '\\';
+        *o++ = '"';
+      } else {
+        memcpy(o, "\\u003c", 6);
+        o += 6;
+      }
       i = run + 1;
     }
     out_.Advance(o);
@@ -848,6 +869,7 @@ class ReprWriter {
   size_t end_;
   Out& out_;
   double max_string_;
+  const ReprByteTable& table_;
   const char* error_ = nullptr;
 };
 
@@ -1050,7 +1072,45 @@ struct RecordsJob {
   NameTable* table = nullptr;
   std::string_view owner;
   double* state = nullptr;
+  // Html rows: the process's start (state[3]).
+  int64_t row_start = -1;
 };
+
+// html-report.ts's writeEventRow of the audit record at `p`, the time
+// since the process's start (`start`, -1: none) as milliseconds: `name` is
+// the event's rendered name, `pid` the process's pid as JSON. Left to
+// TypeScript: times it writes with bigints (past 2^53, before the start,
+// a start past 2^53) or past 10^15 µs, and values the repr leaves.
+Step HtmlRow(const uint8_t* src, size_t p, size_t end, std::string_view name, std::string_view pid, int64_t start,
+             Out& out, const char*& error) {
+  out.Byte('[');
+  out.Put(pid);
+  out.Byte(',');
+  out.Uint(ReadU32(src + p + 8));
+  out.Byte(',');
+  if (start == -1) {
+    out.Put("null");
+  } else {
+    const uint32_t high = ReadU32(src + p + 24);
+    if (start < 0 || high > kSafeHigh) return Step::kFallback;
+    const int64_t t = static_cast<int64_t>(ReadU32(src + p + 20) | (uint64_t{high} << 32));
+    if (t < start) return Step::kFallback;
+    // Whole microseconds, then as milliseconds: String(µs / 1000).
+    const uint64_t micros = static_cast<uint64_t>(t - start) / 1000;
+    if (micros >= static_cast<uint64_t>(kMaxExactMicrosNs)) return Step::kFallback;
+    PutMicros(out, micros);
+  }
+  out.Byte(',');
+  out.Put(name);
+  out.Put(",\"");
+  ReprWriter writer(src, end, out, kRowMaxString, true);
+  size_t r = p + kHeaderSize + ReadU16(src + p + 6);
+  const Step step = writer.Repr(r, 0);
+  if (step == Step::kBad) error = writer.error();
+  if (step != Step::kOk) return step;
+  out.Put("\"]");
+  return Step::kOk;
+}
 
 // Reads writeRecords' arguments into `job`; false with a JavaScript
 // exception pending when they are wrong.
@@ -1072,7 +1132,8 @@ bool RecordsJobOf(const Napi::CallbackInfo& info, const char* name, RecordsJob& 
     return false;
   }
   job.format = info[0].As<Napi::Number>().Int32Value();
-  if (job.format != kJson && job.format != kCsv) {
+  if ((job.format != kJson && job.format != kCsv && job.format != kHtmlRows) ||
+      (job.format == kHtmlRows && state_array.length < 4)) {
     Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
     return false;
   }
@@ -1096,6 +1157,16 @@ bool RecordsJobOf(const Napi::CallbackInfo& info, const char* name, RecordsJob& 
   job.out_pos = static_cast<size_t>(out_pos);
   job.owner = std::string_view(reinterpret_cast<const char*>(owner_array.data), owner_array.length);
   job.state = reinterpret_cast<double*>(state_array.data);
+  if (job.format == kHtmlRows) {
+    // state[3]: the process's start in ns (an integer below 2^53), -1 for
+    // no process (the row's time is null), -2 for a start past 2^53.
+    const double start = job.state[3];
+    if (!(start >= -2 && start <= static_cast<double>(kMaxSafe) && start == static_cast<double>(static_cast<int64_t>(start)))) {
+      Napi::RangeError::New(env, std::string(name) + ": state[3] is not a process start").ThrowAsJavaScriptException();
+      return false;
+    }
+    job.row_start = static_cast<int64_t>(start);
+  }
   return true;
 }
 
@@ -1149,6 +1220,12 @@ RecordsOutcome RunRecordsJob(const RecordsJob& job) {
       outcome.reason = kFallback;
       break;
     }
+    // An html row of a code load: TypeScript's (its arguments are text
+    // made from the record's fields).
+    if (job.format == kHtmlRows && kind != kAudit) {
+      outcome.reason = kFallback;
+      break;
+    }
     if (job.format == kCsv && kind == kOpenCode) {
       const size_t q = p + kHeaderSize + name_length;
       if (length - kHeaderSize - name_length > kOpenCodeFixedSize && (src[q + 1] != 0 || src[q + kOpenCodeFixedSize] != kStr)) {
@@ -1170,12 +1247,17 @@ RecordsOutcome RunRecordsJob(const RecordsJob& job) {
     }
     need = 0;
     const size_t start = out.pos();
-    // The json report's separator goes with the record after it.
-    if (job.format == kJson && i > 0) out.Byte(',');
+    // The json report's separator goes with the record after it, and so
+    // does the html rows'.
+    if (job.format != kCsv && i > 0) out.Byte(',');
     writer.SetRecordEnd(p + length);
-    const Step step = job.format == kJson ? writer.JsonRecord(p, name) : writer.CsvRow(p, name, job.owner);
+    const char* row_error = nullptr;
+    const Step step = job.format == kJson  ? writer.JsonRecord(p, name)
+                      : job.format == kCsv ? writer.CsvRow(p, name, job.owner)
+                                           : HtmlRow(src, p, p + length, name, job.owner, job.row_start, out, row_error);
     if (step == Step::kBad) {
-      outcome.error = std::string("malformed record data: ") + writer.error() + " (record at offset " + std::to_string(p) + ")";
+      const char* why = job.format == kHtmlRows ? row_error : writer.error();
+      outcome.error = std::string("malformed record data: ") + why + " (record at offset " + std::to_string(p) + ")";
       return outcome;
     }
     if (out.overflowed()) {
