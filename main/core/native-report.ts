@@ -70,9 +70,10 @@ export interface ReportAddon {
    * from `outPos`, each whole or not at all; json records after the first
    * of the block (index > 0) with the ',' before them, and so html rows.
    * `owner` is the csv ",session,pid," in bytes, html rows' pid as JSON
-   * (and state[3] their process's start in ns: -1 none, -2 past 2^53). Leaves the next record index, the output
-   * position and (for ROOM) the bytes needed in `state`. Throws on
-   * malformed records and offsets out of range.
+   * (and state[3] their process's start in ns: -1 none, -2 past 2^53).
+   * Leaves the next record index, the output position and (for ROOM) the
+   * bytes needed in `state`. Throws on malformed records and offsets out
+   * of range.
    */
   writeRecords(...args: WriteRecordsArgs): Stop;
   /**
@@ -209,6 +210,22 @@ function startBlock(task: FormatTask, options: NativeFormatOptions): BlockFormat
   };
 }
 
+/**
+ * Gives `table` the name of the record at `p` of `src`, rendered by
+ * `render` (a NAME stop); false when the full table refused it.
+ */
+function giveName(
+  native: ReportAddon,
+  table: NameTable,
+  src: Buffer,
+  p: number,
+  render: (event: string) => string,
+): boolean {
+  const start = p + RECORD_HEADER_SIZE;
+  const name = src.subarray(start, start + u16(src, p + 6));
+  return native.setName(table, name, Buffer.from(render(recordEventAt(src, p)), 'utf8'));
+}
+
 /** formatBlock(task), the common records written by the addon. */
 export function formatBlockNative(task: FormatTask, options: NativeFormatOptions = {}): Buffer {
   const block = startBlock(task, options);
@@ -273,13 +290,9 @@ function settle(block: BlockFormat, stop: Stop): number {
     if (stats) stats.grown++;
     out.ensure(state[2] as number);
   } else {
-    const p = offsets[i] as number;
-    const start = p + RECORD_HEADER_SIZE;
-    const name = src.subarray(start, start + u16(src, p + 6));
-    const rendered = Buffer.from(RENDER[format](recordEventAt(src, p)), 'utf8');
     if (stats) stats.names++;
     // A full table: this name's records are written here.
-    if (!native.setName(table, name, rendered)) {
+    if (!giveName(native, table, src, offsets[i] as number, RENDER[format])) {
       if (stats) stats.refused++;
       writeOne();
     }
@@ -402,10 +415,8 @@ export function writeInstantsNative(
       out.ensure(need);
       continue;
     }
-    const start = p + RECORD_HEADER_SIZE;
-    const name = src.subarray(start, start + u16(src, p + 6));
     if (stats) stats.names++;
-    if (!native.setName(table, name, Buffer.from(head(recordEventAt(src, p)), 'utf8'))) {
+    if (!giveName(native, table, src, p, head)) {
       // A full table: this record is the caller's.
       if (stats) {
         stats.refused++;
@@ -463,12 +474,7 @@ export function writeHtmlRowsNative(
       out.ensure(state[2] as number);
       continue;
     }
-    if (stop === Stop.NAME) {
-      const p = offsets[i] as number;
-      const start = p + RECORD_HEADER_SIZE;
-      const name = src.subarray(start, start + u16(src, p + 6));
-      if (native.setName(table, name, Buffer.from(render(recordEventAt(src, p)), 'utf8'))) continue;
-    }
+    if (stop === Stop.NAME && giveName(native, table, src, offsets[i] as number, render)) continue;
     // FALLBACK, or a name the full table did not take.
     if (i > 0) out.byte(0x2c);
     writeRow(i++);

@@ -29,7 +29,7 @@ import { RecentSeqs } from './recent-seqs.js';
 import { ByteOut, NameBytes, writeCsvRow, writePlainRecord } from './report-bytes.js';
 import { csvRow, plainRecordJson } from './report-text.js';
 import { htmlReport } from './html-report.js';
-import { SessionReader, type SessionBlock } from './session-file.js';
+import { SessionReader, SessionWriter, type SessionBlock } from './session-file.js';
 import { eventMatcher } from './event-glob.js';
 import { HOOKSCOPE_VERSION } from './version.js';
 
@@ -309,6 +309,25 @@ describe('byte-level report writers', () => {
       "'\\u003c/script>\\u003cb>y\\u003c/b>', \\u003cc\\u003cd object at 0x2>",
     );
     expect(html.raw.match(/<\/script>/g)?.length).toBe(2); // the page's own two
+    // Rows of a process the session never described: no pid, no time.
+    const orphan = path.join(dir, 'orphan.hks');
+    const w = SessionWriter.create(orphan, { overwrite: false });
+    w.writeEvents(
+      9,
+      Buffer.concat([
+        encodeAuditRecord({ event: 'open', seq: 0, tid: 7, args: v.tuple([v.str('/a<b')]) }),
+        encodeOpenCodeRecord({
+          seq: 1,
+          tid: 7,
+          path: v.str('/srv/app.py'),
+          realPath: '/srv/app.py',
+        }),
+      ]),
+    );
+    w.close();
+    const orphanHtml = await htmlBothWays(orphan, 10);
+    expect(orphanHtml.raw).toBe(orphanHtml.decoded);
+    expect(orphanHtml.raw).toContain(`[null,7,null,"open","('/a\\u003cb',)"]`);
     // Files opened for writing, the same bytes twice (remembered) and once
     // more by flags, listed whether their rows are shown or not.
     const writes = path.join(dir, 'writes.hks');
