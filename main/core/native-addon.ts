@@ -29,17 +29,18 @@ export function addonMissing(file: string, error: unknown): string {
 /**
  * Has glibc's malloc keep freed buffers for reuse instead of giving their
  * pages back at once (addon.cc's tuneAllocator): for a process that streams
- * a session through large buffers (docs/reports.md, "Memory"). Process-wide,
+ * a session through large buffers (docs/reports.md, "Cost"). Process-wide,
  * so only the command line calls it. False where it does not apply (not
- * glibc) or when the addon cannot be loaded: the work that needs the addon
- * says so itself.
+ * glibc) or when the addon cannot be loaded or is older than this: the
+ * work that needs the addon says so itself.
  */
 export function tuneAllocator(): boolean {
-  let addon: { tuneAllocator(): boolean };
+  let addon: { tuneAllocator?: () => boolean };
   try {
     addon = nativeAddon();
   } catch {
     return false;
   }
-  return addon.tuneAllocator();
+  // An addon built before it had this: the command goes on untuned.
+  return typeof addon.tuneAllocator === 'function' && addon.tuneAllocator();
 }

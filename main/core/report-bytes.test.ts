@@ -7,6 +7,7 @@
 // writers make from decoded blocks, filters included.
 import fs from 'node:fs';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
@@ -449,6 +450,27 @@ describe('byte-level report writers', () => {
     const out = path.join(dir, 'trace.json');
     await writeReport(bench, out, { format: 'perfetto' });
     expect(fs.readFileSync(out, 'utf8')).toBe((await perfettoBothWays(bench)).decoded);
+  });
+
+  it('a report to a stream that keeps its chunks (a PassThrough read late) is whole: its buffers are not used again', async () => {
+    const dir = tempDir('hookscope-report-bytes-');
+    const bench = path.join(dir, 'bench.hks');
+    writeBenchSession(bench, 40_000);
+    for (const format of ['json', 'csv', 'perfetto'] as const) {
+      const file = path.join(dir, `file.${format}`);
+      await writeReport(bench, file, { format });
+      // Room for the whole report on its readable side: each write is
+      // done at once, and nothing is read until the report is.
+      const held = new PassThrough({
+        readableHighWaterMark: 1 << 30,
+        writableHighWaterMark: 1 << 30,
+      });
+      await writeReport(bench, null, { format }, held);
+      held.end();
+      const chunks: Buffer[] = [];
+      for await (const chunk of held) chunks.push(chunk as Buffer);
+      expect(Buffer.concat(chunks).equals(fs.readFileSync(file)), format).toBe(true);
+    }
   });
 
   it('NameBytes keeps a few names per hash value, and writes every name right', () => {

@@ -10,7 +10,8 @@ export interface Sink {
   /**
    * Resolves when the stream takes the chunk (at once unless it is full);
    * `written` is called once the chunk is written out, when its buffer
-   * may be used again (never, when the write fails).
+   * may be used again (never, when the write fails or the stream may keep
+   * the chunk).
    */
   write(chunk: string | Buffer, written?: () => void): Promise<void>;
 }

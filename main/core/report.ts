@@ -145,6 +145,11 @@ export async function writeReport(
     streamError ??= error;
   };
   stream.on('error', onStreamError);
+  // A file's and stdout's write callbacks come once the bytes are written
+  // out (to the kernel), so a chunk's buffer may then be used again; any
+  // other stream (a transform, one that keeps what it is given) may still
+  // hold the chunk, and its buffers are not used again.
+  const writesOut = outPath !== null || stream === process.stdout;
   const sink: Sink = {
     write: (chunk, written) =>
       new Promise((resolve, reject) => {
@@ -152,11 +157,12 @@ export async function writeReport(
           reject(streamError);
           return;
         }
-        const fits = written
-          ? stream.write(chunk, (error?: Error | null) => {
-              if (!error) written();
-            })
-          : stream.write(chunk);
+        const fits =
+          written && writesOut
+            ? stream.write(chunk, (error?: Error | null) => {
+                if (!error) written();
+              })
+            : stream.write(chunk);
         if (fits) {
           resolve();
           return;
