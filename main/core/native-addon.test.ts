@@ -1,6 +1,9 @@
 // The native addon loads once for every caller, and a missing one is
 // reported with where it was looked for and how to build it.
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
@@ -42,6 +45,7 @@ describe('nativeAddon', () => {
       'addScanName',
       'scanRecords',
       'tuneAllocator',
+      'readChunk',
     ]) {
       expect(typeof addon[name], name).toBe('function');
     }
@@ -67,5 +71,66 @@ describe('nativeAddon', () => {
     // Untuned, about a quarter of each buffer's pages fault anew (115 of
     // 512 measured); tuned, what is left is the collector's own (about 10).
     expect(faults).toBeLessThan(64);
+  });
+});
+
+describe('readChunk', () => {
+  type ReadChunk = (
+    fd: unknown,
+    buf: unknown,
+    offset: unknown,
+    length: unknown,
+    position: unknown,
+  ) => Promise<number>;
+  const readChunk = (): ReadChunk => nativeAddon<{ readChunk: ReadChunk }>().readChunk;
+
+  it('reads at a position into the buffer, leaves every other byte as it was, and reads short at the end', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hookscope-chunk-'));
+    const file = path.join(dir, 'data');
+    const data = Buffer.from(Array.from({ length: 50_000 }, (_, i) => (i * 7) & 0xff));
+    fs.writeFileSync(file, data);
+    const fd = fs.openSync(file, 'r');
+    try {
+      // Several pages, an offset inside one: the pages are made present
+      // before the read, and nothing but the bytes read may change.
+      const buf = Buffer.alloc(3 * 4096 + 100, 0xa5);
+      expect(await readChunk()(fd, buf, 1000, 9000, 123)).toBe(9000);
+      expect(buf.subarray(1000, 10_000).equals(data.subarray(123, 9123))).toBe(true);
+      expect(buf.subarray(0, 1000).every((b) => b === 0xa5)).toBe(true);
+      expect(buf.subarray(10_000).every((b) => b === 0xa5)).toBe(true);
+      expect(await readChunk()(fd, buf, 0, 4096, 49_000)).toBe(1000);
+      expect(buf.subarray(0, 1000).equals(data.subarray(49_000))).toBe(true);
+      expect(await readChunk()(fd, buf, 0, 4096, 60_000)).toBe(0);
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("rejects a failed read with Node's wording and the errno name", async () => {
+    const fd = fs.openSync(os.tmpdir(), 'r');
+    try {
+      const failed = readChunk()(fd, Buffer.alloc(16), 0, 16, 0);
+      await expect(failed).rejects.toThrow('EISDIR: illegal operation on a directory, read');
+      await expect(failed).rejects.toMatchObject({ code: 'EISDIR', syscall: 'read' });
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('refuses bad arguments at once', () => {
+    const buf = Buffer.alloc(16);
+    expect(() => readChunk()(0, new Int8Array(16), 0, 16, 0)).toThrow(TypeError);
+    expect(() => (readChunk() as (...a: unknown[]) => unknown)(0, buf, 0, 16)).toThrow(TypeError);
+    for (const [fd, offset, length, position] of [
+      [-1, 0, 16, 0],
+      [0, 17, 0, 0],
+      [0, 8, 9, 0],
+      [0, 0, 16, -1],
+      [0, 0.5, 8, 0],
+      [0, 0, 16, 2 ** 53],
+    ]) {
+      expect(() => readChunk()(fd, buf, offset, length, position)).toThrow(RangeError);
+    }
   });
 });

@@ -12,6 +12,7 @@ import {
   encodeHelloPayload,
   v,
 } from '../test-support/wire-encoder.js';
+import { nativeAddon } from './native-addon.js';
 import { parseHello } from './protocol/hello.js';
 import {
   BLOCK_HEADER_SIZE,
@@ -254,7 +255,8 @@ describe('SessionWriter and SessionReader', () => {
 
   it('reads one chunk for one block, and ahead only from the second chunk on', async () => {
     const file = fortyBlocks('one');
-    // Every read of a FileHandle, counted (the reader's and open's header read).
+    // Every read of a FileHandle (the reader's and open's header read), and
+    // every chunk the addon reads ahead, counted.
     const probe = await fs.promises.open(file, 'r');
     const proto = Object.getPrototypeOf(probe) as { read: (...args: unknown[]) => unknown };
     await probe.close();
@@ -263,6 +265,12 @@ describe('SessionWriter and SessionReader', () => {
     proto.read = function (this: unknown, ...args: unknown[]) {
       reads++;
       return read.apply(this, args);
+    };
+    const addon = nativeAddon<{ readChunk: (...args: unknown[]) => unknown }>();
+    const readChunk = addon.readChunk;
+    addon.readChunk = (...args: unknown[]) => {
+      reads++;
+      return readChunk(...args);
     };
     try {
       const one = await SessionReader.open(file, { chunkSize: 4096 });
@@ -275,8 +283,11 @@ describe('SessionWriter and SessionReader', () => {
       let events = 0;
       for await (const block of all.rawBlocks()) if (block.type === 'events') events++;
       expect(events).toBe(40);
+      // 40 blocks of 3 KB in chunks of 4 KiB: about one read a block.
+      expect(reads - before).toBeGreaterThan(30);
     } finally {
       proto.read = read;
+      addon.readChunk = readChunk;
     }
   });
 

@@ -9,8 +9,18 @@
 import { nativeAddon } from '../native-addon.js';
 import { validateEventsPayload } from './records.js';
 
+/** The addon's readChunk (native/addon/src/chunk-read.h). */
+export type ChunkRead = (
+  fd: number,
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+) => Promise<number>;
+
 interface CheckAddon {
   checkEventsPayload?: (payload: Uint8Array) => number;
+  readChunk?: ChunkRead;
 }
 
 let nativeCheck: ((payload: Uint8Array) => number) | null | undefined;
@@ -35,4 +45,26 @@ export function checkEventsPayload(payload: Buffer): number {
     if (count >= 0) return count;
   }
   return validateEventsPayload(payload);
+}
+
+let chunkAddon: { readChunk: ChunkRead } | null | undefined;
+
+/**
+ * The addon's read of a chunk into a buffer whose pages it makes present
+ * first, on the thread pool; null when the addon cannot be loaded (the
+ * session reader then reads with Node, and the pages fault as written).
+ */
+export function nativeChunkRead(): ChunkRead | null {
+  if (chunkAddon === undefined) {
+    try {
+      const addon = nativeAddon<CheckAddon>();
+      chunkAddon =
+        typeof addon.readChunk === 'function' ? (addon as { readChunk: ChunkRead }) : null;
+    } catch {
+      chunkAddon = null;
+    }
+  }
+  const addon = chunkAddon;
+  // Looked up at each call: a test counts the reads.
+  return addon === null ? null : (...args) => addon.readChunk(...args);
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "chunk-read.h"
 #include "events-check.h"
 #include "peer-credentials.h"
 #include "record-scan.h"
@@ -150,6 +151,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("addScanName", Napi::Function::New(env, AddScanName, "addScanName"));
   exports.Set("scanRecords", Napi::Function::New(env, ScanRecords, "scanRecords"));
   exports.Set("tuneAllocator", Napi::Function::New(env, TuneAllocator, "tuneAllocator"));
+  exports.Set("readChunk", Napi::Function::New(env, hookscope::ReadChunk, "readChunk"));
   return exports;
 }
 
