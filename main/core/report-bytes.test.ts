@@ -46,10 +46,10 @@ function compareRecords(payload: Buffer): number {
     const record = decodeRecordAt(payload, p);
     const json = new ByteOut(16);
     writePlainRecord(json, payload, p);
-    expect(json.take().toString('utf8')).toBe(plainRecordJson(record));
+    expect(json.finish().toString('utf8')).toBe(plainRecordJson(record));
     const csv = new ByteOut(16);
     writeCsvRow(csv, payload, p, OWNER, owner);
-    expect(csv.take().toString('utf8')).toBe(csvRow(record, OWNER));
+    expect(csv.finish().toString('utf8')).toBe(csvRow(record, OWNER));
     p += payload.readUInt32LE(p);
   }
   return count;
@@ -490,7 +490,7 @@ describe('byte-level report writers', () => {
       const out = new ByteOut(16);
       for (let p = 0; p < records.length; p += records.readUInt32LE(p))
         bytes.write(out, records, p);
-      expect(out.take().toString('latin1'), `pass ${pass}`).toBe(
+      expect(out.finish().toString('latin1'), `pass ${pass}`).toBe(
         names.map((n) => `<${n}>`).join(''),
       );
     }
@@ -502,7 +502,7 @@ describe('byte-level report writers', () => {
     const take = (write: (out: ByteOut) => void): string => {
       const out = new ByteOut(4);
       write(out);
-      return out.take().toString('latin1');
+      return out.finish().toString('latin1');
     };
     fc.assert(
       fc.property(

@@ -57,15 +57,15 @@ SHORT_ESCAPE[0x0c] = 0x66; // \f
 SHORT_ESCAPE[0x0d] = 0x72; // \r
 
 /**
- * Report bytes in the making: one growing buffer, handed out whole with
- * take() (the output stream keeps what it was given until it is written,
- * so a taken buffer is never reused) or used again once written (ByteOuts).
+ * Report bytes in the making: one growing buffer, its bytes handed out
+ * with finish(); the output stream keeps what it was given until it is
+ * written, so a ByteOut is used again only once they are (ByteOuts).
  */
 export class ByteOut {
   buf: Buffer;
   pos = 0;
 
-  constructor(private readonly initialSize = 1 << 20) {
+  constructor(initialSize = 1 << 20) {
     this.buf = Buffer.allocUnsafe(initialSize);
   }
 
@@ -78,14 +78,6 @@ export class ByteOut {
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
-  }
-
-  /** The bytes written so far; the next write starts a new buffer. */
-  take(): Buffer {
-    const out = this.buf.subarray(0, this.pos);
-    this.buf = Buffer.allocUnsafe(Math.max(this.initialSize, this.pos));
-    this.pos = 0;
-    return out;
   }
 
   /** The bytes written; the ByteOut is not to be used after (but see ByteOuts). */
