@@ -15,7 +15,6 @@
 // about 3.5 times the size of its session; this reader still reads it.
 
 import fs from 'node:fs';
-import readline from 'node:readline';
 
 import {
   DECIDED_BY,
@@ -487,6 +486,8 @@ export function looksLikeJsonReport(path: string): boolean {
  * this reader reads, naming the line.
  */
 export async function* readJsonReportBlocks(path: string): AsyncGenerator<SessionBlock> {
+  // Loaded here: every report loads this module, only `show` reads reports.
+  const readline = await import('node:readline');
   const lines = readline.createInterface({
     input: fs.createReadStream(path, { encoding: 'utf8' }),
     crlfDelay: Infinity,
