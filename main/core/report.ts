@@ -183,10 +183,13 @@ export async function writeReport(
   };
   try {
     const filter = { pid: options.pid, match, keepEvent: options.keepEvent ?? null };
-    // Every format but html reads the records as bytes (report-bytes.ts)
-    // and decodes only what it cannot write from them.
+    // Every format reads the records as bytes (report-bytes.ts) and
+    // decodes only what it cannot write from them. None keeps a view of a
+    // block's bytes past the block after it (json and csv format one block
+    // in the background while they read the next): the reader may reuse
+    // its buffers.
     const raw = (): AsyncGenerator<RawSessionBlock> =>
-      progressBlocks(reader.rawBlocks(), sessionPath, options.onProgress);
+      progressBlocks(reader.rawBlocks({ reuseBuffers: true }), sessionPath, options.onProgress);
     if (options.format === 'json') {
       await jsonReport(raw(), filter, sink, sessionPath);
     } else if (options.format === 'html') {

@@ -253,6 +253,65 @@ describe('SessionWriter and SessionReader', () => {
     );
   });
 
+  it('with reuseBuffers, keeps a block intact until the block two after it is asked for, and uses chunk buffers again', async () => {
+    const file = tmp('reuse');
+    let reusedRuns = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 2, maxLength: 40 }),
+        fc.constantFrom(4096, 16_384, 65_536),
+        async (sizes, chunkSize) => {
+          const payloads = sizes.map((kib, i) =>
+            Buffer.concat(
+              Array.from({ length: Math.ceil(kib / 4) + 1 }, (_, j) =>
+                encodeAuditRecord({
+                  seq: j,
+                  event: 'open',
+                  args: v.tuple([v.str(String.fromCharCode(97 + (i % 26)).repeat(3000)), v.int(i)]),
+                }),
+              ),
+            ),
+          );
+          const w = SessionWriter.create(file, { overwrite: true });
+          payloads.forEach((payload, i) => {
+            w.writeEvents(i + 1, payload);
+            if (i % 4 === 1) w.writeNotice({ timeMs: i, level: 'info', message: `after ${i}` });
+          });
+          w.close();
+          const buffersUsed: number[] = [];
+          for (const reuseBuffers of [false, true]) {
+            const reader = await SessionReader.open(file, { chunkSize });
+            // The consumer the option is for: it still reads the block before
+            // the one it was just given (json's and csv's, which format one
+            // block while they read the next).
+            let before: { records: Buffer; index: number } | null = null;
+            let index = 0;
+            const buffers = new Set<ArrayBufferLike>();
+            for await (const block of reader.rawBlocks({ reuseBuffers })) {
+              if (before !== null) {
+                expect(before.records.equals(payloads[before.index] as Buffer)).toBe(true);
+              }
+              before = null;
+              if (block.type !== 'events') continue;
+              expect(block.records.equals(payloads[index] as Buffer)).toBe(true);
+              before = { records: block.records, index };
+              buffers.add(block.records.buffer);
+              index++;
+            }
+            expect(index).toBe(payloads.length);
+            buffersUsed.push(buffers.size);
+          }
+          // Never more buffers than without the option; fewer once a few
+          // chunks were read.
+          expect(buffersUsed[1]).toBeLessThanOrEqual(buffersUsed[0] as number);
+          if ((buffersUsed[1] as number) < (buffersUsed[0] as number)) reusedRuns++;
+        },
+      ),
+      { numRuns: 40 },
+    );
+    expect(reusedRuns).toBeGreaterThan(0);
+  });
+
   it('reads one chunk for one block, and ahead only from the second chunk on', async () => {
     const file = fortyBlocks('one');
     // Every read of a FileHandle (the reader's and open's header read), and
