@@ -248,6 +248,30 @@ describe('hookscope report', () => {
     });
   }
 
+  it('runs its work off the main thread on one libuv pool thread, unless UV_THREADPOOL_SIZE says otherwise', async () => {
+    const { dir, file } = session();
+    // The process's threads, counted as it exits: libuv starts every pool
+    // thread at once, on the pool's first use.
+    const preload = path.join(dir, 'threads.cjs');
+    fs.writeFileSync(
+      preload,
+      "process.on('exit', () => require('node:fs').writeFileSync(process.env.THREADS_OUT, String(require('node:fs').readdirSync('/proc/self/task').length)));\n",
+    );
+    const threads = async (poolSize: string | undefined): Promise<number> => {
+      const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: `--require ${preload}` };
+      env.THREADS_OUT = path.join(dir, `threads-${poolSize ?? 'default'}`);
+      delete env.UV_THREADPOOL_SIZE;
+      if (poolSize !== undefined) env.UV_THREADPOOL_SIZE = poolSize;
+      const out = path.join(dir, `pool-${poolSize ?? 'default'}.json`);
+      const r = await runCli(['report', file, '--format', 'json', '--out', out], { env });
+      expect(r.code, r.stderr).toBe(0);
+      return Number(fs.readFileSync(env.THREADS_OUT, 'utf8'));
+    };
+    const four = await threads('4');
+    expect(await threads(undefined)).toBe(four - 3);
+    expect(await threads('2')).toBe(four - 2);
+  });
+
   it('csv: one row per record, the documented columns, cells quoted as RFC 4180 says', async () => {
     const { file } = session();
     const r = await runCli(['report', file, '--format', 'csv']);
