@@ -230,6 +230,45 @@ describe('summarizeSession', () => {
     expect(summarize(raw)).toEqual(decoded);
   });
 
+  it('counts names first seen in bytes after the list is full as the decoded records count them', () => {
+    // The list filled by decoded blocks; then blocks of bytes with names
+    // the record scan still takes, which the summary may not list.
+    const names = Array.from({ length: SUMMARY_LIST_LIMIT + 10 }, (_, i) => `n${i}`);
+    const full = names.map((event, seq) =>
+      decodeRecordAt(encodeAuditRecord({ event, seq, args: v.tuple([]) }), 0),
+    );
+    const late = ['late.one', 'late.two', 'late.one', 'n3', 'late.one'];
+    const bytes = Buffer.concat(
+      late.map((event, seq) => encodeAuditRecord({ event, seq, args: v.tuple([]) })),
+    );
+    const offsets: number[] = [];
+    for (let p = 0; p < bytes.length; p += bytes.readUInt32LE(p)) offsets.push(p);
+    const first: SessionBlock = { type: 'events', offset: 16, sessionId: 1, records: full };
+    const summarize = (second: SessionBlock | RawSessionBlock): SessionSummary => {
+      const summarizer = new SessionSummarizer('p.hks');
+      summarizer.add(first);
+      summarizer.add(second);
+      return summarizer.result();
+    };
+    const decoded = summarize({
+      type: 'events',
+      offset: 32,
+      sessionId: 1,
+      records: offsets.map((p) => decodeRecordAt(bytes, p)),
+    });
+    expect(decoded.omitted.events).toBe(10 + 4);
+    expect(decoded.byEvent.find((e) => e.event === 'late.one')).toBeUndefined();
+    expect(decoded.byEvent.find((e) => e.event === 'n3')?.count).toBe(2);
+    const raw = {
+      type: 'events' as const,
+      offset: 32,
+      sessionId: 1,
+      records: bytes,
+      count: offsets.length,
+    };
+    expect(summarize(raw)).toEqual(decoded);
+  });
+
   it('summarises processes, categories, code, subprocesses, sockets and drops', async () => {
     const s = await summarizeSession(file);
     expect(s.run?.command).toEqual(['python3', 'app.py']);

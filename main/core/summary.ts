@@ -260,9 +260,23 @@ export class SessionSummarizer {
     const codeSeen = new BytesMemo<CodeLoadSeen>();
     // Names by id, and the two memos by body id where the scan tells the
     // bodies apart (the BytesMemos above take the rest).
+    // An audit event whose arguments do not matter here (nearly all) is
+    // only counted, and the addon counts it (one number per name, read by
+    // result()): such a name takes its entry in eventCounts at its first
+    // record, as count() would; one the full list refuses is counted here,
+    // record by record, as before.
+    const quietName = (kind: RecordKind, event: string): boolean => {
+      if (kind !== RecordKind.AUDIT || readsArguments(event)) return false;
+      if (!eventCounts.has(event)) {
+        if (eventCounts.size >= SUMMARY_LIST_LIMIT) return false;
+        eventCounts.set(event, 0);
+      }
+      return true;
+    };
     const scan = new RecordScan(
       (kind, event) =>
         kind === RecordKind.OPEN_CODE || (kind === RecordKind.AUDIT && readsArguments(event)),
+      quietName,
     );
     const argumentsByBody: (ArgumentsSeen | undefined)[] = [];
     const codeByBody: (CodeLoadSeen | undefined)[] = [];
@@ -486,6 +500,13 @@ export class SessionSummarizer {
         const event = scan.events[id] as string;
         if (n > 0) counts.set(event, (counts.get(event) as number) + n);
       });
+      let quietTotal = 0;
+      scan.quietCounts().forEach((n, id) => {
+        if (n === 0) return;
+        const event = scan.events[id] as string;
+        counts.set(event, (counts.get(event) as number) + n);
+        quietTotal += n;
+      });
       const byCategory = new Map(categoryCounts);
       for (const [event, n] of counts) {
         const category = categoryOf(event);
@@ -498,7 +519,7 @@ export class SessionSummarizer {
         runEnd,
         attach,
         processes: [...processes],
-        totalEvents,
+        totalEvents: totalEvents + quietTotal,
         byCategory: EVENT_CATEGORIES.map((c) => ({
           category: c.id,
           label: c.label,

@@ -206,6 +206,48 @@ describe('the record scan', () => {
     expect(scanAll(scan, audit('ab', '/a'))[0]?.nameId).toBe(65);
   });
 
+  it('counts the records of quiet names instead of giving them, the rest as before', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(anyRecord, { maxLength: 30 }), { maxLength: 4 }),
+        fc.integer({ min: 0, max: 3 }),
+        (blocks, pick) => {
+          const payloads = blocks.map((records) => Buffer.concat(records));
+          // Quiet: audit events whose name's length has this remainder.
+          const quiet = (kind: RecordKind, event: string): boolean =>
+            kind === RecordKind.AUDIT && event.length % 4 === pick;
+          const scan = new RecordScan(wantsOpenAndCode, quiet);
+          const plain = new RecordScan(wantsOpenAndCode);
+          const expected = new Map<string, number>();
+          for (const payload of payloads) {
+            const listed = scanAll(scan, payload).map((r) => r.p);
+            const all = scanAll(plain, payload);
+            const loud = all.filter((r) => {
+              const event = recordEventAt(payload, r.p);
+              const isQuiet = quiet(payload[r.p + 4] as RecordKind, event) && r.nameId >= 0;
+              if (isQuiet) expected.set(event, (expected.get(event) ?? 0) + 1);
+              return !isQuiet;
+            });
+            expect(listed).toEqual(loud.map((r) => r.p));
+          }
+          const counted = new Map<string, number>();
+          scan.quietCounts().forEach((n, id) => {
+            if (n > 0) counted.set(scan.events[id] as string, n);
+          });
+          expect(counted).toEqual(expected);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+    // Without the addon nothing is quiet: every record is given.
+    const payload = Buffer.concat([audit('open', '/a'), audit('open', '/b')]);
+    const quietAll = (): boolean => true;
+    expect(
+      withoutAddon(() => scanAll(new RecordScan(() => false, quietAll), payload)),
+    ).toHaveLength(2);
+    expect(Array.from(new RecordScan(() => false, quietAll).quietCounts())).toEqual([]);
+  });
+
   it('without the addon gives every record with -1 ids', () => {
     const src = Buffer.concat([audit('open', '/a'), audit('open', '/a')]);
     const seen = withoutAddon(() => scanAll(new RecordScan(() => true), src));
@@ -250,6 +292,10 @@ describe('the record scan', () => {
     expect(() => raw.scanRecords(handle, good, 0, out, new Float64Array(1))).toThrow(TypeError);
     expect(() => raw.addScanName(handle, 0, Buffer.from('x'), true)).toThrow(RangeError);
     expect(() => raw.addScanName(handle, 1, 'x', true)).toThrow(TypeError);
+    expect(() => raw.addScanName(handle, 1, Buffer.from('x'), true, 1)).toThrow(TypeError);
+    const counts = raw as unknown as { scanCounts(...args: unknown[]): number };
+    expect(() => counts.scanCounts(handle, new Int32Array(4))).toThrow(TypeError);
+    expect(() => counts.scanCounts({}, new Float64Array(4))).toThrow(TypeError);
     // An output with room for no record: nothing written, nothing past it.
     expect(raw.scanRecords(handle, good, 0, new Int32Array(2), state)).toBe(3);
     expect(state[1]).toBe(0);

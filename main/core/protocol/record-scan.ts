@@ -21,8 +21,19 @@ interface NativeScan {
 
 interface ScanAddon {
   newRecordScan(): NativeScan;
-  /** The name's id among records of `kind`; -1 when the table does not take it. */
-  addScanName(scan: NativeScan, kind: number, name: Uint8Array, bodies: boolean): number;
+  /**
+   * The name's id among records of `kind`; -1 when the table does not take
+   * it. A `quiet` name's records are counted (scanCounts), not listed.
+   */
+  addScanName(
+    scan: NativeScan,
+    kind: number,
+    name: Uint8Array,
+    bodies: boolean,
+    quiet?: boolean,
+  ): number;
+  /** out[id] = the records of quiet name `id` scanned so far; returns the scan's name count. */
+  scanCounts(scan: NativeScan, out: Float64Array): number;
   /**
    * Triples (offset, name id, body id) of the records of `src` from byte
    * offset `from` into `out`; state[0] = next offset, state[1] = records
@@ -64,7 +75,10 @@ function scanAddon(): ScanAddon | null {
   if (addon === undefined) {
     try {
       const loaded = nativeAddon<Partial<ScanAddon>>();
-      addon = typeof loaded.scanRecords === 'function' ? (loaded as ScanAddon) : null;
+      addon =
+        typeof loaded.scanRecords === 'function' && typeof loaded.scanCounts === 'function'
+          ? (loaded as ScanAddon)
+          : null;
     } catch {
       addon = null;
     }
@@ -96,9 +110,14 @@ export class RecordScan {
 
   /**
    * `wantsBody`: whether records of this kind and name get body ids
-   * (asked once per name).
+   * (asked once per name). `quiet`: whether they are only to be counted
+   * (quietCounts) and never listed (asked once per name, at its first
+   * record; without the addon every record is listed).
    */
-  constructor(private readonly wantsBody: (kind: RecordKind, event: string) => boolean) {
+  constructor(
+    private readonly wantsBody: (kind: RecordKind, event: string) => boolean,
+    private readonly quiet: (kind: RecordKind, event: string) => boolean = () => false,
+  ) {
     this.native = useAddon ? scanAddon() : null;
     this.handle = this.native?.newRecordScan() ?? null;
   }
@@ -137,7 +156,13 @@ export class RecordScan {
       const id =
         at === named
           ? -1
-          : this.native.addScanName(this.handle, kind, name, this.wantsBody(kind, event));
+          : this.native.addScanName(
+              this.handle,
+              kind,
+              name,
+              this.wantsBody(kind, event),
+              this.quiet(kind, event),
+            );
       named = at;
       if (id >= 0) {
         this.events[id] = event;
@@ -149,6 +174,13 @@ export class RecordScan {
       this.from = at + u32(src, at);
       return 1;
     }
+  }
+
+  /** By name id (`events`): the records of each quiet name scanned so far (0 for the rest). */
+  quietCounts(): Float64Array {
+    const counts = new Float64Array(this.events.length);
+    if (this.native !== null && this.handle !== null) this.native.scanCounts(this.handle, counts);
+    return counts;
   }
 
   /** Without the addon: offsets only. */

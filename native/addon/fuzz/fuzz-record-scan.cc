@@ -1,5 +1,6 @@
 // libFuzzer target: the record scan on any bytes, driven as record-scan.ts
-// drives it (small batches, names added as they come, some refused), must
+// drives it (small batches, names added as they come, some refused, some
+// quiet: counted, never given), must
 // give records in order inside the payload with ids it handed out, or stop
 // at a malformed record; never read outside the payload (ASan), overflow
 // (UBSan) or loop without progress.
@@ -28,6 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t last = 0;
   bool any = false;
   size_t names_seen = 0;
+  std::vector<bool> quiet_ids;
   for (size_t calls = 0; calls <= 2 * n + 2; calls++) {
     const auto result = scan.Scan(payload.get(), n, from, out.data(), capacity);
     if (result.written > capacity || result.next > n || result.next < from) __builtin_trap();
@@ -37,6 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (out[3 * i + 1] < -1 || out[3 * i + 1] >= static_cast<int32_t>(scan.name_count())) __builtin_trap();
       if (out[3 * i + 2] < -1 || out[3 * i + 2] >= static_cast<int32_t>(scan.body_count())) __builtin_trap();
       if (out[3 * i + 2] >= 0 && out[3 * i + 1] < 0) __builtin_trap();
+      // A quiet name's records are counted, never given.
+      if (out[3 * i + 1] >= 0 && quiet_ids[static_cast<size_t>(out[3 * i + 1])]) __builtin_trap();
       last = static_cast<size_t>(p);
       any = true;
     }
@@ -46,6 +50,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (result.stop == hookscope::RecordScan::kDone) {
       if (result.next < n) __builtin_trap();
+      for (size_t id = 0; id < quiet_ids.size(); id++) {
+        const double counted = scan.QuietCount(static_cast<int32_t>(id));
+        if (counted < 0 || (!quiet_ids[id] && counted != 0)) __builtin_trap();
+      }
       return 0;
     }
     from = result.next;
@@ -59,8 +67,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const std::string_view name(reinterpret_cast<const char*>(r + 28), name_length);
       // Every fourth new name refused, as the TypeScript side does when
       // the addon stops twice on one record.
-      const bool refuse = names_seen++ % 4 == 3;
-      if (refuse || scan.AddName(kind, name, (body_kinds >> kind) & 1) < 0) {
+      // And every fourth taken one quiet (only counted).
+      const bool refuse = names_seen % 4 == 3;
+      const bool quiet = names_seen++ % 4 == 1;
+      const int32_t id = refuse ? -1 : scan.AddName(kind, name, (body_kinds >> kind) & 1, quiet);
+      if (id >= 0) {
+        if (static_cast<size_t>(id) != quiet_ids.size()) __builtin_trap();
+        quiet_ids.push_back(quiet);
+      }
+      if (id < 0) {
         const size_t length = r[0] | (size_t{r[1]} << 8) | (size_t{r[2]} << 16) | (size_t{r[3]} << 24);
         from += length;
       }

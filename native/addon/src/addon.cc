@@ -5,6 +5,7 @@
 #include <malloc.h>
 #endif
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 
@@ -56,11 +57,14 @@ Napi::Value NewRecordScan(const Napi::CallbackInfo& info) {
   return scan;
 }
 
-// addScanName(scan, kind, nameBytes, bodies): the name's id, -1 when not taken.
+// addScanName(scan, kind, nameBytes, bodies[, quiet]): the name's id, -1 when
+// not taken. A quiet name's records are counted (scanCounts), not listed.
 Napi::Value AddScanName(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[1].IsNumber() || !IsBytes(info[2]) || !info[3].IsBoolean()) {
-    Napi::TypeError::New(env, "addScanName(scan, kind, nameBytes, bodies)").ThrowAsJavaScriptException();
+  const bool has_quiet = info.Length() >= 5 && !info[4].IsUndefined();
+  if (info.Length() < 4 || !info[1].IsNumber() || !IsBytes(info[2]) || !info[3].IsBoolean() ||
+      (has_quiet && !info[4].IsBoolean())) {
+    Napi::TypeError::New(env, "addScanName(scan, kind, nameBytes, bodies[, quiet])").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   hookscope::RecordScan* scan = ScanOf(info[0]);
@@ -73,8 +77,26 @@ Napi::Value AddScanName(const Napi::CallbackInfo& info) {
   Napi::Uint8Array name = info[2].As<Napi::Uint8Array>();
   const int32_t id = scan->AddName(static_cast<uint8_t>(kind),
                                    std::string_view(reinterpret_cast<const char*>(name.Data()), name.ElementLength()),
-                                   info[3].As<Napi::Boolean>().Value());
+                                   info[3].As<Napi::Boolean>().Value(),
+                                   has_quiet && info[4].As<Napi::Boolean>().Value());
   return Napi::Number::New(env, id);
+}
+
+// scanCounts(scan, out): out[id] = the records of quiet name `id` scanned so
+// far, for the ids out has room for; returns how many names the scan has.
+Napi::Value ScanCounts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[1].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    Napi::TypeError::New(env, "scanCounts(scan, out)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  hookscope::RecordScan* scan = ScanOf(info[0]);
+  if (scan == nullptr) return env.Undefined();
+  Napi::Float64Array out = info[1].As<Napi::Float64Array>();
+  const size_t n = std::min(out.ElementLength(), scan->name_count());
+  for (size_t id = 0; id < n; id++) out[id] = scan->QuietCount(static_cast<int32_t>(id));
+  return Napi::Number::New(env, static_cast<double>(scan->name_count()));
 }
 
 // scanRecords(scan, src, from, out, state): the stop reason; state[0] = the
@@ -150,6 +172,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("newRecordScan", Napi::Function::New(env, NewRecordScan, "newRecordScan"));
   exports.Set("addScanName", Napi::Function::New(env, AddScanName, "addScanName"));
   exports.Set("scanRecords", Napi::Function::New(env, ScanRecords, "scanRecords"));
+  exports.Set("scanCounts", Napi::Function::New(env, ScanCounts, "scanCounts"));
   exports.Set("tuneAllocator", Napi::Function::New(env, TuneAllocator, "tuneAllocator"));
   exports.Set("readChunk", Napi::Function::New(env, hookscope::ReadChunk, "readChunk"));
   return exports;

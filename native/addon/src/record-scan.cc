@@ -21,7 +21,7 @@ bool BucketFull(const Map& map, std::string_view key) {
 
 }  // namespace
 
-int32_t RecordScan::AddName(uint8_t kind, std::string_view name, bool bodies) {
+int32_t RecordScan::AddName(uint8_t kind, std::string_view name, bool bodies, bool quiet) {
   if (kind == 0 || kind >= names_.size()) return -1;
   auto& names = names_[kind];
   auto found = names.find(name);
@@ -31,7 +31,8 @@ int32_t RecordScan::AddName(uint8_t kind, std::string_view name, bool bodies) {
   }
   name_keys_.push_back(std::make_unique<std::string>(name));
   const int32_t id = static_cast<int32_t>(name_count_++);
-  names.emplace(std::string_view(*name_keys_.back()), Name{id, bodies});
+  names.emplace(std::string_view(*name_keys_.back()), Name{id, bodies, quiet});
+  quiet_counts_.push_back(0);
   name_bytes_ += name.size();
   return id;
 }
@@ -79,6 +80,11 @@ RecordScan::Result RecordScan::Scan(const uint8_t* src, size_t size, size_t from
     int32_t body_id = -1;
     if (found != names.end()) {
       name_id = found->second.id;
+      if (found->second.quiet) {
+        quiet_counts_[name_id]++;
+        p += length;
+        continue;
+      }
       if (found->second.bodies) {
         const size_t body = kHeaderSize + name_length;
         body_id = BodyId(name_id, r + body, length - body);

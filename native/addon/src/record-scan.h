@@ -45,8 +45,15 @@ class RecordScan {
 
   // Gives the event name of records of `kind` the next id; with `bodies`,
   // those records get body ids. -1 when the table does not take it (full,
-  // or its bucket is): its records are then the caller's to work out.
-  int32_t AddName(uint8_t kind, std::string_view name, bool bodies);
+  // or its bucket is): its records are then the caller's to work out. The
+  // records of a `quiet` name are only counted (QuietCount), not written
+  // to Scan's output: for a caller that only counts them.
+  int32_t AddName(uint8_t kind, std::string_view name, bool bodies, bool quiet = false);
+
+  // Records of the quiet name `id` scanned so far.
+  double QuietCount(int32_t id) const {
+    return id >= 0 && static_cast<size_t>(id) < quiet_counts_.size() ? quiet_counts_[id] : 0;
+  }
 
   // Scans the records of the events payload src[0, size) from byte offset
   // `from`: for the i-th, out[3i] = its offset, out[3i + 1] = its name's id
@@ -63,6 +70,7 @@ class RecordScan {
   struct Name {
     int32_t id;
     bool bodies;
+    bool quiet;
   };
   int32_t BodyId(int32_t name_id, const uint8_t* body, size_t n);
 
@@ -72,6 +80,8 @@ class RecordScan {
   std::vector<std::unique_ptr<std::string>> name_keys_;
   size_t name_count_ = 0;
   size_t name_bytes_ = 0;
+  // By name id: records counted instead of written (quiet names; 0 for the rest).
+  std::vector<double> quiet_counts_;
   // Key: the name's id (4 bytes), then the record's bytes after its name.
   std::unordered_map<std::string_view, int32_t> bodies_;
   std::vector<std::unique_ptr<std::string>> body_keys_;
