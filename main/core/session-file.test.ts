@@ -98,6 +98,37 @@ function writeSession(last: (w: SessionWriter) => void): { file: string; offsets
   return { file, offsets };
 }
 
+/**
+ * A session of events blocks of about `sizes[i]` KiB each (records of
+ * `chars`-character paths, a letter per block), a notice after the blocks
+ * `noticeAfter` says: the blocks' payloads.
+ */
+function writeSizedBlocks(
+  file: string,
+  sizes: number[],
+  chars: number,
+  noticeAfter: (i: number) => boolean,
+): Buffer[] {
+  const payloads = sizes.map((kib, i) =>
+    Buffer.concat(
+      Array.from({ length: Math.ceil(kib / 4) + 1 }, (_, j) =>
+        encodeAuditRecord({
+          seq: j,
+          event: 'open',
+          args: v.tuple([v.str(String.fromCharCode(97 + (i % 26)).repeat(chars)), v.int(j)]),
+        }),
+      ),
+    ),
+  );
+  const w = SessionWriter.create(file, { overwrite: true });
+  payloads.forEach((payload, i) => {
+    w.writeEvents(i + 1, payload);
+    if (noticeAfter(i)) w.writeNotice({ timeMs: i, level: 'info', message: `after ${i}` });
+  });
+  w.close();
+  return payloads;
+}
+
 describe('SessionWriter and SessionReader', () => {
   it('round-trips every block type', async () => {
     const file = tmp();
@@ -201,23 +232,7 @@ describe('SessionWriter and SessionReader', () => {
         fc.constantFrom(4096, 65_536, 300_000, 1 << 20),
         fc.double({ min: 0, max: 1, noNaN: true }),
         async (sizes, chunkSize, cutAt) => {
-          const payloads = sizes.map((kib, i) =>
-            Buffer.concat(
-              Array.from({ length: Math.ceil(kib / 4) + 1 }, (_, j) =>
-                encodeAuditRecord({
-                  seq: j,
-                  event: 'open',
-                  args: v.tuple([v.str(String.fromCharCode(97 + (i % 26)).repeat(4000)), v.int(j)]),
-                }),
-              ),
-            ),
-          );
-          const w = SessionWriter.create(file, { overwrite: true });
-          payloads.forEach((payload, i) => {
-            w.writeEvents(i + 1, payload);
-            if (i % 3 === 0) w.writeNotice({ timeMs: i, level: 'info', message: `after ${i}` });
-          });
-          w.close();
+          const payloads = writeSizedBlocks(file, sizes, 4000, (i) => i % 3 === 0);
           const whole = fs.readFileSync(file);
           for (const raw of [true, false]) {
             const reader = await SessionReader.open(file, { chunkSize });
@@ -261,23 +276,7 @@ describe('SessionWriter and SessionReader', () => {
         fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 2, maxLength: 40 }),
         fc.constantFrom(4096, 16_384, 65_536),
         async (sizes, chunkSize) => {
-          const payloads = sizes.map((kib, i) =>
-            Buffer.concat(
-              Array.from({ length: Math.ceil(kib / 4) + 1 }, (_, j) =>
-                encodeAuditRecord({
-                  seq: j,
-                  event: 'open',
-                  args: v.tuple([v.str(String.fromCharCode(97 + (i % 26)).repeat(3000)), v.int(i)]),
-                }),
-              ),
-            ),
-          );
-          const w = SessionWriter.create(file, { overwrite: true });
-          payloads.forEach((payload, i) => {
-            w.writeEvents(i + 1, payload);
-            if (i % 4 === 1) w.writeNotice({ timeMs: i, level: 'info', message: `after ${i}` });
-          });
-          w.close();
+          const payloads = writeSizedBlocks(file, sizes, 3000, (i) => i % 4 === 1);
           const buffersUsed: number[] = [];
           for (const reuseBuffers of [false, true]) {
             const reader = await SessionReader.open(file, { chunkSize });

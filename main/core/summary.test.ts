@@ -10,6 +10,7 @@ import {
   writeSampleSession,
 } from '../test-support/sample-session.js';
 import { writeBenchSession } from '../test-support/bench-session.js';
+import { offsetsOf } from '../test-support/wire-arbitraries.js';
 import {
   encodeAuditRecord,
   encodeDecisionRecord,
@@ -43,6 +44,33 @@ beforeAll(() => {
 afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+/** Audit records of these names (no arguments), as bytes and decoded, as one events block. */
+function namedRecords(
+  names: string[],
+  offset: number,
+): { raw: RawSessionBlock; decoded: SessionBlock } {
+  const records = Buffer.concat(
+    names.map((event, seq) => encodeAuditRecord({ event, seq, args: v.tuple([]) })),
+  );
+  const offsets = offsetsOf(records);
+  return {
+    raw: { type: 'events', offset, sessionId: 1, records, count: offsets.length },
+    decoded: {
+      type: 'events',
+      offset,
+      sessionId: 1,
+      records: offsets.map((p) => decodeRecordAt(records, p)),
+    },
+  };
+}
+
+/** The summary of `blocks`, added in order. */
+function summaryOf(...blocks: (SessionBlock | RawSessionBlock)[]): SessionSummary {
+  const summarizer = new SessionSummarizer('p.hks');
+  for (const block of blocks) summarizer.add(block);
+  return summarizer.result();
+}
 
 describe('summarizeSession', () => {
   it('gives the same summary from decoded blocks and from bytes', async () => {
@@ -202,71 +230,26 @@ describe('summarizeSession', () => {
     // keeps; the early names repeat after the list is full.
     const names = Array.from({ length: SUMMARY_LIST_LIMIT + 300 }, (_, i) => `e${i}`);
     const order = [...names, ...names.slice(0, 5000), ...names.slice(-50)];
-    const records = Buffer.concat(
-      order.map((event, seq) => encodeAuditRecord({ event, seq, args: v.tuple([]) })),
-    );
-    const offsets: number[] = [];
-    for (let p = 0; p < records.length; p += records.readUInt32LE(p)) offsets.push(p);
-    const summarize = (events: SessionBlock | RawSessionBlock): SessionSummary => {
-      const summarizer = new SessionSummarizer('p.hks');
-      summarizer.add(events);
-      return summarizer.result();
-    };
-    const decoded = summarize({
-      type: 'events',
-      offset: 16,
-      sessionId: 1,
-      records: offsets.map((p) => decodeRecordAt(records, p)),
-    });
+    const { raw, decoded: decodedBlock } = namedRecords(order, 16);
+    const decoded = summaryOf(decodedBlock);
     expect(decoded.omitted.events).toBe(350);
     expect(decoded.byEvent.find((e) => e.event === 'e0')?.count).toBe(2);
-    const raw = {
-      type: 'events' as const,
-      offset: 16,
-      sessionId: 1,
-      records,
-      count: offsets.length,
-    };
-    expect(summarize(raw)).toEqual(decoded);
+    expect(summaryOf(raw)).toEqual(decoded);
   });
 
   it('counts names first seen in bytes after the list is full as the decoded records count them', () => {
     // The list filled by decoded blocks; then blocks of bytes with names
     // the record scan still takes, which the summary may not list.
-    const names = Array.from({ length: SUMMARY_LIST_LIMIT + 10 }, (_, i) => `n${i}`);
-    const full = names.map((event, seq) =>
-      decodeRecordAt(encodeAuditRecord({ event, seq, args: v.tuple([]) }), 0),
-    );
-    const late = ['late.one', 'late.two', 'late.one', 'n3', 'late.one'];
-    const bytes = Buffer.concat(
-      late.map((event, seq) => encodeAuditRecord({ event, seq, args: v.tuple([]) })),
-    );
-    const offsets: number[] = [];
-    for (let p = 0; p < bytes.length; p += bytes.readUInt32LE(p)) offsets.push(p);
-    const first: SessionBlock = { type: 'events', offset: 16, sessionId: 1, records: full };
-    const summarize = (second: SessionBlock | RawSessionBlock): SessionSummary => {
-      const summarizer = new SessionSummarizer('p.hks');
-      summarizer.add(first);
-      summarizer.add(second);
-      return summarizer.result();
-    };
-    const decoded = summarize({
-      type: 'events',
-      offset: 32,
-      sessionId: 1,
-      records: offsets.map((p) => decodeRecordAt(bytes, p)),
-    });
+    const first = namedRecords(
+      Array.from({ length: SUMMARY_LIST_LIMIT + 10 }, (_, i) => `n${i}`),
+      16,
+    ).decoded;
+    const late = namedRecords(['late.one', 'late.two', 'late.one', 'n3', 'late.one'], 32);
+    const decoded = summaryOf(first, late.decoded);
     expect(decoded.omitted.events).toBe(10 + 4);
     expect(decoded.byEvent.find((e) => e.event === 'late.one')).toBeUndefined();
     expect(decoded.byEvent.find((e) => e.event === 'n3')?.count).toBe(2);
-    const raw = {
-      type: 'events' as const,
-      offset: 32,
-      sessionId: 1,
-      records: bytes,
-      count: offsets.length,
-    };
-    expect(summarize(raw)).toEqual(decoded);
+    expect(summaryOf(first, late.raw)).toEqual(decoded);
   });
 
   it('summarises processes, categories, code, subprocesses, sockets and drops', async () => {
