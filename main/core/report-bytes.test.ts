@@ -418,6 +418,87 @@ describe('byte-level report writers', () => {
     }
   });
 
+  it('json and csv passing over many blocks (a filter, other blocks) are whole while the reader reuses its buffers', async () => {
+    // A kept block the addon stops in often (new names, floats), then many
+    // blocks the filter passes over: its formatting must end before the
+    // reader reuses its chunk buffer (FormattedOutput.skip).
+    const dir = tempDir('hookscope-report-bytes-');
+    const file = path.join(dir, 'skips.hks');
+    const w = SessionWriter.create(file, { overwrite: false });
+    w.writeRun({
+      hookscopeVersion: '0.1.0',
+      command: ['python3'],
+      cwd: '/',
+      startedAtMs: 1,
+      socketDir: '/tmp/x',
+    });
+    for (const [session, pid] of [
+      [1, 100],
+      [2, 200],
+    ] as const) {
+      w.writeProcess({
+        session,
+        pid,
+        ppid: 1,
+        parentSession: null,
+        uid: 1000,
+        exe: '/usr/bin/python3',
+        argv: ['python3'],
+        cwd: '/',
+        pythonVersion: '3.12.3',
+        agentVersion: '0.1.0',
+        startMonotonicNs: '1000000000',
+        startRealtimeNs: '1700000000000000000',
+        flags: { preInit: true, initializedAtStart: false, auditHook: true, openCodeHook: true },
+      });
+    }
+    let seq = 0;
+    const record = (tid: number, event: string, args: Value): Buffer =>
+      encodeAuditRecord({ seq: seq++, tid, timeNs: 1_001_000_000n + BigInt(seq), event, args });
+    for (let round = 0; round < 6; round++) {
+      // About 1.5 MB of another process's events: chunks go by.
+      for (let i = 0; i < 25; i++) {
+        w.writeEvents(
+          2,
+          Buffer.concat(
+            Array.from({ length: 60 }, () =>
+              record(200, 'os.listdir', v.tuple([v.str('y'.repeat(1000))])),
+            ),
+          ),
+        );
+        if (i % 10 === 0) w.writeNotice({ timeMs: i, level: 'info', message: `n${i}` });
+      }
+      w.writeEvents(
+        1,
+        Buffer.concat(
+          Array.from({ length: 40 }, (_, i) =>
+            record(
+              100,
+              `my.ev${(i % 8) + 8 * round}`,
+              i % 2 ? v.tuple([v.float(i + 0.5), v.str('p'.repeat(200))]) : v.tuple([v.str('q')]),
+            ),
+          ),
+        ),
+      );
+    }
+    w.close();
+    let n = 0;
+    for (const options of [{ pid: 100 }, { eventGlob: 'my.*' }, {}]) {
+      const expected = await stringReports(file, {
+        pid: options.pid,
+        match: options.eventGlob === undefined ? null : eventMatcher(options.eventGlob),
+        keepEvent: null,
+      });
+      for (const format of ['json', 'csv'] as const) {
+        const out = path.join(dir, `skips-${n++}.${format}`);
+        await writeReport(file, out, { format, ...options });
+        expect(fs.readFileSync(out, 'utf8'), `${format} ${JSON.stringify(options)}`).toBe(
+          expected[format],
+        );
+      }
+    }
+  });
+
   it('the CLI writes the same json and csv as the string writers', async () => {
     const dir = tempDir('hookscope-report-bytes-');
     const bench = path.join(dir, 'bench.hks');

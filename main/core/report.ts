@@ -186,8 +186,9 @@ export async function writeReport(
     // Every format reads the records as bytes (report-bytes.ts) and
     // decodes only what it cannot write from them. None keeps a view of a
     // block's bytes past the block after it (json and csv format one block
-    // in the background while they read the next): the reader may reuse
-    // its buffers.
+    // in the background while they read the next, and wait for it before
+    // passing over a block: FormattedOutput.skip): the reader may reuse its
+    // buffers.
     const raw = (): AsyncGenerator<RawSessionBlock> =>
       progressBlocks(reader.rawBlocks({ reuseBuffers: true }), sessionPath, options.onProgress);
     if (options.format === 'json') {
@@ -305,6 +306,16 @@ class FormattedOutput {
     }
   }
 
+  /**
+   * A block the report passes over. The reader counts it as read: the
+   * block in the background may use its bytes only until the block after
+   * this one is asked for (rawBlocks' reuseBuffers), so it is waited for
+   * here.
+   */
+  async skip(): Promise<void> {
+    await this.settle();
+  }
+
   /** Text after the blocks so far. */
   async write(chunk: string | Buffer): Promise<void> {
     await this.settle();
@@ -355,7 +366,10 @@ async function jsonReport(
         continue;
       }
       const kept = selection.records(block);
-      if (kept.length === 0) continue;
+      if (kept.length === 0) {
+        await output.skip();
+        continue;
+      }
       // jsonReportBlock's events line, record by record from the bytes.
       const head = `${first ? '' : ',\n'}{"type":"events","offset":${block.offset},"sessionId":${block.sessionId},"records":[`;
       await output.block('json', block, kept, head);
@@ -388,9 +402,11 @@ async function csvReport(
     for await (const block of blocks) {
       selection.see(block);
       if (block.type === 'process') pids.set(block.process.session, block.process.pid);
-      if (block.type !== 'events') continue;
-      const kept = selection.records(block);
-      if (kept.length === 0) continue;
+      const kept = block.type === 'events' ? selection.records(block) : [];
+      if (block.type !== 'events' || kept.length === 0) {
+        await output.skip();
+        continue;
+      }
       // ,session,pid, : the same for every record of the block.
       await output.block(
         'csv',

@@ -453,9 +453,11 @@ export interface RawBlocksOptions {
   /**
    * Reads chunks into buffers used before once their blocks are done with:
    * a block's bytes (an events block's records) then stay as they are only
-   * until the block two after it is asked for. For a consumer that keeps
-   * no view of them past that (decoded values are copies). Faster: a new
-   * buffer's pages fault as they are first written.
+   * until the block two after it is asked for, counting every block this
+   * reader yields (one a consumer passes over, or a filter drops, counts).
+   * For a consumer that keeps no view of them past that (decoded values
+   * are copies). Faster: a new buffer's pages fault as they are first
+   * written.
    */
   reuseBuffers?: boolean;
 }
@@ -584,15 +586,20 @@ export class SessionReader {
    * bytes. One or the other, once per reader.
    */
   rawBlocks(options: RawBlocksOptions = {}): AsyncGenerator<RawSessionBlock, void, undefined> {
-    this.reuse = options.reuseBuffers === true;
-    return this.read(true) as AsyncGenerator<RawSessionBlock, void, undefined>;
+    return this.read(true, options.reuseBuffers === true) as AsyncGenerator<
+      RawSessionBlock,
+      void,
+      undefined
+    >;
   }
 
   private async *read(
     raw: boolean,
+    reuse = false,
   ): AsyncGenerator<SessionBlock | RawSessionBlock, void, undefined> {
     if (this.started) throw new Error('SessionReader.blocks() can be iterated only once');
     this.started = true;
+    this.reuse = reuse;
     try {
       for (;;) {
         const blockOffset = this.fileOffset;
