@@ -42,6 +42,10 @@ export const anyBytes = fc.oneof(
     // Line and paragraph separators end a line inside a <script>.
     Buffer.from('a\u2028b\u2029</script>', 'utf8'),
     Buffer.from('é<', 'utf8'),
+    // Beyond U+FFFF with a low surrogate in U+DC80..U+DCFF, the range that
+    // stands in for an invalid byte: valid text, not an escape.
+    Buffer.from('\u{1F480}\u{10480}', 'utf8'),
+    Buffer.concat([Buffer.from('\u{1F480}', 'utf8'), Buffer.from([0x80, 0xf0, 0x9f, 0x92])]),
   ),
 );
 

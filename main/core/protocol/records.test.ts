@@ -659,6 +659,14 @@ describe('rendering', () => {
       "b'ab'…(6 bytes)",
     );
     expect(valueText(v.bytes(Buffer.from([0x61, 0xff])))).toBe('a\\xff');
+    // A character whose low surrogate is in U+DC80..U+DCFF (the stand-ins
+    // for invalid bytes) is text, next to a byte that is not.
+    const skull = Buffer.concat([Buffer.from('\u{1F480}/\u{10480}'), Buffer.from([0x80])]);
+    expect(valueText(v.bytes(skull))).toBe('\u{1F480}/\u{10480}\\x80');
+    const fs = v.strFs(skull, decodeSurrogateEscape(skull));
+    expect(valueText(fs)).toBe('\u{1F480}/\u{10480}\\x80');
+    expect(toJsonValue(fs)).toBe('\u{1F480}/\u{10480}\\x80');
+    expect(text(fs)).toBe("'\u{1F480}/\u{10480}\\udc80'");
   });
 
   it('renders floats like Python repr', () => {

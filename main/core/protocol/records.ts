@@ -834,7 +834,10 @@ function validSequenceLength(b: Buffer, i: number, n: number): number {
 export type JsonValue =
   null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
-const SURROGATE_ESCAPES = /[\udc80-\udcff]/g;
+// The u flag: the low half of a surrogate pair (a character beyond U+FFFF
+// whose low surrogate falls in this range, such as U+1F480) is not a
+// stand-in for a byte.
+const SURROGATE_ESCAPES = /[\udc80-\udcff]/gu;
 
 /**
  * Plain text of a str / str_fs value for display and JSON: bytes that were
