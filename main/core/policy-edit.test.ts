@@ -72,6 +72,17 @@ function writeLiveTarget(dir: string): { script: string; out: string; stop: stri
   return { script, out, stop };
 }
 
+/** Until the session being recorded at `file` holds a process: its agent's handshake is done. */
+async function untilRecorded(file: string): Promise<void> {
+  const end = Date.now() + 30_000;
+  for (;;) {
+    const summary = await summarizeSession(file).catch(() => null);
+    if (summary !== null && summary.processes.length > 0) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for a process in ${file}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 function lastOutcome(out: string): string | null {
   try {
     const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
@@ -221,6 +232,10 @@ describe('a live run under the written policy', () => {
     );
     try {
       await until(() => lastOutcome(target.out) === 'denied', 30_000, 'the first denial');
+      // The agent judges by the policy file from its first event, before
+      // its handshake is done; only a process past the handshake counts
+      // as updated (one still in it is sent the policy after WELCOME).
+      await untilRecorded(run.sessionPath);
       const read = result<PolicyReadResult>(await api.call('policy.read', { path: file }, 'test'));
       expect(read.liveRuns).toBe(1);
       const policy = read.policy as PolicyDocument;
