@@ -4,7 +4,8 @@
 // summary, the timeline (html-timeline.ts: counted in fine steps, since the
 // run's range is known only at its end), the lists the summary does not
 // keep and the event rows (embedded as JSON for the page's search and
-// pages; capped at HTML_MAX_EVENTS, so held until the page's top is out).
+// pages, in an element near the top that the page does not show, written
+// as the pass makes them; capped at HTML_MAX_EVENTS).
 //
 // Everything from the target is data, never markup: text is HTML-escaped,
 // and the embedded JSON has '<' escaped so no string can close its script.
@@ -25,7 +26,7 @@ import {
 } from './protocol/records.js';
 import { ByteOut, NameBytes, writeReprJson } from './report-bytes.js';
 import { formatArgs, jsonString, memoText } from './report-text.js';
-import type { RawSessionBlock, SessionBlock } from './session-file.js';
+import type { RawSessionBlock, RunInfo, SessionBlock } from './session-file.js';
 import { BytesMemo } from './protocol/bytes-memo.js';
 import { RecordScan } from './protocol/record-scan.js';
 import { RecentRecords } from './recent-seqs.js';
@@ -81,22 +82,23 @@ interface Pass {
   buckets: Map<EventCategory, number[]>;
   decisions: Asked[];
   filesWritten: Map<string, number>;
-  /**
-   * The event rows for the page's table, as JSON text (comma-separated, a
-   * chunk per block): the first HTML_MAX_EVENTS events that are not
-   * decisions. Bounded by that limit, not by the session.
-   */
-  rows: Buffer[];
   /** Events past the limit: counted, not shown. */
   omitted: number;
 }
 
 /**
  * The summary, the timeline, the lists the summary does not keep, and the
- * event rows, in one pass. The rows are kept until the top of the page is
- * written; they are capped, so memory stays flat.
+ * event rows, in one pass. Each block's rows (JSON text, comma-separated)
+ * go to `emitRows` as the block is done, with the run as far as the pass
+ * has seen it: the first HTML_MAX_EVENTS events that are not decisions.
  */
-async function onePass(sessionPath: string, blocks: Blocks, rowLimit: number): Promise<Pass> {
+async function onePass(
+  sessionPath: string,
+  blocks: Blocks,
+  rowLimit: number,
+  emitRows: (rows: Buffer, run: RunInfo | null) => Promise<void>,
+): Promise<Pass> {
+  let run: RunInfo | null = null;
   const summarizer = new SessionSummarizer(sessionPath);
   // A decision is described with the comments of the policy before it.
   let comments: RuleComments = [];
@@ -122,11 +124,11 @@ async function onePass(sessionPath: string, blocks: Blocks, rowLimit: number): P
   const codeByBody: (CodeSeen | undefined)[] = [];
   const rowByName: number[] = [];
   const rowOfEvent = (event: string): number => rowOf.get(categoryOf(event)) ?? -1;
-  const rows: Buffer[] = [];
   let shown = 0;
   let omitted = 0;
   for await (const block of blocks) {
     summarizer.add(block);
+    if (block.type === 'run') run = block.run;
     if (block.type === 'policy') comments = ruleCommentsOf(block.policy);
     if (block.type === 'process') {
       const start = BigInt(block.process.startMonotonicNs);
@@ -270,8 +272,10 @@ async function onePass(sessionPath: string, blocks: Blocks, rowLimit: number): P
         rowsInBlock += rowOffsets.length;
       }
     }
-    // One buffer per block: a few hundred kept, not 200,000 strings.
-    if (rowsInBlock > 0) rows.push(blockRows.finish());
+    // One buffer per block, written out at once: a block's bytes may be
+    // reused once the block after the next is read (rawBlocks), and the
+    // rows then held nothing of the session's.
+    if (rowsInBlock > 0) await emitRows(blockRows.finish(), run);
   }
   const buckets = new Map<EventCategory, number[]>();
   const counted = timeline.buckets(TIMELINE_BUCKETS);
@@ -282,7 +286,6 @@ async function onePass(sessionPath: string, blocks: Blocks, rowLimit: number): P
     buckets,
     decisions,
     filesWritten,
-    rows,
     omitted,
   };
 }
@@ -467,18 +470,35 @@ export async function htmlReport(
   write: (chunk: string | Buffer) => Promise<void>,
   rowLimit = HTML_MAX_EVENTS,
 ): Promise<void> {
-  const pass = await onePass(sessionPath, blocks, rowLimit);
-  const summary = pass.summary;
-  const title = summary.run ? summary.run.command.join(' ') : sessionPath;
-  const durationMs =
-    summary.run && summary.runEnd ? summary.runEnd.endedAtMs - summary.run.startedAtMs : null;
-  const out: string[] = [];
-  out.push(`<!doctype html><html lang="en"><head><meta charset="utf-8">
+  // The top of the page, then the table's rows in their data element as
+  // the pass makes them (an element the page does not show, read by its
+  // script at the end), then all the pass gathered. The title is the
+  // run's command as the pass has seen it by the first row.
+  let topWritten = false;
+  let rowBlocks = 0;
+  const top = async (run: RunInfo | null): Promise<void> => {
+    if (topWritten) return;
+    topWritten = true;
+    const title = run ? run.command.join(' ') : sessionPath;
+    await write(`<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
 <title>Hookscope report: ${escapeHtml(title)}</title><style>${STYLE}</style></head><body>
 <h1>Hookscope report</h1>
 <p class="mono">${escapeHtml(title)}</p>
-<p class="dim">Generated by Hookscope ${escapeHtml(HOOKSCOPE_VERSION)} from ${escapeHtml(sessionPath.split('/').pop() ?? sessionPath)}.</p>`);
+<p class="dim">Generated by Hookscope ${escapeHtml(HOOKSCOPE_VERSION)} from ${escapeHtml(sessionPath.split('/').pop() ?? sessionPath)}.</p>
+<script type="application/json" id="events-data">[`);
+  };
+  const pass = await onePass(sessionPath, blocks, rowLimit, async (rows, run) => {
+    await top(run);
+    if (rowBlocks++ > 0) await write(',');
+    await write(rows);
+  });
+  const summary = pass.summary;
+  await top(summary.run);
+  await write(']</script>');
+  const durationMs =
+    summary.run && summary.runEnd ? summary.runEnd.endedAtMs - summary.run.startedAtMs : null;
+  const out: string[] = [];
   out.push(`<h2 id="summary">Summary</h2>${table(
     ['', ''],
     [
@@ -579,13 +599,6 @@ ${table(
 <p id="pager"><button id="prev" type="button">Previous</button><span id="page-info"></span><button id="next" type="button">Next</button></p>
 <table><thead><tr><th>PID</th><th>TID</th><th>ms</th><th>Event</th><th>Arguments</th></tr></thead><tbody id="events-body"></tbody></table>`);
   await write(out.join('\n'));
-  // The rows, gathered by the pass, into the data element.
-  await write('<script type="application/json" id="events-data">[');
-  for (let i = 0; i < pass.rows.length; i++) {
-    if (i > 0) await write(',');
-    await write(pass.rows[i] as Buffer);
-  }
-  await write(']</script>');
   const omitted = pass.omitted;
   if (omitted > 0) {
     await write(
