@@ -18,6 +18,7 @@ import { writeEnforcedSampleSession, writeSampleSession } from '../test-support/
 import {
   anyRecord,
   perfettoBothWays,
+  writeBareRun,
   writeOneProcessSession,
   writeReportSessions,
 } from '../test-support/wire-arbitraries.js';
@@ -425,13 +426,7 @@ describe('byte-level report writers', () => {
     const dir = tempDir('hookscope-report-bytes-');
     const file = path.join(dir, 'skips.hks');
     const w = SessionWriter.create(file, { overwrite: false });
-    w.writeRun({
-      hookscopeVersion: '0.1.0',
-      command: ['python3'],
-      cwd: '/',
-      startedAtMs: 1,
-      socketDir: '/tmp/x',
-    });
+    writeBareRun(w);
     for (const [session, pid] of [
       [1, 100],
       [2, 200],

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 import { REPO_ROOT, runCli, tempDir } from '../test-support/cli.js';
 import { writeEnforcedSampleSession, writeSampleSession } from '../test-support/sample-session.js';
+import { writeBareRun } from '../test-support/wire-arbitraries.js';
 import Ajv from 'ajv';
 
 import { auditCapableInterpreters } from '../test-support/pythons.js';
@@ -147,13 +148,7 @@ function writeEveryValueSession(file: string): void {
     ...awkward.map((text) => v.str(text)),
   ];
   const w = SessionWriter.create(file, { overwrite: true });
-  w.writeRun({
-    hookscopeVersion: '0.1.0',
-    command: ['python3'],
-    cwd: '/',
-    startedAtMs: 1,
-    socketDir: '/tmp/x',
-  });
+  writeBareRun(w);
   const records = values.map((value, i) =>
     encodeAuditRecord({
       seq: i,

@@ -247,6 +247,17 @@ export function offsetsOf(payload: Buffer): number[] {
 }
 
 /** A session file of one process (or of records alone) holding `payloads` as its events blocks. */
+/** The run block of a session made for a test: `python3` in `/`, nothing else to it. */
+export function writeBareRun(w: SessionWriter): void {
+  w.writeRun({
+    hookscopeVersion: '0.1.0',
+    command: ['python3'],
+    cwd: '/',
+    startedAtMs: 1,
+    socketDir: '/tmp/x',
+  });
+}
+
 export function writeOneProcessSession(
   file: string,
   payloads: Buffer[],
@@ -254,13 +265,7 @@ export function writeOneProcessSession(
   withProcess = true,
 ): void {
   const w = SessionWriter.create(file, { overwrite: true });
-  w.writeRun({
-    hookscopeVersion: 't',
-    command: ['python3'],
-    cwd: '/',
-    startedAtMs: 1,
-    socketDir: '/x',
-  });
+  writeBareRun(w);
   if (withProcess) {
     w.writeProcess({
       session: 1,
