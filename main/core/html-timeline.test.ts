@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { FINE_STEPS, FineTimeline } from './html-timeline.js';
+import { FINE_STEPS, FIRST_EVENTS, FineTimeline } from './html-timeline.js';
 
 const BUCKETS = 120;
 
@@ -29,8 +29,10 @@ const arrivals = fc
     ),
     rows: fc.integer({ min: 1, max: 9 }),
     order: fc.constantFrom('random', 'rising', 'falling'),
+    // Events held before the steps are laid out: none, some, all of them.
+    held: fc.constantFrom(0, 1, 37, FIRST_EVENTS),
   })
-  .chain(({ start, span, rows, order }) =>
+  .chain(({ start, span, rows, order, held }) =>
     fc
       .array(fc.tuple(fc.integer({ min: 0, max: rows - 1 }), fc.integer({ min: 0, max: span })), {
         minLength: 1,
@@ -40,15 +42,15 @@ const arrivals = fc
         const timed = events.map(([row, at]) => ({ row, t: start + at }));
         if (order === 'rising') timed.sort((a, b) => a.t - b.t);
         if (order === 'falling') timed.sort((a, b) => b.t - a.t);
-        return { rows, timed };
+        return { rows, timed, held };
       }),
   );
 
 describe('FineTimeline', () => {
   it('charts every event once, in its bucket or, within a step of a bucket start, the one before', () => {
     fc.assert(
-      fc.property(arrivals, ({ rows, timed }) => {
-        const timeline = new FineTimeline(rows);
+      fc.property(arrivals, ({ rows, timed, held }) => {
+        const timeline = new FineTimeline(rows, held);
         for (const { row, t } of timed) timeline.add(row, t);
         const times = Array.from({ length: rows }, (_, r) =>
           timed.filter((e) => e.row === r).map((e) => e.t),
@@ -89,11 +91,13 @@ describe('FineTimeline', () => {
   });
 
   it('stays within its steps for times that only fall, and for times past 2^53', () => {
-    const falling = new FineTimeline(2);
-    for (let i = 200_000; i > 0; i--) falling.add(i % 2, i * 7);
-    const byRow = falling.buckets(BUCKETS);
-    expect(byRow.flat().reduce((a, b) => a + b, 0)).toBe(200_000);
-    expect(falling.step).toBeLessThanOrEqual((4 * 7 * 199_999) / (FINE_STEPS - 2));
+    for (const held of [0, FIRST_EVENTS]) {
+      const falling = new FineTimeline(2, held);
+      for (let i = 200_000; i > 0; i--) falling.add(i % 2, i * 7);
+      const byRow = falling.buckets(BUCKETS);
+      expect(byRow.flat().reduce((a, b) => a + b, 0)).toBe(200_000);
+      expect(falling.step).toBeLessThanOrEqual((4 * 7 * 199_999) / (FINE_STEPS - 2));
+    }
     const late = new FineTimeline(1);
     for (let i = 0; i < 1000; i++) late.add(0, 2 ** 60 + i * 2 ** 20);
     expect(
@@ -104,11 +108,13 @@ describe('FineTimeline', () => {
     ).toBe(1000);
     expect(new FineTimeline(3).range).toBeNull();
     // A time seen, not counted: in the range, in no bucket.
-    const seen = new FineTimeline(1);
-    seen.add(0, 1000);
-    seen.see(5000);
-    seen.add(0, 3000);
-    expect(seen.range).toEqual({ firstNs: 1000, lastNs: 5000 });
-    expect(seen.buckets(4)).toEqual([[1, 0, 1, 0]]);
+    for (const held of [0, 1, FIRST_EVENTS]) {
+      const seen = new FineTimeline(1, held);
+      seen.add(0, 1000);
+      seen.see(5000);
+      seen.add(0, 3000);
+      expect(seen.range).toEqual({ firstNs: 1000, lastNs: 5000 });
+      expect(seen.buckets(4)).toEqual([[1, 0, 1, 0]]);
+    }
   });
 });

@@ -6,7 +6,9 @@
 // A step is a power of two nanoseconds, the smallest for which the times
 // seen so far span fewer than half of FINE_STEPS steps, with a quarter of
 // them spare on either side; a time outside the steps moves them, doubling
-// the step as needed (two steps become one, exactly). So an event is
+// the step as needed (two steps become one, exactly). The first
+// FIRST_EVENTS events are held and the steps laid out over their range,
+// so that the early refits, over steps nearly all empty, are not made. So an event is
 // charted where its time rounded down to its step falls, and a step is
 // under 4 * span / (FINE_STEPS - 2): an event less than about 1/4096 of
 // the run after a bucket's start may be charted in the bucket before (with
@@ -16,6 +18,15 @@
 
 /** Steps per row. */
 export const FINE_STEPS = 16_384;
+
+/**
+ * Events held before the steps are first laid out, so that the first
+ * layout fits their range: laid out from the first two times, the steps
+ * were refitted about fifteen times over the bench session (each a pass
+ * over every row's steps), and the first of those ran before the engine
+ * had compiled the loop (13 ms of the 35 the refits took).
+ */
+export const FIRST_EVENTS = 4096;
 
 export class FineTimeline {
   /** Counts by row, FINE_STEPS each: row r's step i is counts[r * FINE_STEPS + i]. */
@@ -28,14 +39,33 @@ export class FineTimeline {
   private baseNs = 0;
   private minNs = Infinity;
   private maxNs = -Infinity;
+  /** The first events, held until `held` is full or the counts are asked for; null after. */
+  private heldRows: Int32Array | null;
+  private heldTimes: Float64Array | null;
+  private held = 0;
 
-  constructor(private readonly rows: number) {
+  /** `firstEvents`: how many events to hold before laying the steps out (tests vary it). */
+  constructor(
+    private readonly rows: number,
+    firstEvents = FIRST_EVENTS,
+  ) {
     this.counts = new Float64Array(rows * FINE_STEPS);
     this.spare = new Float64Array(rows * FINE_STEPS);
+    this.heldRows = new Int32Array(firstEvents);
+    this.heldTimes = new Float64Array(firstEvents);
   }
 
   /** Counts an event of row `row` at `timeNs` (a whole number of ns). */
   add(row: number, timeNs: number): void {
+    if (this.heldTimes !== null) {
+      if (this.held < this.heldTimes.length) {
+        (this.heldRows as Int32Array)[this.held] = row;
+        this.heldTimes[this.held++] = timeNs;
+        this.widen(timeNs);
+        return;
+      }
+      this.layOut();
+    }
     // Times a power of two's inverse: exact, and cheaper than dividing.
     const x = (timeNs - this.baseNs) * this.perStep;
     let i: number;
@@ -46,55 +76,69 @@ export class FineTimeline {
     }
     const at = row * FINE_STEPS + i;
     this.counts[at] = (this.counts[at] as number) + 1;
-    if (timeNs < this.minNs) this.minNs = timeNs;
-    if (timeNs > this.maxNs) this.maxNs = timeNs;
+    this.widen(timeNs);
   }
 
   /** Takes `timeNs` into the range charted without counting it (a decision's time). */
   see(timeNs: number): void {
-    const i = Math.floor((timeNs - this.baseNs) / this.stepNs);
-    if (i < 0 || i >= FINE_STEPS) this.fit(timeNs);
+    if (this.heldTimes === null) {
+      const i = Math.floor((timeNs - this.baseNs) / this.stepNs);
+      if (i < 0 || i >= FINE_STEPS) this.fit(timeNs);
+    }
+    this.widen(timeNs);
+  }
+
+  private widen(timeNs: number): void {
     if (timeNs < this.minNs) this.minNs = timeNs;
     if (timeNs > this.maxNs) this.maxNs = timeNs;
   }
 
+  /** Lays the steps out over every time seen so far and counts the events held. */
+  private layOut(): void {
+    const rows = this.heldRows as Int32Array;
+    const times = this.heldTimes as Float64Array;
+    this.heldRows = null;
+    this.heldTimes = null;
+    if (this.minNs > this.maxNs) return;
+    this.place(this.minNs, this.maxNs);
+    for (let k = 0; k < this.held; k++) {
+      const at = (rows[k] as number) * FINE_STEPS + this.index(times[k] as number);
+      this.counts[at] = (this.counts[at] as number) + 1;
+    }
+  }
+
   /** Makes the steps cover `timeNs` and every time seen. */
   private fit(timeNs: number): void {
-    const empty = this.minNs > this.maxNs;
-    const lo = empty ? timeNs : Math.min(this.minNs, timeNs);
-    const hi = empty ? timeNs : Math.max(this.maxNs, timeNs);
+    if (this.minNs > this.maxNs) {
+      this.place(timeNs, timeNs);
+      return;
+    }
+    const oldStep = this.stepNs;
+    const oldBase = this.baseNs;
+    this.place(Math.min(this.minNs, timeNs), Math.max(this.maxNs, timeNs));
+    // Each old step lies inside one new step: the new step is the old
+    // times a power of two, and both bases are multiples of their steps.
+    foldSteps(
+      this.counts,
+      this.spare,
+      this.rows,
+      clampStep(Math.floor((this.minNs - oldBase) / oldStep)),
+      clampStep(Math.floor((this.maxNs - oldBase) / oldStep)),
+      (oldBase - this.baseNs) / oldStep,
+      oldStep / this.stepNs,
+    );
+    const emptied = this.counts;
+    this.counts = this.spare;
+    this.spare = emptied;
+  }
+
+  /** The smallest step (no smaller than now) for which lo..hi spans under half the steps, a quarter spare below. */
+  private place(lo: number, hi: number): void {
     let step = this.stepNs;
     while (Math.floor(hi / step) - Math.floor(lo / step) >= FINE_STEPS / 2) step *= 2;
-    const base = (Math.floor(lo / step) - FINE_STEPS / 4) * step;
-    if (!empty) {
-      // Each old step lies inside one new step: the new step is the old
-      // times a power of two, and both bases are multiples of their steps.
-      // Old step i goes to new step (i + shift) / ratio, rounded down; only
-      // the steps between the first and last time seen hold counts. (Plain
-      // locals: this runs a few dozen times a report, mostly before the
-      // engine has compiled it.)
-      const counts = this.counts;
-      const next = this.spare;
-      const shift = (this.baseNs - base) / this.stepNs;
-      const perRatio = this.stepNs / step;
-      const first = clampStep(Math.floor((this.minNs - this.baseNs) / this.stepNs));
-      const last = clampStep(Math.floor((this.maxNs - this.baseNs) / this.stepNs));
-      for (let r = 0, at = 0; r < this.rows; r++, at += FINE_STEPS) {
-        for (let i = first; i <= last; i++) {
-          const n = counts[at + i] as number;
-          if (n !== 0) {
-            const j = at + clampStep(Math.floor((i + shift) * perRatio));
-            next[j] = (next[j] as number) + n;
-            counts[at + i] = 0;
-          }
-        }
-      }
-      this.counts = next;
-      this.spare = counts;
-    }
     this.stepNs = step;
     this.perStep = 1 / step;
-    this.baseNs = base;
+    this.baseNs = (Math.floor(lo / step) - FINE_STEPS / 4) * step;
   }
 
   /** The step of `timeNs` (within the steps: see the note on times past 2^53). */
@@ -109,6 +153,7 @@ export class FineTimeline {
 
   /** The step in ns (for tests and the chart's caption). */
   get step(): number {
+    if (this.heldTimes !== null) this.layOut();
     return this.stepNs;
   }
 
@@ -118,12 +163,16 @@ export class FineTimeline {
    * step, where the first time falls).
    */
   buckets(buckets: number): number[][] {
+    if (this.heldTimes !== null) this.layOut();
     const firstNs = this.minNs;
     const span = this.maxNs > firstNs ? this.maxNs - firstNs : 1;
     const out = Array.from({ length: this.rows }, () => new Array<number>(buckets).fill(0));
+    // Only the steps from the first time seen to the last hold counts.
+    const from = this.minNs <= this.maxNs ? this.index(this.minNs) : 0;
+    const to = this.minNs <= this.maxNs ? this.index(this.maxNs) : -1;
     for (let r = 0; r < this.rows; r++) {
       const row = out[r] as number[];
-      for (let i = 0; i < FINE_STEPS; i++) {
+      for (let i = from; i <= to; i++) {
         const n = this.counts[r * FINE_STEPS + i] as number;
         if (n === 0) continue;
         const start = Math.max(firstNs, this.baseNs + i * this.stepNs);
@@ -132,6 +181,36 @@ export class FineTimeline {
       }
     }
     return out;
+  }
+}
+
+/**
+ * Moves every row's counts from `counts` to `next` (all zero) with steps
+ * `ratio` (1 / a power of two) times as long: old step i goes to new step
+ * (i + shift) * ratio, rounded down. Only steps first..last hold counts;
+ * `counts` is left all zero. A function of its own, with only typed arrays
+ * and numbers: a method's loop was compiled on the stack and dropped again
+ * at each call (its property accesses after the loop), and ran at about
+ * 2 ms a call instead of 0.2.
+ */
+function foldSteps(
+  counts: Float64Array,
+  next: Float64Array,
+  rows: number,
+  first: number,
+  last: number,
+  shift: number,
+  ratio: number,
+): void {
+  for (let r = 0, at = 0; r < rows; r++, at += FINE_STEPS) {
+    for (let i = first; i <= last; i++) {
+      const n = counts[at + i] as number;
+      if (n !== 0) {
+        const j = at + clampStep(Math.floor((i + shift) * ratio));
+        next[j] = (next[j] as number) + n;
+        counts[at + i] = 0;
+      }
+    }
   }
 }
 
