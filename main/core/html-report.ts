@@ -290,6 +290,18 @@ async function onePass(
   };
 }
 
+/**
+ * A count with its thousands grouped ("1,234,567"), as toLocaleString('en')
+ * writes a whole number: that call loads the locale data first, 21 ms of a
+ * report.
+ */
+export function withCommas(n: number): string {
+  const digits = String(Math.abs(n));
+  let out = digits.slice(0, ((digits.length - 1) % 3) + 1);
+  for (let i = out.length; i < digits.length; i += 3) out += `,${digits.slice(i, i + 3)}`;
+  return n < 0 ? `-${out}` : out;
+}
+
 /** What a denial shows of the code it stopped, and its row. */
 type CodeSeen = Pick<OpenCodeRecord, 'intent' | 'realPath' | 'path' | 'sha256'>;
 
@@ -504,7 +516,7 @@ export async function htmlReport(
     [
       ['Processes', String(summary.processes.length)],
       ['Duration', durationMs === null ? 'unknown' : `${(durationMs / 1000).toFixed(2)} s`],
-      ['Events', summary.totalEvents.toLocaleString('en')],
+      ['Events', withCommas(summary.totalEvents)],
       [
         'Denied',
         `<span class="${summary.deniedTotal ? 'denied' : ''}">${summary.deniedTotal}</span>`,
@@ -602,7 +614,7 @@ ${table(
   const omitted = pass.omitted;
   if (omitted > 0) {
     await write(
-      `<p class="dim">The first ${rowLimit.toLocaleString('en')} events are in this page; ${omitted.toLocaleString('en')} more are in the session file (hookscope show).</p>`,
+      `<p class="dim">The first ${withCommas(rowLimit)} events are in this page; ${withCommas(omitted)} more are in the session file (hookscope show).</p>`,
     );
   }
   await write(`<script>${SCRIPT}</script></body></html>\n`);

@@ -9,6 +9,7 @@ import { REPO_ROOT, runCli, tempDir } from '../test-support/cli.js';
 import { writeEnforcedSampleSession, writeSampleSession } from '../test-support/sample-session.js';
 import { writeBareRun } from '../test-support/wire-arbitraries.js';
 import Ajv from 'ajv';
+import fc from 'fast-check';
 
 import { auditCapableInterpreters } from '../test-support/pythons.js';
 import {
@@ -20,6 +21,7 @@ import {
 import { blockToPlain, jsonReportBlock } from './json-report.js';
 import { parsePolicy } from './policy/load-policy.js';
 import { formatValue, toJsonValue, type Value } from './protocol/records.js';
+import { withCommas } from './html-report.js';
 import { CSV_COLUMNS, csvCell } from './report.js';
 import { csvJsonCell, formatArgs, jsonString, jsonValueText } from './report-text.js';
 import { SessionWriter, readSessionBlocks } from './session-file.js';
@@ -225,6 +227,17 @@ async function recordReal(out: string, code: string, cwd?: string): Promise<void
 }
 
 describe('hookscope report', () => {
+  it("html: counts are grouped as toLocaleString('en') groups them", () => {
+    for (const n of [0, 7, 999, 1000, 12_345, 200_000, 1_000_000, -1234, 2 ** 53 - 1]) {
+      expect(withCommas(n)).toBe(n.toLocaleString('en'));
+    }
+    fc.assert(
+      fc.property(fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 }), (n) => {
+        expect(withCommas(n)).toBe(n.toLocaleString('en'));
+      }),
+    );
+  });
+
   for (const [format, golden] of [
     ['json', 'enforced.json'],
     ['csv', 'enforced.csv'],
