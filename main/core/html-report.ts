@@ -126,6 +126,9 @@ async function onePass(
   const rowOfEvent = (event: string): number => rowOf.get(categoryOf(event)) ?? -1;
   let shown = 0;
   let omitted = 0;
+  // Once the table is full, an audit event other than an open is only
+  // counted in the timeline: the scan does that itself (countInto).
+  let scanCounts = false;
   for await (const block of blocks) {
     summarizer.add(block);
     if (block.type === 'run') run = block.run;
@@ -254,6 +257,12 @@ async function onePass(
           }
           take(decodeRecordAt(at, item));
         }
+        if (!scanCounts && shown >= rowLimit) {
+          scanCounts = true;
+          scan.countInto(timeline, (kind, event) =>
+            kind === RecordKind.AUDIT && event !== 'open' ? rowOfEvent(event) : null,
+          );
+        }
       }
       if (rowOffsets.length > 0) {
         writeHtmlRowsNative(
@@ -277,6 +286,8 @@ async function onePass(
     // rows then held nothing of the session's.
     if (rowsInBlock > 0) await emitRows(blockRows.finish(), run);
   }
+  // The events the scan only counted are past the table too.
+  for (const n of scan.quietCounts()) omitted += n;
   const buckets = new Map<EventCategory, number[]>();
   const counted = timeline.buckets(TIMELINE_BUCKETS);
   EVENT_CATEGORIES.forEach((c, i) => buckets.set(c.id, counted[i] as number[]));

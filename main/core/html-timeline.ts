@@ -16,6 +16,8 @@
 // session's size. Times past 2^53 ns (104 days of uptime) are counted as
 // the nearest double, which the steps tolerate.
 
+import type { ScanTimeline } from './protocol/record-scan.js';
+
 /** Steps per row. */
 export const FINE_STEPS = 16_384;
 
@@ -28,7 +30,7 @@ export const FINE_STEPS = 16_384;
  */
 export const FIRST_EVENTS = 4096;
 
-export class FineTimeline {
+export class FineTimeline implements ScanTimeline {
   /** Counts by row, FINE_STEPS each: row r's step i is counts[r * FINE_STEPS + i]. */
   private counts: Float64Array;
   /** The counts' other array, all zero: fit's target (a new array each time cost 3 ms a fit). */
@@ -46,7 +48,7 @@ export class FineTimeline {
 
   /** `firstEvents`: how many events to hold before laying the steps out (tests vary it). */
   constructor(
-    private readonly rows: number,
+    readonly rows: number,
     firstEvents = FIRST_EVENTS,
   ) {
     this.counts = new Float64Array(rows * FINE_STEPS);
@@ -86,6 +88,30 @@ export class FineTimeline {
       if (i < 0 || i >= FINE_STEPS) this.fit(timeNs);
     }
     this.widen(timeNs);
+  }
+
+  /** The steps, for a record scan to count into (record-scan.ts); null while events are held. */
+  countable(): {
+    counts: Float64Array;
+    rows: number;
+    steps: number;
+    baseNs: number;
+    perStep: number;
+  } | null {
+    if (this.heldTimes !== null) return null;
+    return {
+      counts: this.counts,
+      rows: this.rows,
+      steps: FINE_STEPS,
+      baseNs: this.baseNs,
+      perStep: this.perStep,
+    };
+  }
+
+  /** Takes in the first and last times a record scan counted into the steps. */
+  counted(firstNs: number, lastNs: number): void {
+    this.widen(firstNs);
+    this.widen(lastNs);
   }
 
   private widen(timeNs: number): void {

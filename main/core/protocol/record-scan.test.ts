@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 
 import { anyRecord, offsetsOf } from '../../test-support/wire-arbitraries.js';
 import { encodeAuditRecord, encodeOpenCodeRecord, v } from '../../test-support/wire-encoder.js';
+import { FineTimeline } from '../html-timeline.js';
 import { nativeAddon } from '../native-addon.js';
 import { RECORD_HEADER_SIZE, RecordKind, recordEventAt, u16, u32 } from './records.js';
 import { RecordScan, scanWithAddon } from './record-scan.js';
@@ -248,6 +249,86 @@ describe('the record scan', () => {
     expect(Array.from(new RecordScan(() => false, quietAll).quietCounts())).toEqual([]);
   });
 
+  it('counts the records of timed names into a timeline as adding their times does', () => {
+    // Times of every kind: close together, spread, past 2^53, falling.
+    const timed = fc.tuple(
+      fc.constantFrom('open', 'exec', 'import', 'socket.connect', 'compile', 'e'),
+      fc.oneof(
+        fc.bigInt({ min: 0n, max: 5000n }),
+        fc.bigInt({ min: 10n ** 12n, max: 10n ** 12n + 10n ** 9n }),
+        fc.bigInt({ min: 2n ** 53n - 100n, max: 2n ** 64n - 1n }),
+      ),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(timed, { maxLength: 40 }), { maxLength: 5 }),
+        fc.constantFrom(0, 1, 7),
+        fc.integer({ min: 0, max: 3 }),
+        (blocks, held, switchAfter) => {
+          const rows = 3;
+          // Row by name: 'e' in no row (only counted), open never counted.
+          const rowOf = (kind: RecordKind, event: string): number | null =>
+            kind !== RecordKind.AUDIT || event === 'open'
+              ? null
+              : event === 'e'
+                ? -1
+                : event.length % rows;
+          const scanned = new FineTimeline(rows, held);
+          const added = new FineTimeline(rows, held);
+          const scan = new RecordScan(() => false);
+          let quiet = 0;
+          let listedCountable = 0;
+          blocks.forEach((records, b) => {
+            const payload = Buffer.concat(
+              records.map(([event, timeNs], seq) =>
+                encodeAuditRecord({ event, args: v.tuple([]), seq, timeNs }),
+              ),
+            );
+            // The reference: every record's time added at its row.
+            for (const [event, timeNs] of records) {
+              const row = event === 'open' || event === 'e' ? -1 : event.length % rows;
+              if (row >= 0) added.add(row, Number(timeNs));
+            }
+            if (b === switchAfter) scan.countInto(scanned, rowOf);
+            for (const r of scanAll(scan, payload)) {
+              const event = recordEventAt(payload, r.p);
+              const row = rowOf(RecordKind.AUDIT, event);
+              if (b >= switchAfter && row !== null) listedCountable++;
+              // Listed: a name not counted, or a time outside the steps.
+              if (row !== null && row >= 0) {
+                const time =
+                  payload.readUInt32LE(r.p + 24) * 2 ** 32 + payload.readUInt32LE(r.p + 20);
+                scanned.add(row, time);
+              }
+            }
+          });
+          expect(scanned.range).toEqual(added.range);
+          expect(scanned.buckets(120)).toEqual(added.buckets(120));
+          scan.quietCounts().forEach((n) => (quiet += n));
+          const countable = blocks
+            .slice(switchAfter)
+            .flat()
+            .filter(([event]) => event !== 'open').length;
+          // Each countable record after the switch counted or listed, once.
+          expect(quiet + listedCountable).toBe(countable);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+    // A name taken before the switch is counted after it; one whose time
+    // falls outside the steps is listed.
+    const timeline = new FineTimeline(1, 0);
+    timeline.add(0, 1000);
+    const scan = new RecordScan(() => false);
+    const at = (timeNs: bigint): Buffer =>
+      encodeAuditRecord({ event: 'import', args: v.tuple([]), timeNs });
+    expect(scanAll(scan, at(1000n))).toHaveLength(1);
+    scan.countInto(timeline, () => 0);
+    expect(scanAll(scan, Buffer.concat([at(1001n), at(1002n), at(10n ** 15n)]))).toHaveLength(1);
+    expect(Array.from(scan.quietCounts())).toEqual([2]);
+    expect(timeline.range).toEqual({ firstNs: 1000, lastNs: 1002 });
+  });
+
   it('without the addon gives every record with -1 ids', () => {
     const src = Buffer.concat([audit('open', '/a'), audit('open', '/a')]);
     const seen = withoutAddon(() => scanAll(new RecordScan(() => true), src));
@@ -296,6 +377,39 @@ describe('the record scan', () => {
     const counts = raw as unknown as { scanCounts(...args: unknown[]): number };
     expect(() => counts.scanCounts(handle, new Int32Array(4))).toThrow(TypeError);
     expect(() => counts.scanCounts({}, new Float64Array(4))).toThrow(TypeError);
+    // A timeline must fit its counts; rows are small integers; ids are the scan's.
+    const timedRaw = raw as unknown as {
+      setScanQuiet(...args: unknown[]): boolean;
+      scanRecords(...args: unknown[]): number;
+    };
+    const steps = (rowsAndSteps: [number, number], base = 0, perStep = 1): Float64Array =>
+      Float64Array.from([base, perStep, ...rowsAndSteps, Infinity, -Infinity]);
+    expect(() =>
+      timedRaw.scanRecords(handle, good, 0, out, state, new Float64Array(8), steps([3, 3])),
+    ).toThrow(/does not fit its counts/);
+    expect(() =>
+      timedRaw.scanRecords(handle, good, 0, out, state, new Float64Array(8), steps([1.5, 2])),
+    ).toThrow(RangeError);
+    expect(() =>
+      timedRaw.scanRecords(handle, good, 0, out, state, new Float64Array(8), steps([1, 8], NaN)),
+    ).toThrow(RangeError);
+    expect(() =>
+      timedRaw.scanRecords(handle, good, 0, out, state, new Float64Array(8), new Float64Array(5)),
+    ).toThrow(TypeError);
+    expect(() => timedRaw.scanRecords(handle, good, 0, out, state, new Float64Array(8))).toThrow(
+      TypeError,
+    );
+    expect(
+      timedRaw.scanRecords(handle, good, 0, out, state, new Float64Array(8), steps([1, 8])),
+    ).toBe(2);
+    expect(() => raw.addScanName(handle, 1, Buffer.from('x'), true, true, 65536)).toThrow(
+      /integer from -1 to 65535/,
+    );
+    expect(() => raw.addScanName(handle, 1, Buffer.from('x'), true, true, 0.5)).toThrow(TypeError);
+    expect(timedRaw.setScanQuiet(handle, 0, true, 0)).toBe(false);
+    expect(timedRaw.setScanQuiet(handle, -1, true)).toBe(false);
+    expect(() => timedRaw.setScanQuiet(handle, 0, 'yes')).toThrow(TypeError);
+    expect(() => timedRaw.setScanQuiet(handle, 0, true, -2)).toThrow(TypeError);
     // An output with room for no record: nothing written, nothing past it.
     expect(raw.scanRecords(handle, good, 0, new Int32Array(2), state)).toBe(3);
     expect(state[1]).toBe(0);

@@ -31,7 +31,10 @@ interface ScanAddon {
     name: Uint8Array,
     bodies: boolean,
     quiet?: boolean,
+    row?: number,
   ): number;
+  /** From now on the records of name `id` are quiet (or not), counted by time at `row` (≥ 0). */
+  setScanQuiet(scan: NativeScan, id: number, quiet: boolean, row?: number): boolean;
   /** out[id] = the records of quiet name `id` scanned so far; returns the scan's name count. */
   scanCounts(scan: NativeScan, out: Float64Array): number;
   /**
@@ -45,7 +48,29 @@ interface ScanAddon {
     from: number,
     out: Int32Array,
     state: Float64Array,
+    counts?: Float64Array,
+    timeline?: Float64Array,
   ): ScanStop;
+}
+
+/**
+ * What a scan counts the records of timed names into (countInto): the
+ * html report's FineTimeline. An event at time t (ns, as the nearest
+ * double) goes to step x = (t - baseNs) * perStep, truncated, of its row,
+ * counts[row * steps + x], when 0 ≤ x < steps; the scan gives the others
+ * as any record, for the caller to count (and make room for).
+ */
+export interface ScanTimeline {
+  /** The steps as they are now; null while the timeline cannot be counted into. */
+  countable(): {
+    counts: Float64Array;
+    rows: number;
+    steps: number;
+    baseNs: number;
+    perStep: number;
+  } | null;
+  /** Takes in the first and last times the scan counted. */
+  counted(firstNs: number, lastNs: number): void;
 }
 
 /** Why scanRecords returned (record-scan.h). */
@@ -76,7 +101,9 @@ function scanAddon(): ScanAddon | null {
     try {
       const loaded = nativeAddon<Partial<ScanAddon>>();
       addon =
-        typeof loaded.scanRecords === 'function' && typeof loaded.scanCounts === 'function'
+        typeof loaded.scanRecords === 'function' &&
+        typeof loaded.scanCounts === 'function' &&
+        typeof loaded.setScanQuiet === 'function'
           ? (loaded as ScanAddon)
           : null;
     } catch {
@@ -105,6 +132,14 @@ export class RecordScan {
   private readonly native: ScanAddon | null;
   private readonly handle: NativeScan | null;
   private readonly state = new Float64Array(2);
+  /** Kinds by name id (for countInto). */
+  private readonly kinds: RecordKind[] = [];
+  /** Set by countInto: the timeline, which names it takes, and its arguments to the addon. */
+  private timed: {
+    timeline: ScanTimeline;
+    row: (kind: RecordKind, event: string) => number | null;
+    state: Float64Array;
+  } | null = null;
   private src: Buffer = Buffer.alloc(0);
   private from = 0;
 
@@ -141,7 +176,35 @@ export class RecordScan {
     if (this.native === null || this.handle === null) return this.plainBatch();
     let named = -1;
     for (;;) {
-      const stop = this.native.scanRecords(this.handle, src, this.from, this.out, this.state);
+      let stop: ScanStop;
+      const steps = this.timed?.timeline.countable() ?? null;
+      if (this.timed === null || steps === null) {
+        stop = this.native.scanRecords(this.handle, src, this.from, this.out, this.state);
+      } else {
+        const t = this.timed.state;
+        t[0] = steps.baseNs;
+        t[1] = steps.perStep;
+        t[2] = steps.rows;
+        t[3] = steps.steps;
+        t[4] = Infinity;
+        t[5] = -Infinity;
+        try {
+          stop = this.native.scanRecords(
+            this.handle,
+            src,
+            this.from,
+            this.out,
+            this.state,
+            steps.counts,
+            t,
+          );
+        } finally {
+          // What was counted before a malformed record stays counted.
+          if ((t[4] as number) <= (t[5] as number)) {
+            this.timed.timeline.counted(t[4] as number, t[5] as number);
+          }
+        }
+      }
       const written = this.state[1] as number;
       const at = this.state[0] as number;
       this.from = at;
@@ -153,6 +216,7 @@ export class RecordScan {
       const start = at + RECORD_HEADER_SIZE;
       const name = src.subarray(start, start + u16(src, at + 6));
       const event = recordEventAt(src, at);
+      const row = this.timed?.row(kind, event) ?? null;
       const id =
         at === named
           ? -1
@@ -161,11 +225,13 @@ export class RecordScan {
               kind,
               name,
               this.wantsBody(kind, event),
-              this.quiet(kind, event),
+              row !== null || this.quiet(kind, event),
+              row ?? -1,
             );
       named = at;
       if (id >= 0) {
         this.events[id] = event;
+        this.kinds[id] = kind;
         continue;
       }
       this.out[0] = at;
@@ -173,6 +239,22 @@ export class RecordScan {
       this.out[2] = -1;
       this.from = at + u32(src, at);
       return 1;
+    }
+  }
+
+  /**
+   * From now on, the records of each name `row` gives a number for are
+   * quiet: counted (quietCounts) and, at that row of `timeline` when it
+   * is ≥ 0, counted by time, instead of listed; one whose time is outside
+   * the timeline's steps is listed. Names given null are as before.
+   * Without the addon, nothing changes.
+   */
+  countInto(timeline: ScanTimeline, row: (kind: RecordKind, event: string) => number | null): void {
+    if (this.native === null || this.handle === null) return;
+    this.timed = { timeline, row, state: new Float64Array(6) };
+    for (let id = 0; id < this.events.length; id++) {
+      const r = row(this.kinds[id] as RecordKind, this.events[id] as string);
+      if (r !== null) this.native.setScanQuiet(this.handle, id, true, r);
     }
   }
 

@@ -1,13 +1,16 @@
 // libFuzzer target: the record scan on any bytes, driven as record-scan.ts
 // drives it (small batches, names added as they come, some refused, some
-// quiet: counted, never given), must
+// quiet: counted, never given; some counted by time into a timeline of
+// steps that moves from call to call, some made quiet or not later), must
 // give records in order inside the payload with ids it handed out, or stop
 // at a malformed record; never read outside the payload (ASan), overflow
 // (UBSan) or loop without progress.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <numeric>
 #include <string_view>
 #include <vector>
 
@@ -30,8 +33,36 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool any = false;
   size_t names_seen = 0;
   std::vector<bool> quiet_ids;
+  // By id: the row a quiet name is counted at (-1: only counted); whether
+  // it was ever quiet.
+  std::vector<int32_t> rows;
+  std::vector<bool> ever_quiet;
+  // Three rows of 64 steps. Every time maps into them with base 0; with
+  // base 2^62 the smaller ones fall outside and are given instead.
+  constexpr size_t kRows = 3;
+  constexpr size_t kSteps = 64;
+  std::vector<double> counts(kRows * kSteps, 0);
+  const double per_step = 1.0 / static_cast<double>(uint64_t{1} << 58);
   for (size_t calls = 0; calls <= 2 * n + 2; calls++) {
-    const auto result = scan.Scan(payload.get(), n, from, out.data(), capacity);
+    hookscope::RecordScan::Timeline timeline{counts.data(), kRows, kSteps,
+                                             calls % 2 == 0 ? 0.0 : static_cast<double>(uint64_t{1} << 62), per_step,
+                                             INFINITY, -INFINITY};
+    // Now and then, a name taken earlier made quiet (with a row) or loud.
+    if (calls % 7 == 3 && !quiet_ids.empty()) {
+      const size_t id = calls % quiet_ids.size();
+      const bool quiet = calls % 3 != 0;
+      const int32_t row = static_cast<int32_t>(calls % 5) - 1;
+      if (!scan.SetQuiet(static_cast<int32_t>(id), quiet, row)) __builtin_trap();
+      quiet_ids[id] = quiet;
+      rows[id] = row;
+      if (quiet) ever_quiet[id] = true;
+    }
+    if (scan.SetQuiet(static_cast<int32_t>(quiet_ids.size()), true, 0) || scan.SetQuiet(-1, true, 0)) __builtin_trap();
+    const double before = std::accumulate(counts.begin(), counts.end(), 0.0);
+    const auto result = scan.Scan(payload.get(), n, from, out.data(), capacity, calls % 5 == 4 ? nullptr : &timeline);
+    const double added = std::accumulate(counts.begin(), counts.end(), 0.0) - before;
+    // What was counted by time lies between the times it took in.
+    if (added < 0 || (added > 0 && !(timeline.min <= timeline.max))) __builtin_trap();
     if (result.written > capacity || result.next > n || result.next < from) __builtin_trap();
     for (size_t i = 0; i < result.written; i++) {
       const int32_t p = out[3 * i];
@@ -39,8 +70,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (out[3 * i + 1] < -1 || out[3 * i + 1] >= static_cast<int32_t>(scan.name_count())) __builtin_trap();
       if (out[3 * i + 2] < -1 || out[3 * i + 2] >= static_cast<int32_t>(scan.body_count())) __builtin_trap();
       if (out[3 * i + 2] >= 0 && out[3 * i + 1] < 0) __builtin_trap();
-      // A quiet name's records are counted, never given.
-      if (out[3 * i + 1] >= 0 && quiet_ids[static_cast<size_t>(out[3 * i + 1])]) __builtin_trap();
+      // A quiet name's records are counted, never given: but for one with
+      // a row, when there is no timeline this call, the row is not in it,
+      // or the record's time falls outside its steps.
+      if (out[3 * i + 1] >= 0 && quiet_ids[static_cast<size_t>(out[3 * i + 1])]) {
+        const int32_t row = rows[static_cast<size_t>(out[3 * i + 1])];
+        const uint8_t* r = payload.get() + p;
+        const double t = static_cast<double>(r[24] | (uint32_t{r[25]} << 8) | (uint32_t{r[26]} << 16) |
+                                             (uint32_t{r[27]} << 24)) *
+                             4294967296.0 +
+                         static_cast<double>(r[20] | (uint32_t{r[21]} << 8) | (uint32_t{r[22]} << 16) |
+                                             (uint32_t{r[23]} << 24));
+        const double x = (t - timeline.base) * per_step;
+        const bool outside = calls % 5 == 4 || static_cast<size_t>(row) >= kRows || !(x >= 0 && x < kSteps);
+        if (row < 0 || !outside) __builtin_trap();
+      }
       last = static_cast<size_t>(p);
       any = true;
     }
@@ -50,10 +94,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (result.stop == hookscope::RecordScan::kDone) {
       if (result.next < n) __builtin_trap();
+      double quiet_total = 0;
       for (size_t id = 0; id < quiet_ids.size(); id++) {
         const double counted = scan.QuietCount(static_cast<int32_t>(id));
-        if (counted < 0 || (!quiet_ids[id] && counted != 0)) __builtin_trap();
+        if (counted < 0 || (!ever_quiet[id] && counted != 0)) __builtin_trap();
+        quiet_total += counted;
       }
+      // Every record counted by time was counted for its name too.
+      if (std::accumulate(counts.begin(), counts.end(), 0.0) > quiet_total) __builtin_trap();
       return 0;
     }
     from = result.next;
@@ -68,12 +116,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // Every fourth new name refused, as the TypeScript side does when
       // the addon stops twice on one record.
       // And every fourth taken one quiet (only counted).
+      // Every fourth after that quiet with a row (-1 to 3: 3 is past the
+      // timeline's rows).
       const bool refuse = names_seen % 4 == 3;
-      const bool quiet = names_seen++ % 4 == 1;
-      const int32_t id = refuse ? -1 : scan.AddName(kind, name, (body_kinds >> kind) & 1, quiet);
+      const bool quiet = names_seen % 4 == 1 || names_seen % 4 == 2;
+      const int32_t row = names_seen % 4 == 2 ? static_cast<int32_t>((names_seen / 4) % 5) - 1 : -1;
+      names_seen++;
+      const int32_t id = refuse ? -1 : scan.AddName(kind, name, (body_kinds >> kind) & 1, quiet, row);
       if (id >= 0) {
         if (static_cast<size_t>(id) != quiet_ids.size()) __builtin_trap();
         quiet_ids.push_back(quiet);
+        rows.push_back(row);
+        ever_quiet.push_back(quiet);
       }
       if (id < 0) {
         const size_t length = r[0] | (size_t{r[1]} << 8) | (size_t{r[2]} << 16) | (size_t{r[3]} << 24);

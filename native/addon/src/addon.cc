@@ -6,6 +6,7 @@
 #endif
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <string_view>
 
@@ -57,16 +58,37 @@ Napi::Value NewRecordScan(const Napi::CallbackInfo& info) {
   return scan;
 }
 
-// addScanName(scan, kind, nameBytes, bodies[, quiet]): the name's id, -1 when
-// not taken. A quiet name's records are counted (scanCounts), not listed.
+// A timeline row argument: undefined is -1 (none); else an integer from
+// -1 to 65535. False (and a TypeError thrown) otherwise.
+bool RowArg(const Napi::Value& value, int32_t* row) {
+  if (value.IsUndefined()) {
+    *row = -1;
+    return true;
+  }
+  const double n = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : -2;
+  if (!(n >= -1 && n <= 65535 && n == static_cast<double>(static_cast<int32_t>(n)))) {
+    Napi::TypeError::New(value.Env(), "a timeline row must be an integer from -1 to 65535")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  *row = static_cast<int32_t>(n);
+  return true;
+}
+
+// addScanName(scan, kind, nameBytes, bodies[, quiet[, row]]): the name's id,
+// -1 when not taken. A quiet name's records are counted (scanCounts), not
+// listed; with a row, counted by time into scanRecords' timeline too.
 Napi::Value AddScanName(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const bool has_quiet = info.Length() >= 5 && !info[4].IsUndefined();
   if (info.Length() < 4 || !info[1].IsNumber() || !IsBytes(info[2]) || !info[3].IsBoolean() ||
       (has_quiet && !info[4].IsBoolean())) {
-    Napi::TypeError::New(env, "addScanName(scan, kind, nameBytes, bodies[, quiet])").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "addScanName(scan, kind, nameBytes, bodies[, quiet[, row]])")
+        .ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  int32_t row = -1;
+  if (info.Length() >= 6 && !RowArg(info[5], &row)) return env.Undefined();
   hookscope::RecordScan* scan = ScanOf(info[0]);
   if (scan == nullptr) return env.Undefined();
   const double kind = info[1].As<Napi::Number>().DoubleValue();
@@ -78,8 +100,27 @@ Napi::Value AddScanName(const Napi::CallbackInfo& info) {
   const int32_t id = scan->AddName(static_cast<uint8_t>(kind),
                                    std::string_view(reinterpret_cast<const char*>(name.Data()), name.ElementLength()),
                                    info[3].As<Napi::Boolean>().Value(),
-                                   has_quiet && info[4].As<Napi::Boolean>().Value());
+                                   has_quiet && info[4].As<Napi::Boolean>().Value(), row);
   return Napi::Number::New(env, id);
+}
+
+// setScanQuiet(scan, id, quiet[, row]): from now on the records of name `id`
+// are quiet (or not), counted by time at `row`; false for an id the scan
+// did not give.
+Napi::Value SetScanQuiet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsBoolean()) {
+    Napi::TypeError::New(env, "setScanQuiet(scan, id, quiet[, row])").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int32_t row = -1;
+  if (info.Length() >= 4 && !RowArg(info[3], &row)) return env.Undefined();
+  hookscope::RecordScan* scan = ScanOf(info[0]);
+  if (scan == nullptr) return env.Undefined();
+  const double id = info[1].As<Napi::Number>().DoubleValue();
+  const bool ok = id >= 0 && id < static_cast<double>(scan->name_count()) &&
+                  scan->SetQuiet(static_cast<int32_t>(id), info[2].As<Napi::Boolean>().Value(), row);
+  return Napi::Boolean::New(env, ok);
 }
 
 // scanCounts(scan, out): out[id] = the records of quiet name `id` scanned so
@@ -99,16 +140,24 @@ Napi::Value ScanCounts(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(scan->name_count()));
 }
 
-// scanRecords(scan, src, from, out, state): the stop reason; state[0] = the
-// next record's offset, state[1] = records written to out (three int32 each).
-// Throws on a malformed record.
+// scanRecords(scan, src, from, out, state[, counts, timeline]): the stop
+// reason; state[0] = the next record's offset, state[1] = records written
+// to out (three int32 each). With `counts` and `timeline` ([base, perStep,
+// rows, steps, min, max]), the records of quiet names with a row are
+// counted by time into counts (record-scan.h's Timeline), and timeline[4]
+// and [5] take in the times counted. Throws on a malformed record.
 Napi::Value ScanRecords(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const char* usage = "scanRecords(scan, src, from, out, state)";
+  const char* usage = "scanRecords(scan, src, from, out, state[, counts, timeline])";
+  const bool timed = info.Length() >= 6 && !info[5].IsUndefined();
   if (info.Length() < 5 || !IsBytes(info[1]) || !info[2].IsNumber() || !info[3].IsTypedArray() ||
       info[3].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[4].IsTypedArray() ||
       info[4].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-      info[4].As<Napi::Float64Array>().ElementLength() < 2) {
+      info[4].As<Napi::Float64Array>().ElementLength() < 2 ||
+      (timed && (!info[5].IsTypedArray() || info[5].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+                 info.Length() < 7 || !info[6].IsTypedArray() ||
+                 info[6].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+                 info[6].As<Napi::Float64Array>().ElementLength() < 6))) {
     Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -120,12 +169,36 @@ Napi::Value ScanRecords(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "scanRecords: offset out of range").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  hookscope::RecordScan::Timeline timeline{};
+  Napi::Float64Array timeline_state;
+  if (timed) {
+    Napi::Float64Array counts = info[5].As<Napi::Float64Array>();
+    timeline_state = info[6].As<Napi::Float64Array>();
+    const double base = timeline_state[0];
+    const double per_step = timeline_state[1];
+    const double rows = timeline_state[2];
+    const double steps = timeline_state[3];
+    // Whole numbers whose product fits the counts: no write past them.
+    if (!std::isfinite(base) || !std::isfinite(per_step) || !(rows >= 0 && rows <= 65536) ||
+        !(steps >= 0 && steps <= (1 << 24)) || rows != std::floor(rows) || steps != std::floor(steps) ||
+        rows * steps > static_cast<double>(counts.ElementLength())) {
+      Napi::RangeError::New(env, "scanRecords: the timeline does not fit its counts").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    timeline = {counts.Data(), static_cast<size_t>(rows), static_cast<size_t>(steps), base, per_step,
+                timeline_state[4], timeline_state[5]};
+  }
   Napi::Int32Array out = info[3].As<Napi::Int32Array>();
   Napi::Float64Array state = info[4].As<Napi::Float64Array>();
-  const hookscope::RecordScan::Result result =
-      scan->Scan(src.Data(), src.ElementLength(), static_cast<size_t>(from), out.Data(), out.ElementLength() / 3);
+  const hookscope::RecordScan::Result result = scan->Scan(src.Data(), src.ElementLength(), static_cast<size_t>(from),
+                                                          out.Data(), out.ElementLength() / 3,
+                                                          timed ? &timeline : nullptr);
   state[0] = static_cast<double>(result.next);
   state[1] = static_cast<double>(result.written);
+  if (timed) {
+    timeline_state[4] = timeline.min;
+    timeline_state[5] = timeline.max;
+  }
   if (result.stop == hookscope::RecordScan::kBad) {
     Napi::Error::New(env, std::string("malformed record data: ") + result.error + " (record at offset " +
                               std::to_string(result.next) + ")")
@@ -173,6 +246,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("addScanName", Napi::Function::New(env, AddScanName, "addScanName"));
   exports.Set("scanRecords", Napi::Function::New(env, ScanRecords, "scanRecords"));
   exports.Set("scanCounts", Napi::Function::New(env, ScanCounts, "scanCounts"));
+  exports.Set("setScanQuiet", Napi::Function::New(env, SetScanQuiet, "setScanQuiet"));
   exports.Set("tuneAllocator", Napi::Function::New(env, TuneAllocator, "tuneAllocator"));
   exports.Set("readChunk", Napi::Function::New(env, hookscope::ReadChunk, "readChunk"));
   return exports;

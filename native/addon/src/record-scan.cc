@@ -19,9 +19,24 @@ bool BucketFull(const Map& map, std::string_view key) {
   return map.bucket_count() > 0 && map.bucket_size(map.bucket(key)) >= RecordScan::kMaxPerBucket;
 }
 
+// Whether a quiet name's record at `r` is counted: always without a row;
+// with one, when its time falls in the timeline's steps (it is counted there).
+bool Counted(int32_t row, const uint8_t* r, RecordScan::Timeline* timeline) {
+  if (row < 0) return true;
+  if (timeline == nullptr || static_cast<size_t>(row) >= timeline->rows) return false;
+  // As TypeScript reads it: high word times 2^32 plus low word, in doubles.
+  const double t = static_cast<double>(ReadU32(r + 24)) * 4294967296.0 + static_cast<double>(ReadU32(r + 20));
+  const double x = (t - timeline->base) * timeline->per_step;
+  if (!(x >= 0 && x < static_cast<double>(timeline->steps))) return false;
+  timeline->counts[static_cast<size_t>(row) * timeline->steps + static_cast<size_t>(x)] += 1;
+  if (t < timeline->min) timeline->min = t;
+  if (t > timeline->max) timeline->max = t;
+  return true;
+}
+
 }  // namespace
 
-int32_t RecordScan::AddName(uint8_t kind, std::string_view name, bool bodies, bool quiet) {
+int32_t RecordScan::AddName(uint8_t kind, std::string_view name, bool bodies, bool quiet, int32_t row) {
   if (kind == 0 || kind >= names_.size()) return -1;
   auto& names = names_[kind];
   auto found = names.find(name);
@@ -31,10 +46,18 @@ int32_t RecordScan::AddName(uint8_t kind, std::string_view name, bool bodies, bo
   }
   name_keys_.push_back(std::make_unique<std::string>(name));
   const int32_t id = static_cast<int32_t>(name_count_++);
-  names.emplace(std::string_view(*name_keys_.back()), Name{id, bodies, quiet});
+  auto added = names.emplace(std::string_view(*name_keys_.back()), Name{id, bodies, quiet, row < 0 ? -1 : row});
+  by_id_.push_back(&added.first->second);
   quiet_counts_.push_back(0);
   name_bytes_ += name.size();
   return id;
+}
+
+bool RecordScan::SetQuiet(int32_t id, bool quiet, int32_t row) {
+  if (id < 0 || static_cast<size_t>(id) >= by_id_.size()) return false;
+  by_id_[id]->quiet = quiet;
+  by_id_[id]->row = row < 0 ? -1 : row;
+  return true;
 }
 
 int32_t RecordScan::BodyId(int32_t name_id, const uint8_t* body, size_t n) {
@@ -54,7 +77,8 @@ int32_t RecordScan::BodyId(int32_t name_id, const uint8_t* body, size_t n) {
   return id;
 }
 
-RecordScan::Result RecordScan::Scan(const uint8_t* src, size_t size, size_t from, int32_t* out, size_t capacity) {
+RecordScan::Result RecordScan::Scan(const uint8_t* src, size_t size, size_t from, int32_t* out, size_t capacity,
+                                    Timeline* timeline) {
   size_t p = from;
   size_t written = 0;
   const bool names_full = name_count_ >= kMaxNames;
@@ -80,7 +104,7 @@ RecordScan::Result RecordScan::Scan(const uint8_t* src, size_t size, size_t from
     int32_t body_id = -1;
     if (found != names.end()) {
       name_id = found->second.id;
-      if (found->second.quiet) {
+      if (found->second.quiet && Counted(found->second.row, r, timeline)) {
         quiet_counts_[name_id]++;
         p += length;
         continue;

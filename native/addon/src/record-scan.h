@@ -43,12 +43,35 @@ class RecordScan {
     const char* error;
   };
 
+  // Where the records of a quiet name with a row are counted by time, as
+  // the html report's FineTimeline (main/core/html-timeline.ts) counts
+  // them: time t (the header's u64, as the nearest double) goes to step
+  // x = (t - base) * per_step, truncated, when 0 <= x < steps, and adds 1
+  // to counts[row * steps + x]. A record whose step is outside, or whose
+  // row is not below `rows`, is written to Scan's output as if its name
+  // were not quiet: the caller makes room for it. `min` and `max` take in
+  // the times counted (the caller starts them at +inf and -inf).
+  struct Timeline {
+    double* counts;
+    size_t rows;
+    size_t steps;
+    double base;
+    double per_step;
+    double min;
+    double max;
+  };
+
   // Gives the event name of records of `kind` the next id; with `bodies`,
   // those records get body ids. -1 when the table does not take it (full,
   // or its bucket is): its records are then the caller's to work out. The
   // records of a `quiet` name are only counted (QuietCount), not written
-  // to Scan's output: for a caller that only counts them.
-  int32_t AddName(uint8_t kind, std::string_view name, bool bodies, bool quiet = false);
+  // to Scan's output: for a caller that only counts them; with a `row`
+  // (>= 0), they are also counted by time into Scan's timeline.
+  int32_t AddName(uint8_t kind, std::string_view name, bool bodies, bool quiet = false, int32_t row = -1);
+
+  // From now on, the records of name `id` are quiet (or not), counted at
+  // `row` when it is >= 0; false for an id the scan did not give.
+  bool SetQuiet(int32_t id, bool quiet, int32_t row);
 
   // Records of the quiet name `id` scanned so far.
   double QuietCount(int32_t id) const {
@@ -61,7 +84,10 @@ class RecordScan {
   // the name among records of that name (-1 when the name takes no body
   // ids or the bodies table is full). Stops after `capacity` records, at a
   // name the table may still take (kName), or at a malformed record.
-  Result Scan(const uint8_t* src, size_t size, size_t from, int32_t* out, size_t capacity);
+  // The records of quiet names with a row are counted into `timeline`
+  // (when it is null, they are written out as the records of other names).
+  Result Scan(const uint8_t* src, size_t size, size_t from, int32_t* out, size_t capacity,
+              Timeline* timeline = nullptr);
 
   size_t name_count() const { return name_count_; }
   size_t body_count() const { return body_keys_.size(); }
@@ -71,6 +97,7 @@ class RecordScan {
     int32_t id;
     bool bodies;
     bool quiet;
+    int32_t row;
   };
   int32_t BodyId(int32_t name_id, const uint8_t* body, size_t n);
 
@@ -79,6 +106,8 @@ class RecordScan {
   std::array<std::unordered_map<std::string_view, Name>, 4> names_;
   std::vector<std::unique_ptr<std::string>> name_keys_;
   size_t name_count_ = 0;
+  // By id: the entries of names_ (a node's address does not change).
+  std::vector<Name*> by_id_;
   size_t name_bytes_ = 0;
   // By name id: records counted instead of written (quiet names; 0 for the rest).
   std::vector<double> quiet_counts_;
