@@ -463,6 +463,27 @@ describe('native json and csv records', () => {
         /state\[3\] is not a process start/,
       );
     }
+    // A code load's row: its arguments given as text, in range, or the
+    // row is TypeScript's (-1).
+    const load = encodeOpenCodeRecord({ seq: 1, tid: 5, path: v.str('/a.py'), realPath: '/a.py' });
+    const loadName = load.subarray(28, 28 + load.readUInt16LE(6));
+    expect(addon.setName(table, loadName, Buffer.from('"open_code"'))).toBe(true);
+    const rowOut = Buffer.alloc(4096);
+    const rowState = Float64Array.of(0, 0, 0, -1);
+    const texts = Buffer.from('"x""pythoncode /a.py"');
+    const rows = (at: Int32Array, t: unknown = texts): unknown =>
+      call(html, load, Int32Array.of(0), 0, rowOut, 0, table, Buffer.from('7'), rowState, t, at);
+    expect(rows(Int32Array.of(3, 21))).toBe(0);
+    expect(rowOut.subarray(0, rowState[1]).toString()).toBe(
+      '[7,5,null,"open_code","pythoncode /a.py"]',
+    );
+    expect(rows(Int32Array.of(-1, -1))).toBe(1); // FALLBACK: TypeScript's row
+    expect(rowState[0]).toBe(0);
+    for (const at of [Int32Array.of(3, 22), Int32Array.of(3, 2), Int32Array.of(30, 31)]) {
+      expect(() => rows(at)).toThrow(/textAt of row 0 is out of range/);
+    }
+    expect(() => rows(Int32Array.of(3))).toThrow(TypeError);
+    expect(() => rows(Int32Array.of(3, 21), 'text')).toThrow(TypeError);
   });
 
   // Last: it fills this thread's name tables.

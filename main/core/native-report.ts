@@ -59,6 +59,8 @@ type WriteRecordsArgs = [
   table: NameTable,
   owner: Uint8Array,
   state: Float64Array,
+  texts?: Uint8Array,
+  textAt?: Int32Array,
 ];
 
 export interface ReportAddon {
@@ -70,7 +72,9 @@ export interface ReportAddon {
    * from `outPos`, each whole or not at all; json records after the first
    * of the block (index > 0) with the ',' before them, and so html rows.
    * `owner` is the csv ",session,pid," in bytes, html rows' pid as JSON
-   * (and state[3] their process's start in ns: -1 none, -2 past 2^53).
+   * (and state[3] their process's start in ns: -1 none, -2 past 2^53;
+   * `texts`[`textAt`[2i], `textAt`[2i + 1]) the arguments of code-load
+   * row i, a whole JSON string, -1 for a row left to TypeScript).
    * Leaves the next record index, the output position and (for ROOM) the
    * bytes needed in `state`. Throws on malformed records and offsets out
    * of range.
@@ -435,8 +439,10 @@ const rowState = new Float64Array(4);
 /**
  * The html report's event rows (html-report.ts) of the records at
  * `offsets` of `src`, comma-separated, into `out`: the audit events' by
- * the addon, straight from their bytes; every other row (code loads, and
- * what the addon leaves: non-ASCII text, floats, times it does not write)
+ * the addon, straight from their bytes, and the code loads' whose
+ * arguments `codeArgs` holds (row i's JSON string at
+ * texts[at[2i], at[2i + 1]), at[2i] = -1 for none); every other row (what
+ * the addon leaves: non-ASCII text, floats, times it does not write)
  * by `writeRow(i)`, with the ',' before it written already. `pidJson` is
  * the process's pid as JSON, `startNs` its start (-1: no process; -2: past
  * 2^53); `render` gives an event name's JSON, safe inside a script.
@@ -449,6 +455,7 @@ export function writeHtmlRowsNative(
   startNs: number,
   writeRow: (i: number) => void,
   render: (event: string) => string,
+  codeArgs?: { texts: Uint8Array; at: Int32Array },
 ): void {
   const native = loadReportAddon();
   const table = (rowTable ??= native.newNameTable());
@@ -466,6 +473,8 @@ export function writeHtmlRowsNative(
       table,
       pidJson,
       state,
+      codeArgs?.texts,
+      codeArgs?.at,
     );
     i = state[0] as number;
     out.pos = state[1] as number;

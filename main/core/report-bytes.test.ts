@@ -30,7 +30,7 @@ import { CSV_COLUMNS, writeReport, type Filter } from './report.js';
 import { RecentSeqs } from './recent-seqs.js';
 import { ByteOut, NameBytes, writeCsvRow, writePlainRecord } from './report-bytes.js';
 import { csvRow, plainRecordJson } from './report-text.js';
-import { htmlReport } from './html-report.js';
+import { HTML_MAX_EVENTS, htmlReport } from './html-report.js';
 import { SessionReader, SessionWriter, type SessionBlock } from './session-file.js';
 import { eventMatcher } from './event-glob.js';
 import { HOOKSCOPE_VERSION } from './version.js';
@@ -518,7 +518,7 @@ describe('byte-level report writers', () => {
     }
   });
 
-  it('a perfetto report written to a file, its buffers used again once written, equals the decoded trace', async () => {
+  it('perfetto and html reports written to a file, their buffers used again once written, equal the decoded ones', async () => {
     const dir = tempDir('hookscope-report-bytes-');
     const bench = path.join(dir, 'bench.hks');
     // About 70 chunks of output: each buffer is used many times.
@@ -526,13 +526,19 @@ describe('byte-level report writers', () => {
     const out = path.join(dir, 'trace.json');
     await writeReport(bench, out, { format: 'perfetto' });
     expect(fs.readFileSync(out, 'utf8')).toBe((await perfettoBothWays(bench)).decoded);
+    // The html table's rows, a buffer a block.
+    const page = path.join(dir, 'page.html');
+    await writeReport(bench, page, { format: 'html' });
+    expect(fs.readFileSync(page, 'utf8')).toBe(
+      (await htmlBothWays(bench, HTML_MAX_EVENTS)).decoded,
+    );
   });
 
   it('a report to a stream that keeps its chunks (a PassThrough read late) is whole: its buffers are not used again', async () => {
     const dir = tempDir('hookscope-report-bytes-');
     const bench = path.join(dir, 'bench.hks');
     writeBenchSession(bench, 40_000);
-    for (const format of ['json', 'csv', 'perfetto'] as const) {
+    for (const format of ['json', 'csv', 'perfetto', 'html'] as const) {
       const file = path.join(dir, `file.${format}`);
       await writeReport(bench, file, { format });
       // Room for the whole report on its readable side: each write is

@@ -195,7 +195,7 @@ export async function writeReport(
       await jsonReport(raw(), filter, sink, sessionPath);
     } else if (options.format === 'html') {
       const { htmlReport } = await import('./html-report.js');
-      await htmlReport(sessionPath, raw(), (text) => sink.write(text));
+      await htmlReport(sessionPath, raw(), (chunk, written) => sink.write(chunk, written));
     } else if (options.format === 'csv') {
       await csvReport(raw(), filter, sink);
     } else if (options.format === 'perfetto') {

@@ -1074,6 +1074,12 @@ struct RecordsJob {
   double* state = nullptr;
   // Html rows: the process's start (state[3]).
   int64_t row_start = -1;
+  // Html rows, optional: the arguments of code-load rows, made by
+  // TypeScript as whole JSON strings, row i's at texts[text_at[2i],
+  // text_at[2i + 1]) (-1: none; the row is then TypeScript's).
+  const uint8_t* texts = nullptr;
+  size_t texts_length = 0;
+  const int32_t* text_at = nullptr;
 };
 
 // html-report.ts's writeEventRow of the audit record at `p`, the time
@@ -1081,8 +1087,11 @@ struct RecordsJob {
 // the event's rendered name, `pid` the process's pid as JSON. Left to
 // TypeScript: times it writes with bigints (past 2^53, before the start,
 // a start past 2^53) or past 10^15 µs, and values the repr leaves.
+//
+// With `args` (a code load's row), the arguments are those bytes, a JSON
+// string TypeScript made, instead of the record's values.
 Step HtmlRow(const uint8_t* src, size_t p, size_t end, std::string_view name, std::string_view pid, int64_t start,
-             Out& out, const char*& error) {
+             const std::string_view* args, Out& out, const char*& error) {
   out.Byte('[');
   out.Put(pid);
   out.Byte(',');
@@ -1102,6 +1111,12 @@ Step HtmlRow(const uint8_t* src, size_t p, size_t end, std::string_view name, st
   }
   out.Byte(',');
   out.Put(name);
+  if (args != nullptr) {
+    out.Byte(',');
+    out.Put(*args);
+    out.Byte(']');
+    return Step::kOk;
+  }
   out.Put(",\"");
   ReprWriter writer(src, end, out, kRowMaxString, true);
   size_t r = p + kHeaderSize + ReadU16(src + p + 6);
@@ -1166,6 +1181,19 @@ bool RecordsJobOf(const Napi::CallbackInfo& info, const char* name, RecordsJob& 
       return false;
     }
     job.row_start = static_cast<int64_t>(start);
+    // texts and textAt: code-load rows' arguments (RecordsJob).
+    if (info.Length() >= 11 && !info[9].IsUndefined()) {
+      const ArrayArg texts = ArrayArgOf(info[9], napi_uint8_array);
+      const ArrayArg text_at = ArrayArgOf(info[10], napi_int32_array);
+      if (!texts.ok || !text_at.ok || text_at.length < 2 * job.count) {
+        Napi::TypeError::New(env, std::string(name) + ": texts must be bytes and textAt two int32 a record")
+            .ThrowAsJavaScriptException();
+        return false;
+      }
+      job.texts = texts.data;
+      job.texts_length = texts.length;
+      job.text_at = reinterpret_cast<const int32_t*>(text_at.data);
+    }
   }
   return true;
 }
@@ -1220,11 +1248,22 @@ RecordsOutcome RunRecordsJob(const RecordsJob& job) {
       outcome.reason = kFallback;
       break;
     }
-    // An html row of a code load: TypeScript's (its arguments are text
-    // made from the record's fields).
+    // An html row of a code load: its arguments are text TypeScript made
+    // from the record's fields, given in texts, or the row is TypeScript's.
+    std::string_view code_args;
     if (job.format == kHtmlRows && kind != kAudit) {
-      outcome.reason = kFallback;
-      break;
+      const int32_t from = job.text_at != nullptr ? job.text_at[2 * i] : -1;
+      const int32_t to = job.text_at != nullptr ? job.text_at[2 * i + 1] : -1;
+      if (from < 0) {
+        outcome.reason = kFallback;
+        break;
+      }
+      if (to < from || static_cast<size_t>(to) > job.texts_length) {
+        outcome.error = "writeRecords: textAt of row " + std::to_string(i) + " is out of range";
+        outcome.range_error = true;
+        return outcome;
+      }
+      code_args = std::string_view(reinterpret_cast<const char*>(job.texts + from), static_cast<size_t>(to - from));
     }
     if (job.format == kCsv && kind == kOpenCode) {
       const size_t q = p + kHeaderSize + name_length;
@@ -1240,7 +1279,7 @@ RecordsOutcome RunRecordsJob(const RecordsJob& job) {
     }
     const std::string& name = found->second->rendered;
     // Checked before the record is written: records go whole or not at all.
-    need = kBytesPerRecordByte * length + name.size() + job.owner.size() + kRecordOverhead;
+    need = kBytesPerRecordByte * length + name.size() + job.owner.size() + code_args.size() + kRecordOverhead;
     if (out.room() < need) {
       outcome.reason = kRoom;
       break;
@@ -1254,7 +1293,8 @@ RecordsOutcome RunRecordsJob(const RecordsJob& job) {
     const char* row_error = nullptr;
     const Step step = job.format == kJson  ? writer.JsonRecord(p, name)
                       : job.format == kCsv ? writer.CsvRow(p, name, job.owner)
-                                           : HtmlRow(src, p, p + length, name, job.owner, job.row_start, out, row_error);
+                                           : HtmlRow(src, p, p + length, name, job.owner, job.row_start,
+                                                     kind == kAudit ? nullptr : &code_args, out, row_error);
     if (step == Step::kBad) {
       const char* why = job.format == kHtmlRows ? row_error : writer.error();
       outcome.error = std::string("malformed record data: ") + why + " (record at offset " + std::to_string(p) + ")";
@@ -1294,6 +1334,9 @@ class RecordsWorker : public Napi::AsyncWorker {
   RecordsWorker(const Napi::CallbackInfo& info, const RecordsJob& job)
       : Napi::AsyncWorker(info.Env(), "hookscope.writeRecordsAsync"), deferred_(info.Env()), job_(job) {
     for (size_t k : {1, 2, 4, 6, 7, 8}) held_.push_back(Napi::Persistent(info[k]));
+    if (job.texts != nullptr) {
+      for (size_t k : {9, 10}) held_.push_back(Napi::Persistent(info[k]));
+    }
     job_.table->busy++;
   }
   Napi::Promise Promise() const { return deferred_.Promise(); }

@@ -14,8 +14,9 @@ namespace hookscope {
 Napi::Value NewNameTable(const Napi::CallbackInfo& info);
 // setName(table, nameBytes, rendered) -> whether it was kept (the table is bounded).
 Napi::Value SetName(const Napi::CallbackInfo& info);
-// writeRecords(format, src, offsets, from, out, outPos, table, owner, state) -> stop reason;
-// state[0] = next record index, state[1] = out position, state[2] = bytes needed.
+// writeRecords(format, src, offsets, from, out, outPos, table, owner, state[, texts, textAt]) -> stop reason;
+// state[0] = next record index, state[1] = out position, state[2] = bytes needed. Html rows:
+// texts[textAt[2i], textAt[2i + 1]) is code-load row i's arguments as a JSON string (-1: none).
 Napi::Value WriteRecords(const Napi::CallbackInfo& info);
 // writeRecordsAsync(same arguments) -> Promise<stop reason>: the same on the libuv thread pool.
 // Bad arguments throw at once; malformed records reject. The arrays must be left alone, and the
