@@ -468,7 +468,7 @@ describe('native json and csv records', () => {
     const load = encodeOpenCodeRecord({ seq: 1, tid: 5, path: v.str('/a.py'), realPath: '/a.py' });
     const loadName = load.subarray(28, 28 + load.readUInt16LE(6));
     expect(addon.setName(table, loadName, Buffer.from('"open_code"'))).toBe(true);
-    const rowOut = Buffer.alloc(4096);
+    const rowOut = Buffer.alloc(64 * 1024);
     const rowState = Float64Array.of(0, 0, 0, -1);
     const texts = Buffer.from('"x""pythoncode /a.py"');
     const rows = (at: Int32Array, t: unknown = texts): unknown =>
