@@ -124,8 +124,21 @@ async function onePass(
   const codeByBody: (CodeSeen | undefined)[] = [];
   const rowByName: number[] = [];
   const rowOfEvent = (event: string): number => rowOf.get(categoryOf(event)) ?? -1;
-  let shown = 0;
-  let omitted = 0;
+  const raw: RawState = {
+    scan,
+    timeline,
+    rowLimit,
+    rowByName,
+    rowOfEvent,
+    filesWritten,
+    writtenByBody,
+    writtenByOpen,
+    codeByBody,
+    codeSeen,
+    recentCode,
+    shown: 0,
+    omitted: 0,
+  };
   // A code load's arguments in the table, as the JSON string of its row,
   // made once per distinct load.
   const codeRowJsons = new WeakMap<CodeSeen, Buffer>();
@@ -162,8 +175,8 @@ async function onePass(
     // and they are written once it is scanned.
     // (Rows take about 0.8 bytes a record byte: room for them at once.)
     const rowRoom = Buffer.isBuffer(block.records) ? block.records.length : 64 * 1024;
-    const blockRows = shown < rowLimit ? rowOuts.get() : NO_ROWS;
-    if (shown < rowLimit) blockRows.ensure(rowRoom);
+    const blockRows = raw.shown < rowLimit ? rowOuts.get() : NO_ROWS;
+    if (raw.shown < rowLimit) blockRows.ensure(rowRoom);
     let rowsInBlock = 0;
     const rowOffsets: number[] = [];
     const rowCode: (CodeSeen | undefined)[] = [];
@@ -188,90 +201,26 @@ async function onePass(
         }
         return;
       }
-      if (shown < rowLimit) {
+      if (raw.shown < rowLimit) {
         if (rowsInBlock++ > 0) blockRows.byte(0x2c);
         blockRows.text(eventRow(r, p, pidJson));
-        shown++;
-      } else omitted++;
+        raw.shown++;
+      } else raw.omitted++;
       const row = rowOfEvent(r.event);
       if (row >= 0) timeline.add(row, Number(r.timeNs));
       if (r.kind === 'open-code') {
         recentCode.add(block.sessionId, r.seq, r);
       } else if (r.event === 'open' && filesWritten.size < LIST_LIMIT) {
-        fileWritten(writtenBy(r));
+        addFileWritten(filesWritten, writtenBy(r));
       }
-    };
-    const fileWritten = (name: string | null): void => {
-      if (name !== null) filesWritten.set(name, (filesWritten.get(name) ?? 0) + 1);
-    };
-    const countAt = (at: Buffer, item: number, nameId: number, event: string): void => {
-      let row = nameId >= 0 ? rowByName[nameId] : undefined;
-      if (row === undefined) {
-        row = rowOfEvent(event);
-        if (nameId >= 0) rowByName[nameId] = row;
-      }
-      // The time as a number, as Number(timeNs) gives it for a decoded record.
-      if (row >= 0)
-        timeline.add(row, at.readUInt32LE(item + 24) * 0x1_0000_0000 + at.readUInt32LE(item + 20));
     };
     if (!Buffer.isBuffer(block.records)) {
       for (const r of block.records) take(r);
     } else {
       const at = block.records;
-      const out = scan.out;
       for (let n = scan.first(at); n > 0; n = scan.next()) {
-        for (let i = 0; i < 3 * n; i += 3) {
-          const item = out[i] as number;
-          const nameId = out[i + 1] as number;
-          const bodyId = out[i + 2] as number;
-          // An audit event from bytes needs no decoding (unless it is an open
-          // that may write a file): its row, if the table still takes one, is
-          // written from the bytes, and it is counted in the timeline.
-          const kind = at[item + 4];
-          if (kind === RecordKind.AUDIT) {
-            const event = nameId >= 0 ? (scan.events[nameId] as string) : recordEventAt(at, item);
-            if (event === 'open' && filesWritten.size < LIST_LIMIT) {
-              let name = bodyId >= 0 ? writtenByBody[bodyId] : writtenByOpen.get(at, item);
-              if (name === undefined) {
-                name = writtenBy(decodeRecordAt(at, item) as AuditRecord);
-                if (bodyId >= 0) writtenByBody[bodyId] = name;
-                else writtenByOpen.set(at, item, name);
-              }
-              fileWritten(name);
-            }
-            if (shown < rowLimit) {
-              rowOffsets.push(item);
-              rowCode.push(undefined);
-              shown++;
-            } else omitted++;
-            countAt(at, item, nameId, event);
-            continue;
-          }
-          // An open-code record is counted, remembered for its decision,
-          // and given a row while the table takes them, without decoding
-          // it again: what it loaded depends on its bytes after the header.
-          if (kind === RecordKind.OPEN_CODE) {
-            const event = nameId >= 0 ? (scan.events[nameId] as string) : recordEventAt(at, item);
-            countAt(at, item, nameId, event);
-            let code = bodyId >= 0 ? codeByBody[bodyId] : codeSeen.get(at, item);
-            if (code === undefined) {
-              const { intent, realPath, path, sha256 } = decodeRecordAt(at, item) as OpenCodeRecord;
-              code = { intent, realPath, path, sha256 };
-              if (bodyId >= 0) codeByBody[bodyId] = code;
-              else codeSeen.set(at, item, code);
-            }
-            if (shown < rowLimit) {
-              rowOffsets.push(item);
-              rowCode.push(code);
-              shown++;
-            } else omitted++;
-            const seq = at.readUInt32LE(item + 12) + at.readUInt32LE(item + 16) * 0x1_0000_0000;
-            recentCode.add(block.sessionId, seq, code);
-            continue;
-          }
-          take(decodeRecordAt(at, item));
-        }
-        if (!scanCounts && shown >= rowLimit) {
+        rawBatch(raw, at, n, block.sessionId, rowOffsets, rowCode, take);
+        if (!scanCounts && raw.shown >= rowLimit) {
           scanCounts = true;
           scan.countInto(timeline, (kind, event) =>
             kind === RecordKind.AUDIT && event !== 'open' ? rowOfEvent(event) : null,
@@ -314,7 +263,7 @@ async function onePass(
     } else if (blockRows !== NO_ROWS) rowOuts.release(blockRows);
   }
   // The events the scan only counted are past the table too.
-  for (const n of scan.quietCounts()) omitted += n;
+  for (const n of scan.quietCounts()) raw.omitted += n;
   const buckets = new Map<EventCategory, number[]>();
   const counted = timeline.buckets(TIMELINE_BUCKETS);
   EVENT_CATEGORIES.forEach((c, i) => buckets.set(c.id, counted[i] as number[]));
@@ -324,7 +273,7 @@ async function onePass(
     buckets,
     decisions,
     filesWritten,
-    omitted,
+    omitted: raw.omitted,
   };
 }
 
@@ -342,6 +291,111 @@ export function withCommas(n: number): string {
 
 /** A block's rows once the table is full: none. */
 const NO_ROWS = new ByteOut(0);
+
+/** What the pass keeps, across blocks, for the records it reads from bytes. */
+interface RawState {
+  readonly scan: RecordScan;
+  readonly timeline: FineTimeline;
+  readonly rowLimit: number;
+  /** The timeline's row by name id (undefined: not worked out yet). */
+  readonly rowByName: number[];
+  readonly rowOfEvent: (event: string) => number;
+  readonly filesWritten: Map<string, number>;
+  /** What an open or an open-code record's bytes come to, by body id or by the bytes. */
+  readonly writtenByBody: (string | null | undefined)[];
+  readonly writtenByOpen: BytesMemo<string | null>;
+  readonly codeByBody: (CodeSeen | undefined)[];
+  readonly codeSeen: BytesMemo<CodeSeen>;
+  readonly recentCode: RecentRecords<CodeSeen>;
+  /** Events given a row so far, and events past the table. */
+  shown: number;
+  omitted: number;
+}
+
+/**
+ * The `n` records of a batch of the scan of `at` (scan.out), of process
+ * `sessionId`: each counted in the timeline and, while the table takes
+ * them, given a row (its offset in `rowOffsets`, and for a code load what
+ * it loaded in `rowCode`). An audit event needs no decoding (unless it is
+ * an open that may write a file); an open-code record is remembered for
+ * its decision without decoding it again, since what it loaded depends on
+ * its bytes after the header; the rest (decisions) go to `take` decoded.
+ * Most of a report's time is here: a function of its own, small, which the
+ * engine compiles soon and again quickly when it must, where inside the
+ * whole pass (a long function) it ran uncompiled for longer.
+ */
+function rawBatch(
+  s: RawState,
+  at: Buffer,
+  n: number,
+  sessionId: number,
+  rowOffsets: number[],
+  rowCode: (CodeSeen | undefined)[],
+  take: (r: AgentRecord) => void,
+): void {
+  const out = s.scan.out;
+  for (let i = 0; i < 3 * n; i += 3) {
+    const item = out[i] as number;
+    const nameId = out[i + 1] as number;
+    const bodyId = out[i + 2] as number;
+    const kind = at[item + 4];
+    if (kind === RecordKind.AUDIT) {
+      const event = nameId >= 0 ? (s.scan.events[nameId] as string) : recordEventAt(at, item);
+      if (event === 'open' && s.filesWritten.size < LIST_LIMIT) {
+        let name = bodyId >= 0 ? s.writtenByBody[bodyId] : s.writtenByOpen.get(at, item);
+        if (name === undefined) {
+          name = writtenBy(decodeRecordAt(at, item) as AuditRecord);
+          if (bodyId >= 0) s.writtenByBody[bodyId] = name;
+          else s.writtenByOpen.set(at, item, name);
+        }
+        addFileWritten(s.filesWritten, name);
+      }
+      if (s.shown < s.rowLimit) {
+        rowOffsets.push(item);
+        rowCode.push(undefined);
+        s.shown++;
+      } else s.omitted++;
+      countRecord(s, at, item, nameId, event);
+      continue;
+    }
+    if (kind === RecordKind.OPEN_CODE) {
+      const event = nameId >= 0 ? (s.scan.events[nameId] as string) : recordEventAt(at, item);
+      countRecord(s, at, item, nameId, event);
+      let code = bodyId >= 0 ? s.codeByBody[bodyId] : s.codeSeen.get(at, item);
+      if (code === undefined) {
+        const { intent, realPath, path, sha256 } = decodeRecordAt(at, item) as OpenCodeRecord;
+        code = { intent, realPath, path, sha256 };
+        if (bodyId >= 0) s.codeByBody[bodyId] = code;
+        else s.codeSeen.set(at, item, code);
+      }
+      if (s.shown < s.rowLimit) {
+        rowOffsets.push(item);
+        rowCode.push(code);
+        s.shown++;
+      } else s.omitted++;
+      const seq = at.readUInt32LE(item + 12) + at.readUInt32LE(item + 16) * 0x1_0000_0000;
+      s.recentCode.add(sessionId, seq, code);
+      continue;
+    }
+    take(decodeRecordAt(at, item));
+  }
+}
+
+/** Counts the record at `item` in the timeline, at its name's row. */
+function countRecord(s: RawState, at: Buffer, item: number, nameId: number, event: string): void {
+  let row = nameId >= 0 ? s.rowByName[nameId] : undefined;
+  if (row === undefined) {
+    row = s.rowOfEvent(event);
+    if (nameId >= 0) s.rowByName[nameId] = row;
+  }
+  // The time as a number, as Number(timeNs) gives it for a decoded record.
+  if (row >= 0)
+    s.timeline.add(row, at.readUInt32LE(item + 24) * 0x1_0000_0000 + at.readUInt32LE(item + 20));
+}
+
+function addFileWritten(files: Map<string, number>, name: string | null): void {
+  if (name !== null) files.set(name, (files.get(name) ?? 0) + 1);
+}
 
 /** What a denial shows of the code it stopped, and its row. */
 type CodeSeen = Pick<OpenCodeRecord, 'intent' | 'realPath' | 'path' | 'sha256'>;
