@@ -16,7 +16,7 @@
 // session's size. Times past 2^53 ns (104 days of uptime) are counted as
 // the nearest double, which the steps tolerate.
 
-import type { ScanTimeline } from './protocol/record-scan.js';
+import type { ScanTimeline, TimelineSteps } from './protocol/record-scan.js';
 
 /** Steps per row. */
 export const FINE_STEPS = 16_384;
@@ -88,13 +88,7 @@ export class FineTimeline implements ScanTimeline {
   }
 
   /** The steps, for a record scan to count into (record-scan.ts); null while events are held. */
-  countable(): {
-    counts: Float64Array;
-    rows: number;
-    steps: number;
-    baseNs: number;
-    perStep: number;
-  } | null {
+  countable(): TimelineSteps | null {
     if (this.heldTimes !== null) return null;
     return {
       counts: this.counts,

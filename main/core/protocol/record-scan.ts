@@ -53,6 +53,16 @@ interface ScanAddon {
   ): ScanStop;
 }
 
+/** A timeline's steps as a scan counts into them (ScanTimeline). */
+export interface TimelineSteps {
+  /** rows × steps counts, row-major. */
+  counts: Float64Array;
+  rows: number;
+  steps: number;
+  baseNs: number;
+  perStep: number;
+}
+
 /**
  * What a scan counts the records of timed names into (countInto): the
  * html report's FineTimeline. An event at time t (ns, as the nearest
@@ -62,13 +72,7 @@ interface ScanAddon {
  */
 export interface ScanTimeline {
   /** The steps as they are now; null while the timeline cannot be counted into. */
-  countable(): {
-    counts: Float64Array;
-    rows: number;
-    steps: number;
-    baseNs: number;
-    perStep: number;
-  } | null;
+  countable(): TimelineSteps | null;
   /** Takes in the first and last times the scan counted. */
   counted(firstNs: number, lastNs: number): void;
 }
