@@ -483,6 +483,9 @@ describe('native json and csv records', () => {
       expect(() => rows(at)).toThrow(/textAt of row 0 is out of range/);
     }
     expect(() => rows(Int32Array.of(3))).toThrow(TypeError);
+    expect(() =>
+      call(html, load, Int32Array.of(0), 0, rowOut, 0, table, Buffer.from('7'), rowState, texts),
+    ).toThrow(TypeError);
     expect(() => rows(Int32Array.of(3, 21), 'text')).toThrow(TypeError);
   });
 

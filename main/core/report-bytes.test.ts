@@ -330,6 +330,22 @@ describe('byte-level report writers', () => {
     const orphanHtml = await htmlBothWays(orphan, 10);
     expect(orphanHtml.raw).toBe(orphanHtml.decoded);
     expect(orphanHtml.raw).toContain(`[null,7,null,"open","('/a\\u003cb',)"]`);
+    // Past the table, a block whose first event is after the chart's steps
+    // and whose next ones are before them: the steps chosen for the first
+    // must not see the others yet (the scan counts those itself).
+    const order = path.join(dir, 'order.hks');
+    const exec = (timeNs: bigint, seq: number): Buffer =>
+      encodeAuditRecord({ event: 'exec', args: v.tuple([]), seq, timeNs });
+    writeOneProcessSession(
+      order,
+      [
+        Buffer.concat(Array.from({ length: 4097 }, (_, i) => exec(1_000_000n + BigInt(i), i))),
+        Buffer.concat([exec(1_032_760n, 5000), exec(996_000n, 5001), exec(996_308n, 5002)]),
+      ],
+      0n,
+    );
+    const orderHtml = await htmlBothWays(order, 0);
+    expect(orderHtml.raw).toBe(orderHtml.decoded);
     // Files opened for writing, the same bytes twice (remembered) and once
     // more by flags, listed whether their rows are shown or not.
     const writes = path.join(dir, 'writes.hks');

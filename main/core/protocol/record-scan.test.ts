@@ -255,6 +255,9 @@ describe('the record scan', () => {
       fc.constantFrom('open', 'exec', 'import', 'socket.connect', 'compile', 'e'),
       fc.oneof(
         fc.bigInt({ min: 0n, max: 5000n }),
+        // Spread over several times the steps' span: records of a block
+        // before and after one the steps must be changed for.
+        { arbitrary: fc.bigInt({ min: 0n, max: 100_000n }), weight: 3 },
         fc.bigInt({ min: 10n ** 12n, max: 10n ** 12n + 10n ** 9n }),
         fc.bigInt({ min: 2n ** 53n - 100n, max: 2n ** 64n - 1n }),
       ),
@@ -290,15 +293,21 @@ describe('the record scan', () => {
               if (row >= 0) added.add(row, Number(timeNs));
             }
             if (b === switchAfter) scan.countInto(scanned, rowOf);
-            for (const r of scanAll(scan, payload)) {
-              const event = recordEventAt(payload, r.p);
-              const row = rowOf(RecordKind.AUDIT, event);
-              if (b >= switchAfter && row !== null) listedCountable++;
-              // Listed: a name not counted, or a time outside the steps.
-              if (row !== null && row >= 0) {
-                const time =
-                  payload.readUInt32LE(r.p + 24) * 2 ** 32 + payload.readUInt32LE(r.p + 20);
-                scanned.add(row, time);
+            // Each batch taken in before the next is asked for, as the
+            // html report does: the scan counts the next one into the
+            // steps the batch left.
+            for (let n = scan.first(payload); n > 0; n = scan.next()) {
+              for (let i = 0; i < 3 * n; i += 3) {
+                const p = scan.out[i] as number;
+                const row = rowOf(RecordKind.AUDIT, recordEventAt(payload, p));
+                if (b >= switchAfter && row !== null) listedCountable++;
+                // Listed: a name not counted, or a time outside the steps.
+                if (row !== null && row >= 0) {
+                  scanned.add(
+                    row,
+                    payload.readUInt32LE(p + 24) * 2 ** 32 + payload.readUInt32LE(p + 20),
+                  );
+                }
               }
             }
           });
@@ -313,7 +322,29 @@ describe('the record scan', () => {
           expect(quiet + listedCountable).toBe(countable);
         },
       ),
-      { numRuns: RUNS },
+      {
+        numRuns: RUNS,
+        // A block whose first record is past the steps, and records after
+        // it that are in them: counted before the steps change, they moved
+        // the range the change is made for (a review found this).
+        examples: [0, 1, 7].flatMap((held) =>
+          [0, 1].map(
+            (switchAfter) =>
+              [
+                [
+                  [['exec', 27369n]],
+                  [
+                    ['socket.connect', 1772n],
+                    ['exec', 39656n],
+                    ['compile', 87529n],
+                  ],
+                ],
+                held,
+                switchAfter,
+              ] as [[string, bigint][][], number, number],
+          ),
+        ),
+      },
     );
     // A name taken before the switch is counted after it; one whose time
     // falls outside the steps is listed.
@@ -327,6 +358,7 @@ describe('the record scan', () => {
     expect(scanAll(scan, Buffer.concat([at(1001n), at(1002n), at(10n ** 15n)]))).toHaveLength(1);
     expect(Array.from(scan.quietCounts())).toEqual([2]);
     expect(timeline.range).toEqual({ firstNs: 1000, lastNs: 1002 });
+    expect(() => scan.countInto(timeline, () => 0)).toThrow(/once/);
   });
 
   it('without the addon gives every record with -1 ids', () => {
@@ -406,8 +438,16 @@ describe('the record scan', () => {
       /integer from -1 to 65535/,
     );
     expect(() => raw.addScanName(handle, 1, Buffer.from('x'), true, true, 0.5)).toThrow(TypeError);
+    expect(() =>
+      timedRaw.scanRecords(handle, good, 0, out, state, undefined, steps([1, 8])),
+    ).toThrow(TypeError);
     expect(timedRaw.setScanQuiet(handle, 0, true, 0)).toBe(false);
     expect(timedRaw.setScanQuiet(handle, -1, true)).toBe(false);
+    const named = raw.newRecordScan();
+    expect(raw.addScanName(named, 1, Buffer.from('a'), false)).toBe(0);
+    expect(raw.addScanName(named, 1, Buffer.from('b'), false)).toBe(1);
+    expect(timedRaw.setScanQuiet(named, 0.5, true)).toBe(false);
+    expect(timedRaw.setScanQuiet(named, 1, true, 2)).toBe(true);
     expect(() => timedRaw.setScanQuiet(handle, 0, 'yes')).toThrow(TypeError);
     expect(() => timedRaw.setScanQuiet(handle, 0, true, -2)).toThrow(TypeError);
     // An output with room for no record: nothing written, nothing past it.

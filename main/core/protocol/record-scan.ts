@@ -68,7 +68,11 @@ export interface TimelineSteps {
  * html report's FineTimeline. An event at time t (ns, as the nearest
  * double) goes to step x = (t - baseNs) * perStep, truncated, of its row,
  * counts[row * steps + x], when 0 ≤ x < steps; the scan gives the others
- * as any record, for the caller to count (and make room for).
+ * as any record, for the caller to count (and make room for). A batch
+ * ends after any record it gives whose time is outside the steps: the
+ * caller changes the steps before anything after that record is counted,
+ * as it would taking the records one by one (the steps chosen depend on
+ * the times seen before).
  */
 export interface ScanTimeline {
   /** The steps as they are now; null while the timeline cannot be counted into. */
@@ -82,6 +86,8 @@ const enum ScanStop {
   DONE = 0,
   NAME = 2,
   ROOM = 3,
+  /** With a timeline: the last record given has its time outside the steps. */
+  OUTSIDE = 5,
 }
 
 /** Records per batch: a few hundred KiB of output, reused. */
@@ -255,6 +261,8 @@ export class RecordScan {
    */
   countInto(timeline: ScanTimeline, row: (kind: RecordKind, event: string) => number | null): void {
     if (this.native === null || this.handle === null) return;
+    // Names it made quiet stay quiet: a second timeline or choice of names would be half applied.
+    if (this.timed !== null) throw new Error('countInto: a scan counts into one timeline, once');
     this.timed = { timeline, row, state: new Float64Array(6) };
     for (let id = 0; id < this.events.length; id++) {
       const r = row(this.kinds[id] as RecordKind, this.events[id] as string);

@@ -85,6 +85,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const bool outside = calls % 5 == 4 || static_cast<size_t>(row) >= kRows || !(x >= 0 && x < kSteps);
         if (row < 0 || !outside) __builtin_trap();
       }
+      // With a timeline, a record given whose time is outside its steps
+      // ends the call (kOutside), and only such a record does.
+      if (calls % 5 != 4) {
+        const uint8_t* r = payload.get() + p;
+        const double t = static_cast<double>(r[24] | (uint32_t{r[25]} << 8) | (uint32_t{r[26]} << 16) |
+                                             (uint32_t{r[27]} << 24)) *
+                             4294967296.0 +
+                         static_cast<double>(r[20] | (uint32_t{r[21]} << 8) | (uint32_t{r[22]} << 16) |
+                                             (uint32_t{r[23]} << 24));
+        const double x = (t - timeline.base) * per_step;
+        const bool last = i + 1 == result.written;
+        const bool outside = !(x >= 0 && x < kSteps);
+        if (outside != (last && result.stop == hookscope::RecordScan::kOutside)) __builtin_trap();
+      }
       last = static_cast<size_t>(p);
       any = true;
     }

@@ -118,7 +118,7 @@ Napi::Value SetScanQuiet(const Napi::CallbackInfo& info) {
   hookscope::RecordScan* scan = ScanOf(info[0]);
   if (scan == nullptr) return env.Undefined();
   const double id = info[1].As<Napi::Number>().DoubleValue();
-  const bool ok = id >= 0 && id < static_cast<double>(scan->name_count()) &&
+  const bool ok = id >= 0 && id < static_cast<double>(scan->name_count()) && id == std::floor(id) &&
                   scan->SetQuiet(static_cast<int32_t>(id), info[2].As<Napi::Boolean>().Value(), row);
   return Napi::Boolean::New(env, ok);
 }
@@ -149,7 +149,12 @@ Napi::Value ScanCounts(const Napi::CallbackInfo& info) {
 Napi::Value ScanRecords(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* usage = "scanRecords(scan, src, from, out, state[, counts, timeline])";
+  // Both timeline arguments or neither.
   const bool timed = info.Length() >= 6 && !info[5].IsUndefined();
+  if (!timed && info.Length() >= 7 && !info[6].IsUndefined()) {
+    Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   if (info.Length() < 5 || !IsBytes(info[1]) || !info[2].IsNumber() || !info[3].IsTypedArray() ||
       info[3].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[4].IsTypedArray() ||
       info[4].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||

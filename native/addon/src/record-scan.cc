@@ -19,15 +19,27 @@ bool BucketFull(const Map& map, std::string_view key) {
   return map.bucket_count() > 0 && map.bucket_size(map.bucket(key)) >= RecordScan::kMaxPerBucket;
 }
 
+// The record's time as TypeScript reads it: high word times 2^32 plus low
+// word, in doubles.
+double TimeOf(const uint8_t* r) {
+  return static_cast<double>(ReadU32(r + 24)) * 4294967296.0 + static_cast<double>(ReadU32(r + 20));
+}
+
+// The step of time `t` in the timeline's steps: x = (t - base) * per_step;
+// whether 0 <= x < steps.
+bool InSteps(double t, const RecordScan::Timeline& timeline, double* x) {
+  *x = (t - timeline.base) * timeline.per_step;
+  return *x >= 0 && *x < static_cast<double>(timeline.steps);
+}
+
 // Whether a quiet name's record at `r` is counted: always without a row;
 // with one, when its time falls in the timeline's steps (it is counted there).
 bool Counted(int32_t row, const uint8_t* r, RecordScan::Timeline* timeline) {
   if (row < 0) return true;
   if (timeline == nullptr || static_cast<size_t>(row) >= timeline->rows) return false;
-  // As TypeScript reads it: high word times 2^32 plus low word, in doubles.
-  const double t = static_cast<double>(ReadU32(r + 24)) * 4294967296.0 + static_cast<double>(ReadU32(r + 20));
-  const double x = (t - timeline->base) * timeline->per_step;
-  if (!(x >= 0 && x < static_cast<double>(timeline->steps))) return false;
+  const double t = TimeOf(r);
+  double x;
+  if (!InSteps(t, *timeline, &x)) return false;
   timeline->counts[static_cast<size_t>(row) * timeline->steps + static_cast<size_t>(x)] += 1;
   if (t < timeline->min) timeline->min = t;
   if (t > timeline->max) timeline->max = t;
@@ -124,6 +136,10 @@ RecordScan::Result RecordScan::Scan(const uint8_t* src, size_t size, size_t from
     out[3 * written + 2] = body_id;
     written++;
     p += length;
+    // A record the caller may count outside the steps: it changes them
+    // first (records after it are counted in the steps it makes).
+    double x;
+    if (timeline != nullptr && !InSteps(TimeOf(r), *timeline, &x)) return {kOutside, p, written, nullptr};
   }
   return {kDone, p, written, nullptr};
 }

@@ -30,7 +30,10 @@ class RecordScan {
   static constexpr size_t kMaxPerBucket = 8;
 
   // Why Scan returned (record-scan.ts reads the numbers).
-  enum Stop { kDone = 0, kName = 2, kRoom = 3, kBad = 4 };
+  // kOutside: with a timeline, the last record written has its time
+  // outside the steps; the caller makes room before the scan goes on, so
+  // that nothing after it is counted in steps it is about to change.
+  enum Stop { kDone = 0, kName = 2, kRoom = 3, kBad = 4, kOutside = 5 };
 
   struct Result {
     Stop stop;
@@ -66,7 +69,10 @@ class RecordScan {
   // or its bucket is): its records are then the caller's to work out. The
   // records of a `quiet` name are only counted (QuietCount), not written
   // to Scan's output: for a caller that only counts them; with a `row`
-  // (>= 0), they are also counted by time into Scan's timeline.
+  // (>= 0), they are also counted by time into Scan's timeline. With a
+  // timeline, any record written whose time is outside the steps ends the
+  // call (kOutside), so the caller sees the records in file order as far
+  // as its steps go.
   int32_t AddName(uint8_t kind, std::string_view name, bool bodies, bool quiet = false, int32_t row = -1);
 
   // From now on, the records of name `id` are quiet (or not), counted at

@@ -1182,9 +1182,10 @@ bool RecordsJobOf(const Napi::CallbackInfo& info, const char* name, RecordsJob& 
     }
     job.row_start = static_cast<int64_t>(start);
     // texts and textAt: code-load rows' arguments (RecordsJob).
-    if (info.Length() >= 11 && !info[9].IsUndefined()) {
+    if (info.Length() >= 10 && !info[9].IsUndefined()) {
       const ArrayArg texts = ArrayArgOf(info[9], napi_uint8_array);
-      const ArrayArg text_at = ArrayArgOf(info[10], napi_int32_array);
+      const ArrayArg text_at =
+          info.Length() >= 11 ? ArrayArgOf(info[10], napi_int32_array) : ArrayArg{};
       if (!texts.ok || !text_at.ok || text_at.length < 2 * job.count) {
         Napi::TypeError::New(env, std::string(name) + ": texts must be bytes and textAt two int32 a record")
             .ThrowAsJavaScriptException();
