@@ -70,35 +70,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (out[3 * i + 1] < -1 || out[3 * i + 1] >= static_cast<int32_t>(scan.name_count())) __builtin_trap();
       if (out[3 * i + 2] < -1 || out[3 * i + 2] >= static_cast<int32_t>(scan.body_count())) __builtin_trap();
       if (out[3 * i + 2] >= 0 && out[3 * i + 1] < 0) __builtin_trap();
+      // The record's step in this call's timeline, as the scan works it out.
+      const uint8_t* r = payload.get() + p;
+      const double t = static_cast<double>(r[24] | (uint32_t{r[25]} << 8) | (uint32_t{r[26]} << 16) |
+                                           (uint32_t{r[27]} << 24)) *
+                           4294967296.0 +
+                       static_cast<double>(r[20] | (uint32_t{r[21]} << 8) | (uint32_t{r[22]} << 16) |
+                                           (uint32_t{r[23]} << 24));
+      const double x = (t - timeline.base) * per_step;
+      const bool timed = calls % 5 != 4;
+      const bool outside_steps = !(x >= 0 && x < kSteps);
       // A quiet name's records are counted, never given: but for one with
       // a row, when there is no timeline this call, the row is not in it,
       // or the record's time falls outside its steps.
       if (out[3 * i + 1] >= 0 && quiet_ids[static_cast<size_t>(out[3 * i + 1])]) {
         const int32_t row = rows[static_cast<size_t>(out[3 * i + 1])];
-        const uint8_t* r = payload.get() + p;
-        const double t = static_cast<double>(r[24] | (uint32_t{r[25]} << 8) | (uint32_t{r[26]} << 16) |
-                                             (uint32_t{r[27]} << 24)) *
-                             4294967296.0 +
-                         static_cast<double>(r[20] | (uint32_t{r[21]} << 8) | (uint32_t{r[22]} << 16) |
-                                             (uint32_t{r[23]} << 24));
-        const double x = (t - timeline.base) * per_step;
-        const bool outside = calls % 5 == 4 || static_cast<size_t>(row) >= kRows || !(x >= 0 && x < kSteps);
-        if (row < 0 || !outside) __builtin_trap();
+        if (row < 0 || !(!timed || static_cast<size_t>(row) >= kRows || outside_steps)) __builtin_trap();
       }
       // With a timeline, a record given whose time is outside its steps
       // ends the call (kOutside), and only such a record does.
-      if (calls % 5 != 4) {
-        const uint8_t* r = payload.get() + p;
-        const double t = static_cast<double>(r[24] | (uint32_t{r[25]} << 8) | (uint32_t{r[26]} << 16) |
-                                             (uint32_t{r[27]} << 24)) *
-                             4294967296.0 +
-                         static_cast<double>(r[20] | (uint32_t{r[21]} << 8) | (uint32_t{r[22]} << 16) |
-                                             (uint32_t{r[23]} << 24));
-        const double x = (t - timeline.base) * per_step;
-        const bool last = i + 1 == result.written;
-        const bool outside = !(x >= 0 && x < kSteps);
-        if (outside != (last && result.stop == hookscope::RecordScan::kOutside)) __builtin_trap();
-      }
+      const bool ends_call = i + 1 == result.written && result.stop == hookscope::RecordScan::kOutside;
+      if (timed && outside_steps != ends_call) __builtin_trap();
       last = static_cast<size_t>(p);
       any = true;
     }
