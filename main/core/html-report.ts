@@ -137,7 +137,6 @@ async function onePass(
     codeSeen,
     recentCode,
     shown: 0,
-    omitted: 0,
   };
   // A code load's arguments in the table, as the JSON string of its row,
   // made once per distinct load.
@@ -152,6 +151,13 @@ async function onePass(
   // Each block's rows go out in a buffer of their own, written to fresh
   // pages each time (a fault every 4 KiB) unless used again.
   const rowOuts = new ByteOuts(256 * 1024);
+  // A block's rows: their records' offsets, and the rows that are code
+  // loads (ascending) with what each loaded. The same arrays for every
+  // block: a new empty array takes numbers only until its first object,
+  // and the compiled loop that fills it was dropped at that change.
+  const rowOffsets: number[] = [];
+  const codeRows: number[] = [];
+  const codes: CodeSeen[] = [];
   // Once the table is full, an audit event other than an open is only
   // counted in the timeline: the scan does that itself (countInto).
   let scanCounts = false;
@@ -178,8 +184,9 @@ async function onePass(
     const blockRows = raw.shown < rowLimit ? rowOuts.get() : NO_ROWS;
     if (raw.shown < rowLimit) blockRows.ensure(rowRoom);
     let rowsInBlock = 0;
-    const rowOffsets: number[] = [];
-    const rowCode: (CodeSeen | undefined)[] = [];
+    rowOffsets.length = 0;
+    codeRows.length = 0;
+    codes.length = 0;
     /** A decoded record (every record of a decoded block). */
     const take = (r: AgentRecord): void => {
       if (r.kind === 'decision') {
@@ -205,7 +212,7 @@ async function onePass(
         if (rowsInBlock++ > 0) blockRows.byte(0x2c);
         blockRows.text(eventRow(r, p, pidJson));
         raw.shown++;
-      } else raw.omitted++;
+      }
       const row = rowOfEvent(r.event);
       if (row >= 0) timeline.add(row, Number(r.timeNs));
       if (r.kind === 'open-code') {
@@ -219,7 +226,7 @@ async function onePass(
     } else {
       const at = block.records;
       for (let n = scan.first(at); n > 0; n = scan.next()) {
-        rawBatch(raw, at, n, block.sessionId, rowOffsets, rowCode, take);
+        rawBatch(raw, at, n, block.sessionId, rowOffsets, codeRows, codes, take);
         if (!scanCounts && raw.shown >= rowLimit) {
           scanCounts = true;
           scan.countInto(timeline, (kind, event) =>
@@ -231,10 +238,9 @@ async function onePass(
         // The code loads' arguments, for the addon to write their rows too.
         codeTexts.pos = 0;
         const textAt = new Int32Array(2 * rowOffsets.length).fill(-1);
-        rowCode.forEach((code, i) => {
-          if (code === undefined) return;
+        codeRows.forEach((i, k) => {
           textAt[2 * i] = codeTexts.pos;
-          codeTexts.put(codeRowJson(code));
+          codeTexts.put(codeRowJson(codes[k] as CodeSeen));
           textAt[2 * i + 1] = codeTexts.pos;
         });
         writeHtmlRowsNative(
@@ -244,7 +250,7 @@ async function onePass(
           Buffer.from(pidJson, 'latin1'),
           p === undefined ? -1 : (p.startNumber ?? -2),
           (i) => {
-            const code = rowCode[i];
+            const code = codeOfRow(codeRows, codes, i);
             const item = rowOffsets[i] as number;
             writeEventRow(blockRows, at, item, p, pidJson, code && codeArgs(code));
           },
@@ -262,18 +268,18 @@ async function onePass(
       await emitRows(blockRows.finish(), run, () => rowOuts.release(blockRows));
     } else if (blockRows !== NO_ROWS) rowOuts.release(blockRows);
   }
-  // The events the scan only counted are past the table too.
-  for (const n of scan.quietCounts()) raw.omitted += n;
   const buckets = new Map<EventCategory, number[]>();
   const counted = timeline.buckets(TIMELINE_BUCKETS);
   EVENT_CATEGORIES.forEach((c, i) => buckets.set(c.id, counted[i] as number[]));
+  const summary = summarizer.result();
   return {
-    summary: summarizer.result(),
+    summary,
     range: timeline.range,
     buckets,
     decisions,
     filesWritten,
-    omitted: raw.omitted,
+    // Every event (a record not a decision) is in the summary's total.
+    omitted: summary.totalEvents - raw.shown,
   };
 }
 
@@ -307,16 +313,18 @@ interface RawState {
   readonly codeByBody: (CodeSeen | undefined)[];
   readonly codeSeen: BytesMemo<CodeSeen>;
   readonly recentCode: RecentRecords<CodeSeen>;
-  /** Events given a row so far, and events past the table. */
+  /** Events given a row so far. */
   shown: number;
-  omitted: number;
 }
 
 /**
  * The `n` records of a batch of the scan of `at` (scan.out), of process
  * `sessionId`: each counted in the timeline and, while the table takes
- * them, given a row (its offset in `rowOffsets`, and for a code load what
- * it loaded in `rowCode`). An audit event needs no decoding (unless it is
+ * them, given a row (its offset in `rowOffsets`, and for a code load its
+ * row in `codeRows` and what it loaded in `codes`: arrays of one kind of
+ * value each, which the engine's compiled loop keeps to; a row array of
+ * code loads and undefined sent it back to the interpreter, twice a
+ * report). An audit event needs no decoding (unless it is
  * an open that may write a file); an open-code record is remembered for
  * its decision without decoding it again, since what it loaded depends on
  * its bytes after the header; the rest (decisions) go to `take` decoded.
@@ -330,7 +338,8 @@ function rawBatch(
   n: number,
   sessionId: number,
   rowOffsets: number[],
-  rowCode: (CodeSeen | undefined)[],
+  codeRows: number[],
+  codes: CodeSeen[],
   take: (r: AgentRecord) => void,
 ): void {
   const out = s.scan.out;
@@ -352,9 +361,8 @@ function rawBatch(
       }
       if (s.shown < s.rowLimit) {
         rowOffsets.push(item);
-        rowCode.push(undefined);
         s.shown++;
-      } else s.omitted++;
+      }
       countRecord(s, at, item, nameId, event);
       continue;
     }
@@ -369,10 +377,11 @@ function rawBatch(
         else s.codeSeen.set(at, item, code);
       }
       if (s.shown < s.rowLimit) {
+        codeRows.push(rowOffsets.length);
+        codes.push(code);
         rowOffsets.push(item);
-        rowCode.push(code);
         s.shown++;
-      } else s.omitted++;
+      }
       const seq = at.readUInt32LE(item + 12) + at.readUInt32LE(item + 16) * 0x1_0000_0000;
       s.recentCode.add(sessionId, seq, code);
       continue;
@@ -391,6 +400,18 @@ function countRecord(s: RawState, at: Buffer, item: number, nameId: number, even
   // The time as a number, as Number(timeNs) gives it for a decoded record.
   if (row >= 0)
     s.timeline.add(row, at.readUInt32LE(item + 24) * 0x1_0000_0000 + at.readUInt32LE(item + 20));
+}
+
+/** What row `row` loaded, when it is a code load's (`rows` ascending, `codes` beside them). */
+function codeOfRow(rows: number[], codes: CodeSeen[], row: number): CodeSeen | undefined {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((rows[mid] as number) < row) lo = mid + 1;
+    else hi = mid;
+  }
+  return rows[lo] === row ? codes[lo] : undefined;
 }
 
 function addFileWritten(files: Map<string, number>, name: string | null): void {

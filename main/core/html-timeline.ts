@@ -33,15 +33,28 @@ export const FIRST_EVENTS = 4096;
 export class FineTimeline implements ScanTimeline {
   /** Counts by row, FINE_STEPS each: row r's step i is counts[r * FINE_STEPS + i]. */
   private readonly counts: Float64Array;
-  /** The step's length in ns (a power of two) and the start of step 0 (a multiple of it). */
-  private stepNs = 1;
-  private perStep = 1;
-  private baseNs = 0;
+  /**
+   * The step's length in ns (a power of two) and the start of step 0 (a
+   * multiple of it). Set through toDouble, as the range is: these fields
+   * hold numbers past the small-integer range later, and a field that
+   * begins small changes the object's shape when it does, which drops
+   * the code compiled for it (add, and the loop it is inlined in).
+   */
+  private stepNs = toDouble(1);
+  private perStep = toDouble(1);
+  private baseNs = toDouble(0);
   private minNs = Infinity;
   private maxNs = -Infinity;
-  /** The first events, held until `held` is full or the counts are asked for; null after. */
-  private heldRows: Int32Array | null;
-  private heldTimes: Float64Array | null;
+  /**
+   * Whether the first events are still held, in the arrays below, until
+   * `held` fills them or the counts are asked for. The arrays are then
+   * swapped for empty ones, not null: a field's value of a new kind
+   * changes the object's shape, and the engine then drops the code it
+   * compiled for add (and for the loop add is inlined in).
+   */
+  private holding = true;
+  private heldRows: Int32Array;
+  private heldTimes: Float64Array;
   private held = 0;
 
   /** `firstEvents`: how many events to hold before laying the steps out (tests vary it). */
@@ -56,9 +69,9 @@ export class FineTimeline implements ScanTimeline {
 
   /** Counts an event of row `row` at `timeNs` (a whole number of ns). */
   add(row: number, timeNs: number): void {
-    if (this.heldTimes !== null) {
+    if (this.holding) {
       if (this.held < this.heldTimes.length) {
-        (this.heldRows as Int32Array)[this.held] = row;
+        this.heldRows[this.held] = row;
         this.heldTimes[this.held++] = timeNs;
         this.widen(timeNs);
         return;
@@ -80,7 +93,7 @@ export class FineTimeline implements ScanTimeline {
 
   /** Takes `timeNs` into the range charted without counting it (a decision's time). */
   see(timeNs: number): void {
-    if (this.heldTimes === null) {
+    if (!this.holding) {
       const i = Math.floor((timeNs - this.baseNs) / this.stepNs);
       if (i < 0 || i >= FINE_STEPS) this.fit(timeNs);
     }
@@ -89,7 +102,7 @@ export class FineTimeline implements ScanTimeline {
 
   /** The steps, for a record scan to count into (record-scan.ts); null while events are held. */
   countable(): TimelineSteps | null {
-    if (this.heldTimes !== null) return null;
+    if (this.holding) return null;
     return {
       counts: this.counts,
       rows: this.rows,
@@ -112,10 +125,11 @@ export class FineTimeline implements ScanTimeline {
 
   /** Lays the steps out over every time seen so far and counts the events held. */
   private layOut(): void {
-    const rows = this.heldRows as Int32Array;
-    const times = this.heldTimes as Float64Array;
-    this.heldRows = null;
-    this.heldTimes = null;
+    const rows = this.heldRows;
+    const times = this.heldTimes;
+    this.holding = false;
+    this.heldRows = new Int32Array(0);
+    this.heldTimes = new Float64Array(0);
     if (this.minNs > this.maxNs) return;
     this.place(this.minNs, this.maxNs);
     for (let k = 0; k < this.held; k++) {
@@ -166,7 +180,7 @@ export class FineTimeline implements ScanTimeline {
 
   /** The step in ns (for tests and the chart's caption). */
   get step(): number {
-    if (this.heldTimes !== null) this.layOut();
+    if (this.holding) this.layOut();
     return this.stepNs;
   }
 
@@ -176,7 +190,7 @@ export class FineTimeline implements ScanTimeline {
    * step, where the first time falls).
    */
   buckets(buckets: number): number[][] {
-    if (this.heldTimes !== null) this.layOut();
+    if (this.holding) this.layOut();
     const firstNs = this.minNs;
     const span = this.maxNs > firstNs ? this.maxNs - firstNs : 1;
     const out = Array.from({ length: this.rows }, () => new Array<number>(buckets).fill(0));
@@ -210,6 +224,15 @@ export class FineTimeline implements ScanTimeline {
  * compiled on the stack and dropped again at each call (its property
  * accesses after the loop), and ran at about 2 ms a call instead of 0.2.
  */
+/**
+ * `n`, stored in a field as the engine stores a number that is not a
+ * small integer: the expression is not folded away before it runs.
+ */
+function toDouble(n: number): number {
+  return n + DOUBLE_ZERO;
+}
+const DOUBLE_ZERO = Number('-0');
+
 function foldSteps(
   counts: Float64Array,
   rows: number,
