@@ -179,39 +179,43 @@ describe('summarizeSession', () => {
           }),
       ),
     );
-    // The sample's first process, for the records' pid.
-    let process: SessionBlock | undefined;
+    // The sample's two processes, for the records' pids: the same records
+    // come from the first, the second, then the first again (a record's
+    // bytes count in their entry for each process they come from).
+    const processes: Extract<SessionBlock, { type: 'process' }>[] = [];
     for await (const block of (await SessionReader.open(file)).blocks()) {
-      if (block.type === 'process') {
-        process ??= block;
-      }
+      if (block.type === 'process') processes.push(block);
     }
-    const sessionId = (process as Extract<SessionBlock, { type: 'process' }>).process.session;
+    expect(processes.length).toBeGreaterThanOrEqual(2);
+    const sessionIds = [0, 1, 0].map(
+      (i) => (processes[i] as (typeof processes)[0]).process.session,
+    );
     fc.assert(
       fc.property(fc.array(record, { minLength: 1, maxLength: 50 }), (makers) => {
         const records = Buffer.concat(makers.map((make, seq) => make(seq)));
         const offsets: number[] = [];
         for (let p = 0; p < records.length; p += records.readUInt32LE(p)) offsets.push(p);
-        const summarize = (events: SessionBlock | RawSessionBlock): unknown => {
+        const summarize = (
+          events: (sessionId: number) => SessionBlock | RawSessionBlock,
+        ): unknown => {
           const summarizer = new SessionSummarizer('p.hks');
-          summarizer.add(process as SessionBlock);
-          summarizer.add(events);
-          summarizer.add(events);
+          for (const p of processes) summarizer.add(p);
+          for (const sessionId of sessionIds) summarizer.add(events(sessionId));
           return summarizer.result();
         };
-        const decoded = summarize({
+        const decoded = summarize((sessionId) => ({
           type: 'events',
           offset: 99,
           sessionId,
           records: offsets.map((p) => decodeRecordAt(records, p)),
-        });
-        const raw = {
-          type: 'events' as const,
+        }));
+        const raw = (sessionId: number): RawSessionBlock => ({
+          type: 'events',
           offset: 99,
           sessionId,
           records,
           count: offsets.length,
-        };
+        });
         expect(summarize(raw)).toEqual(decoded);
         // And as without the addon's record scan: every record worked out in TypeScript.
         scanWithAddon(false);
@@ -235,6 +239,63 @@ describe('summarizeSession', () => {
     expect(decoded.omitted.events).toBe(350);
     expect(decoded.byEvent.find((e) => e.event === 'e0')?.count).toBe(2);
     expect(summaryOf(raw)).toEqual(decoded);
+  });
+
+  it('counts the same from bytes past the list limit of subprocesses, commands repeating in two processes', () => {
+    // More distinct commands than the list keeps, each raised twice, from
+    // one process then another: the scan lists a command's first record
+    // in each process and counts the rest by their bytes.
+    const limit = SUMMARY_LIST_LIMIT + 20;
+    const commands = Array.from({ length: limit }, (_, i) => `/bin/c${i}`);
+    const order = [...commands, ...commands, '/bin/c0', `/bin/c${limit - 1}`];
+    const records = Buffer.concat(
+      order.map((exe, seq) =>
+        encodeAuditRecord({
+          event: 'subprocess.Popen',
+          seq,
+          args: v.tuple([v.str(exe), v.list([v.str(exe)])]),
+        }),
+      ),
+    );
+    const offsets = offsetsOf(records);
+    const processBlock = (session: number, pid: number): SessionBlock => ({
+      type: 'process',
+      offset: 0,
+      process: {
+        session,
+        pid,
+        ppid: 1,
+        parentSession: null,
+        uid: 1000,
+        exe: '/usr/bin/python3',
+        argv: ['python3'],
+        cwd: '/',
+        pythonVersion: '3.12.3',
+        agentVersion: '0.1.0',
+        startMonotonicNs: '1000000000',
+        startRealtimeNs: '1700000000000000000',
+        flags: { preInit: true, initializedAtStart: false, auditHook: true, openCodeHook: true },
+      },
+    });
+    const blocks = (raw: boolean): (SessionBlock | RawSessionBlock)[] => [
+      processBlock(1, 101),
+      processBlock(2, 102),
+      ...[1, 2, 1].map((sessionId): SessionBlock | RawSessionBlock =>
+        raw
+          ? { type: 'events', offset: 16, sessionId, records, count: offsets.length }
+          : {
+              type: 'events',
+              offset: 16,
+              sessionId,
+              records: offsets.map((p) => decodeRecordAt(records, p)),
+            },
+      ),
+    ];
+    const decoded = summaryOf(...blocks(false));
+    expect(decoded.omitted.subprocesses).toBe(3 * (2 * 20 + 1));
+    const first = decoded.subprocesses.find((s) => s.commandLine === '/bin/c0');
+    expect(first).toMatchObject({ count: 3 * 3, pids: [101, 102] });
+    expect(summaryOf(...blocks(true))).toEqual(decoded);
   });
 
   it('counts names first seen in bytes after the list is full as the decoded records count them', () => {

@@ -265,18 +265,28 @@ export class SessionSummarizer {
     // result()): such a name takes its entry in eventCounts at its first
     // record, as count() would; one the full list refuses is counted here,
     // record by record, as before.
-    const quietName = (kind: RecordKind, event: string): boolean => {
-      if (kind !== RecordKind.AUDIT || readsArguments(event)) return false;
+    const admitted = (event: string): boolean => {
       if (!eventCounts.has(event)) {
         if (eventCounts.size >= SUMMARY_LIST_LIMIT) return false;
         eventCounts.set(event, 0);
       }
       return true;
     };
+    const quietName = (kind: RecordKind, event: string): boolean =>
+      kind === RecordKind.AUDIT && !readsArguments(event) && admitted(event);
+    // An audit event whose arguments go to the subprocess and socket lists
+    // counts in the entry its bytes give, for its process: the scan lists
+    // the first record of each distinct bytes in each process (the scan's
+    // epoch is the block's process) and counts the rest by their bytes'
+    // id, which result() adds to the entries (most of those records are a
+    // few commands and peers raised over and over).
+    const countsBodies = (kind: RecordKind, event: string): boolean =>
+      kind === RecordKind.AUDIT && readsArguments(event) && admitted(event);
     const scan = new RecordScan(
       (kind, event) =>
         kind === RecordKind.OPEN_CODE || (kind === RecordKind.AUDIT && readsArguments(event)),
       quietName,
+      countsBodies,
     );
     const argumentsByBody: (ArgumentsSeen | undefined)[] = [];
     const codeByBody: (CodeLoadSeen | undefined)[] = [];
@@ -432,6 +442,7 @@ export class SessionSummarizer {
           // subprocess and socket lists; the rest is counted by name.
           const src = block.records;
           state.records += (block as RawEventsBlock).count;
+          scan.setEpoch(block.sessionId);
           const out = scan.out;
           for (let n = scan.first(src); n > 0; n = scan.next()) {
             for (let i = 0; i < 3 * n; i += 3) {
@@ -507,6 +518,26 @@ export class SessionSummarizer {
         counts.set(event, (counts.get(event) as number) + n);
         quietTotal += n;
       });
+      // Records the scan counted by their bytes, in the entries (or the
+      // omitted counts) their bytes' first record went to.
+      const launchesMore = new Map<SubprocessLaunch, number>();
+      const socketsMore = new Map<SocketUse, number>();
+      let launchesOmitted = launches.omitted;
+      let socketsOmitted = sockets.omitted;
+      scan.bodyCounts().forEach((n, id) => {
+        const seen = n > 0 ? argumentsByBody[id] : undefined;
+        if (seen === undefined) return;
+        if (seen.launch !== null) {
+          const item = launches.items.get(seen.launch.key);
+          if (item === undefined) launchesOmitted += n;
+          else launchesMore.set(item, (launchesMore.get(item) ?? 0) + n);
+        }
+        if (seen.socket !== null) {
+          const item = sockets.items.get(seen.socket.key);
+          if (item === undefined) socketsOmitted += n;
+          else socketsMore.set(item, (socketsMore.get(item) ?? 0) + n);
+        }
+      });
       const byCategory = new Map(categoryCounts);
       for (const [event, n] of counts) {
         const category = categoryOf(event);
@@ -529,8 +560,8 @@ export class SessionSummarizer {
           .map(([event, count]) => ({ event, category: categoryOf(event), count }))
           .sort((a, b) => b.count - a.count || (a.event < b.event ? -1 : 1)),
         codeLoaded: [...code.items.values()],
-        subprocesses: [...launches.items.values()],
-        sockets: [...sockets.items.values()],
+        subprocesses: [...launches.items.values()].map((item) => countedMore(item, launchesMore)),
+        sockets: [...sockets.items.values()].map((item) => countedMore(item, socketsMore)),
         denials: [...denials.items.values()],
         deniedTotal,
         droppedTotal,
@@ -539,8 +570,8 @@ export class SessionSummarizer {
         omitted: {
           events: eventsOmitted,
           codeLoaded: code.omitted,
-          subprocesses: launches.omitted,
-          sockets: sockets.omitted,
+          subprocesses: launchesOmitted,
+          sockets: socketsOmitted,
           denials: denials.omitted,
         },
       };
@@ -560,6 +591,12 @@ export async function summarizeSession(
   const summarizer = new SessionSummarizer(path);
   for await (const block of source) summarizer.add(block);
   return summarizer.result();
+}
+
+/** `item` with `more` records counted (a copy; the item itself when none). */
+function countedMore<T extends { count: number }>(item: T, more: Map<T, number>): T {
+  const n = more.get(item);
+  return n === undefined ? item : { ...item, count: item.count + n };
 }
 
 function addDenial(

@@ -249,6 +249,92 @@ describe('the record scan', () => {
     expect(Array.from(new RecordScan(() => false, quietAll).quietCounts())).toEqual([]);
   });
 
+  it('counts a record of a counted-by-bytes name when its bytes were last listed in the same epoch', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            epoch: fc.integer({ min: 0, max: 2 }),
+            // Generated records, and a few that repeat (names of each length remainder).
+            records: fc.array(
+              fc.oneof(
+                anyRecord,
+                fc.constantFrom(
+                  audit('open', '/a'),
+                  audit('open', '/b'),
+                  audit('a', '/a'),
+                  audit('ab', '/a'),
+                  audit('abc', '/a'),
+                ),
+              ),
+              { maxLength: 30 },
+            ),
+          }),
+          { maxLength: 5 },
+        ),
+        fc.integer({ min: 0, max: 3 }),
+        (blocks, pick) => {
+          // Counted by bytes: audit events whose name's length has this remainder.
+          const byBytes = (kind: RecordKind, event: string): boolean =>
+            kind === RecordKind.AUDIT && event.length % 4 === pick;
+          const scan = new RecordScan(wantsOpenAndCode, () => false, byBytes);
+          const plain = new RecordScan(() => true);
+          // What the scan must do, from every record with its body: count
+          // a record when the last one of its (name, bytes) listed came in
+          // the same epoch, list the rest.
+          const listedIn = new Map<string, number>();
+          const expectedByName = new Map<string, number>();
+          const expectedByBody = new Map<string, number>();
+          const bodyKeyOfId = new Map<number, string>();
+          for (const { epoch, records } of blocks) {
+            const payload = Buffer.concat(records);
+            scan.setEpoch(epoch);
+            const listed = scanAll(scan, payload);
+            const expected = scanAll(plain, payload).filter((r) => {
+              const event = recordEventAt(payload, r.p);
+              if (!byBytes(payload[r.p + 4] as RecordKind, event) || r.nameId < 0) return true;
+              const body = `${event}\0${bodyOf(payload, r.p)}`;
+              if (listedIn.get(body) !== epoch) {
+                listedIn.set(body, epoch);
+                return true;
+              }
+              expectedByName.set(event, (expectedByName.get(event) ?? 0) + 1);
+              expectedByBody.set(body, (expectedByBody.get(body) ?? 0) + 1);
+              return false;
+            });
+            expect(listed.map((r) => r.p)).toEqual(expected.map((r) => r.p));
+            for (const r of listed) {
+              const event = recordEventAt(payload, r.p);
+              if (byBytes(payload[r.p + 4] as RecordKind, event)) {
+                bodyKeyOfId.set(r.bodyId, `${event}\0${bodyOf(payload, r.p)}`);
+              }
+            }
+          }
+          const byName = new Map<string, number>();
+          scan.quietCounts().forEach((n, id) => {
+            if (n > 0) byName.set(scan.events[id] as string, n);
+          });
+          expect(byName).toEqual(expectedByName);
+          const byBody = new Map<string, number>();
+          scan.bodyCounts().forEach((n, id) => {
+            if (n > 0) byBody.set(bodyKeyOfId.get(id) as string, n);
+          });
+          expect(byBody).toEqual(expectedByBody);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+    // Without the addon every record is given, and none counted.
+    const payload = Buffer.concat([audit('open', '/a'), audit('open', '/a')]);
+    const all = (): boolean => true;
+    expect(
+      withoutAddon(() => scanAll(new RecordScan(all, () => false, all), payload)),
+    ).toHaveLength(2);
+    const scan = new RecordScan(all, () => false, all);
+    expect(scanAll(scan, payload)).toHaveLength(1);
+    expect(Array.from(scan.bodyCounts())).toEqual([1]);
+  });
+
   it('counts the records of timed names into a timeline as adding their times does', () => {
     // Times of every kind: close together, spread, past 2^53, falling.
     const timed = fc.tuple(
@@ -449,6 +535,22 @@ describe('the record scan', () => {
     expect(timedRaw.setScanQuiet(named, 0.5, true)).toBe(false);
     expect(timedRaw.setScanQuiet(named, 1, true, 2)).toBe(true);
     expect(() => timedRaw.setScanQuiet(handle, 0, 'yes')).toThrow(TypeError);
+    // Epochs are whole numbers below 2^32; body counts go to a Float64Array.
+    const bodies = raw as unknown as {
+      setScanEpoch(...args: unknown[]): void;
+      scanBodyCounts(...args: unknown[]): number;
+    };
+    for (const bad of [-1, 0.5, 2 ** 32, Number.NaN, '1']) {
+      expect(() => bodies.setScanEpoch(named, bad)).toThrow(/integer from 0 to 2\^32 - 1/);
+    }
+    expect(() => bodies.setScanEpoch({}, 1)).toThrow(TypeError);
+    bodies.setScanEpoch(named, 2 ** 32 - 1);
+    expect(() => bodies.scanBodyCounts(named, new Int32Array(2))).toThrow(TypeError);
+    expect(() => bodies.scanBodyCounts({}, new Float64Array(2))).toThrow(TypeError);
+    expect(bodies.scanBodyCounts(named, new Float64Array(2))).toBe(0);
+    expect(() => raw.addScanName(named, 1, Buffer.from('c'), true, false, -1, 'yes')).toThrow(
+      TypeError,
+    );
     expect(() => timedRaw.setScanQuiet(handle, 0, true, -2)).toThrow(TypeError);
     // An output with room for no record: nothing written, nothing past it.
     expect(raw.scanRecords(handle, good, 0, new Int32Array(2), state)).toBe(3);

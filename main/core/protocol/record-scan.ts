@@ -23,7 +23,9 @@ interface ScanAddon {
   newRecordScan(): NativeScan;
   /**
    * The name's id among records of `kind`; -1 when the table does not take
-   * it. A `quiet` name's records are counted (scanCounts), not listed.
+   * it. A `quiet` name's records are counted (scanCounts), not listed. A
+   * `countBodies` name's record whose body's last record listed came in
+   * the scan's epoch (setScanEpoch) is counted by body (scanBodyCounts).
    */
   addScanName(
     scan: NativeScan,
@@ -32,7 +34,11 @@ interface ScanAddon {
     bodies: boolean,
     quiet?: boolean,
     row?: number,
+    countBodies?: boolean,
   ): number;
+  setScanEpoch(scan: NativeScan, epoch: number): void;
+  /** out[id] = the records of body `id` counted by body; returns the scan's body count. */
+  scanBodyCounts(scan: NativeScan, out: Float64Array): number;
   /** From now on the records of name `id` are quiet (or not), counted by time at `row` (≥ 0). */
   setScanQuiet(scan: NativeScan, id: number, quiet: boolean, row?: number): boolean;
   /** out[id] = the records of quiet name `id` scanned so far; returns the scan's name count. */
@@ -113,7 +119,8 @@ function scanAddon(): ScanAddon | null {
       addon =
         typeof loaded.scanRecords === 'function' &&
         typeof loaded.scanCounts === 'function' &&
-        typeof loaded.setScanQuiet === 'function'
+        typeof loaded.setScanQuiet === 'function' &&
+        typeof loaded.scanBodyCounts === 'function'
           ? (loaded as ScanAddon)
           : null;
     } catch {
@@ -157,11 +164,17 @@ export class RecordScan {
    * `wantsBody`: whether records of this kind and name get body ids
    * (asked once per name). `quiet`: whether they are only to be counted
    * (quietCounts) and never listed (asked once per name, at its first
-   * record; without the addon every record is listed).
+   * record; without the addon every record is listed). `countsBodies`:
+   * whether a record whose bytes after the name were last listed in the
+   * same epoch (setEpoch) is counted by its body id (bodyCounts) and for
+   * its name (quietCounts) instead of listed (asked once per name, at its
+   * first record; without the addon, or past the body table, every record
+   * is listed).
    */
   constructor(
     private readonly wantsBody: (kind: RecordKind, event: string) => boolean,
     private readonly quiet: (kind: RecordKind, event: string) => boolean = () => false,
+    private readonly countsBodies: (kind: RecordKind, event: string) => boolean = () => false,
   ) {
     this.native = useAddon ? scanAddon() : null;
     this.handle = this.native?.newRecordScan() ?? null;
@@ -237,6 +250,7 @@ export class RecordScan {
               this.wantsBody(kind, event),
               row !== null || this.quiet(kind, event),
               row ?? -1,
+              this.countsBodies(kind, event),
             );
       named = at;
       if (id >= 0) {
@@ -268,6 +282,20 @@ export class RecordScan {
       const r = row(this.kinds[id] as RecordKind, this.events[id] as string);
       if (r !== null) this.native.setScanQuiet(this.handle, id, true, r);
     }
+  }
+
+  /** The epoch (a whole number below 2^32) the records scanned from now on come in. */
+  setEpoch(epoch: number): void {
+    if (this.native !== null && this.handle !== null) this.native.setScanEpoch(this.handle, epoch);
+  }
+
+  /** By body id: the records of countsBodies names counted by their body, not listed. */
+  bodyCounts(): Float64Array {
+    if (this.native === null || this.handle === null) return new Float64Array(0);
+    const count = this.native.scanBodyCounts(this.handle, new Float64Array(0));
+    const counts = new Float64Array(count);
+    this.native.scanBodyCounts(this.handle, counts);
+    return counts;
   }
 
   /** By name id (`events`): the records of each quiet name scanned so far (0 for the rest). */

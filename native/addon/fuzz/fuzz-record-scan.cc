@@ -1,7 +1,8 @@
 // libFuzzer target: the record scan on any bytes, driven as record-scan.ts
 // drives it (small batches, names added as they come, some refused, some
 // quiet: counted, never given; some counted by time into a timeline of
-// steps that moves from call to call, some made quiet or not later), must
+// steps that moves from call to call, some made quiet or not later, some
+// counted by body in epochs that change from call to call), must
 // give records in order inside the payload with ids it handed out, or stop
 // at a malformed record; never read outside the payload (ASan), overflow
 // (UBSan) or loop without progress.
@@ -37,6 +38,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // it was ever quiet.
   std::vector<int32_t> rows;
   std::vector<bool> ever_quiet;
+  // By name id: whether its records are counted by body; by body id: its
+  // name, and the epoch its last record given came in (-1: none yet).
+  std::vector<bool> count_bodies_ids;
+  std::vector<int32_t> body_names;
+  std::vector<int64_t> body_epochs;
   // Three rows of 64 steps. Every time maps into them with base 0; with
   // base 2^62 the smaller ones fall outside and are given instead.
   constexpr size_t kRows = 3;
@@ -58,6 +64,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (quiet) ever_quiet[id] = true;
     }
     if (scan.SetQuiet(static_cast<int32_t>(quiet_ids.size()), true, 0) || scan.SetQuiet(-1, true, 0)) __builtin_trap();
+    // The epoch changes every third call, back and forth.
+    const uint32_t epoch = static_cast<uint32_t>((calls / 3) % 2);
+    scan.SetEpoch(epoch);
     const double before = std::accumulate(counts.begin(), counts.end(), 0.0);
     const auto result = scan.Scan(payload.get(), n, from, out.data(), capacity, calls % 5 == 4 ? nullptr : &timeline);
     const double added = std::accumulate(counts.begin(), counts.end(), 0.0) - before;
@@ -80,6 +89,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const double x = (t - timeline.base) * per_step;
       const bool timed = calls % 5 != 4;
       const bool outside_steps = !(x >= 0 && x < kSteps);
+      // A body is one name's. A record counted by body is given only when
+      // the last one of its body given came in another epoch, or when its
+      // name has a row and the record is not counted by time.
+      if (out[3 * i + 2] >= 0) {
+        const size_t body = static_cast<size_t>(out[3 * i + 2]);
+        if (body >= body_names.size()) {
+          body_names.resize(body + 1, -1);
+          body_epochs.resize(body + 1, -1);
+        }
+        if (body_names[body] >= 0 && body_names[body] != out[3 * i + 1]) __builtin_trap();
+        body_names[body] = out[3 * i + 1];
+        const size_t name_id = static_cast<size_t>(out[3 * i + 1]);
+        if (count_bodies_ids[name_id]) {
+          const int32_t row = rows[name_id];
+          const bool not_timed = row >= 0 && (!timed || static_cast<size_t>(row) >= kRows || outside_steps);
+          if (!quiet_ids[name_id] && !not_timed && body_epochs[body] == static_cast<int64_t>(epoch)) {
+            __builtin_trap();
+          }
+          body_epochs[body] = epoch;
+        }
+      }
       // A quiet name's records are counted, never given: but for one with
       // a row, when there is no timeline this call, the row is not in it,
       // or the record's time falls outside its steps.
@@ -103,11 +133,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       double quiet_total = 0;
       for (size_t id = 0; id < quiet_ids.size(); id++) {
         const double counted = scan.QuietCount(static_cast<int32_t>(id));
-        if (counted < 0 || (!ever_quiet[id] && counted != 0)) __builtin_trap();
+        if (counted < 0 || (!ever_quiet[id] && !count_bodies_ids[id] && counted != 0)) __builtin_trap();
         quiet_total += counted;
       }
-      // Every record counted by time was counted for its name too.
+      // Every record counted by time was counted for its name too, and so
+      // was every record counted by body: only a counted-by-body name's.
       if (std::accumulate(counts.begin(), counts.end(), 0.0) > quiet_total) __builtin_trap();
+      double body_total = 0;
+      for (size_t body = 0; body < scan.body_count(); body++) {
+        const double counted = scan.BodyCount(static_cast<int32_t>(body));
+        if (counted < 0) __builtin_trap();
+        if (counted > 0 && (body >= body_names.size() || body_names[body] < 0 ||
+                            !count_bodies_ids[static_cast<size_t>(body_names[body])])) {
+          __builtin_trap();
+        }
+        body_total += counted;
+      }
+      if (body_total > quiet_total) __builtin_trap();
       return 0;
     }
     from = result.next;
@@ -124,16 +166,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // And every fourth taken one quiet (only counted).
       // Every fourth after that quiet with a row (-1 to 3: 3 is past the
       // timeline's rows).
+      // And every eighth counted by body.
       const bool refuse = names_seen % 4 == 3;
       const bool quiet = names_seen % 4 == 1 || names_seen % 4 == 2;
       const int32_t row = names_seen % 4 == 2 ? static_cast<int32_t>((names_seen / 4) % 5) - 1 : -1;
+      const bool count_bodies = names_seen % 8 == 0;
       names_seen++;
-      const int32_t id = refuse ? -1 : scan.AddName(kind, name, (body_kinds >> kind) & 1, quiet, row);
+      const int32_t id =
+          refuse ? -1 : scan.AddName(kind, name, (body_kinds >> kind) & 1, quiet, row, count_bodies);
       if (id >= 0) {
         if (static_cast<size_t>(id) != quiet_ids.size()) __builtin_trap();
         quiet_ids.push_back(quiet);
         rows.push_back(row);
         ever_quiet.push_back(quiet);
+        count_bodies_ids.push_back(count_bodies);
       }
       if (id < 0) {
         const size_t length = r[0] | (size_t{r[1]} << 8) | (size_t{r[2]} << 16) | (size_t{r[3]} << 24);

@@ -75,15 +75,19 @@ bool RowArg(const Napi::Value& value, int32_t* row) {
   return true;
 }
 
-// addScanName(scan, kind, nameBytes, bodies[, quiet[, row]]): the name's id,
-// -1 when not taken. A quiet name's records are counted (scanCounts), not
-// listed; with a row, counted by time into scanRecords' timeline too.
+// addScanName(scan, kind, nameBytes, bodies[, quiet[, row[, countBodies]]]):
+// the name's id, -1 when not taken. A quiet name's records are counted
+// (scanCounts), not listed; with a row, counted by time into scanRecords'
+// timeline too. With countBodies, a record whose body's last record listed
+// came in the scan's epoch (setScanEpoch) is counted by body
+// (scanBodyCounts) instead.
 Napi::Value AddScanName(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const bool has_quiet = info.Length() >= 5 && !info[4].IsUndefined();
+  const bool has_count_bodies = info.Length() >= 7 && !info[6].IsUndefined();
   if (info.Length() < 4 || !info[1].IsNumber() || !IsBytes(info[2]) || !info[3].IsBoolean() ||
-      (has_quiet && !info[4].IsBoolean())) {
-    Napi::TypeError::New(env, "addScanName(scan, kind, nameBytes, bodies[, quiet[, row]])")
+      (has_quiet && !info[4].IsBoolean()) || (has_count_bodies && !info[6].IsBoolean())) {
+    Napi::TypeError::New(env, "addScanName(scan, kind, nameBytes, bodies[, quiet[, row[, countBodies]]])")
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -100,8 +104,43 @@ Napi::Value AddScanName(const Napi::CallbackInfo& info) {
   const int32_t id = scan->AddName(static_cast<uint8_t>(kind),
                                    std::string_view(reinterpret_cast<const char*>(name.Data()), name.ElementLength()),
                                    info[3].As<Napi::Boolean>().Value(),
-                                   has_quiet && info[4].As<Napi::Boolean>().Value(), row);
+                                   has_quiet && info[4].As<Napi::Boolean>().Value(), row,
+                                   has_count_bodies && info[6].As<Napi::Boolean>().Value());
   return Napi::Number::New(env, id);
+}
+
+// setScanEpoch(scan, epoch): the epoch the records scanned from now on come
+// in (an integer from 0 to 2^32 - 1: the summary's process session id).
+Napi::Value SetScanEpoch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const double epoch = info.Length() == 2 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+  if (!(epoch >= 0 && epoch <= 4294967295.0 && epoch == std::floor(epoch))) {
+    Napi::TypeError::New(env, "setScanEpoch(scan, epoch): epoch must be an integer from 0 to 2^32 - 1")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  hookscope::RecordScan* scan = ScanOf(info[0]);
+  if (scan == nullptr) return env.Undefined();
+  scan->SetEpoch(static_cast<uint32_t>(epoch));
+  return env.Undefined();
+}
+
+// scanBodyCounts(scan, out): out[id] = the records of body `id` counted by
+// body so far, for the ids out has room for; returns how many bodies the
+// scan has.
+Napi::Value ScanBodyCounts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 2 || !info[1].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    Napi::TypeError::New(env, "scanBodyCounts(scan, out): out must be a Float64Array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  hookscope::RecordScan* scan = ScanOf(info[0]);
+  if (scan == nullptr) return env.Undefined();
+  Napi::Float64Array out = info[1].As<Napi::Float64Array>();
+  const size_t n = std::min(out.ElementLength(), scan->body_count());
+  for (size_t id = 0; id < n; id++) out[id] = scan->BodyCount(static_cast<int32_t>(id));
+  return Napi::Number::New(env, static_cast<double>(scan->body_count()));
 }
 
 // setScanQuiet(scan, id, quiet[, row]): from now on the records of name `id`
@@ -252,6 +291,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("scanRecords", Napi::Function::New(env, ScanRecords, "scanRecords"));
   exports.Set("scanCounts", Napi::Function::New(env, ScanCounts, "scanCounts"));
   exports.Set("setScanQuiet", Napi::Function::New(env, SetScanQuiet, "setScanQuiet"));
+  exports.Set("setScanEpoch", Napi::Function::New(env, SetScanEpoch, "setScanEpoch"));
+  exports.Set("scanBodyCounts", Napi::Function::New(env, ScanBodyCounts, "scanBodyCounts"));
   exports.Set("tuneAllocator", Napi::Function::New(env, TuneAllocator, "tuneAllocator"));
   exports.Set("readChunk", Napi::Function::New(env, hookscope::ReadChunk, "readChunk"));
   return exports;

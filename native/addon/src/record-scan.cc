@@ -48,7 +48,8 @@ bool Counted(int32_t row, const uint8_t* r, RecordScan::Timeline* timeline) {
 
 }  // namespace
 
-int32_t RecordScan::AddName(uint8_t kind, std::string_view name, bool bodies, bool quiet, int32_t row) {
+int32_t RecordScan::AddName(uint8_t kind, std::string_view name, bool bodies, bool quiet, int32_t row,
+                            bool count_bodies) {
   if (kind == 0 || kind >= names_.size()) return -1;
   auto& names = names_[kind];
   auto found = names.find(name);
@@ -58,7 +59,8 @@ int32_t RecordScan::AddName(uint8_t kind, std::string_view name, bool bodies, bo
   }
   name_keys_.push_back(std::make_unique<std::string>(name));
   const int32_t id = static_cast<int32_t>(name_count_++);
-  auto added = names.emplace(std::string_view(*name_keys_.back()), Name{id, bodies, quiet, row < 0 ? -1 : row});
+  auto added = names.emplace(std::string_view(*name_keys_.back()),
+                             Name{id, bodies || count_bodies, quiet, row < 0 ? -1 : row, count_bodies});
   by_id_.push_back(&added.first->second);
   quiet_counts_.push_back(0);
   name_bytes_ += name.size();
@@ -86,6 +88,8 @@ int32_t RecordScan::BodyId(int32_t name_id, const uint8_t* body, size_t n) {
   const int32_t id = static_cast<int32_t>(body_keys_.size() - 1);
   bodies_.emplace(std::string_view(*body_keys_.back()), id);
   body_bytes_ += key.size();
+  body_epochs_.push_back(kNoEpoch);
+  body_counts_.push_back(0);
   return id;
 }
 
@@ -124,6 +128,15 @@ RecordScan::Result RecordScan::Scan(const uint8_t* src, size_t size, size_t from
       if (found->second.bodies) {
         const size_t body = kHeaderSize + name_length;
         body_id = BodyId(name_id, r + body, length - body);
+      }
+      if (found->second.count_bodies && body_id >= 0) {
+        if (body_epochs_[body_id] == epoch_ && Counted(found->second.row, r, timeline)) {
+          body_counts_[body_id]++;
+          quiet_counts_[name_id]++;
+          p += length;
+          continue;
+        }
+        body_epochs_[body_id] = epoch_;
       }
     } else if (!names_full && name.size() <= kMaxNameBytes - name_bytes_ && !BucketFull(names, name)) {
       // A name AddName would take: the caller names it and calls again.

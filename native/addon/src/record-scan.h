@@ -73,15 +73,34 @@ class RecordScan {
   // timeline, any record written whose time is outside the steps ends the
   // call (kOutside), so the caller sees the records in file order as far
   // as its steps go.
-  int32_t AddName(uint8_t kind, std::string_view name, bool bodies, bool quiet = false, int32_t row = -1);
+  //
+  // With `count_bodies` (which implies `bodies`), a record of the name
+  // whose body id's last record written came in the current epoch
+  // (SetEpoch) is not written: it is counted by body id (BodyCount) and
+  // for the name (QuietCount), as a quiet name's records are (by time too
+  // when the name has a row; one outside the steps is written). For a caller whose
+  // records count by their bytes and by who raised them: the summary's
+  // subprocesses and sockets, where the bytes give the list entry and the
+  // epoch is the process.
+  int32_t AddName(uint8_t kind, std::string_view name, bool bodies, bool quiet = false, int32_t row = -1,
+                  bool count_bodies = false);
 
   // From now on, the records of name `id` are quiet (or not), counted at
   // `row` when it is >= 0; false for an id the scan did not give.
   bool SetQuiet(int32_t id, bool quiet, int32_t row);
 
-  // Records of the quiet name `id` scanned so far.
+  // Records of the quiet name `id` scanned so far (and of a count_bodies
+  // name, those counted by body).
   double QuietCount(int32_t id) const {
     return id >= 0 && static_cast<size_t>(id) < quiet_counts_.size() ? quiet_counts_[id] : 0;
+  }
+
+  // The epoch the records scanned from now on come in (see AddName).
+  void SetEpoch(uint32_t epoch) { epoch_ = epoch; }
+
+  // Records of body `id` counted, not written (count_bodies names).
+  double BodyCount(int32_t id) const {
+    return id >= 0 && static_cast<size_t>(id) < body_counts_.size() ? body_counts_[id] : 0;
   }
 
   // Scans the records of the events payload src[0, size) from byte offset
@@ -104,7 +123,10 @@ class RecordScan {
     bool bodies;
     bool quiet;
     int32_t row;
+    bool count_bodies;
   };
+  // A body's epoch before any record of it is written: no epoch is this.
+  static constexpr uint64_t kNoEpoch = UINT64_MAX;
   int32_t BodyId(int32_t name_id, const uint8_t* body, size_t n);
 
   // By record kind (1 audit, 2 open-code, 3 decision); the keys point into
@@ -121,6 +143,11 @@ class RecordScan {
   std::unordered_map<std::string_view, int32_t> bodies_;
   std::vector<std::unique_ptr<std::string>> body_keys_;
   size_t body_bytes_ = 0;
+  // By body id: the epoch its record was last written in, and its records
+  // counted instead (count_bodies names).
+  std::vector<uint64_t> body_epochs_;
+  std::vector<double> body_counts_;
+  uint64_t epoch_ = 0;
   std::string scratch_;
 };
 
