@@ -692,6 +692,10 @@ export class SessionReader {
       if (this.ahead === null && (!this.readBefore || n - left > this.chunkSize)) {
         this.readBefore = true;
         await this.readInto(n);
+        // A reader of the whole file (a report: reuse) has the next chunk
+        // read while it works on this one, rather than wait for it then.
+        if (this.reuse && !this.eof && this.handle !== null)
+          this.ahead = this.readAhead(this.handle);
         continue;
       }
       const ahead = this.ahead ?? this.readAhead(this.handle);
