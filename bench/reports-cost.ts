@@ -102,7 +102,7 @@ function main(): void {
       fs.rmSync(out, { force: true });
       fs.rmSync(`${out}.small`, { force: true });
       console.log(
-        `| ${format} | ${full.seconds.toFixed(2)} (${runs.map((r) => r.seconds.toFixed(2)).join(', ')}) | ${copySeconds.toFixed(2)} | ${ratio.toFixed(1)} | ${(full.bytes / 1e6).toFixed(1)} | ${full.peakMb.toFixed(0)} | ${tenth.peakMb.toFixed(0)} |`,
+        `| ${format} | ${full.seconds.toFixed(2)} (${runs.map((r) => r.seconds.toFixed(2)).join(', ')}) | ${copySeconds.toFixed(2)} | ${ratio.toFixed(2)} | ${(full.bytes / 1e6).toFixed(1)} | ${full.peakMb.toFixed(0)} | ${tenth.peakMb.toFixed(0)} |`,
       );
     }
   } finally {
