@@ -212,6 +212,15 @@ export class FineTimeline implements ScanTimeline {
 }
 
 /**
+ * `n`, stored in a field as the engine stores a number that is not a
+ * small integer: the expression is not folded away before it runs.
+ */
+function toDouble(n: number): number {
+  return n + DOUBLE_ZERO;
+}
+const DOUBLE_ZERO = Number('-0');
+
+/**
  * Moves every row's counts to steps `ratio` (1 / a power of two, or 1)
  * times as long, in place: old step i goes to new step j(i) = (i + shift)
  * * ratio, rounded down (and clamped). Only steps first..last hold counts.
@@ -224,15 +233,6 @@ export class FineTimeline implements ScanTimeline {
  * compiled on the stack and dropped again at each call (its property
  * accesses after the loop), and ran at about 2 ms a call instead of 0.2.
  */
-/**
- * `n`, stored in a field as the engine stores a number that is not a
- * small integer: the expression is not folded away before it runs.
- */
-function toDouble(n: number): number {
-  return n + DOUBLE_ZERO;
-}
-const DOUBLE_ZERO = Number('-0');
-
 function foldSteps(
   counts: Float64Array,
   rows: number,

@@ -298,6 +298,60 @@ describe('summarizeSession', () => {
     expect(summaryOf(...blocks(true))).toEqual(decoded);
   });
 
+  it('gives the pids from bytes as from decoded records when a process block comes late, or twice', () => {
+    // The same connects before the process is known, after it, and after a
+    // second process block gives the session another pid.
+    const records = Buffer.concat(
+      [0, 1].map((seq) =>
+        encodeAuditRecord({
+          event: 'socket.connect',
+          seq,
+          args: v.tuple([v.int(3), v.tuple([v.str('10.0.0.1'), v.int(80)])]),
+        }),
+      ),
+    );
+    const offsets = offsetsOf(records);
+    const processBlock = (pid: number): SessionBlock => ({
+      type: 'process',
+      offset: 0,
+      process: {
+        session: 7,
+        pid,
+        ppid: 1,
+        parentSession: null,
+        uid: 1000,
+        exe: '/usr/bin/python3',
+        argv: ['python3'],
+        cwd: '/',
+        pythonVersion: '3.12.3',
+        agentVersion: '0.1.0',
+        startMonotonicNs: '1000000000',
+        startRealtimeNs: '1700000000000000000',
+        flags: { preInit: true, initializedAtStart: false, auditHook: true, openCodeHook: true },
+      },
+    });
+    const events = (raw: boolean): SessionBlock | RawSessionBlock =>
+      raw
+        ? { type: 'events', offset: 16, sessionId: 7, records, count: offsets.length }
+        : {
+            type: 'events',
+            offset: 16,
+            sessionId: 7,
+            records: offsets.map((p) => decodeRecordAt(records, p)),
+          };
+    const blocks = (raw: boolean): (SessionBlock | RawSessionBlock)[] => [
+      events(raw),
+      processBlock(4242),
+      events(raw),
+      events(raw),
+      processBlock(5555),
+      events(raw),
+    ];
+    const decoded = summaryOf(...blocks(false));
+    expect(decoded.sockets.map((s) => [s.count, s.pids])).toEqual([[8, [4242, 5555]]]);
+    expect(summaryOf(...blocks(true))).toEqual(decoded);
+  });
+
   it('counts names first seen in bytes after the list is full as the decoded records count them', () => {
     // The list filled by decoded blocks; then blocks of bytes with names
     // the record scan still takes, which the summary may not list.

@@ -275,11 +275,18 @@ export class SessionSummarizer {
     const quietName = (kind: RecordKind, event: string): boolean =>
       kind === RecordKind.AUDIT && !readsArguments(event) && admitted(event);
     // An audit event whose arguments go to the subprocess and socket lists
-    // counts in the entry its bytes give, for its process: the scan lists
-    // the first record of each distinct bytes in each process (the scan's
-    // epoch is the block's process) and counts the rest by their bytes'
-    // id, which result() adds to the entries (most of those records are a
-    // few commands and peers raised over and over).
+    // counts in the entry its bytes give, with its pid: the scan lists the
+    // first record of each distinct bytes for each pid (the scan's epoch
+    // is the block's pid, as the summary knows it then: a process block
+    // may come late, or twice) and counts the rest by their bytes' id,
+    // which result() adds to the entries (most of those records are a few
+    // commands and peers raised over and over).
+    const epochs = new Map<number | null, number>();
+    const epochOf = (pid: number | null): number => {
+      let epoch = epochs.get(pid);
+      if (epoch === undefined) epochs.set(pid, (epoch = epochs.size));
+      return epoch;
+    };
     const countsBodies = (kind: RecordKind, event: string): boolean =>
       kind === RecordKind.AUDIT && readsArguments(event) && admitted(event);
     const scan = new RecordScan(
@@ -442,7 +449,7 @@ export class SessionSummarizer {
           // subprocess and socket lists; the rest is counted by name.
           const src = block.records;
           state.records += (block as RawEventsBlock).count;
-          scan.setEpoch(block.sessionId);
+          scan.setEpoch(epochOf(pid));
           const out = scan.out;
           for (let n = scan.first(src); n > 0; n = scan.next()) {
             for (let i = 0; i < 3 * n; i += 3) {
