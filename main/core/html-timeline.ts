@@ -16,6 +16,7 @@
 // session's size. Times past 2^53 ns (104 days of uptime) are counted as
 // the nearest double, which the steps tolerate.
 
+import { populatePages } from './native-addon.js';
 import type { ScanTimeline, TimelineSteps } from './protocol/record-scan.js';
 
 /** Steps per row. */
@@ -63,6 +64,9 @@ export class FineTimeline implements ScanTimeline {
     firstEvents = FIRST_EVENTS,
   ) {
     this.counts = new Float64Array(rows * FINE_STEPS);
+    // 1.8 MB for the html report's rows, most of it written: present at
+    // once rather than a fault a page.
+    populatePages(this.counts);
     this.heldRows = new Int32Array(firstEvents);
     this.heldTimes = new Float64Array(firstEvents);
   }

@@ -17,6 +17,7 @@
 // (SessionReader.rawBlocks does), so offsets and lengths are in bounds.
 
 import { categoryOf } from '../common/event-taxonomy.js';
+import { populatePages } from './native-addon.js';
 import {
   RECORD_FLAG_ARGS_TRUNCATED,
   RECORD_HEADER_SIZE,
@@ -350,7 +351,13 @@ export class ByteOuts {
 
   /** An empty ByteOut. */
   get(): ByteOut {
-    return this.free.pop() ?? new ByteOut(this.size);
+    const reused = this.free.pop();
+    if (reused !== undefined) return reused;
+    // A new one is fresh memory, and written whole again and again: its
+    // pages made present at once rather than one fault at a time.
+    const out = new ByteOut(this.size);
+    populatePages(out.buf);
+    return out;
   }
 
   /** `out`'s bytes are written, or dropped: it takes the next chunk. */

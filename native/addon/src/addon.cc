@@ -295,6 +295,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("scanBodyCounts", Napi::Function::New(env, ScanBodyCounts, "scanBodyCounts"));
   exports.Set("tuneAllocator", Napi::Function::New(env, TuneAllocator, "tuneAllocator"));
   exports.Set("readChunk", Napi::Function::New(env, hookscope::ReadChunk, "readChunk"));
+  exports.Set("populatePages", Napi::Function::New(env, hookscope::PopulatePagesOf, "populatePages"));
   return exports;
 }
 

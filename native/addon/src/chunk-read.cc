@@ -24,16 +24,6 @@ namespace {
 #define MADV_POPULATE_WRITE 23  // Linux 5.14
 #endif
 
-// Makes the whole pages inside [data, data + size) present and writable.
-// Best effort: a kernel without MADV_POPULATE_WRITE says EINVAL, and the
-// pages then fault as they are written, as before.
-void Populate(uint8_t* data, size_t size) {
-  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const uintptr_t start = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) & ~(page - 1);
-  if (end > start) madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE);
-}
-
 bool Whole(double x, double lo, double hi) {
   return x >= lo && x <= hi && x == static_cast<double>(static_cast<int64_t>(x));
 }
@@ -59,7 +49,7 @@ class ChunkWorker : public Napi::AsyncWorker {
 
  protected:
   void Execute() override {
-    Populate(buf_, buf_size_);
+    PopulatePages(buf_, buf_size_);
     uint8_t* dst = buf_ + offset_;
     while (got_ < length_) {
       const ssize_t n = pread(fd_, dst + got_, length_ - got_, position_ + static_cast<int64_t>(got_));
@@ -104,6 +94,39 @@ class ChunkWorker : public Napi::AsyncWorker {
 };
 
 }  // namespace
+
+void PopulatePages(uint8_t* data, size_t size) {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t start = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) & ~(page - 1);
+  if (end > start) madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE);
+}
+
+Napi::Value PopulatePagesOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !(info[0].IsTypedArray() || info[0].IsDataView())) {
+    Napi::TypeError::New(env, "populatePages(view): view must be a typed array or a DataView")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::ArrayBuffer buffer;
+  size_t offset = 0;
+  size_t length = 0;
+  if (info[0].IsTypedArray()) {
+    Napi::TypedArray view = info[0].As<Napi::TypedArray>();
+    buffer = view.ArrayBuffer();
+    offset = view.ByteOffset();
+    length = view.ByteLength();
+  } else {
+    Napi::DataView view = info[0].As<Napi::DataView>();
+    buffer = view.ArrayBuffer();
+    offset = view.ByteOffset();
+    length = view.ByteLength();
+  }
+  // A detached or empty buffer has no bytes to make present.
+  if (length > 0 && buffer.Data() != nullptr) PopulatePages(static_cast<uint8_t*>(buffer.Data()) + offset, length);
+  return env.Undefined();
+}
 
 Napi::Value ReadChunk(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
