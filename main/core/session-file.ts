@@ -12,6 +12,7 @@ import { open as openFile } from 'node:fs/promises';
 
 import { ProtocolError } from './protocol/frame.js';
 import type { Hello } from './protocol/hello.js';
+import { populatePages } from './native-addon.js';
 import { checkEventsPayload, nativeChunkRead } from './protocol/native-check.js';
 import { decodeCheckedRecords, type AgentRecord } from './protocol/records.js';
 
@@ -737,6 +738,9 @@ export class SessionReader {
   private async readInto(n: number): Promise<void> {
     if (this.buf.length - this.start < n) {
       const next = Buffer.allocUnsafe(Math.max(this.chunkSize, n));
+      // A reader of the whole file fills it: its pages made present in one
+      // call, as a chunk read ahead's are, rather than a fault a page.
+      if (this.reuse) populatePages(next);
       this.buf.copy(next, 0, this.start, this.end);
       this.end -= this.start;
       this.start = 0;
