@@ -15,6 +15,7 @@ import { writeBenchSession } from '../test-support/bench-session.js';
 import { runCli, tempDir } from '../test-support/cli.js';
 import { auditCapableInterpreters } from '../test-support/pythons.js';
 import { writeEnforcedSampleSession, writeSampleSession } from '../test-support/sample-session.js';
+import { processInfo } from '../test-support/session-blocks.js';
 import {
   anyRecord,
   perfettoBothWays,
@@ -447,21 +448,7 @@ describe('byte-level report writers', () => {
       [1, 100],
       [2, 200],
     ] as const) {
-      w.writeProcess({
-        session,
-        pid,
-        ppid: 1,
-        parentSession: null,
-        uid: 1000,
-        exe: '/usr/bin/python3',
-        argv: ['python3'],
-        cwd: '/',
-        pythonVersion: '3.12.3',
-        agentVersion: '0.1.0',
-        startMonotonicNs: '1000000000',
-        startRealtimeNs: '1700000000000000000',
-        flags: { preInit: true, initializedAtStart: false, auditHook: true, openCodeHook: true },
-      });
+      w.writeProcess(processInfo(session, pid));
     }
     let seq = 0;
     const record = (tid: number, event: string, args: Value): Buffer =>

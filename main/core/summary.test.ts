@@ -11,6 +11,7 @@ import {
 } from '../test-support/sample-session.js';
 import { writeBenchSession } from '../test-support/bench-session.js';
 import { offsetsOf } from '../test-support/wire-arbitraries.js';
+import { processInfo } from '../test-support/session-blocks.js';
 import {
   encodeAuditRecord,
   encodeDecisionRecord,
@@ -261,21 +262,7 @@ describe('summarizeSession', () => {
     const processBlock = (session: number, pid: number): SessionBlock => ({
       type: 'process',
       offset: 0,
-      process: {
-        session,
-        pid,
-        ppid: 1,
-        parentSession: null,
-        uid: 1000,
-        exe: '/usr/bin/python3',
-        argv: ['python3'],
-        cwd: '/',
-        pythonVersion: '3.12.3',
-        agentVersion: '0.1.0',
-        startMonotonicNs: '1000000000',
-        startRealtimeNs: '1700000000000000000',
-        flags: { preInit: true, initializedAtStart: false, auditHook: true, openCodeHook: true },
-      },
+      process: processInfo(session, pid),
     });
     const blocks = (raw: boolean): (SessionBlock | RawSessionBlock)[] => [
       processBlock(1, 101),
@@ -314,21 +301,7 @@ describe('summarizeSession', () => {
     const processBlock = (pid: number): SessionBlock => ({
       type: 'process',
       offset: 0,
-      process: {
-        session: 7,
-        pid,
-        ppid: 1,
-        parentSession: null,
-        uid: 1000,
-        exe: '/usr/bin/python3',
-        argv: ['python3'],
-        cwd: '/',
-        pythonVersion: '3.12.3',
-        agentVersion: '0.1.0',
-        startMonotonicNs: '1000000000',
-        startRealtimeNs: '1700000000000000000',
-        flags: { preInit: true, initializedAtStart: false, auditHook: true, openCodeHook: true },
-      },
+      process: processInfo(7, pid),
     });
     const events = (raw: boolean): SessionBlock | RawSessionBlock =>
       raw
