@@ -9,9 +9,22 @@
 
 import { readFileSync } from 'node:fs';
 
-import { parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
+import type * as JsoncParser from 'jsonc-parser';
+import type { Node, ParseError } from 'jsonc-parser';
 
 import { compileGlob, type GlobFlavour } from './glob.js';
+
+let jsonc: typeof JsoncParser | undefined;
+/**
+ * The parser, loaded when a policy is first parsed: most commands that
+ * load this module (every report, through the decision texts) parse none,
+ * and loading it was about 5 ms of each.
+ */
+function jsoncParser(): typeof JsoncParser {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  jsonc ??= require('jsonc-parser') as typeof JsoncParser;
+  return jsonc;
+}
 import { PolicyError, type PolicyIssue, type PolicyIssueCode } from './policy-error.js';
 import {
   ACTIONS,
@@ -130,7 +143,7 @@ class PolicyChecker {
 
   check(): Policy {
     const syntax: ParseError[] = [];
-    const root = parseTree(this.source, syntax, {
+    const root = jsoncParser().parseTree(this.source, syntax, {
       disallowComments: true,
       allowTrailingComma: false,
       allowEmptyContent: false,
@@ -202,7 +215,7 @@ class PolicyChecker {
   private syntaxMessage(e: ParseError): string {
     const at = this.source.slice(e.offset, e.offset + Math.max(1, Math.min(e.length, 20)));
     const found = at === '' ? 'the end of the file' : JSON.stringify(at);
-    switch (printParseErrorCode(e.error)) {
+    switch (jsoncParser().printParseErrorCode(e.error)) {
       case 'InvalidSymbol':
         return `unexpected ${found} (strings need double quotes; NaN, Infinity and bare words are not JSON)`;
       case 'InvalidNumberFormat':
