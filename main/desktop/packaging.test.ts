@@ -268,7 +268,8 @@ function desktopModuleFiles(
     local.add(rel);
     if (!rel.endsWith('.js')) return;
     const source = fs.readFileSync(path.join(appDir, rel), 'utf8');
-    for (const [, spec] of source.matchAll(/\brequire\("([^"]+)"\)/g)) {
+    // As the compiler writes an import, or as a hand-written lazy require.
+    for (const [, , spec] of source.matchAll(/\brequire\((["'])([^"']+)\1\)/g)) {
       if (!spec) continue;
       if (spec.startsWith('.')) {
         visit(path.posix.join(path.posix.dirname(rel), spec));
